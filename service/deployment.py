@@ -1,0 +1,61 @@
+"""What every use case works with: the store, the policies, and who may do what."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aval.audit_store import ChangeListener, Store
+from aval.policies import PolicyBook, ReviewPolicy
+
+from .authorization import Authorizer
+from .errors import FieldViolation, InvalidArgument
+from .identity import Authenticator, Principal
+from .settings import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Deployment:
+    """One running Aval: many tenants, each with its policies and grants."""
+
+    settings: Settings
+    store: Store
+    policies: PolicyBook
+    authenticator: Authenticator
+    authorizer: Authorizer
+    listener: ChangeListener
+
+    def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
+        return self.authenticator.authenticate(metadata)
+
+    def tenant_for(self, principal: Principal, requested: str, action: str) -> str:
+        """The tenant a request acts on (the caller's when empty), once the caller may act there.
+
+        Raises:
+            InvalidArgument: the tenant is unknown to this deployment.
+            PermissionDenied: the caller holds no grant for the action in that tenant (I5).
+        """
+        tenant = requested or principal.tenant
+        if tenant not in self.policies.tenants:
+            raise InvalidArgument(
+                [FieldViolation("tenant", f"unknown tenant {tenant!r}")]
+            )
+        self.authorizer.require(principal, tenant, action)
+        return tenant
+
+    def policy_for(self, tenant: str, decision_type: str) -> ReviewPolicy:
+        policy = self.policies.get(tenant, decision_type)
+        if policy is None:
+            known = ", ".join(self.policies.decision_types(tenant)) or "none"
+            raise InvalidArgument(
+                [FieldViolation(
+                    "decision_type",
+                    f"unknown decision type {decision_type!r} for tenant {tenant}; known: {known}",
+                )]
+            )
+        return policy

@@ -1,0 +1,148 @@
+"""Propose: record a decision and its suggestion, held for human review (I1, I2, I4)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from aval.audit_store import decisions, trail
+from aval.audit_store.chain import NewEvent, canonical_json, sha256_hex, utc_iso
+from aval.audit_store.records import Actor, ActorType, Decision, DecisionState, Suggestion
+from aval.policies import ReviewPolicy
+
+from .deployment import Deployment, utc_now
+from .errors import AlreadyExists, FieldViolation, InvalidArgument
+from .identity import Principal
+from .requests import ProposeIn
+from .telemetry import current_trace_id
+
+
+def actor_of(principal: Principal) -> Actor:
+    kind = ActorType.APPLICATION if principal.is_application else ActorType.HUMAN
+    return Actor(id=principal.id, type=kind)
+
+
+def _check_sizes(request: ProposeIn, limit: int) -> None:
+    violations = []
+    if len(canonical_json(request.input)) > limit:
+        violations.append(FieldViolation("input", f"larger than the limit of {limit} bytes"))
+    suggestion = request.attested_suggestion
+    if suggestion is not None and len(canonical_json(suggestion.output)) > limit:
+        violations.append(
+            FieldViolation("attested_suggestion.output", f"larger than the limit of {limit} bytes")
+        )
+    if violations:
+        raise InvalidArgument(violations)
+
+
+def _request_hash(request: ProposeIn) -> str:
+    """What makes two proposals under one idempotency key the same proposal."""
+    return sha256_hex(
+        {
+            "decision_type": request.decision_type,
+            "subject_ref": request.subject_ref,
+            "input": request.input,
+            "suggestion": request.attested_suggestion.model_dump(mode="json")
+            if request.attested_suggestion
+            else None,
+        }
+    )
+
+
+def _new_decision(
+    tenant: str, request: ProposeIn, principal: Principal, policy: ReviewPolicy
+) -> Decision:
+    now = utc_now()
+    attested = request.attested_suggestion
+    suggestion = (
+        Suggestion(
+            output=attested.output,
+            confidence=attested.confidence,
+            explanation=attested.explanation,
+            model_name=attested.model.name,
+            model_version=attested.model.version,
+        )
+        if attested
+        else None
+    )
+    return Decision(
+        tenant_id=tenant,
+        id=uuid.uuid4(),
+        decision_type=request.decision_type,
+        subject_ref=request.subject_ref,
+        state=DecisionState.PENDING_REVIEW,
+        input=request.input,
+        input_sha256=sha256_hex(request.input),
+        suggestion=suggestion,
+        proposer_id=principal.id,
+        idempotency_key=request.idempotency_key,
+        request_sha256=_request_hash(request),
+        policy_revision=policy.revision,
+        required_approvals=policy.required_approvals,
+        rejections_to_close=policy.rejections_to_close,
+        created_at=now,
+        updated_at=now,
+        deadline=now + policy.deadline,
+        pending_output=suggestion.output if suggestion else None,
+        trace_id=current_trace_id(),
+    )
+
+
+def proposed_event(d: Decision, actor: Actor) -> NewEvent:
+    return NewEvent(
+        kind="decision.proposed",
+        actor=actor,
+        decision_id=d.id,
+        data={
+            "decision_type": d.decision_type,
+            "subject_ref": d.subject_ref,
+            "input_sha256": d.input_sha256,
+            "suggestion": d.suggestion.to_json() if d.suggestion else None,
+            "idempotency_key": d.idempotency_key,
+            "policy_revision": d.policy_revision,
+            "required_approvals": d.required_approvals,
+            "rejections_to_close": d.rejections_to_close,
+            "deadline": utc_iso(d.deadline),
+            "decision_state": d.state.value,
+            "decision_version": d.version,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Proposed:
+    decision: Decision
+    replayed: bool
+
+
+async def propose(deployment: Deployment, principal: Principal, request: ProposeIn) -> Proposed:
+    """Records a proposal in PENDING_REVIEW with its audit event, in one transaction.
+
+    A retry with the same (tenant, idempotency key) and body returns the first decision.
+
+    Raises:
+        InvalidArgument: unknown tenant or decision type, or a payload over the size limit.
+        PermissionDenied: the caller may not propose in that tenant.
+        AlreadyExists: the key was used with a different body (I4).
+    """
+    tenant = deployment.tenant_for(principal, request.tenant, "decision.propose")
+    policy = deployment.policy_for(tenant, request.decision_type)
+    _check_sizes(request, deployment.settings.max_payload_bytes)
+    candidate = _new_decision(tenant, request, principal, policy)
+    async with deployment.store.transaction() as conn:
+        if await decisions.insert(conn, candidate):
+            await trail.append_events(
+                conn, tenant, [proposed_event(candidate, actor_of(principal))],
+                occurred_at=candidate.created_at, trace_id=candidate.trace_id,
+            )
+            return Proposed(candidate, replayed=False)
+        first = await decisions.by_idempotency_key(conn, tenant, request.idempotency_key)
+    if first is None:  # pragma: no cover - the conflicting row is committed when insert returns
+        raise AlreadyExists("idempotency key in use by a concurrent proposal; retry")
+    if first.request_sha256 != candidate.request_sha256:
+        raise AlreadyExists(
+            f"idempotency key {request.idempotency_key!r} was already used with a different "
+            "request body: use a new key for a new proposal",
+            reason="IDEMPOTENCY_KEY_REUSED",
+        )
+    return Proposed(first, replayed=True)

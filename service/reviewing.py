@@ -1,0 +1,198 @@
+"""Claim and Decide: supervisors' verdicts, separation of duties, and the quorum (I1, I2)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from aval.audit_store import decisions, trail
+from aval.audit_store.chain import NewEvent, utc_iso
+from aval.audit_store.records import Decision, DecisionState, Review, Verdict
+from aval.policies import ReviewPolicy
+
+from .deployment import Deployment, utc_now
+from .errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
+from .identity import Principal
+from .proposals import actor_of
+from .requests import ClaimIn, DecideIn
+from .telemetry import current_trace_id
+
+_VERDICTS = {
+    "VERDICT_APPROVE": Verdict.APPROVE,
+    "VERDICT_AMEND": Verdict.AMEND,
+    "VERDICT_REJECT": Verdict.REJECT,
+}
+
+
+def _check_reviewer(d: Decision, principal: Principal, policy: ReviewPolicy, now: datetime) -> None:
+    """What every human action on a pending decision requires."""
+    if d.state.is_final:
+        raise FailedPrecondition(
+            f"decision {d.id} is already {d.state.value}: it can no longer be reviewed",
+            reason="DECISION_FINAL",
+        )
+    if now >= d.deadline:
+        raise FailedPrecondition(
+            f"the deadline of decision {d.id} passed at {utc_iso(d.deadline)}: it expires "
+            "unreviewed and never takes effect",
+            reason="DEADLINE_PASSED",
+        )
+    if principal.id == d.proposer_id:
+        raise PermissionDenied(
+            "separation of duties: the proposer of a decision can never review it",
+            reason="PROPOSER_CANNOT_REVIEW",
+        )
+    if not principal.roles_in(d.tenant_id) & set(policy.eligible_roles):
+        raise PermissionDenied(
+            f"the policy of {d.decision_type} requires one of the roles "
+            f"{', '.join(policy.eligible_roles)} to review",
+            reason="NOT_AN_ELIGIBLE_REVIEWER",
+        )
+    if any(r.reviewer_id == principal.id for r in d.reviews):
+        raise FailedPrecondition(
+            f"{principal.id} already gave a verdict on decision {d.id}: a second approval must "
+            "come from another person",
+            reason="ALREADY_REVIEWED",
+        )
+    holder = d.claim_holder(now)
+    if holder is not None and holder != principal.id:
+        raise FailedPrecondition(
+            f"decision {d.id} is claimed by {holder} until {utc_iso(d.claim_expires_at or now)}",
+            reason="CLAIMED_BY_ANOTHER",
+        )
+
+
+async def _load(
+    deployment: Deployment, conn: AsyncConnection[Any], tenant: str, decision_id: uuid.UUID
+) -> tuple[Decision, ReviewPolicy]:
+    d = await decisions.get(conn, tenant, decision_id, for_update=True)
+    policy = deployment.policies.get(tenant, d.decision_type)
+    if policy is None:
+        raise FailedPrecondition(
+            f"no review policy for {d.decision_type} in tenant {tenant} any more: restore it",
+            reason="POLICY_MISSING",
+        )
+    return d, policy
+
+
+def _state_data(d: Decision) -> dict[str, Any]:
+    return {"decision_state": d.state.value, "decision_version": d.version + 1}
+
+
+async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) -> Decision:
+    """Takes (or renews) a lease on a pending decision so other supervisors leave it alone."""
+    tenant = deployment.tenant_for(principal, request.tenant, "decision.claim")
+    lease = request.lease or timedelta(seconds=deployment.settings.claim_lease_seconds)
+    async with deployment.store.transaction() as conn:
+        d, policy = await _load(deployment, conn, tenant, request.decision_id)
+        now = utc_now()
+        _check_reviewer(d, principal, policy, now)
+        d.claimed_by, d.claim_expires_at, d.updated_at = principal.id, now + lease, now
+        event = NewEvent(
+            "decision.claimed", actor_of(principal), d.id,
+            {"claimed_by": principal.id, "claim_expires_at": utc_iso(now + lease), **_state_data(d)},
+        )
+        await decisions.save(conn, d)
+        await trail.append_events(conn, tenant, [event], occurred_at=now,
+                                  trace_id=current_trace_id())
+    return d
+
+
+def _check_verdict(d: Decision, policy: ReviewPolicy, verdict: Verdict, request: DecideIn) -> None:
+    violations = []
+    if verdict.value.lower() in policy.justification_required_for and not request.justification:
+        violations.append(FieldViolation(
+            "justification",
+            f"the policy of {d.decision_type} requires a justification to {verdict.value.lower()}",
+        ))
+    if verdict is Verdict.AMEND and not request.amended_output:
+        violations.append(FieldViolation("amended_output", "required to amend"))
+    if verdict is not Verdict.AMEND and request.amended_output:
+        violations.append(FieldViolation("amended_output", "only allowed with VERDICT_AMEND"))
+    if violations:
+        raise InvalidArgument(violations)
+    if verdict is Verdict.AMEND and not policy.allow_amend:
+        raise FailedPrecondition(
+            f"the policy of {d.decision_type} does not allow amending: approve or reject",
+            reason="AMEND_NOT_ALLOWED",
+        )
+    if verdict is Verdict.APPROVE and d.pending_output is None:
+        raise FailedPrecondition(
+            "there is no suggestion to approve: decide without AI by amending with the output",
+            reason="NOTHING_TO_APPROVE",
+        )
+
+
+def _apply(d: Decision, review: Review, now: datetime) -> None:
+    """Counts the verdict and closes the decision when the policy's quorum is met (I1)."""
+    d.reviews.append(review)
+    if review.verdict is Verdict.REJECT:
+        d.rejections += 1
+    else:
+        d.approvals += 1
+        if review.verdict is Verdict.AMEND:
+            d.pending_output = review.amended_output
+    if d.claimed_by == review.reviewer_id:
+        d.claimed_by, d.claim_expires_at = None, None
+    d.updated_at = now
+    if d.rejections >= d.rejections_to_close:
+        d.state = DecisionState.REJECTED
+    elif d.approvals >= d.required_approvals:
+        amended = any(r.verdict is Verdict.AMEND for r in d.reviews)
+        d.state = DecisionState.AMENDED if amended else DecisionState.APPROVED
+        d.outcome = d.pending_output
+    if d.state.is_final:
+        d.finalized_at = now
+
+
+async def decide(deployment: Deployment, principal: Principal, request: DecideIn) -> Decision:
+    """Records one verdict; the decision becomes final when the quorum is met.
+
+    Raises:
+        PermissionDenied: the caller proposed the decision or lacks an eligible role.
+        FailedPrecondition: the decision is final, overdue, claimed by another, already
+            reviewed by the caller, or the verdict is not allowed by its policy.
+        InvalidArgument: a required justification or amended output is missing.
+    """
+    tenant = deployment.tenant_for(principal, request.tenant, "decision.decide")
+    verdict = _VERDICTS[request.verdict]
+    async with deployment.store.transaction() as conn:
+        d, policy = await _load(deployment, conn, tenant, request.decision_id)
+        now = utc_now()
+        _check_reviewer(d, principal, policy, now)
+        _check_verdict(d, policy, verdict, request)
+        review = Review(
+            reviewer_id=principal.id,
+            reviewer_roles=tuple(sorted(principal.roles_in(tenant))),
+            verdict=verdict,
+            justification=request.justification,
+            amended_output=request.amended_output,
+            decided_at=now,
+        )
+        await decisions.insert_review(conn, tenant, d.id, review)
+        _apply(d, review, now)
+        actor = actor_of(principal)
+        events = [NewEvent("review.recorded", actor, d.id, {
+            "verdict": verdict.value,
+            "justification": review.justification,
+            "amended_output": review.amended_output,
+            "reviewer_roles": list(review.reviewer_roles),
+            "approvals": d.approvals,
+            "rejections": d.rejections,
+            **_state_data(d),
+        })]
+        if d.state.is_final:
+            events.append(NewEvent("decision.finalized", actor, d.id, {
+                "outcome": d.outcome,
+                "validators": [r.reviewer_id for r in d.reviews if r.verdict is not Verdict.REJECT],
+                "rejected_by": [r.reviewer_id for r in d.reviews if r.verdict is Verdict.REJECT],
+                "policy_revision": policy.revision,
+                **_state_data(d),
+            }))
+        await decisions.save(conn, d)
+        await trail.append_events(conn, tenant, events, occurred_at=now,
+                                  trace_id=current_trace_id())
+    return d

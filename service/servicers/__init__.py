@@ -1,0 +1,1 @@
+"""Thin gRPC servicers: authenticate, authorise, validate, call one use case, translate errors."""

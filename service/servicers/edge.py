@@ -1,0 +1,53 @@
+"""What every servicer method does at the edge: authenticate, and turn domain errors into statuses."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from aval.audit_store.errors import StoreError
+
+from ..errors import DomainError, abort_with, from_store_error
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def unary(
+    method: Callable[[Any, Req, Context], Awaitable[Resp]],
+) -> Callable[[Any, Req, Context], Awaitable[Resp]]:
+    """Maps domain and store errors of a unary method to rich statuses (I6)."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Req, context: Context) -> Resp:
+        try:
+            return await method(self, request, context)
+        except DomainError as exc:
+            await abort_with(context, exc)
+        except StoreError as exc:
+            await abort_with(context, from_store_error(exc))
+        raise AssertionError("unreachable: abort raises")  # pragma: no cover
+
+    return wrapper
+
+
+def streaming(
+    method: Callable[[Any, Req, Context], AsyncIterator[Resp]],
+) -> Callable[[Any, Req, Context], AsyncIterator[Resp]]:
+    """Maps domain and store errors of a server-streaming method to rich statuses (I6)."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Req, context: Context) -> AsyncIterator[Resp]:
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except DomainError as exc:
+            await abort_with(context, exc)
+        except StoreError as exc:
+            await abort_with(context, from_store_error(exc))
+
+    return wrapper

@@ -1,0 +1,50 @@
+"""The Gateway service: applications propose decisions and get or watch their outcome."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aval.v1 import gateway_pb2, gateway_pb2_grpc
+
+from .. import convert, proposals, reading
+from ..deployment import Deployment
+from ..requests import DecisionRef, ProposeIn, parse
+from .edge import Context, streaming, unary
+
+
+class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+
+    @unary
+    async def Propose(
+        self, request: gateway_pb2.ProposeRequest, context: Context
+    ) -> gateway_pb2.ProposeResponse:
+        principal = self.deployment.authenticate(context.invocation_metadata() or ())
+        result = await proposals.propose(self.deployment, principal, parse(ProposeIn, request))
+        return gateway_pb2.ProposeResponse(
+            decision=convert.decision(result.decision, self.deployment.policies),
+            replayed=result.replayed,
+        )
+
+    @unary
+    async def GetDecision(
+        self, request: gateway_pb2.GetDecisionRequest, context: Context
+    ) -> gateway_pb2.GetDecisionResponse:
+        principal = self.deployment.authenticate(context.invocation_metadata() or ())
+        ref = parse(DecisionRef, request)
+        d = await reading.get_decision(self.deployment, principal, ref)
+        return gateway_pb2.GetDecisionResponse(
+            decision=convert.decision(d, self.deployment.policies, ref.language)
+        )
+
+    @streaming
+    async def WatchDecision(
+        self, request: gateway_pb2.WatchDecisionRequest, context: Context
+    ) -> AsyncIterator[gateway_pb2.WatchDecisionResponse]:
+        principal = self.deployment.authenticate(context.invocation_metadata() or ())
+        ref = parse(DecisionRef, request)
+        async for d in reading.watch_decision(self.deployment, principal, ref):
+            yield gateway_pb2.WatchDecisionResponse(
+                decision=convert.decision(d, self.deployment.policies, ref.language)
+            )

@@ -1,0 +1,35 @@
+"""Settings from AVAL_* environment variables (and command-line options that override them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from aval.audit_store.embedded import default_data_dir
+
+
+class Settings(BaseSettings):
+    """Every setting of the server; see the configuration table in README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="AVAL_", extra="ignore")
+
+    # PostgreSQL URL; when unset an embedded PostgreSQL runs in data_dir.
+    database_url: str | None = None
+    listen: str = "127.0.0.1:50051"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # Folder of tenant review-policy files (*.yaml).
+    policy_dir: Path | None = None
+    # YAML file of principals with their token hashes.
+    principals_file: Path | None = None
+    # Casbin grants (role, tenant, action); the packaged policies/grants.csv when unset.
+    grants_file: Path | None = None
+    # Largest accepted input or suggestion, in bytes of canonical JSON.
+    max_payload_bytes: int = Field(default=64 * 1024, ge=1024)
+    claim_lease_seconds: float = Field(default=900.0, gt=0)
+    expiry_interval_seconds: float = Field(default=5.0, gt=0)
+    pool_min_size: int = Field(default=2, ge=1)
+    pool_max_size: int = Field(default=16, ge=1)
+    # Seconds in-flight RPCs get to finish after SIGTERM.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)

@@ -1,0 +1,150 @@
+"""Shared test fixtures' material: tenants, policies, principals with known tokens, a server process."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from aval.service.identity import token_hash
+
+POLICIES = {
+    "ville-a": """
+tenant: ville-a
+preset: cautious_trial
+contact: "Mairie de Ville-A, dpo@ville-a.example"
+decision_types:
+  voirie.signalement:
+    purpose: "orienter les signalements vers le service compétent"
+    required_approvals: 1
+    deadline: 3d
+  aides.attribution:
+    purpose: "instruire les demandes d'aide facultative"
+    required_approvals: 2
+    justification_required_for: [amend, reject]
+    deadline: 30d
+  express.test:
+    purpose: "tester l'expiration"
+    required_approvals: 1
+    deadline: 2s
+  sans.amendement:
+    purpose: "tester un type qui interdit l'amendement"
+    required_approvals: 1
+    allow_amend: false
+    deadline: 3d
+""",
+    "ville-b": """
+tenant: ville-b
+preset: assumed_distrust
+contact: "Mairie de Ville-B"
+decision_types:
+  voirie.signalement:
+    purpose: "orienter les signalements"
+""",
+}
+
+# principal id -> (home tenant, roles, extra grants)
+PRINCIPALS: dict[str, tuple[str, list[str], list[dict[str, object]]]] = {
+    "app-a": ("ville-a", ["application"], []),
+    "appsup-a": ("ville-a", ["application", "supervisor"], []),
+    "sup-a1": ("ville-a", ["supervisor"], []),
+    "sup-a2": ("ville-a", ["supervisor"], []),
+    "sup-a3": ("ville-a", ["supervisor"], []),
+    "insp-a": ("ville-a", ["inspector"], []),
+    "app-b": ("ville-b", ["application"], []),
+    "sup-b": ("ville-b", ["supervisor"], []),
+    "insp-b": ("ville-b", ["inspector"], []),
+    "insp-pool": ("ville-b", ["inspector"], [{"tenant": "ville-a", "roles": ["inspector"]}]),
+}
+
+
+def token_of(principal_id: str) -> str:
+    return f"test-token-{principal_id}"
+
+
+def write_config(folder: Path) -> tuple[Path, Path]:
+    """Writes the test policies and principals; returns (policy dir, principals file)."""
+    policy_dir = folder / "policies"
+    policy_dir.mkdir(parents=True, exist_ok=True)
+    for tenant, text in POLICIES.items():
+        (policy_dir / f"{tenant}.yaml").write_text(text, encoding="utf-8")
+    principals = [
+        {"id": pid, "tenant": tenant, "roles": roles, "grants": grants,
+         "token_sha256": token_hash(token_of(pid))}
+        for pid, (tenant, roles, grants) in PRINCIPALS.items()
+    ]
+    principals_file = folder / "principals.yaml"
+    principals_file.write_text(yaml.safe_dump({"principals": principals}), encoding="utf-8")
+    return policy_dir, principals_file
+
+
+@dataclass
+class ServerProcess:
+    """A real `aval serve` process, on an ephemeral port."""
+
+    process: subprocess.Popen[str]
+    address: str
+    log_path: Path
+
+    @classmethod
+    def start(cls, database_url: str, config_dir: Path, *, name: str = "server",
+              extra_env: dict[str, str] | None = None, demo: bool = False) -> ServerProcess:
+        policy_dir, principals_file = write_config(config_dir)
+        env = {
+            **os.environ,
+            "AVAL_DATABASE_URL": database_url,
+            "AVAL_POLICY_DIR": str(policy_dir),
+            "AVAL_PRINCIPALS_FILE": str(principals_file),
+            "AVAL_DATA_DIR": str(config_dir / "data"),
+            "AVAL_EXPIRY_INTERVAL_SECONDS": "0.2",
+            "AVAL_SHUTDOWN_GRACE_SECONDS": "2",
+            "OTEL_TRACES_EXPORTER": "none",
+            **(extra_env or {}),
+        }
+        if demo:
+            del env["AVAL_POLICY_DIR"], env["AVAL_PRINCIPALS_FILE"]
+        log_path = config_dir / f"{name}.log"
+        args = [sys.executable, "-m", "aval.clients.cli", "serve", "--listen", "127.0.0.1:0"]
+        if demo:
+            args.append("--demo")
+        process = subprocess.Popen(
+            args, env=env, stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True,
+        )
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        address = ""
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            match = re.match(r"export AVAL_ADDRESS=(\S+)", line)
+            if match:
+                address = match[1]
+                break
+        if not address:
+            process.kill()
+            raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
+        return cls(process, address, log_path)
+
+    def read_exports(self, count: int) -> dict[str, str]:
+        """Reads `count` more `export NAME=value` lines printed by the server."""
+        assert self.process.stdout is not None
+        found = {}
+        for _ in range(count):
+            name, _, value = self.process.stdout.readline().strip().removeprefix("export ").partition("=")
+            found[name] = value
+        return found
+
+    def stop(self) -> int:
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
