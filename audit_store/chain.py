@@ -34,7 +34,9 @@ def chain_hash(prev_hash: bytes, seq: int, canonical: bytes) -> bytes:
 
 def utc_iso(moment: datetime) -> str:
     """RFC 3339 in UTC with microseconds, the one spelling of time inside canonical bytes."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 @dataclass(frozen=True)

@@ -30,28 +30,48 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
     await conn.set_autocommit(False)
 
 
+async def _configure_autocommit(conn: AsyncConnection[Any]) -> None:
+    await _configure(conn)
+    await conn.set_autocommit(True)
+
+
 class Store:
     """PostgreSQL through an async pool; the only state of the service."""
 
     def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
         self.url = url
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
-            url, min_size=min_size, max_size=max_size, configure=_configure, open=False,
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            configure=_configure,
+            open=False,
             name="aval",
         )
+        # For writes that are one statement: no BEGIN and COMMIT round trips around them.
+        self.autocommit_pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=4,
+            configure=_configure_autocommit,
+            open=False,
+            name="aval-autocommit",
+        )
 
-    async def open(self, *, timeout: float = 30.0) -> None:
-        """Opens the pool and waits for its first connections.
+    async def open(self, *, wait_seconds: float = 30.0) -> None:
+        """Opens the pools and waits for their first connections.
 
         Raises:
-            DatabaseUnavailable: no connection could be made within `timeout`.
+            DatabaseUnavailable: no connection could be made within `wait_seconds`.
         """
         try:
-            await self.pool.open(wait=True, timeout=timeout)
+            await self.pool.open(wait=True, timeout=wait_seconds)
+            await self.autocommit_pool.open(wait=True, timeout=wait_seconds)
         except PoolTimeout as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {_safe(self.url)}") from exc
 
     async def close(self) -> None:
+        await self.autocommit_pool.close()
         await self.pool.close()
 
     @contextlib.asynccontextmanager
@@ -62,6 +82,13 @@ class Store:
         acknowledges durable state (I7).
         """
         async with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A connection in autocommit mode: each statement is its own transaction, committed
+        when it returns."""
+        async with self.autocommit_pool.connection() as conn:
             yield conn
 
     @contextlib.asynccontextmanager
@@ -84,7 +111,7 @@ def _safe(url: str) -> str:
 class ChangeListener:
     """Wakes watchers of a decision when any replica commits a change to it.
 
-    One dedicated connection LISTENs on the channel that `decisions.notify` signals; each
+    One dedicated connection LISTENs on the channel a trigger signals on each decision change; each
     watcher holds an asyncio.Event that is set on every notification for its decision.
     """
 
@@ -138,6 +165,8 @@ class ChangeListener:
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as exc:
-                log.warning("change listener lost its connection (%s); retrying in %.1fs", exc, delay)
+                log.warning(
+                    "change listener lost its connection (%s); retrying in %.1fs", exc, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,8 @@ from psycopg.types.json import Jsonb
 from .errors import ConcurrentUpdate, DecisionNotFound, ReviewAlreadyRecorded
 from .records import Decision, DecisionState, Review, Suggestion, Verdict
 
+# Signalled by a trigger on every insert or update of a decision (migration 0002), with the
+# payload "tenant/decision id"; delivered when the transaction commits.
 NOTIFY_CHANNEL = "aval_decision_changed"
 
 _COLUMNS = (
@@ -75,26 +78,67 @@ def _review(row: dict[str, Any]) -> Review:
     )
 
 
-async def insert(conn: AsyncConnection[Any], d: Decision) -> bool:
-    """Inserts a new decision; returns False, writing nothing, if its idempotency key is taken."""
+def _row_json(d: Decision) -> dict[str, Any]:
+    """A decision as a JSON object keyed by column, for jsonb_populate_recordset."""
+
+    def when(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.isoformat()
+
+    return {
+        "tenant_id": d.tenant_id,
+        "id": str(d.id),
+        "decision_type": d.decision_type,
+        "subject_ref": d.subject_ref,
+        "state": d.state.value,
+        "input": d.input,
+        "input_sha256": d.input_sha256,
+        "suggestion": d.suggestion.to_json() if d.suggestion else None,
+        "proposer_id": d.proposer_id,
+        "idempotency_key": d.idempotency_key,
+        "request_sha256": d.request_sha256,
+        "policy_revision": d.policy_revision,
+        "required_approvals": d.required_approvals,
+        "rejections_to_close": d.rejections_to_close,
+        "approvals": d.approvals,
+        "rejections": d.rejections,
+        "pending_output": d.pending_output,
+        "outcome": d.outcome,
+        "created_at": when(d.created_at),
+        "updated_at": when(d.updated_at),
+        "deadline": when(d.deadline),
+        "finalized_at": when(d.finalized_at),
+        "claimed_by": d.claimed_by,
+        "claim_expires_at": when(d.claim_expires_at),
+        "trace_id": d.trace_id,
+        "version": d.version,
+    }
+
+
+async def record_proposals(
+    conn: AsyncConnection[Any], batch: Sequence[tuple[Decision, Sequence[bytes]]]
+) -> set[uuid.UUID]:
+    """Inserts new decisions with their first audit events in one statement; returns the ids
+    inserted.
+
+    Run on an autocommit connection, the statement is its own transaction: each decision and
+    its events commit together (I2) when this returns (I7). A decision whose (tenant,
+    idempotency key) is taken — by a committed row or an earlier one of the batch — is skipped
+    with its events.
+    """
+    rows: list[dict[str, Any]] = []
+    events: list[bytes] = []
+    tenants: list[str] = []
+    owners: list[uuid.UUID] = []
+    for decision, encoded in batch:
+        rows.append(_row_json(decision))
+        events.extend(encoded)
+        tenants.extend([decision.tenant_id] * len(encoded))
+        owners.extend([decision.id] * len(encoded))
     cur = await conn.execute(
-        f"INSERT INTO decisions ({_COLUMNS}) VALUES ("
-        "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-        "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
-        (
-            d.tenant_id, d.id, d.decision_type, d.subject_ref, d.state.value, Jsonb(d.input),
-            d.input_sha256, _jsonb(d.suggestion.to_json() if d.suggestion else None),
-            d.proposer_id, d.idempotency_key, d.request_sha256, d.policy_revision,
-            d.required_approvals, d.rejections_to_close, d.approvals, d.rejections,
-            _jsonb(d.pending_output), _jsonb(d.outcome), d.created_at, d.updated_at, d.deadline,
-            d.finalized_at, d.claimed_by, d.claim_expires_at, d.trace_id, d.version,
-        ),
+        "SELECT record_proposals(%s, %s::bytea[], %s::text[], %s::uuid[])",
+        (Jsonb(rows), events, tenants, owners),
     )
-    if cur.rowcount != 1:
-        return False
-    await notify(conn, d.tenant_id, d.id)
-    return True
+    return {row[0] for row in await cur.fetchall()}
 
 
 async def get(
@@ -142,15 +186,23 @@ async def save(conn: AsyncConnection[Any], d: Decision) -> None:
         "claim_expires_at = %s, version = version + 1 "
         "WHERE tenant_id = %s AND id = %s AND version = %s",
         (
-            d.state.value, d.approvals, d.rejections, _jsonb(d.pending_output), _jsonb(d.outcome),
-            d.updated_at, d.finalized_at, d.claimed_by, d.claim_expires_at,
-            d.tenant_id, d.id, d.version,
+            d.state.value,
+            d.approvals,
+            d.rejections,
+            _jsonb(d.pending_output),
+            _jsonb(d.outcome),
+            d.updated_at,
+            d.finalized_at,
+            d.claimed_by,
+            d.claim_expires_at,
+            d.tenant_id,
+            d.id,
+            d.version,
         ),
     )
     if cur.rowcount != 1:
         raise ConcurrentUpdate(f"decision {d.id} changed while it was being updated")
     d.version += 1
-    await notify(conn, d.tenant_id, d.id)
 
 
 async def insert_review(
@@ -167,8 +219,13 @@ async def insert_review(
                 "INSERT INTO reviews (tenant_id, decision_id, reviewer_id, reviewer_roles, verdict,"
                 " justification, amended_output, decided_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
                 (
-                    tenant_id, decision_id, review.reviewer_id, list(review.reviewer_roles),
-                    review.verdict.value, review.justification, _jsonb(review.amended_output),
+                    tenant_id,
+                    decision_id,
+                    review.reviewer_id,
+                    list(review.reviewer_roles),
+                    review.verdict.value,
+                    review.justification,
+                    _jsonb(review.amended_output),
                     review.decided_at,
                 ),
             )
@@ -176,11 +233,6 @@ async def insert_review(
         raise ReviewAlreadyRecorded(
             f"{review.reviewer_id} already gave a verdict on decision {decision_id}"
         ) from exc
-
-
-async def notify(conn: AsyncConnection[Any], tenant_id: str, decision_id: uuid.UUID) -> None:
-    """Queues a change notification, delivered to listeners when the transaction commits."""
-    await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, f"{tenant_id}/{decision_id}"))
 
 
 def encode_page_token(deadline: datetime, decision_id: uuid.UUID) -> str:
@@ -239,19 +291,20 @@ async def list_pending(
     return found
 
 
-async def _reviews(conn: AsyncConnection[Any], tenant_id: str, decision_id: uuid.UUID) -> list[Review]:
+async def _reviews(
+    conn: AsyncConnection[Any], tenant_id: str, decision_id: uuid.UUID
+) -> list[Review]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT reviewer_id, reviewer_roles, verdict, justification, amended_output, decided_at"
-            " FROM reviews WHERE tenant_id = %s AND decision_id = %s ORDER BY decided_at, reviewer_id",
+            " FROM reviews WHERE tenant_id = %s AND decision_id = %s"
+            " ORDER BY decided_at, reviewer_id",
             (tenant_id, decision_id),
         )
         return [_review(r) for r in await cur.fetchall()]
 
 
-async def lock_overdue(
-    conn: AsyncConnection[Any], now: datetime, limit: int
-) -> list[Decision]:
+async def lock_overdue(conn: AsyncConnection[Any], now: datetime, limit: int) -> list[Decision]:
     """Locks pending decisions whose deadline has passed, skipping those another replica holds."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(

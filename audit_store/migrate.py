@@ -60,27 +60,26 @@ async def migrate(url: str) -> list[Migration]:
     Replicas starting at once serialise on a transaction-scoped advisory lock: the first applies,
     the others find nothing left to do.
     """
-    async with await psycopg.AsyncConnection.connect(url) as conn:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
-            await conn.execute(_BOOTSTRAP)
-            # The connecting role must be able to SET ROLE to the service role.
+    async with await psycopg.AsyncConnection.connect(url) as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
+        await conn.execute(_BOOTSTRAP)
+        # The connecting role must be able to SET ROLE to the service role.
+        await conn.execute(
+            f"DO $$ BEGIN IF NOT pg_has_role(current_user, '{SERVICE_ROLE}', 'MEMBER') "
+            f"THEN EXECUTE format('GRANT {SERVICE_ROLE} TO %I', current_user); END IF; END $$"
+        )
+        cur = await conn.execute(f"SELECT version FROM {SCHEMA}.schema_migrations")
+        done = {row[0] for row in await cur.fetchall()}
+        applied = []
+        await conn.execute(f"SET LOCAL search_path = {SCHEMA}")
+        for migration in available_migrations():
+            if migration.version in done:
+                continue
+            log.info("applying migration %04d_%s", migration.version, migration.name)
+            await conn.execute(migration.sql.encode())
             await conn.execute(
-                f"DO $$ BEGIN IF NOT pg_has_role(current_user, '{SERVICE_ROLE}', 'MEMBER') "
-                f"THEN EXECUTE format('GRANT {SERVICE_ROLE} TO %I', current_user); END IF; END $$"
+                f"INSERT INTO {SCHEMA}.schema_migrations (version, name) VALUES (%s, %s)",
+                (migration.version, migration.name),
             )
-            cur = await conn.execute(f"SELECT version FROM {SCHEMA}.schema_migrations")
-            done = {row[0] for row in await cur.fetchall()}
-            applied = []
-            await conn.execute(f"SET LOCAL search_path = {SCHEMA}")
-            for migration in available_migrations():
-                if migration.version in done:
-                    continue
-                log.info("applying migration %04d_%s", migration.version, migration.name)
-                await conn.execute(migration.sql.encode())
-                await conn.execute(
-                    f"INSERT INTO {SCHEMA}.schema_migrations (version, name) VALUES (%s, %s)",
-                    (migration.version, migration.name),
-                )
-                applied.append(migration)
-            return applied
+            applied.append(migration)
+        return applied

@@ -53,9 +53,17 @@ async def append_events(
     Takes the lock on the tenant's chain head until the transaction ends; returns each event's
     (seq, hash). Call it last in a transaction to hold that lock the shortest time.
     """
-    canonical = [e.canonical(tenant_id, occurred_at, trace_id) for e in events]
+    return await append_encoded(
+        conn, tenant_id, [e.canonical(tenant_id, occurred_at, trace_id) for e in events]
+    )
+
+
+async def append_encoded(
+    conn: AsyncConnection[Any], tenant_id: str, canonical: Sequence[bytes]
+) -> list[tuple[int, bytes]]:
+    """Appends events already encoded by `NewEvent.canonical`; same contract as append_events."""
     cur = await conn.execute(
-        "SELECT seq, hash FROM append_audit_events(%s, %s::bytea[])", (tenant_id, canonical)
+        "SELECT seq, hash FROM append_audit_events(%s, %s::bytea[])", (tenant_id, list(canonical))
     )
     return [(row[0], bytes(row[1])) for row in await cur.fetchall()]
 

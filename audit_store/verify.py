@@ -46,7 +46,10 @@ def _derived_mismatches(event: AuditEvent, parsed: dict[str, Any]) -> list[str]:
     expected = {
         "tenant": (event.tenant_id, parsed.get("tenant")),
         "event_id": (str(event.event_id), parsed.get("event_id")),
-        "decision_id": (str(event.decision_id) if event.decision_id else "", parsed.get("decision_id")),
+        "decision_id": (
+            str(event.decision_id) if event.decision_id else "",
+            parsed.get("decision_id"),
+        ),
         "kind": (event.kind, parsed.get("kind")),
         "actor.id": (event.actor_id, actor.get("id")),
         "actor.type": (event.actor_type, actor.get("type")),
@@ -76,17 +79,23 @@ class ChainVerifier:
         self.report.events_checked += 1
         if event.seq != self._expected_seq:
             self._problem(
-                "sequence_gap", event.seq, decision,
+                "sequence_gap",
+                event.seq,
+                decision,
                 f"expected seq {self._expected_seq}, found {event.seq}",
             )
         if event.prev_hash != self._prev_hash:
             self._problem(
-                "broken_link", event.seq, decision,
+                "broken_link",
+                event.seq,
+                decision,
                 "prev_hash does not match the hash of the previous event",
             )
         if chain_hash(event.prev_hash, event.seq, event.canonical) != event.hash:
             self._problem(
-                "hash_mismatch", event.seq, decision,
+                "hash_mismatch",
+                event.seq,
+                decision,
                 "stored hash differs from SHA-256(prev_hash, seq, canonical bytes)",
             )
         try:
@@ -97,12 +106,17 @@ class ChainVerifier:
             wrong = _derived_mismatches(event, parsed)
             if wrong:
                 self._problem(
-                    "canonical_mismatch", event.seq, decision,
+                    "canonical_mismatch",
+                    event.seq,
+                    decision,
                     "stored columns disagree with the hashed bytes: " + ", ".join(wrong),
                 )
             data = parsed.get("data") or {}
             if decision and "decision_state" in data:
-                self.last_state[decision] = (data["decision_state"], data.get("decision_version", 0))
+                self.last_state[decision] = (
+                    data["decision_state"],
+                    data.get("decision_version", 0),
+                )
         self._expected_seq = event.seq + 1
         self._prev_hash = event.hash
         self.report.head_hash = event.hash
@@ -117,7 +131,9 @@ class ChainVerifier:
         seq, hash_ = head
         if seq != last_seq or hash_ != self._prev_hash:
             self._problem(
-                "head_mismatch", seq, "",
+                "head_mismatch",
+                seq,
+                "",
                 f"chain head says seq {seq}, the events end at seq {last_seq}",
             )
 
@@ -133,7 +149,9 @@ class ChainVerifier:
                 self._problem("missing_trail", 0, key, f"decision is {state} but has no event")
             elif trailed != (state, version):
                 self._problem(
-                    "state_mismatch", 0, key,
+                    "state_mismatch",
+                    0,
+                    key,
                     f"decision is {state} v{version}, its trail says {trailed[0]} v{trailed[1]}",
                 )
         for key in sorted(set(self.last_state) - seen):

@@ -1,4 +1,4 @@
-"""Loads presets and tenant policy files; every error names the file, the line, the field, the fix."""
+"""Loads presets and tenant policy files; each error names the file, line, field and fix."""
 
 from __future__ import annotations
 
@@ -60,10 +60,11 @@ def _line_of(root: yaml.Node | None, loc: Loc) -> int | None:
                     child = value
                     line = key.start_mark.line + 1
                     break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if part < len(node.value):
-                child = node.value[part]
-                line = child.start_mark.line + 1
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
+            child = node.value[part]
+            line = child.start_mark.line + 1
         if child is None:
             break
         node = child
@@ -79,8 +80,9 @@ class _Source:
 
     def error(self, loc: Loc, error_type: str, message: str) -> PolicyError:
         field = ".".join(str(p) for p in loc) or "(document)"
-        return PolicyError(self.path, _line_of(self.root, loc), field, message,
-                           _fix_for(error_type, loc, message))
+        return PolicyError(
+            self.path, _line_of(self.root, loc), field, message, _fix_for(error_type, loc, message)
+        )
 
 
 def _read(path: str, text: str) -> _Source:
@@ -89,8 +91,13 @@ def _read(path: str, text: str) -> _Source:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise PolicyError(path, mark.line + 1 if mark else None, "(syntax)", str(exc).split("\n")[0],
-                          "correct the YAML syntax at that line") from exc
+        raise PolicyError(
+            path,
+            mark.line + 1 if mark else None,
+            "(syntax)",
+            str(exc).split("\n")[0],
+            "correct the YAML syntax at that line",
+        ) from exc
     return _Source(path, text, data, root)
 
 
@@ -163,16 +170,24 @@ def build_tenant_policies(
     preset: Preset | None = None
     if spec.preset is not None:
         if spec.preset not in presets:
-            raise source.error(("preset",), "unknown_preset",
-                               f"unknown preset {spec.preset!r}; known: {', '.join(sorted(presets))}")
+            raise source.error(
+                ("preset",),
+                "unknown_preset",
+                f"unknown preset {spec.preset!r}; known: {', '.join(sorted(presets))}",
+            )
         preset, preset_source = presets[spec.preset]
         preset_layers.append((preset.defaults, preset_source, ("defaults",)))
     policies = []
     for type_name, own in spec.decision_types.items():
         layers = list(preset_layers)
         if preset is not None and type_name in preset.decision_types:
-            layers.append((preset.decision_types[type_name], presets[spec.preset or ""][1],
-                           ("decision_types", type_name)))
+            layers.append(
+                (
+                    preset.decision_types[type_name],
+                    presets[spec.preset or ""][1],
+                    ("decision_types", type_name),
+                )
+            )
         if spec.contact is not None:
             layers.append((DecisionTypeFields(contact=spec.contact), source, ()))
         layers.append((own, source, ("decision_types", type_name)))
@@ -181,7 +196,8 @@ def build_tenant_policies(
         if "notice" not in fields:
             if not (purpose and contact):
                 raise source.error(
-                    ("decision_types", type_name), "missing_notice",
+                    ("decision_types", type_name),
+                    "missing_notice",
                     "no notice for the citizen (CRPA L311-3-1): give `purpose` and `contact`, "
                     "or `notice: {fr: ...}`",
                 )
@@ -193,8 +209,11 @@ def build_tenant_policies(
             src, loc = origin["notice"]
             raise src.error(loc, "missing", "the notice needs a French text")
         try:
-            policies.append(ReviewPolicy(tenant=spec.tenant, decision_type=type_name,
-                                         revision=revision, **fields))
+            policies.append(
+                ReviewPolicy(
+                    tenant=spec.tenant, decision_type=type_name, revision=revision, **fields
+                )
+            )
         except ValidationError as exc:
             first = exc.errors()[0]
             name = str(first["loc"][0]) if first["loc"] else ""
@@ -203,16 +222,22 @@ def build_tenant_policies(
     return policies
 
 
-def load_policy_dir(folder: Path, *, presets: dict[str, tuple[Preset, _Source]] | None = None
-                    ) -> PolicyBook:
+def load_policy_dir(
+    folder: Path, *, presets: dict[str, tuple[Preset, _Source]] | None = None
+) -> PolicyBook:
     """Loads every *.yaml tenant file of a folder.
 
     Raises:
         PolicyError: naming the file, line, field and fix of the first problem found.
     """
     if not folder.is_dir():
-        raise PolicyError(str(folder), None, "(folder)", "no such policy folder",
-                          "set AVAL_POLICY_DIR to a folder of tenant policy files")
+        raise PolicyError(
+            str(folder),
+            None,
+            "(folder)",
+            "no such policy folder",
+            "set AVAL_POLICY_DIR to a folder of tenant policy files",
+        )
     known = presets if presets is not None else load_presets()
     policies: list[ReviewPolicy] = []
     seen: dict[str, str] = {}
@@ -221,8 +246,9 @@ def load_policy_dir(folder: Path, *, presets: dict[str, tuple[Preset, _Source]] 
         tenant_policies = build_tenant_policies(source, known)
         tenant = tenant_policies[0].tenant
         if tenant in seen:
-            raise source.error(("tenant",), "duplicate",
-                               f"tenant {tenant!r} is already defined in {seen[tenant]}")
+            raise source.error(
+                ("tenant",), "duplicate", f"tenant {tenant!r} is already defined in {seen[tenant]}"
+            )
         seen[tenant] = str(path)
         policies += tenant_policies
     return PolicyBook(policies)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import timedelta
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator

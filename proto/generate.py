@@ -56,7 +56,9 @@ def stale_files() -> list[str]:
     """Names of generated files that differ from what the .proto files produce now."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = {p.name: p for p in generate(Path(tmp))}
-        committed = {p.name: p for p in PACKAGE_DIR.iterdir() if p.name.endswith(GENERATED_SUFFIXES)}
+        committed = {
+            p.name: p for p in PACKAGE_DIR.iterdir() if p.name.endswith(GENERATED_SUFFIXES)
+        }
         names = sorted(set(fresh) | set(committed))
         return [
             n

@@ -32,9 +32,16 @@ class Authorizer:
         ]
         if rules:
             self._enforcer.add_grouping_policies(rules)
+        # Grants are fixed for the life of the process, so answers can be kept: the matcher is
+        # interpreted by Casbin at every call and costs more than the rest of a request's checks.
+        self._answers: dict[tuple[str, str, str], bool] = {}
 
     def allowed(self, principal: Principal, tenant: str, action: str) -> bool:
-        return bool(self._enforcer.enforce(principal.id, tenant, action))
+        key = (principal.id, tenant, action)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = bool(self._enforcer.enforce(*key))
+        return answer
 
     def require(self, principal: Principal, tenant: str, action: str) -> None:
         """Raises PermissionDenied unless the grants allow the action in the tenant."""

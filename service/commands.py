@@ -7,10 +7,10 @@ import logging
 import sys
 
 import psycopg
-
 from pydantic import ValidationError
 
-from aval.audit_store import DatabaseUnavailable, migrate as apply_migrations
+from aval.audit_store import DatabaseUnavailable
+from aval.audit_store import migrate as apply_migrations
 from aval.policies import PolicyError
 
 from .identity import PrincipalsFileError
@@ -35,7 +35,9 @@ def serve(*, listen: str | None, demo: bool) -> int:
         print(f"aval serve: {exc}", file=sys.stderr)
         return 2
     except psycopg.OperationalError as exc:
-        print(f"aval serve: cannot use the database: {exc}; check AVAL_DATABASE_URL", file=sys.stderr)
+        print(
+            f"aval serve: cannot use the database: {exc}; check AVAL_DATABASE_URL", file=sys.stderr
+        )
         return 2
 
 
@@ -49,7 +51,10 @@ def migrate() -> int:
         print(f"aval migrate: {exc}", file=sys.stderr)
         return 2
     except psycopg.OperationalError as exc:
-        print(f"aval migrate: cannot use the database: {exc}; check AVAL_DATABASE_URL", file=sys.stderr)
+        print(
+            f"aval migrate: cannot use the database: {exc}; check AVAL_DATABASE_URL",
+            file=sys.stderr,
+        )
         return 2
     print(f"{len(applied)} migration(s) applied" if applied else "database is up to date")
     return 0

@@ -39,15 +39,25 @@ def _review(r: Review) -> common_pb2.ReviewRecord:
     )
 
 
-def decision(d: Decision, policies: PolicyBook, language: str = "fr") -> common_pb2.Decision:
-    """The wire form of a decision; the notice only once the decision takes effect."""
+def decision(
+    d: Decision,
+    policies: PolicyBook,
+    language: str = "fr",
+    *,
+    input_message: struct_pb2.Struct | None = None,
+) -> common_pb2.Decision:
+    """The wire form of a decision; the notice only once the decision takes effect.
+
+    `input_message`, when given, is the decision's input as the caller sent it (saves building
+    it again from the record).
+    """
     message = common_pb2.Decision(
         id=str(d.id),
         tenant=d.tenant_id,
         decision_type=d.decision_type,
         subject_ref=d.subject_ref,
         state=common_pb2.DecisionState.Value(f"DECISION_STATE_{d.state.value}"),
-        input=struct(d.input),
+        input=input_message if input_message is not None else struct(d.input),
         input_sha256=d.input_sha256,
         proposer_id=d.proposer_id,
         idempotency_key=d.idempotency_key,
@@ -65,16 +75,18 @@ def decision(d: Decision, policies: PolicyBook, language: str = "fr") -> common_
     )
     if d.suggestion is not None:
         s = d.suggestion
-        message.suggestion.CopyFrom(common_pb2.Suggestion(
-            output=struct(s.output),
-            confidence=s.confidence,
-            explanation=s.explanation,
-            model=common_pb2.ModelRef(name=s.model_name, version=s.model_version),
-        ))
+        message.suggestion.CopyFrom(
+            common_pb2.Suggestion(
+                output=struct(s.output),
+                confidence=s.confidence,
+                explanation=s.explanation,
+                model=common_pb2.ModelRef(name=s.model_name, version=s.model_version),
+            )
+        )
     if d.claimed_by:
-        message.claim.CopyFrom(common_pb2.ClaimLease(
-            claimed_by=d.claimed_by, expires_at=timestamp(d.claim_expires_at)
-        ))
+        message.claim.CopyFrom(
+            common_pb2.ClaimLease(claimed_by=d.claimed_by, expires_at=timestamp(d.claim_expires_at))
+        )
     policy = policies.get(d.tenant_id, d.decision_type)
     if d.state.takes_effect and policy is not None:
         lang, text = policy.notice_text(language)

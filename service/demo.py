@@ -35,10 +35,15 @@ def write_demo_principals(data_dir: Path) -> tuple[Path, list[tuple[str, str]]]:
     for variable, principal_id, roles, name in _DEMO_PRINCIPALS:
         token = secrets.token_urlsafe(24)
         exports.append((variable, token))
-        principals.append({
-            "id": principal_id, "tenant": DEMO_TENANT, "roles": roles,
-            "display_name": name, "token_sha256": token_hash(token),
-        })
+        principals.append(
+            {
+                "id": principal_id,
+                "tenant": DEMO_TENANT,
+                "roles": roles,
+                "display_name": name,
+                "token_sha256": token_hash(token),
+            }
+        )
     path = folder / "principals.yaml"
     path.write_text(
         "# Written by `aval serve --demo`: new tokens at every start, only their hashes here.\n"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aval.audit_store import ChangeListener, Store
+from aval.audit_store.group_commit import ProposalWriter
 from aval.policies import PolicyBook, ReviewPolicy
 
 from .authorization import Authorizer
@@ -29,6 +30,7 @@ class Deployment:
     authenticator: Authenticator
     authorizer: Authorizer
     listener: ChangeListener
+    writer: ProposalWriter
 
     def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
         return self.authenticator.authenticate(metadata)
@@ -42,9 +44,7 @@ class Deployment:
         """
         tenant = requested or principal.tenant
         if tenant not in self.policies.tenants:
-            raise InvalidArgument(
-                [FieldViolation("tenant", f"unknown tenant {tenant!r}")]
-            )
+            raise InvalidArgument([FieldViolation("tenant", f"unknown tenant {tenant!r}")])
         self.authorizer.require(principal, tenant, action)
         return tenant
 
@@ -53,9 +53,12 @@ class Deployment:
         if policy is None:
             known = ", ".join(self.policies.decision_types(tenant)) or "none"
             raise InvalidArgument(
-                [FieldViolation(
-                    "decision_type",
-                    f"unknown decision type {decision_type!r} for tenant {tenant}; known: {known}",
-                )]
+                [
+                    FieldViolation(
+                        "decision_type",
+                        f"unknown decision type {decision_type!r} for tenant {tenant}; "
+                        f"known: {known}",
+                    )
+                ]
             )
         return policy

@@ -98,7 +98,9 @@ def to_status(exc: DomainError) -> status_pb2.Status:
     if isinstance(exc, InvalidArgument):
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description
+                )
                 for v in exc.violations
             ]
         )

@@ -29,13 +29,20 @@ async def expire_overdue(store: Store) -> int:
         for d in overdue:
             d.state, d.finalized_at, d.updated_at = DecisionState.EXPIRED, now, now
             d.claimed_by, d.claim_expires_at = None, None
-            by_tenant[d.tenant_id].append(NewEvent("decision.expired", SYSTEM_ACTOR, d.id, {
-                "deadline": utc_iso(d.deadline),
-                "approvals": d.approvals,
-                "required_approvals": d.required_approvals,
-                "decision_state": DecisionState.EXPIRED.value,
-                "decision_version": d.version + 1,
-            }))
+            by_tenant[d.tenant_id].append(
+                NewEvent(
+                    "decision.expired",
+                    SYSTEM_ACTOR,
+                    d.id,
+                    {
+                        "deadline": utc_iso(d.deadline),
+                        "approvals": d.approvals,
+                        "required_approvals": d.required_approvals,
+                        "decision_state": DecisionState.EXPIRED.value,
+                        "decision_version": d.version + 1,
+                    },
+                )
+            )
             await decisions.save(conn, d)
         for tenant, events in sorted(by_tenant.items()):
             await trail.append_events(conn, tenant, events, occurred_at=now, trace_id="")

@@ -81,6 +81,10 @@ _CITIZEN = {
 }
 
 
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
 def _lang(language: str) -> str:
     return language if language in _CITIZEN else "fr"
 
@@ -93,22 +97,29 @@ def explain_for_citizen(d: Decision, policy: ReviewPolicy | None, language: str)
     lines += [f"## {t['item1']}", ""]
     if d.suggestion:
         model = f"{d.suggestion.model_name} {d.suggestion.model_version}".strip() or "?"
-        conf = (t["confidence"].format(c=d.suggestion.confidence)
-                if d.suggestion.confidence is not None else "")
+        conf = (
+            t["confidence"].format(c=d.suggestion.confidence)
+            if d.suggestion.confidence is not None
+            else ""
+        )
         lines.append(t["item1_ai"].format(model=model, conf=conf, n=d.required_approvals))
     else:
         lines.append(t["item1_none"])
     fields = ", ".join(f"`{k}`" for k in sorted(d.input)) or "—"
     lines += ["", f"## {t['item2']}", "", t["item2_text"].format(sha=d.input_sha256, fields=fields)]
     lines += ["", f"## {t['item3']}", ""]
-    lines.append(d.suggestion.explanation if d.suggestion and d.suggestion.explanation
-                 else t["item3_none"])
+    lines.append(
+        d.suggestion.explanation if d.suggestion and d.suggestion.explanation else t["item3_none"]
+    )
     lines += ["", f"## {t['item4']}", "", t["proposed"].format(at=utc_iso(d.created_at))]
     for r in d.reviews:
-        lines.append(t["review"].format(
-            at=utc_iso(r.decided_at), roles=", ".join(r.reviewer_roles),
-            verdict=t["verdicts"][r.verdict.value],
-        ))
+        lines.append(
+            t["review"].format(
+                at=utc_iso(r.decided_at),
+                roles=", ".join(r.reviewer_roles),
+                verdict=t["verdicts"][r.verdict.value],
+            )
+        )
     if d.state is DecisionState.EXPIRED and d.finalized_at:
         lines.append(t["expired"].format(at=utc_iso(d.finalized_at)))
     if policy is not None and d.state.takes_effect:
@@ -130,8 +141,11 @@ def explain_for_inspector(
         f"- proposed by {d.proposer_id} at {utc_iso(d.created_at)}; deadline {utc_iso(d.deadline)}",
         f"- input sha256: {d.input_sha256}; idempotency key: {d.idempotency_key}",
         f"- policy revision: {d.policy_revision}"
-        + ("" if policy is None or policy.revision == d.policy_revision
-           else f" (current revision: {policy.revision})"),
+        + (
+            ""
+            if policy is None or policy.revision == d.policy_revision
+            else f" (current revision: {policy.revision})"
+        ),
         f"- trace id: {d.trace_id or '—'}",
         "",
         "## Suggestion",
@@ -141,7 +155,7 @@ def explain_for_inspector(
         lines += [
             f"- model: {s.model_name or '?'} {s.model_version}",
             f"- confidence: {s.confidence if s.confidence is not None else '—'}",
-            f"- output: `{json.dumps(s.output, ensure_ascii=False, sort_keys=True)}`",
+            f"- output: `{_json(s.output)}`",
             f"- explanation: {s.explanation or '—'}",
         ]
     else:
@@ -153,13 +167,12 @@ def explain_for_inspector(
             f"- {utc_iso(r.decided_at)} {r.reviewer_id} ({', '.join(r.reviewer_roles)}): "
             f"{r.verdict.value}{' — overrode the AI' if overrode else ''}; "
             f"justification: {r.justification or '—'}"
-            + (f"; amended output: `{json.dumps(r.amended_output, ensure_ascii=False, sort_keys=True)}`"
-               if r.amended_output else "")
+            + (f"; amended output: `{_json(r.amended_output)}`" if r.amended_output else "")
         )
     if not d.reviews:
         lines.append("- none yet")
     if d.outcome is not None:
-        lines += ["", f"Outcome: `{json.dumps(d.outcome, ensure_ascii=False, sort_keys=True)}`"]
+        lines += ["", f"Outcome: `{_json(d.outcome)}`"]
     lines += ["", "## Audit events", ""]
     lines += [
         f"- #{e.seq} {utc_iso(e.occurred_at)} {e.kind} by {e.actor_id} ({e.actor_type}) "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from aval.audit_store import decisions, trail, verify
 from aval.audit_store.records import AuditEvent, Decision
@@ -13,15 +12,6 @@ from .errors import FieldViolation, InvalidArgument
 from .explanation import explain_for_citizen, explain_for_inspector
 from .identity import Principal
 from .requests import ExplainIn, QueryEventsIn, TenantIn
-
-
-def _time(field: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidArgument([FieldViolation(field, "not an RFC 3339 timestamp")]) from exc
 
 
 async def query_events(
@@ -41,8 +31,8 @@ async def query_events(
         tenant_id=tenant,
         decision_id=request.decision_id,
         kind=request.kind or None,
-        since=_time("since", request.since),
-        until=_time("until", request.until),
+        since=request.since,
+        until=request.until,
     )
     async with deployment.store.reading() as conn:
         page = await trail.query_events(conn, flt, after_seq=after, limit=request.page_size + 1)

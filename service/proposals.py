@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 
-from aval.audit_store import decisions, trail
+from aval.audit_store import decisions
 from aval.audit_store.chain import NewEvent, canonical_json, sha256_hex, utc_iso
 from aval.audit_store.records import Actor, ActorType, Decision, DecisionState, Suggestion
 from aval.policies import ReviewPolicy
@@ -22,9 +23,9 @@ def actor_of(principal: Principal) -> Actor:
     return Actor(id=principal.id, type=kind)
 
 
-def _check_sizes(request: ProposeIn, limit: int) -> None:
+def _check_sizes(request: ProposeIn, input_bytes: bytes, limit: int) -> None:
     violations = []
-    if len(canonical_json(request.input)) > limit:
+    if len(input_bytes) > limit:
         violations.append(FieldViolation("input", f"larger than the limit of {limit} bytes"))
     suggestion = request.attested_suggestion
     if suggestion is not None and len(canonical_json(suggestion.output)) > limit:
@@ -35,13 +36,13 @@ def _check_sizes(request: ProposeIn, limit: int) -> None:
         raise InvalidArgument(violations)
 
 
-def _request_hash(request: ProposeIn) -> str:
+def _request_hash(request: ProposeIn, input_sha256: str) -> str:
     """What makes two proposals under one idempotency key the same proposal."""
     return sha256_hex(
         {
             "decision_type": request.decision_type,
             "subject_ref": request.subject_ref,
-            "input": request.input,
+            "input_sha256": input_sha256,
             "suggestion": request.attested_suggestion.model_dump(mode="json")
             if request.attested_suggestion
             else None,
@@ -50,9 +51,14 @@ def _request_hash(request: ProposeIn) -> str:
 
 
 def _new_decision(
-    tenant: str, request: ProposeIn, principal: Principal, policy: ReviewPolicy
+    tenant: str,
+    request: ProposeIn,
+    principal: Principal,
+    policy: ReviewPolicy,
+    input_bytes: bytes,
 ) -> Decision:
     now = utc_now()
+    input_sha256 = hashlib.sha256(input_bytes).hexdigest()
     attested = request.attested_suggestion
     suggestion = (
         Suggestion(
@@ -72,11 +78,11 @@ def _new_decision(
         subject_ref=request.subject_ref,
         state=DecisionState.PENDING_REVIEW,
         input=request.input,
-        input_sha256=sha256_hex(request.input),
+        input_sha256=input_sha256,
         suggestion=suggestion,
         proposer_id=principal.id,
         idempotency_key=request.idempotency_key,
-        request_sha256=_request_hash(request),
+        request_sha256=_request_hash(request, input_sha256),
         policy_revision=policy.revision,
         required_approvals=policy.required_approvals,
         rejections_to_close=policy.rejections_to_close,
@@ -127,15 +133,14 @@ async def propose(deployment: Deployment, principal: Principal, request: Propose
     """
     tenant = deployment.tenant_for(principal, request.tenant, "decision.propose")
     policy = deployment.policy_for(tenant, request.decision_type)
-    _check_sizes(request, deployment.settings.max_payload_bytes)
-    candidate = _new_decision(tenant, request, principal, policy)
-    async with deployment.store.transaction() as conn:
-        if await decisions.insert(conn, candidate):
-            await trail.append_events(
-                conn, tenant, [proposed_event(candidate, actor_of(principal))],
-                occurred_at=candidate.created_at, trace_id=candidate.trace_id,
-            )
-            return Proposed(candidate, replayed=False)
+    input_bytes = canonical_json(request.input)
+    _check_sizes(request, input_bytes, deployment.settings.max_payload_bytes)
+    candidate = _new_decision(tenant, request, principal, policy, input_bytes)
+    event = proposed_event(candidate, actor_of(principal))
+    encoded = [event.canonical(tenant, candidate.created_at, candidate.trace_id)]
+    if await deployment.writer.write(candidate, encoded):
+        return Proposed(candidate, replayed=False)
+    async with deployment.store.reading() as conn:
         first = await decisions.by_idempotency_key(conn, tenant, request.idempotency_key)
     if first is None:  # pragma: no cover - the conflicting row is committed when insert returns
         raise AlreadyExists("idempotency key in use by a concurrent proposal; retry")

@@ -18,7 +18,9 @@ from .requests import DecisionRef, ListQueueIn
 _WATCH_FALLBACK_SECONDS = 30.0
 
 
-async def get_decision(deployment: Deployment, principal: Principal, request: DecisionRef) -> Decision:
+async def get_decision(
+    deployment: Deployment, principal: Principal, request: DecisionRef
+) -> Decision:
     tenant = deployment.tenant_for(principal, request.tenant, "decision.read")
     async with deployment.store.reading() as conn:
         return await decisions.get(conn, tenant, request.decision_id)
@@ -60,10 +62,13 @@ async def list_queue(
             ) from exc
     async with deployment.store.reading() as conn:
         page = await decisions.list_pending(
-            conn, tenant,
+            conn,
+            tenant,
             decision_type=request.decision_type or None,
             actionable_for=principal.id if request.actionable_only else None,
-            now=utc_now(), after=after, limit=request.page_size + 1,
+            now=utc_now(),
+            after=after,
+            limit=request.page_size + 1,
         )
     more = len(page) > request.page_size
     page = page[: request.page_size]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -76,8 +78,8 @@ class QueryEventsIn(Request):
     tenant: str = ""
     decision_id: uuid.UUID | None = None
     kind: str = ""
-    since: str | None = None
-    until: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
     page_size: int = Field(default=100, ge=1, le=1000)
     page_token: str = ""
 
@@ -99,26 +101,74 @@ _MESSAGES = {
     "missing": "required",
     "uuid_parsing": "must be a UUID",
     "too_short": "must not be empty",
+    "string_too_short": "required",
     "string_pattern_mismatch": "must be one word without spaces",
     "literal_error": "must be one of the listed values",
 }
 
 
-def parse(model: type[M], message: Message, *, zero_is_unset: tuple[str, ...] = ()) -> M:
+class _NotFinite(ValueError):
+    """A number in a Struct is NaN or infinite: JSON, and so the trail, cannot hold it."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def _json_value(value: struct_pb2.Value, path: str) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return _json_object(value.struct_value, path)
+    if kind == "list_value":
+        return [_json_value(v, f"{path}[{i}]") for i, v in enumerate(value.list_value.values)]
+    if kind == "number_value":
+        number = value.number_value
+        if not math.isfinite(number):
+            raise _NotFinite(path)
+        # Whole numbers come back as integers: amounts are integers of the smallest unit.
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+    if kind in ("string_value", "bool_value"):
+        return getattr(value, kind)
+    return None
+
+
+def _json_object(struct: struct_pb2.Struct, path: str) -> dict[str, Any]:
+    return {key: _json_value(v, f"{path}.{key}") for key, v in struct.fields.items()}
+
+
+def message_fields(message: Message, path: str = "") -> dict[str, Any]:
+    """The fields set in a request message, as plain Python values keyed by wire name.
+
+    Unset scalars are left out, so that a missing required field is reported as missing.
+    """
+    data: dict[str, Any] = {}
+    for field, value in message.ListFields():
+        where = f"{path}{field.name}"
+        if field.type == FieldDescriptor.TYPE_ENUM:
+            data[field.name] = field.enum_type.values_by_number[value].name
+        elif field.type != FieldDescriptor.TYPE_MESSAGE:
+            data[field.name] = value
+        elif isinstance(value, struct_pb2.Struct):
+            data[field.name] = _json_object(value, where)
+        elif isinstance(value, timestamp_pb2.Timestamp):
+            data[field.name] = value.ToDatetime(tzinfo=UTC)
+        elif isinstance(value, duration_pb2.Duration):
+            data[field.name] = value.ToTimedelta()
+        else:
+            data[field.name] = message_fields(value, f"{where}.")
+    return data
+
+
+def parse(model: type[M], message: Message) -> M:
     """Validates a request message into `model`, reporting every bad field at once.
 
     Raises:
         InvalidArgument: with one field violation per problem, named by wire field path.
     """
-    data = json_format.MessageToDict(message, preserving_proto_field_name=True)
-    for name in zero_is_unset:
-        if data.get(name) in (0, "0", None):
-            data.pop(name, None)
-    for key in ("decision_id", "language", "tenant"):
-        if data.get(key) == "":
-            data.pop(key)
-    if "lease" in data:
-        data["lease"] = timedelta(seconds=float(str(data["lease"]).rstrip("s")))
+    try:
+        data = message_fields(message)
+    except _NotFinite as exc:
+        raise InvalidArgument([FieldViolation(exc.path, "numbers must be finite")]) from exc
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -92,22 +92,32 @@ async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) 
         _check_reviewer(d, principal, policy, now)
         d.claimed_by, d.claim_expires_at, d.updated_at = principal.id, now + lease, now
         event = NewEvent(
-            "decision.claimed", actor_of(principal), d.id,
-            {"claimed_by": principal.id, "claim_expires_at": utc_iso(now + lease), **_state_data(d)},
+            "decision.claimed",
+            actor_of(principal),
+            d.id,
+            {
+                "claimed_by": principal.id,
+                "claim_expires_at": utc_iso(now + lease),
+                **_state_data(d),
+            },
         )
         await decisions.save(conn, d)
-        await trail.append_events(conn, tenant, [event], occurred_at=now,
-                                  trace_id=current_trace_id())
+        await trail.append_events(
+            conn, tenant, [event], occurred_at=now, trace_id=current_trace_id()
+        )
     return d
 
 
 def _check_verdict(d: Decision, policy: ReviewPolicy, verdict: Verdict, request: DecideIn) -> None:
     violations = []
     if verdict.value.lower() in policy.justification_required_for and not request.justification:
-        violations.append(FieldViolation(
-            "justification",
-            f"the policy of {d.decision_type} requires a justification to {verdict.value.lower()}",
-        ))
+        violations.append(
+            FieldViolation(
+                "justification",
+                f"the policy of {d.decision_type} requires a justification to "
+                f"{verdict.value.lower()}",
+            )
+        )
     if verdict is Verdict.AMEND and not request.amended_output:
         violations.append(FieldViolation("amended_output", "required to amend"))
     if verdict is not Verdict.AMEND and request.amended_output:
@@ -175,24 +185,43 @@ async def decide(deployment: Deployment, principal: Principal, request: DecideIn
         await decisions.insert_review(conn, tenant, d.id, review)
         _apply(d, review, now)
         actor = actor_of(principal)
-        events = [NewEvent("review.recorded", actor, d.id, {
-            "verdict": verdict.value,
-            "justification": review.justification,
-            "amended_output": review.amended_output,
-            "reviewer_roles": list(review.reviewer_roles),
-            "approvals": d.approvals,
-            "rejections": d.rejections,
-            **_state_data(d),
-        })]
+        events = [
+            NewEvent(
+                "review.recorded",
+                actor,
+                d.id,
+                {
+                    "verdict": verdict.value,
+                    "justification": review.justification,
+                    "amended_output": review.amended_output,
+                    "reviewer_roles": list(review.reviewer_roles),
+                    "approvals": d.approvals,
+                    "rejections": d.rejections,
+                    **_state_data(d),
+                },
+            )
+        ]
         if d.state.is_final:
-            events.append(NewEvent("decision.finalized", actor, d.id, {
-                "outcome": d.outcome,
-                "validators": [r.reviewer_id for r in d.reviews if r.verdict is not Verdict.REJECT],
-                "rejected_by": [r.reviewer_id for r in d.reviews if r.verdict is Verdict.REJECT],
-                "policy_revision": policy.revision,
-                **_state_data(d),
-            }))
+            events.append(
+                NewEvent(
+                    "decision.finalized",
+                    actor,
+                    d.id,
+                    {
+                        "outcome": d.outcome,
+                        "validators": [
+                            r.reviewer_id for r in d.reviews if r.verdict is not Verdict.REJECT
+                        ],
+                        "rejected_by": [
+                            r.reviewer_id for r in d.reviews if r.verdict is Verdict.REJECT
+                        ],
+                        "policy_revision": policy.revision,
+                        **_state_data(d),
+                    },
+                )
+            )
         await decisions.save(conn, d)
-        await trail.append_events(conn, tenant, events, occurred_at=now,
-                                  trace_id=current_trace_id())
+        await trail.append_events(
+            conn, tenant, events, occurred_at=now, trace_id=current_trace_id()
+        )
     return d

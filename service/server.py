@@ -15,9 +15,16 @@ from grpc_reflection.v1alpha import reflection
 
 from aval.audit_store import ChangeListener, Store, migrate
 from aval.audit_store.embedded import start_embedded
+from aval.audit_store.group_commit import ProposalWriter
 from aval.policies import load_policy_dir
-from aval.v1 import audit_pb2, audit_pb2_grpc, gateway_pb2, gateway_pb2_grpc
-from aval.v1 import review_pb2, review_pb2_grpc
+from aval.v1 import (
+    audit_pb2,
+    audit_pb2_grpc,
+    gateway_pb2,
+    gateway_pb2_grpc,
+    review_pb2,
+    review_pb2_grpc,
+)
 
 from . import demo, telemetry
 from .authorization import Authorizer
@@ -77,6 +84,8 @@ async def _build(settings: Settings, url: str, *, demo_mode: bool) -> _Config:
     await store.open()
     listener = ChangeListener(url)
     await listener.start()
+    writer = ProposalWriter(store)
+    writer.start()
     deployment = Deployment(
         settings=settings,
         store=store,
@@ -84,6 +93,7 @@ async def _build(settings: Settings, url: str, *, demo_mode: bool) -> _Config:
         authenticator=TokenAuthenticator(principals),
         authorizer=Authorizer([p for p, _ in principals], settings.grants_file),
         listener=listener,
+        writer=writer,
     )
     return _Config(deployment, exports)
 
@@ -103,11 +113,15 @@ async def serve(settings: Settings, *, demo_mode: bool = False) -> None:
     audit_pb2_grpc.add_AuditServicer_to_server(AuditServicer(deployment), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), server
+    )
     try:
         port = server.add_insecure_port(settings.listen)
     except RuntimeError as exc:
-        raise StartupError(f"cannot listen on {settings.listen}: {exc}; choose another --listen") from exc
+        raise StartupError(
+            f"cannot listen on {settings.listen}: {exc}; choose another --listen"
+        ) from exc
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -131,6 +145,7 @@ async def serve(settings: Settings, *, demo_mode: bool = False) -> None:
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        await deployment.writer.stop()
         await deployment.listener.stop()
         await deployment.store.close()
         log.info("stopped")
@@ -139,7 +154,9 @@ async def serve(settings: Settings, *, demo_mode: bool = False) -> None:
 def run(settings: Settings, *, demo_mode: bool) -> int:
     """Entry point of `aval serve`; returns the process exit code."""
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     asyncio.run(serve(settings, demo_mode=demo_mode))
     return 0

@@ -6,8 +6,8 @@ import asyncio
 import os
 import tempfile
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -15,6 +15,7 @@ import pytest
 from psycopg import conninfo
 
 from aval.audit_store import ChangeListener, Store, migrate
+from aval.audit_store.group_commit import ProposalWriter
 from aval.policies import load_policy_dir
 from aval.service.authorization import Authorizer
 from aval.service.deployment import Deployment
@@ -41,16 +42,18 @@ def server_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def new_database(server_url: str) -> Iterator[Callable[[], str]]:
+def new_database(server_url: str) -> Iterator[Callable[..., str]]:
     """Creates fresh, migrated databases on the test server; drops them at the end."""
     created: list[str] = []
 
-    def create() -> str:
+    def create(migrated: bool = True) -> str:
         name = f"aval_test_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f"CREATE DATABASE {name}")
         created.append(name)
         url = conninfo.make_conninfo(server_url, dbname=name)
+        if not migrated:
+            return url
         # In a thread: the factory may be called from inside a running event loop.
         with ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, migrate(url)).result()
@@ -63,7 +66,7 @@ def new_database(server_url: str) -> Iterator[Callable[[], str]]:
 
 
 @pytest.fixture(scope="session")
-def database_url(new_database: Callable[[], str]) -> str:
+def database_url(new_database: Callable[..., str]) -> str:
     """The database most tests share (each test uses its own decisions)."""
     return new_database()
 
@@ -84,11 +87,15 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 
 @pytest.fixture(scope="session")
-async def deployment(store: Store, database_url: str, config_dir: Path) -> AsyncIterator[Deployment]:
+async def deployment(
+    store: Store, database_url: str, config_dir: Path
+) -> AsyncIterator[Deployment]:
     """The use cases' world, in-process, on the real test database."""
     principals = load_principals(config_dir / "principals.yaml")
     listener = ChangeListener(database_url)
     await listener.start()
+    writer = ProposalWriter(store)
+    writer.start()
     yield Deployment(
         settings=Settings(database_url=database_url, max_payload_bytes=4096),
         store=store,
@@ -96,7 +103,9 @@ async def deployment(store: Store, database_url: str, config_dir: Path) -> Async
         authenticator=TokenAuthenticator(principals),
         authorizer=Authorizer([p for p, _ in principals]),
         listener=listener,
+        writer=writer,
     )
+    await writer.stop()
     await listener.stop()
 
 

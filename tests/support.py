@@ -1,4 +1,4 @@
-"""Shared test fixtures' material: tenants, policies, principals with known tokens, a server process."""
+"""What tests share: tenants, policies, principals with known tokens, a server process."""
 
 from __future__ import annotations
 
@@ -75,8 +75,13 @@ def write_config(folder: Path) -> tuple[Path, Path]:
     for tenant, text in POLICIES.items():
         (policy_dir / f"{tenant}.yaml").write_text(text, encoding="utf-8")
     principals = [
-        {"id": pid, "tenant": tenant, "roles": roles, "grants": grants,
-         "token_sha256": token_hash(token_of(pid))}
+        {
+            "id": pid,
+            "tenant": tenant,
+            "roles": roles,
+            "grants": grants,
+            "token_sha256": token_hash(token_of(pid)),
+        }
         for pid, (tenant, roles, grants) in PRINCIPALS.items()
     ]
     principals_file = folder / "principals.yaml"
@@ -93,8 +98,15 @@ class ServerProcess:
     log_path: Path
 
     @classmethod
-    def start(cls, database_url: str, config_dir: Path, *, name: str = "server",
-              extra_env: dict[str, str] | None = None, demo: bool = False) -> ServerProcess:
+    def start(
+        cls,
+        database_url: str,
+        config_dir: Path,
+        *,
+        name: str = "server",
+        extra_env: dict[str, str] | None = None,
+        demo: bool = False,
+    ) -> ServerProcess:
         policy_dir, principals_file = write_config(config_dir)
         env = {
             **os.environ,
@@ -114,7 +126,11 @@ class ServerProcess:
         if demo:
             args.append("--demo")
         process = subprocess.Popen(
-            args, env=env, stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True,
+            args,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log_path.open("w"),
+            text=True,
         )
         assert process.stdout is not None
         deadline = time.monotonic() + 60
@@ -137,7 +153,9 @@ class ServerProcess:
         assert self.process.stdout is not None
         found = {}
         for _ in range(count):
-            name, _, value = self.process.stdout.readline().strip().removeprefix("export ").partition("=")
+            name, _, value = (
+                self.process.stdout.readline().strip().removeprefix("export ").partition("=")
+            )
             found[name] = value
         return found
 

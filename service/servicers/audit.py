@@ -19,7 +19,7 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
         self, request: audit_pb2.QueryEventsRequest, context: Context
     ) -> audit_pb2.QueryEventsResponse:
         principal = self.deployment.authenticate(context.invocation_metadata() or ())
-        query = parse(QueryEventsIn, request, zero_is_unset=("page_size",))
+        query = parse(QueryEventsIn, request)
         page, token = await inspection.query_events(self.deployment, principal, query)
         return audit_pb2.QueryEventsResponse(
             events=[convert.audit_event(e) for e in page], next_page_token=token
@@ -51,7 +51,10 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
             head_hash=report.head_hash.hex(),
             problems=[
                 audit_pb2.VerificationProblem(
-                    kind=p.kind, tenant=p.tenant_id, seq=p.seq, decision_id=p.decision_id,
+                    kind=p.kind,
+                    tenant=p.tenant_id,
+                    seq=p.seq,
+                    decision_id=p.decision_id,
                     detail=p.detail,
                 )
                 for p in report.problems

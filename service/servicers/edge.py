@@ -1,4 +1,4 @@
-"""What every servicer method does at the edge: authenticate, and turn domain errors into statuses."""
+"""The edge of every servicer method: domain and store errors become rich statuses (I6)."""
 
 from __future__ import annotations
 

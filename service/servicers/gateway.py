@@ -23,7 +23,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         principal = self.deployment.authenticate(context.invocation_metadata() or ())
         result = await proposals.propose(self.deployment, principal, parse(ProposeIn, request))
         return gateway_pb2.ProposeResponse(
-            decision=convert.decision(result.decision, self.deployment.policies),
+            decision=convert.decision(
+                result.decision,
+                self.deployment.policies,
+                input_message=None if result.replayed else request.input,
+            ),
             replayed=result.replayed,
         )
 

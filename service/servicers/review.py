@@ -19,7 +19,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServicer):
         self, request: review_pb2.ListQueueRequest, context: Context
     ) -> review_pb2.ListQueueResponse:
         principal = self.deployment.authenticate(context.invocation_metadata() or ())
-        query = parse(ListQueueIn, request, zero_is_unset=("page_size",))
+        query = parse(ListQueueIn, request)
         page, token = await reading.list_queue(self.deployment, principal, query)
         return review_pb2.ListQueueResponse(
             decisions=[convert.decision(d, self.deployment.policies) for d in page],

@@ -86,7 +86,9 @@ async def test_deadline_never_approves_I1(
 ) -> None:
     from aval.service.expiry import expire_overdue
 
-    d = (await proposals.propose(deployment, principals["app-a"], propose_in("express.test"))).decision
+    d = (
+        await proposals.propose(deployment, principals["app-a"], propose_in("express.test"))
+    ).decision
     await asyncio.sleep(2.1)
     with pytest.raises(FailedPrecondition, match="deadline"):
         await reviewing.decide(deployment, principals["sup-a1"], verdict(d.id, "approve"))
@@ -111,14 +113,24 @@ async def test_every_change_has_its_events_and_verifies_I2(
 ) -> None:
     d = (await proposals.propose(deployment, principals["app-a"], propose_in())).decision
     await reviewing.claim(deployment, principals["sup-a1"], ClaimIn(decision_id=d.id))
-    await reviewing.decide(deployment, principals["sup-a1"], verdict(
-        d.id, "amend", justification="montant plafonné par la délibération 2026-14",
-        amended_output={"accord": True, "montant_centimes": 10000}))
+    await reviewing.decide(
+        deployment,
+        principals["sup-a1"],
+        verdict(
+            d.id,
+            "amend",
+            justification="montant plafonné par la délibération 2026-14",
+            amended_output={"accord": True, "montant_centimes": 10000},
+        ),
+    )
     done = await reviewing.decide(deployment, principals["sup-a2"], verdict(d.id, "approve"))
     assert done.state is DecisionState.AMENDED
     assert done.outcome == {"accord": True, "montant_centimes": 10000}
     assert await events_of(deployment, "ville-a", d.id) == [
-        "decision.proposed", "decision.claimed", "review.recorded", "review.recorded",
+        "decision.proposed",
+        "decision.claimed",
+        "review.recorded",
+        "review.recorded",
         "decision.finalized",
     ]
     async with deployment.store.reading() as conn:
@@ -143,8 +155,11 @@ async def test_first_reject_closes_the_decision(
     deployment: Deployment, principals: dict[str, Principal]
 ) -> None:
     d = (await proposals.propose(deployment, principals["app-a"], propose_in())).decision
-    done = await reviewing.decide(deployment, principals["sup-a1"], verdict(
-        d.id, "reject", justification="pièces justificatives manquantes"))
+    done = await reviewing.decide(
+        deployment,
+        principals["sup-a1"],
+        verdict(d.id, "reject", justification="pièces justificatives manquantes"),
+    )
     assert done.state is DecisionState.REJECTED and done.outcome is None
     with pytest.raises(FailedPrecondition, match="REJECTED"):
         await reviewing.decide(deployment, principals["sup-a2"], verdict(d.id, "approve"))
@@ -153,10 +168,15 @@ async def test_first_reject_closes_the_decision(
 async def test_amend_refused_when_the_policy_forbids_it(
     deployment: Deployment, principals: dict[str, Principal]
 ) -> None:
-    d = (await proposals.propose(deployment, principals["app-a"], propose_in("sans.amendement"))).decision
+    d = (
+        await proposals.propose(deployment, principals["app-a"], propose_in("sans.amendement"))
+    ).decision
     with pytest.raises(FailedPrecondition, match="does not allow amending"):
-        await reviewing.decide(deployment, principals["sup-a1"], verdict(
-            d.id, "amend", justification="x", amended_output={"accord": False}))
+        await reviewing.decide(
+            deployment,
+            principals["sup-a1"],
+            verdict(d.id, "amend", justification="x", amended_output={"accord": False}),
+        )
 
 
 async def test_same_key_same_body_returns_the_first_decision_I4(
@@ -190,7 +210,9 @@ async def test_other_tenants_cannot_read_or_act_I5(
     with pytest.raises(PermissionDenied):
         await reading.get_decision(deployment, principals["app-b"], ref)
     with pytest.raises(PermissionDenied):
-        await reviewing.decide(deployment, principals["sup-b"], verdict(d.id, "approve", tenant="ville-a"))
+        await reviewing.decide(
+            deployment, principals["sup-b"], verdict(d.id, "approve", tenant="ville-a")
+        )
     with pytest.raises(PermissionDenied):
         await reading.list_queue(deployment, principals["sup-b"], ListQueueIn(tenant="ville-a"))
     # The pooled inspector was granted ville-a explicitly.
@@ -217,14 +239,19 @@ async def test_queue_pages_cover_every_pending_decision_once(
     deployment: Deployment, principals: dict[str, Principal]
 ) -> None:
     made = {
-        (await proposals.propose(deployment, principals["app-a"], propose_in("voirie.signalement"))).decision.id
+        (
+            await proposals.propose(
+                deployment, principals["app-a"], propose_in("voirie.signalement")
+            )
+        ).decision.id
         for _ in range(7)
     }
     seen: list[uuid.UUID] = []
     token = ""
     while True:
         page, token = await reading.list_queue(
-            deployment, principals["sup-a3"],
+            deployment,
+            principals["sup-a3"],
             ListQueueIn(decision_type="voirie.signalement", page_size=3, page_token=token),
         )
         seen += [d.id for d in page]
@@ -251,3 +278,30 @@ async def test_unknown_decision_type_and_tenant_are_invalid_arguments_I6(
     with pytest.raises(InvalidArgument) as refused:
         await proposals.propose(deployment, principals["app-a"], propose_in(tenant="ville-zz"))
     assert refused.value.violations[0].field == "tenant"
+
+
+async def test_state_changed_without_events_is_caught_I3(
+    deployment: Deployment, principals: dict[str, Principal], database_url: str
+) -> None:
+    import psycopg
+
+    d = (await proposals.propose(deployment, principals["app-a"], propose_in())).decision
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        await conn.execute(
+            "UPDATE aval.decisions SET state = 'APPROVED', outcome = '{}'::jsonb"
+            " WHERE tenant_id = 'ville-a' AND id = %s",
+            (d.id,),
+        )
+        await conn.commit()
+    try:
+        async with deployment.store.reading() as conn:
+            report = await verify.verify_tenant(conn, "ville-a")
+        assert [(p.kind, p.decision_id) for p in report.problems] == [("state_mismatch", str(d.id))]
+    finally:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            await conn.execute(
+                "UPDATE aval.decisions SET state = 'PENDING_REVIEW', outcome = NULL"
+                " WHERE tenant_id = 'ville-a' AND id = %s",
+                (d.id,),
+            )
+            await conn.commit()

@@ -1,0 +1,183 @@
+"""Propose through the real server against a bare grpc.aio echo server, same client, same run.
+
+Starts `aval serve` on the PostgreSQL of AVAL_DATABASE_URL (embedded when unset) and, in another
+process, a grpc.aio server that answers every Propose with a canned reply of the same size and
+does nothing else. One client drives both with the same concurrency; every proposal goes to one
+tenant (the worst case for its chain). Afterwards the trail is verified and the decisions
+counted, so that every acknowledged Propose is known to be committed and audited.
+
+Prints, last: propose_vs_echo_ratio=R propose_rps=N p50_ms=X p99_ms=Y
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from aval.v1 import audit_pb2, audit_pb2_grpc, common_pb2, gateway_pb2, gateway_pb2_grpc  # noqa: E402
+from tests.support import ServerProcess, token_of  # noqa: E402
+
+PROPOSE = "/aval.v1.Gateway/Propose"
+
+
+def _request(key: str) -> gateway_pb2.ProposeRequest:
+    request = gateway_pb2.ProposeRequest(
+        decision_type="voirie.signalement",
+        subject_ref=f"usager:{key[:8]}",
+        idempotency_key=key,
+        attested_suggestion=common_pb2.Suggestion(
+            confidence=0.9,
+            explanation="termes: lampadaire (0.8), éteint (0.6)",
+            model=common_pb2.ModelRef(name="triage-signalements", version="2026.11"),
+        ),
+    )
+    request.input.update(
+        {"texte": "Le lampadaire devant le 12 rue des Lilas est éteint", "canal": "formulaire"}
+    )
+    request.attested_suggestion.output.update({"service": "eclairage"})
+    return request
+
+
+def _run_echo(port_queue: multiprocessing.Queue[int], reply_size: int) -> None:
+    async def main() -> None:
+        reply = gateway_pb2.ProposeResponse()
+        reply.decision.id = "x" * max(1, reply_size - 4)
+        canned = reply.SerializeToString()
+
+        async def propose(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+            return canned
+
+        handler = grpc.method_handlers_generic_handler(
+            "aval.v1.Gateway", {"Propose": grpc.unary_unary_rpc_method_handler(propose)}
+        )
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((handler,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        port_queue.put(port)
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
+async def _drive(
+    address: str, token: str, total: int, concurrency: int
+) -> tuple[float, list[float]]:
+    """Sends `total` proposals with `concurrency` in flight; returns (seconds, latencies in ms)."""
+    metadata = (("authorization", f"Bearer {token}"),)
+    latencies: list[float] = []
+    counter = iter(range(total))
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)
+
+        async def worker() -> None:
+            for _ in counter:
+                request = _request(str(uuid.uuid4()))
+                began = time.perf_counter()
+                await stub.Propose(request, metadata=metadata, timeout=30)
+                latencies.append((time.perf_counter() - began) * 1000)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - began, latencies
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(
+    name: str, address: str, token: str, pid: int, options: argparse.Namespace
+) -> tuple[float, float, float]:
+    """Drives one server; prints throughput, latency and the server's CPU per call."""
+    cpu_before = _cpu_seconds(pid)
+    seconds, latencies = asyncio.run(_drive(address, token, options.requests, options.concurrency))
+    cpu_ms = (_cpu_seconds(pid) - cpu_before) * 1000 / len(latencies)
+    rps = len(latencies) / seconds
+    cuts = statistics.quantiles(latencies, n=100)
+    print(
+        f"{name}: {len(latencies)} calls in {seconds:.2f}s, {rps:.0f}/s, "
+        f"p50 {cuts[49]:.2f} ms, p99 {cuts[98]:.2f} ms, server CPU {cpu_ms:.2f} ms/call",
+        flush=True,
+    )
+    return rps, cuts[49], cuts[98]
+
+
+async def _verify(address: str) -> tuple[bool, int]:
+    metadata = (("authorization", f"Bearer {token_of('insp-a')}"),)
+    async with grpc.aio.insecure_channel(address) as channel:
+        reply = await audit_pb2_grpc.AuditStub(channel).VerifyChain(
+            audit_pb2.VerifyChainRequest(), metadata=metadata, timeout=600
+        )
+    return reply.ok, reply.decisions_checked
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--warmup", type=int, default=300)
+    options = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="aval-bench-", dir="/tmp"))
+    database_url = os.environ.get("AVAL_DATABASE_URL", "")
+    where = "configured PostgreSQL" if database_url else "embedded PostgreSQL"
+    env = {} if database_url else {"AVAL_DATABASE_URL": ""}
+    server = ServerProcess.start(database_url, workdir, name="aval", extra_env=env)
+    port_queue: multiprocessing.Queue[int] = multiprocessing.Queue()
+    reply_size = (
+        len(
+            gateway_pb2.ProposeResponse(
+                decision=common_pb2.Decision(id=str(uuid.uuid4())), replayed=False
+            ).SerializeToString()
+        )
+        + 600
+    )
+    echo = multiprocessing.Process(target=_run_echo, args=(port_queue, reply_size), daemon=True)
+    echo.start()
+    echo_address = f"127.0.0.1:{port_queue.get(timeout=30)}"
+    token = token_of("app-a")
+    print(
+        f"aval at {server.address} on the {where}; echo at {echo_address}; "
+        f"{options.requests} calls, concurrency {options.concurrency}",
+        flush=True,
+    )
+    try:
+        asyncio.run(_drive(echo_address, token, options.warmup, options.concurrency))
+        asyncio.run(_drive(server.address, token, options.warmup, options.concurrency))
+        assert echo.pid is not None
+        echo_rps, _, _ = _measure("echo", echo_address, token, echo.pid, options)
+        rps, p50, p99 = _measure("propose", server.address, token, server.process.pid, options)
+        ok, decisions = asyncio.run(_verify(server.address))
+        expected = options.requests + options.warmup
+        print(
+            f"trail verified: {ok}; decisions recorded: {decisions} (expected at least {expected})"
+        )
+        if not ok or decisions < expected:
+            sys.exit("benchmark invalid: the trail does not account for every proposal")
+    finally:
+        server.stop()
+        echo.terminate()
+    print(
+        f"propose_vs_echo_ratio={rps / echo_rps:.2f} propose_rps={rps:.0f} "
+        f"p50_ms={p50:.2f} p99_ms={p99:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
