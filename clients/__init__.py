@@ -1,0 +1,35 @@
+"""The Python SDK of the Aval gateway (``Client``, ``AsyncClient``) and its typed errors."""
+
+from aval.clients.errors import (
+    AlreadyExistsError,
+    AvalError,
+    DeadlineExceededError,
+    FailedPreconditionError,
+    FieldViolation,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+    UnavailableError,
+    from_rpc_error,
+)
+from aval.clients.sdk import AsyncClient, Client, is_final
+
+__all__ = [
+    "AlreadyExistsError",
+    "AsyncClient",
+    "AvalError",
+    "Client",
+    "DeadlineExceededError",
+    "FailedPreconditionError",
+    "FieldViolation",
+    "InternalError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "from_rpc_error",
+    "is_final",
+]

@@ -1,0 +1,231 @@
+"""The ``aval`` command line: run the gateway, propose, review, and inspect the audit trail."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from aval.clients.cli_output import Printer
+from aval.clients.cli_parser import build_parser, language_in
+from aval.clients.errors import (
+    AlreadyExistsError,
+    AvalError,
+    DeadlineExceededError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+from aval.clients.messages import Messages, language_of
+from aval.clients.sdk import Client
+
+# The catalogue entry that explains a refusal: first by its reason, then by its type.
+_REASON_KEYS: dict[str, str] = {"IDEMPOTENCY_KEY_REUSED": "idempotency_reused"}
+_ERROR_KEYS: dict[type[AvalError], str] = {
+    UnauthenticatedError: "unauthenticated",
+    PermissionDeniedError: "permission_denied",
+    NotFoundError: "not_found",
+    AlreadyExistsError: "already_exists",
+    FailedPreconditionError: "failed_precondition",
+    UnavailableError: "unavailable",
+    DeadlineExceededError: "deadline",
+}
+
+
+@dataclass(frozen=True)
+class _Session:
+    """What a command that talks to the gateway gets: the client, its arguments, the output."""
+
+    client: Client
+    args: argparse.Namespace
+    show: Printer
+    t: Messages
+
+
+def _server_command(args: argparse.Namespace, t: Messages) -> int:
+    # Imported only here: a machine with just the SDK and the CLI has no server to import.
+    try:
+        from aval.service.commands import (  # type: ignore[import-not-found, unused-ignore]
+            migrate,
+            serve,
+        )
+    except ImportError as err:
+        return _fail(t, t("server_missing", error=err))
+    status: int = (
+        serve(listen=args.listen, demo=args.demo) if args.command == "serve" else migrate()
+    )
+    return status
+
+
+def _propose(s: _Session) -> int:
+    a = s.args
+    response = s.client.propose(
+        decision_type=a.type,
+        subject_ref=a.subject,
+        input=a.input,
+        idempotency_key=a.idempotency_key,
+        suggestion=a.suggestion,
+        confidence=a.confidence,
+        explanation=a.explanation,
+        model=a.model,
+        tenant=a.tenant,
+    )
+    s.show.proposal(response)
+    return 0
+
+
+def _queue_list(s: _Session) -> int:
+    a = s.args
+    response = s.client.list_queue(
+        tenant=a.tenant,
+        decision_type=a.type,
+        actionable_only=a.actionable,
+        page_size=a.page_size,
+        page_token=a.page_token,
+    )
+    s.show.queue(response)
+    return 0
+
+
+def _claim(s: _Session) -> int:
+    a = s.args
+    s.show.decision(s.client.claim(a.id, tenant=a.tenant, lease_seconds=a.lease))
+    return 0
+
+
+def _decide(s: _Session) -> int:
+    a = s.args
+    decision = s.client.decide(
+        a.id,
+        verdict="amend" if a.amended_output is not None else a.verdict,
+        justification=a.justification,
+        amended_output=a.amended_output,
+        tenant=a.tenant,
+        language=s.t.language,
+    )
+    s.show.decision(decision)
+    return 0
+
+
+def _decision_show(s: _Session) -> int:
+    a = s.args
+    s.show.decision(s.client.get_decision(a.id, tenant=a.tenant, language=s.t.language))
+    return 0
+
+
+def _decision_watch(s: _Session) -> int:
+    a = s.args
+    updates = s.client.watch_decision(a.id, tenant=a.tenant, language=s.t.language)
+    for index, decision in enumerate(updates):
+        s.show.update(decision, first=index == 0)
+    return 0
+
+
+def _audit_events(s: _Session) -> int:
+    a = s.args
+    response = s.client.query_events(
+        tenant=a.tenant,
+        decision_id=a.decision,
+        kind=a.kind,
+        page_size=a.page_size,
+        page_token=a.page_token,
+    )
+    s.show.events(response)
+    return 0
+
+
+def _audit_verify(s: _Session) -> int:
+    response = s.client.verify_chain(tenant=s.args.tenant)
+    s.show.verification(response)
+    if response.ok:
+        return 0
+    return _fail(s.t, s.show.first_problem(response))
+
+
+def _audit_explain(s: _Session) -> int:
+    a = s.args
+    response = s.client.explain_decision(
+        a.id, audience=a.audience, language=s.t.language, tenant=a.tenant
+    )
+    s.show.explanation(response)
+    return 0
+
+
+def describe(error: AvalError, t: Messages, address: str) -> str:
+    """Says on one line why a call failed and, where possible, how to fix it.
+
+    Args:
+        error: The refusal.
+        t: The texts of the person's language.
+        address: The gateway's address, named when it cannot be reached.
+
+    Returns:
+        The reason, without the ``erreur:`` prefix.
+    """
+    if isinstance(error, InvalidArgumentError):
+        details = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
+        return t("invalid_argument", details=details or error.message)
+    key = _REASON_KEYS.get(error.reason) or next(
+        (key for kind, key in _ERROR_KEYS.items() if isinstance(error, kind)), "internal"
+    )
+    return t(key, message=error.message, address=address, code=error.code.name)
+
+
+def _fail(t: Messages, reason: str, status: int = 1) -> int:
+    print(f"{t('error')}: {' '.join(reason.split())}", file=sys.stderr)
+    return status
+
+
+_LOCAL_COMMANDS: dict[str, Callable[[argparse.Namespace, Messages], int]] = {
+    "serve": _server_command,
+    "migrate": _server_command,
+}
+_GATEWAY_COMMANDS: dict[str, Callable[[_Session], int]] = {
+    "propose": _propose,
+    "queue list": _queue_list,
+    "claim": _claim,
+    "decide": _decide,
+    "decision show": _decision_show,
+    "decision watch": _decision_watch,
+    "audit events": _audit_events,
+    "audit verify": _audit_verify,
+    "audit explain": _audit_explain,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the ``aval`` command line.
+
+    Args:
+        argv: The arguments, without the program name; ``sys.argv[1:]`` when ``None``.
+
+    Returns:
+        The exit status: 0 on success, 1 when a command fails, 2 on a usage mistake.
+    """
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    t = Messages(language_of(language_in(arguments)))
+    try:
+        args = build_parser(t).parse_args(arguments)
+    except SystemExit as exit_:  # argparse has printed the usage error or the help
+        return exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    t = Messages(language_of(args.lang))
+    try:
+        if args.command in _LOCAL_COMMANDS:
+            return _LOCAL_COMMANDS[args.command](args, t)
+        if not args.token:
+            return _fail(t, t("no_token"))
+        with Client(args.address, args.token) as client:
+            session = _Session(client, args, Printer(t, as_json=args.json), t)
+            return _GATEWAY_COMMANDS[args.command](session)
+    except AvalError as error:
+        return _fail(t, describe(error, t, args.address))
+    except KeyboardInterrupt:
+        return _fail(t, t("interrupted"), status=130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
