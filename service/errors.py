@@ -114,4 +114,4 @@ def to_status(exc: DomainError) -> status_pb2.Status:
 
 async def abort_with(context: grpc.aio.ServicerContext[object, object], exc: DomainError) -> None:
     """Ends the RPC with the rich status of a domain error."""
-    await context.abort_with_status(rpc_status.to_status(to_status(exc)))
+    await context.abort_with_status(rpc_status.to_status(to_status(exc)))  # type: ignore[attr-defined]

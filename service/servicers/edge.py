@@ -10,11 +10,23 @@ import grpc
 
 from aval.audit_store.errors import StoreError
 
+from ..deployment import Deployment
 from ..errors import DomainError, abort_with, from_store_error
+from ..identity import Principal
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def caller(deployment: Deployment, context: Context) -> Principal:
+    """Who is calling, from the call's metadata.
+
+    Raises:
+        Unauthenticated: no credentials, or credentials nobody holds.
+    """
+    metadata = context.invocation_metadata() or ()
+    return deployment.authenticate([(str(key), value) for key, value in metadata])
 
 
 def unary(

@@ -9,7 +9,7 @@ from aval.v1 import gateway_pb2, gateway_pb2_grpc
 from .. import convert, proposals, reading
 from ..deployment import Deployment
 from ..requests import DecisionRef, ProposeIn, parse
-from .edge import Context, streaming, unary
+from .edge import Context, caller, streaming, unary
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
@@ -20,7 +20,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
     async def Propose(
         self, request: gateway_pb2.ProposeRequest, context: Context
     ) -> gateway_pb2.ProposeResponse:
-        principal = self.deployment.authenticate(context.invocation_metadata() or ())
+        principal = caller(self.deployment, context)
         result = await proposals.propose(self.deployment, principal, parse(ProposeIn, request))
         return gateway_pb2.ProposeResponse(
             decision=convert.decision(
@@ -35,7 +35,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
     async def GetDecision(
         self, request: gateway_pb2.GetDecisionRequest, context: Context
     ) -> gateway_pb2.GetDecisionResponse:
-        principal = self.deployment.authenticate(context.invocation_metadata() or ())
+        principal = caller(self.deployment, context)
         ref = parse(DecisionRef, request)
         d = await reading.get_decision(self.deployment, principal, ref)
         return gateway_pb2.GetDecisionResponse(
@@ -46,7 +46,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
     async def WatchDecision(
         self, request: gateway_pb2.WatchDecisionRequest, context: Context
     ) -> AsyncIterator[gateway_pb2.WatchDecisionResponse]:
-        principal = self.deployment.authenticate(context.invocation_metadata() or ())
+        principal = caller(self.deployment, context)
         ref = parse(DecisionRef, request)
         async for d in reading.watch_decision(self.deployment, principal, ref):
             yield gateway_pb2.WatchDecisionResponse(

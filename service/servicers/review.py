@@ -7,7 +7,7 @@ from aval.v1 import review_pb2, review_pb2_grpc
 from .. import convert, reading, reviewing
 from ..deployment import Deployment
 from ..requests import ClaimIn, DecideIn, ListQueueIn, parse
-from .edge import Context, unary
+from .edge import Context, caller, unary
 
 
 class ReviewServicer(review_pb2_grpc.ReviewServicer):
@@ -18,7 +18,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServicer):
     async def ListQueue(
         self, request: review_pb2.ListQueueRequest, context: Context
     ) -> review_pb2.ListQueueResponse:
-        principal = self.deployment.authenticate(context.invocation_metadata() or ())
+        principal = caller(self.deployment, context)
         query = parse(ListQueueIn, request)
         page, token = await reading.list_queue(self.deployment, principal, query)
         return review_pb2.ListQueueResponse(
@@ -30,7 +30,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServicer):
     async def Claim(
         self, request: review_pb2.ClaimRequest, context: Context
     ) -> review_pb2.ClaimResponse:
-        principal = self.deployment.authenticate(context.invocation_metadata() or ())
+        principal = caller(self.deployment, context)
         d = await reviewing.claim(self.deployment, principal, parse(ClaimIn, request))
         return review_pb2.ClaimResponse(decision=convert.decision(d, self.deployment.policies))
 
@@ -38,7 +38,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServicer):
     async def Decide(
         self, request: review_pb2.DecideRequest, context: Context
     ) -> review_pb2.DecideResponse:
-        principal = self.deployment.authenticate(context.invocation_metadata() or ())
+        principal = caller(self.deployment, context)
         verdict = parse(DecideIn, request)
         d = await reviewing.decide(self.deployment, principal, verdict)
         return review_pb2.DecideResponse(
