@@ -87,7 +87,7 @@ class ReviewPolicy(BaseModel):
     def notice_text(self, language: str) -> tuple[str, str]:
         """The notice in the requested language, falling back to French."""
         if language in self.notice:
-            return language, self.notice[language]  # type: ignore[index]
+            return language, self.notice[language]
         return "fr", self.notice["fr"]
 
 
