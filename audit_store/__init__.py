@@ -5,7 +5,6 @@ from .errors import (
     ConcurrentUpdate,
     DatabaseUnavailable,
     DecisionNotFound,
-    IdempotencyConflict,
     ReviewAlreadyRecorded,
     StoreError,
 )
@@ -16,7 +15,6 @@ __all__ = [
     "ConcurrentUpdate",
     "DatabaseUnavailable",
     "DecisionNotFound",
-    "IdempotencyConflict",
     "ReviewAlreadyRecorded",
     "Store",
     "StoreError",

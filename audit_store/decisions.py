@@ -157,7 +157,7 @@ async def get(
         )
         row = await cur.fetchone()
         if row is None:
-            raise DecisionNotFound(f"no decision {decision_id} in tenant {tenant_id}")
+            raise DecisionNotFound(tenant_id, decision_id)
     decision = _decision(row)
     decision.reviews = await _reviews(conn, tenant_id, decision_id)
     return decision
@@ -201,7 +201,7 @@ async def save(conn: AsyncConnection[Any], d: Decision) -> None:
         ),
     )
     if cur.rowcount != 1:
-        raise ConcurrentUpdate(f"decision {d.id} changed while it was being updated")
+        raise ConcurrentUpdate(d.id)
     d.version += 1
 
 
@@ -230,9 +230,7 @@ async def insert_review(
                 ),
             )
     except errors.UniqueViolation as exc:
-        raise ReviewAlreadyRecorded(
-            f"{review.reviewer_id} already gave a verdict on decision {decision_id}"
-        ) from exc
+        raise ReviewAlreadyRecorded(review.reviewer_id, decision_id) from exc
 
 
 def encode_page_token(deadline: datetime, decision_id: uuid.UUID) -> str:

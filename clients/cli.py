@@ -167,12 +167,12 @@ def describe(error: AvalError, t: Messages, address: str) -> str:
         The reason, without the ``erreur:`` prefix.
     """
     if isinstance(error, InvalidArgumentError):
-        details = "; ".join(f"{v.field}: {v.description}" for v in error.violations)
+        details = "; ".join(f"{v.field}: {v.text}" for v in error.violations)
         return t("invalid_argument", details=details or error.message)
     key = _REASON_KEYS.get(error.reason) or next(
         (key for kind, key in _ERROR_KEYS.items() if isinstance(error, kind)), "internal"
     )
-    return t(key, message=error.message, address=address, code=error.code.name)
+    return t(key, message=error.localized or error.message, address=address, code=error.code.name)
 
 
 def _fail(t: Messages, reason: str, status: int = 1) -> int:
@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _LOCAL_COMMANDS[args.command](args, t)
         if not args.token:
             return _fail(t, t("no_token"))
-        with Client(args.address, args.token) as client:
+        with Client(args.address, args.token, language=t.language) as client:
             session = _Session(client, args, Printer(t, as_json=args.json), t)
             return _GATEWAY_COMMANDS[args.command](session)
     except AvalError as error:

@@ -21,11 +21,20 @@ class FieldViolation:
 
     Attributes:
         field: Path of the field, e.g. ``"input.montant_centimes"``.
-        description: Why its value was refused.
+        description: Why its value was refused (English).
+        reason: The machine-readable cause, e.g. ``"REQUIRED"``, or ``""``.
+        localized: Why, in the language the client asked for, or ``""``.
     """
 
     field: str
     description: str
+    reason: str = ""
+    localized: str = ""
+
+    @property
+    def text(self) -> str:
+        """The localized explanation when the gateway gave one, else the English one."""
+        return self.localized or self.description
 
 
 class AvalError(Exception):
@@ -36,6 +45,8 @@ class AvalError(Exception):
         message: The status message (``str(error)`` gives it too).
         violations: The refused fields, when the gateway named them.
         reason: The machine-readable cause (``google.rpc.ErrorInfo.reason``), or ``""``.
+        localized: The message in the client's language (``google.rpc.LocalizedMessage``),
+            or ``""``.
     """
 
     def __init__(
@@ -45,12 +56,14 @@ class AvalError(Exception):
         code: grpc.StatusCode = grpc.StatusCode.UNKNOWN,
         violations: Sequence[FieldViolation] = (),
         reason: str = "",
+        localized: str = "",
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.violations: list[FieldViolation] = list(violations)
         self.reason = reason
+        self.localized = localized
 
 
 class InvalidArgumentError(AvalError):
@@ -63,8 +76,11 @@ class InvalidArgumentError(AvalError):
         code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT,
         violations: Sequence[FieldViolation] = (),
         reason: str = "",
+        localized: str = "",
     ) -> None:
-        super().__init__(message, code=code, violations=violations, reason=reason)
+        super().__init__(
+            message, code=code, violations=violations, reason=reason, localized=localized
+        )
 
 
 class UnauthenticatedError(AvalError):
@@ -129,21 +145,30 @@ def from_rpc_error(err: grpc.RpcError) -> AvalError:
     if not message:
         message = status.message if status is not None and status.message else code.name
     violations: list[FieldViolation] = []
-    reason = ""
+    reason = localized = ""
     for detail in status.details if status is not None else ():
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
             bad_request = error_details_pb2.BadRequest()
             detail.Unpack(bad_request)
             violations.extend(
-                FieldViolation(field=v.field, description=v.description)
+                FieldViolation(
+                    field=v.field,
+                    description=v.description,
+                    reason=v.reason,
+                    localized=v.localized_message.message,
+                )
                 for v in bad_request.field_violations
             )
         elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
             reason = info.reason
+        elif detail.Is(error_details_pb2.LocalizedMessage.DESCRIPTOR):
+            text = error_details_pb2.LocalizedMessage()
+            detail.Unpack(text)
+            localized = text.message
     error_type = _ERROR_TYPES.get(code, InternalError)
-    return error_type(message, code=code, violations=violations, reason=reason)
+    return error_type(message, code=code, violations=violations, reason=reason, localized=localized)
 
 
 def _ask(err: grpc.RpcError, accessor: str) -> Any:

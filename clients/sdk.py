@@ -35,8 +35,10 @@ _R = TypeVar("_R")
 _Metadata = tuple[tuple[str, str], ...]
 
 
-def _metadata(token: str | None) -> _Metadata:
-    return (("authorization", f"Bearer {token}"),) if token else ()
+def _metadata(token: str | None, language: str) -> _Metadata:
+    # accept-language: the gateway words its refusals (LocalizedMessage) in this language.
+    auth = (("authorization", f"Bearer {token}"),) if token else ()
+    return (*auth, ("accept-language", language))
 
 
 @contextlib.contextmanager
@@ -68,10 +70,11 @@ class _Connection:
         token: str | None,
         timeout: float,
         channel: grpc.Channel | grpc.aio.Channel,
+        language: str,
     ) -> None:
         self.address = address
         self._timeout = timeout
-        self._metadata = _metadata(token)
+        self._metadata = _metadata(token, language)
         # Looked up by the service names of UnaryCall: the stubs of a blocking channel and of
         # an asyncio one have the same attributes.
         self._stubs: dict[str, Any] = {
@@ -130,13 +133,14 @@ class Client(_Connection):
         *,
         timeout: float = 30.0,
         channel_credentials: grpc.ChannelCredentials | None = None,
+        language: str = "fr",
     ) -> None:
         self._channel = (
             grpc.secure_channel(address, channel_credentials)
             if channel_credentials is not None
             else grpc.insecure_channel(address)
         )
-        super().__init__(address, token, timeout, self._channel)
+        super().__init__(address, token, timeout, self._channel, language)
 
     def _send(self, call: UnaryCall[_R]) -> _R:
         with _translated_errors():
@@ -240,13 +244,14 @@ class AsyncClient(_Connection):
         *,
         timeout: float = 30.0,
         channel_credentials: grpc.ChannelCredentials | None = None,
+        language: str = "fr",
     ) -> None:
         self._channel = (
             grpc.aio.secure_channel(address, channel_credentials)
             if channel_credentials is not None
             else grpc.aio.insecure_channel(address)
         )
-        super().__init__(address, token, timeout, self._channel)
+        super().__init__(address, token, timeout, self._channel, language)
 
     async def _send(self, call: UnaryCall[_R]) -> _R:
         with _translated_errors():

@@ -47,5 +47,5 @@ class Authorizer:
         """Raises PermissionDenied unless the grants allow the action in the tenant."""
         if not self.allowed(principal, tenant, action):
             raise PermissionDenied(
-                f"{principal.id} may not {action} in tenant {tenant}: no grant allows it"
+                "NOT_GRANTED", principal=principal.id, action=action, tenant=tenant
             )

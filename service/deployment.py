@@ -44,7 +44,7 @@ class Deployment:
         """
         tenant = requested or principal.tenant
         if tenant not in self.policies.tenants:
-            raise InvalidArgument([FieldViolation("tenant", f"unknown tenant {tenant!r}")])
+            raise InvalidArgument([FieldViolation("tenant", "UNKNOWN_TENANT", {"tenant": tenant})])
         self.authorizer.require(principal, tenant, action)
         return tenant
 
@@ -56,8 +56,12 @@ class Deployment:
                 [
                     FieldViolation(
                         "decision_type",
-                        f"unknown decision type {decision_type!r} for tenant {tenant}; "
-                        f"known: {known}",
+                        "UNKNOWN_DECISION_TYPE",
+                        {
+                            "decision_type": decision_type,
+                            "tenant": tenant,
+                            "known": known,
+                        },
                     )
                 ]
             )

@@ -1,10 +1,16 @@
-"""Domain errors, and the one place they become gRPC statuses with google.rpc details (I6)."""
+"""Domain errors, and the one place they become gRPC statuses with google.rpc details (I6).
+
+A refusal is a stable reason with parameters. The status message is its English text (for
+developers); a google.rpc.LocalizedMessage carries it in the caller's language (French unless
+the call's `accept-language` asks for English); ErrorInfo carries the reason and parameters.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -13,105 +19,146 @@ from grpc_status import rpc_status
 
 from aval.audit_store import errors as store_errors
 
-log = logging.getLogger(__name__)
+from .refusals import REFUSALS, VIOLATIONS, render
+
 ERROR_DOMAIN = "aval.v1"
+DEFAULT_LANGUAGE = "fr"
 
 
 @dataclass(frozen=True)
 class FieldViolation:
+    """One bad field: its wire path, a reason of refusals.VIOLATIONS and its parameters."""
+
     field: str
-    description: str
+    reason: str
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def text(self, language: str = "en") -> str:
+        return render(VIOLATIONS, self.reason, language, **self.params)
+
+    @property
+    def description(self) -> str:
+        return self.text("en")
 
 
 class DomainError(Exception):
-    """An error a client can act on; `reason` is a stable UPPER_SNAKE identifier."""
+    """An error a client can act on: a reason of refusals.REFUSALS and its parameters."""
 
     code: grpc.StatusCode = grpc.StatusCode.FAILED_PRECONDITION
-    reason: str = "FAILED_PRECONDITION"
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if reason is not None:
-            self.reason = reason
+    def __init__(self, reason: str, **params: Any) -> None:
+        self.reason = reason
+        self.params = params
+        super().__init__(self.text("en"))
+
+    def text(self, language: str = "en") -> str:
+        return render(REFUSALS, self.reason, language, **self.params)
+
+    @property
+    def message(self) -> str:
+        return self.text("en")
 
 
 class InvalidArgument(DomainError):
     code = grpc.StatusCode.INVALID_ARGUMENT
-    reason = "INVALID_ARGUMENT"
 
-    def __init__(self, violations: Sequence[FieldViolation], message: str | None = None) -> None:
+    def __init__(self, violations: Sequence[FieldViolation]) -> None:
         self.violations = list(violations)
-        summary = "; ".join(f"{v.field}: {v.description}" for v in self.violations)
-        super().__init__(message or f"invalid request: {summary}")
+        super().__init__("INVALID_ARGUMENT")
+
+    def text(self, language: str = "en") -> str:
+        summary = "; ".join(f"{v.field}: {v.text(language)}" for v in self.violations)
+        return render(REFUSALS, self.reason, language, summary=summary)
 
 
 class Unauthenticated(DomainError):
     code = grpc.StatusCode.UNAUTHENTICATED
-    reason = "UNAUTHENTICATED"
 
 
 class PermissionDenied(DomainError):
     code = grpc.StatusCode.PERMISSION_DENIED
-    reason = "PERMISSION_DENIED"
 
 
 class NotFound(DomainError):
     code = grpc.StatusCode.NOT_FOUND
-    reason = "NOT_FOUND"
 
 
 class AlreadyExists(DomainError):
     code = grpc.StatusCode.ALREADY_EXISTS
-    reason = "ALREADY_EXISTS"
 
 
 class FailedPrecondition(DomainError):
     code = grpc.StatusCode.FAILED_PRECONDITION
-    reason = "FAILED_PRECONDITION"
 
 
 class Unavailable(DomainError):
     code = grpc.StatusCode.UNAVAILABLE
-    reason = "UNAVAILABLE"
 
 
 def from_store_error(exc: store_errors.StoreError) -> DomainError:
     """The domain meaning of a store error that reached the edge."""
     if isinstance(exc, store_errors.DecisionNotFound):
-        return NotFound(str(exc), reason="DECISION_NOT_FOUND")
-    if isinstance(exc, store_errors.IdempotencyConflict):
-        return AlreadyExists(str(exc), reason="IDEMPOTENCY_KEY_REUSED")
+        return NotFound("DECISION_NOT_FOUND", decision=exc.decision_id, tenant=exc.tenant_id)
     if isinstance(exc, store_errors.ReviewAlreadyRecorded):
-        return AlreadyExists(str(exc), reason="ALREADY_REVIEWED")
-    if isinstance(exc, store_errors.ConcurrentUpdate):
-        return Unavailable(f"{exc}; retry the request", reason="CONCURRENT_UPDATE")
-    return Unavailable(f"the database is unavailable: {exc}", reason="DATABASE_UNAVAILABLE")
-
-
-def to_status(exc: DomainError) -> status_pb2.Status:
-    """A google.rpc.Status carrying ErrorInfo and, for bad input, BadRequest field violations."""
-    details = []
-    info = any_pb2.Any()
-    info.Pack(error_details_pb2.ErrorInfo(reason=exc.reason, domain=ERROR_DOMAIN))
-    details.append(info)
-    if isinstance(exc, InvalidArgument):
-        bad = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
-                )
-                for v in exc.violations
-            ]
+        return FailedPrecondition(
+            "ALREADY_REVIEWED", reviewer=exc.reviewer_id, decision=exc.decision_id
         )
-        packed = any_pb2.Any()
-        packed.Pack(bad)
-        details.append(packed)
+    if isinstance(exc, store_errors.ConcurrentUpdate):
+        return Unavailable("CONCURRENT_UPDATE", decision=exc.decision_id)
+    return Unavailable("DATABASE_UNAVAILABLE")
+
+
+def _packed(message: Any) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def to_status(exc: DomainError, language: str = DEFAULT_LANGUAGE) -> status_pb2.Status:
+    """A google.rpc.Status with ErrorInfo, LocalizedMessage and, for bad input, BadRequest."""
+    metadata = {k: str(v) for k, v in exc.params.items()}
+    details = [
+        _packed(
+            error_details_pb2.ErrorInfo(reason=exc.reason, domain=ERROR_DOMAIN, metadata=metadata)
+        ),
+        _packed(error_details_pb2.LocalizedMessage(locale=language, message=exc.text(language))),
+    ]
+    if isinstance(exc, InvalidArgument):
+        details.append(
+            _packed(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=v.field,
+                            description=v.description,
+                            reason=v.reason,
+                            localized_message=error_details_pb2.LocalizedMessage(
+                                locale=language, message=v.text(language)
+                            ),
+                        )
+                        for v in exc.violations
+                    ]
+                )
+            )
+        )
     return status_pb2.Status(
         code=getattr(code_pb2, exc.code.name), message=exc.message, details=details
     )
 
 
-async def abort_with(context: grpc.aio.ServicerContext[object, object], exc: DomainError) -> None:
-    """Ends the RPC with the rich status of a domain error."""
-    await context.abort_with_status(rpc_status.to_status(to_status(exc)))  # type: ignore[attr-defined]
+def language_of(metadata: Sequence[tuple[str, str | bytes]]) -> str:
+    """The language the caller reads, from `accept-language` ("fr" unless it asks for "en")."""
+    for key, value in metadata:
+        if key == "accept-language":
+            text = value.decode() if isinstance(value, bytes) else value
+            first = text.split(",")[0].strip().lower()
+            if first.startswith("en"):
+                return "en"
+    return DEFAULT_LANGUAGE
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: DomainError) -> None:
+    """Ends the RPC with the rich status of a domain error, worded in the caller's language."""
+    metadata = [(str(k), v) for k, v in (context.invocation_metadata() or ())]
+    status = rpc_status.to_status(to_status(exc, language_of(metadata)))
+    await context.abort_with_status(status)  # type: ignore[attr-defined]

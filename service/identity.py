@@ -104,15 +104,13 @@ class TokenAuthenticator:
     def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
         header = next((v for k, v in metadata if k == "authorization"), None)
         if header is None:
-            raise Unauthenticated(
-                "no credentials: send `authorization: Bearer <token>` (AVAL_TOKEN for the CLI)"
-            )
+            raise Unauthenticated("NO_CREDENTIALS")
         text = header.decode() if isinstance(header, bytes) else header
         scheme, _, token = text.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("the authorization metadata must be `Bearer <token>`")
+            raise Unauthenticated("MALFORMED_CREDENTIALS")
         digest = token_hash(token.strip())
         for known, principal in self._by_hash.items():
             if hmac.compare_digest(known, digest):
                 return principal
-        raise Unauthenticated("unknown token")
+        raise Unauthenticated("UNKNOWN_TOKEN")

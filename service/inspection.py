@@ -24,9 +24,7 @@ async def query_events(
         try:
             after = trail.decode_seq_token(request.page_token)
         except ValueError as exc:
-            raise InvalidArgument(
-                [FieldViolation("page_token", "not a token from a previous QueryEvents reply")]
-            ) from exc
+            raise InvalidArgument([FieldViolation("page_token", "BAD_PAGE_TOKEN")]) from exc
     flt = trail.EventFilter(
         tenant_id=tenant,
         decision_id=request.decision_id,

@@ -26,11 +26,11 @@ def actor_of(principal: Principal) -> Actor:
 def _check_sizes(request: ProposeIn, input_bytes: bytes, limit: int) -> None:
     violations = []
     if len(input_bytes) > limit:
-        violations.append(FieldViolation("input", f"larger than the limit of {limit} bytes"))
+        violations.append(FieldViolation("input", "TOO_LARGE", {"limit": limit}))
     suggestion = request.attested_suggestion
     if suggestion is not None and len(canonical_json(suggestion.output)) > limit:
         violations.append(
-            FieldViolation("attested_suggestion.output", f"larger than the limit of {limit} bytes")
+            FieldViolation("attested_suggestion.output", "TOO_LARGE", {"limit": limit})
         )
     if violations:
         raise InvalidArgument(violations)
@@ -142,12 +142,7 @@ async def propose(deployment: Deployment, principal: Principal, request: Propose
         return Proposed(candidate, replayed=False)
     async with deployment.store.reading() as conn:
         first = await decisions.by_idempotency_key(conn, tenant, request.idempotency_key)
-    if first is None:  # pragma: no cover - the conflicting row is committed when insert returns
-        raise AlreadyExists("idempotency key in use by a concurrent proposal; retry")
-    if first.request_sha256 != candidate.request_sha256:
-        raise AlreadyExists(
-            f"idempotency key {request.idempotency_key!r} was already used with a different "
-            "request body: use a new key for a new proposal",
-            reason="IDEMPOTENCY_KEY_REUSED",
-        )
+    if first is None or first.request_sha256 != candidate.request_sha256:
+        # (None would mean the row that held the key is gone; rows are never deleted.)
+        raise AlreadyExists("IDEMPOTENCY_KEY_REUSED", key=request.idempotency_key)
     return Proposed(first, replayed=True)

@@ -57,9 +57,7 @@ async def list_queue(
         try:
             after = decisions.decode_page_token(request.page_token)
         except ValueError as exc:
-            raise InvalidArgument(
-                [FieldViolation("page_token", "not a token from a previous ListQueue reply")]
-            ) from exc
+            raise InvalidArgument([FieldViolation("page_token", "BAD_PAGE_TOKEN")]) from exc
     async with deployment.store.reading() as conn:
         page = await decisions.list_pending(
             conn,

@@ -97,14 +97,32 @@ class TenantIn(Request):
     tenant: str = ""
 
 
-_MESSAGES = {
-    "missing": "required",
-    "uuid_parsing": "must be a UUID",
-    "too_short": "must not be empty",
-    "string_too_short": "required",
-    "string_pattern_mismatch": "must be one word without spaces",
-    "literal_error": "must be one of the listed values",
+# Pydantic's error types -> reasons of refusals.VIOLATIONS.
+_VIOLATIONS = {
+    "missing": "REQUIRED",
+    "string_too_short": "REQUIRED",
+    "uuid_parsing": "NOT_A_UUID",
+    "uuid_type": "NOT_A_UUID",
+    "string_pattern_mismatch": "ONE_WORD",
+    "too_short": "NOT_EMPTY",
+    "literal_error": "ONE_OF",
+    "greater_than": "OUT_OF_RANGE",
+    "greater_than_equal": "OUT_OF_RANGE",
+    "less_than": "OUT_OF_RANGE",
+    "less_than_equal": "OUT_OF_RANGE",
+    "string_too_long": "TOO_LONG",
 }
+
+
+def _violation(error: Any) -> FieldViolation:
+    reason = _VIOLATIONS.get(error["type"], "INVALID_VALUE")
+    context = error.get("ctx") or {}
+    params = {
+        "detail": error["msg"],
+        "allowed": context.get("expected", ""),
+        "limit": context.get("max_length", ""),
+    }
+    return FieldViolation(".".join(str(p) for p in error["loc"]), reason, params)
 
 
 class _NotFinite(ValueError):
@@ -168,15 +186,8 @@ def parse(model: type[M], message: Message) -> M:
     try:
         data = message_fields(message)
     except _NotFinite as exc:
-        raise InvalidArgument([FieldViolation(exc.path, "numbers must be finite")]) from exc
+        raise InvalidArgument([FieldViolation(exc.path, "NOT_FINITE")]) from exc
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        violations = [
-            FieldViolation(
-                ".".join(str(p) for p in err["loc"]),
-                _MESSAGES.get(err["type"], err["msg"]),
-            )
-            for err in exc.errors()
-        ]
-        raise InvalidArgument(violations) from exc
+        raise InvalidArgument([_violation(err) for err in exc.errors()]) from exc

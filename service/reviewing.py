@@ -20,6 +20,7 @@ from .proposals import actor_of
 from .requests import ClaimIn, DecideIn
 from .telemetry import current_trace_id
 
+_VERDICT_FR = {Verdict.APPROVE: "approuver", Verdict.AMEND: "amender", Verdict.REJECT: "rejeter"}
 _VERDICTS = {
     "VERDICT_APPROVE": Verdict.APPROVE,
     "VERDICT_AMEND": Verdict.AMEND,
@@ -30,38 +31,26 @@ _VERDICTS = {
 def _check_reviewer(d: Decision, principal: Principal, policy: ReviewPolicy, now: datetime) -> None:
     """What every human action on a pending decision requires."""
     if d.state.is_final:
-        raise FailedPrecondition(
-            f"decision {d.id} is already {d.state.value}: it can no longer be reviewed",
-            reason="DECISION_FINAL",
-        )
+        raise FailedPrecondition("DECISION_FINAL", decision=d.id, state=d.state.value)
     if now >= d.deadline:
-        raise FailedPrecondition(
-            f"the deadline of decision {d.id} passed at {utc_iso(d.deadline)}: it expires "
-            "unreviewed and never takes effect",
-            reason="DEADLINE_PASSED",
-        )
+        raise FailedPrecondition("DEADLINE_PASSED", decision=d.id, deadline=utc_iso(d.deadline))
     if principal.id == d.proposer_id:
-        raise PermissionDenied(
-            "separation of duties: the proposer of a decision can never review it",
-            reason="PROPOSER_CANNOT_REVIEW",
-        )
+        raise PermissionDenied("PROPOSER_CANNOT_REVIEW", decision=d.id)
     if not principal.roles_in(d.tenant_id) & set(policy.eligible_roles):
         raise PermissionDenied(
-            f"the policy of {d.decision_type} requires one of the roles "
-            f"{', '.join(policy.eligible_roles)} to review",
-            reason="NOT_AN_ELIGIBLE_REVIEWER",
+            "NOT_AN_ELIGIBLE_REVIEWER",
+            decision_type=d.decision_type,
+            roles=", ".join(policy.eligible_roles),
         )
     if any(r.reviewer_id == principal.id for r in d.reviews):
-        raise FailedPrecondition(
-            f"{principal.id} already gave a verdict on decision {d.id}: a second approval must "
-            "come from another person",
-            reason="ALREADY_REVIEWED",
-        )
+        raise FailedPrecondition("ALREADY_REVIEWED", reviewer=principal.id, decision=d.id)
     holder = d.claim_holder(now)
     if holder is not None and holder != principal.id:
         raise FailedPrecondition(
-            f"decision {d.id} is claimed by {holder} until {utc_iso(d.claim_expires_at or now)}",
-            reason="CLAIMED_BY_ANOTHER",
+            "CLAIMED_BY_ANOTHER",
+            decision=d.id,
+            holder=holder,
+            until=utc_iso(d.claim_expires_at or now),
         )
 
 
@@ -71,10 +60,7 @@ async def _load(
     d = await decisions.get(conn, tenant, decision_id, for_update=True)
     policy = deployment.policies.get(tenant, d.decision_type)
     if policy is None:
-        raise FailedPrecondition(
-            f"no review policy for {d.decision_type} in tenant {tenant} any more: restore it",
-            reason="POLICY_MISSING",
-        )
+        raise FailedPrecondition("POLICY_MISSING", decision_type=d.decision_type, tenant=tenant)
     return d, policy
 
 
@@ -114,26 +100,24 @@ def _check_verdict(d: Decision, policy: ReviewPolicy, verdict: Verdict, request:
         violations.append(
             FieldViolation(
                 "justification",
-                f"the policy of {d.decision_type} requires a justification to "
-                f"{verdict.value.lower()}",
+                "JUSTIFICATION_REQUIRED",
+                {
+                    "decision_type": d.decision_type,
+                    "verdict": verdict.value.lower(),
+                    "verdict_fr": _VERDICT_FR[verdict],
+                },
             )
         )
     if verdict is Verdict.AMEND and not request.amended_output:
-        violations.append(FieldViolation("amended_output", "required to amend"))
+        violations.append(FieldViolation("amended_output", "AMENDED_OUTPUT_REQUIRED"))
     if verdict is not Verdict.AMEND and request.amended_output:
-        violations.append(FieldViolation("amended_output", "only allowed with VERDICT_AMEND"))
+        violations.append(FieldViolation("amended_output", "AMENDED_OUTPUT_NOT_ALLOWED"))
     if violations:
         raise InvalidArgument(violations)
     if verdict is Verdict.AMEND and not policy.allow_amend:
-        raise FailedPrecondition(
-            f"the policy of {d.decision_type} does not allow amending: approve or reject",
-            reason="AMEND_NOT_ALLOWED",
-        )
+        raise FailedPrecondition("AMEND_NOT_ALLOWED", decision_type=d.decision_type)
     if verdict is Verdict.APPROVE and d.pending_output is None:
-        raise FailedPrecondition(
-            "there is no suggestion to approve: decide without AI by amending with the output",
-            reason="NOTHING_TO_APPROVE",
-        )
+        raise FailedPrecondition("NOTHING_TO_APPROVE", decision=d.id)
 
 
 def _apply(d: Decision, review: Review, now: datetime) -> None:

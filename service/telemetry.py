@@ -27,13 +27,20 @@ def configure_tracing() -> None:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "aval")})
-    provider = TracerProvider(resource=resource)
     exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
     endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_ENDPOINT"
     )
+    exporting = exporter_name == "console" or (exporter_name == "otlp" and bool(endpoint))
+    sampler = None  # the SDK's default, or OTEL_TRACES_SAMPLER
+    if not exporting and "OTEL_TRACES_SAMPLER" not in os.environ:
+        # Spans nobody exports are not recorded; they still carry a trace id, continued from
+        # the caller's context, for the audit events.
+        sampler = ParentBased(ALWAYS_OFF)
+    provider = TracerProvider(resource=resource, sampler=sampler)
     if exporter_name == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     elif exporter_name == "otlp" and endpoint:

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+import psycopg
 
 from aval.audit_store.errors import StoreError
 
 from ..deployment import Deployment
-from ..errors import DomainError, abort_with, from_store_error
+from ..errors import DomainError, Unavailable, abort_with, from_store_error
 from ..identity import Principal
 
 Req = TypeVar("Req")
@@ -42,6 +43,8 @@ def unary(
             await abort_with(context, exc)
         except StoreError as exc:
             await abort_with(context, from_store_error(exc))
+        except psycopg.OperationalError:
+            await abort_with(context, Unavailable("DATABASE_UNAVAILABLE"))
         raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
     return wrapper
@@ -61,5 +64,7 @@ def streaming(
             await abort_with(context, exc)
         except StoreError as exc:
             await abort_with(context, from_store_error(exc))
+        except psycopg.OperationalError:
+            await abort_with(context, Unavailable("DATABASE_UNAVAILABLE"))
 
     return wrapper

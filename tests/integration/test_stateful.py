@@ -252,7 +252,7 @@ class HistoryMachine(RuleBasedStateMachine):
         """Why `pid` may not claim or decide `m` now, in the order the rules apply."""
         where = tenant or HOME[pid]
         if pid not in SUPERVISORS.get(where, frozenset()):
-            return PermissionDenied, "PERMISSION_DENIED"  # no grant for the action there (I5)
+            return PermissionDenied, "NOT_GRANTED"  # no grant for the action there (I5)
         if where != TENANT:
             return DecisionNotFound, ""  # its own tenant has no such decision
         if m.state.is_final:
@@ -283,7 +283,7 @@ class HistoryMachine(RuleBasedStateMachine):
     @staticmethod
     def _refusal_to_propose(pid: str, tenant: str, decision_type: str) -> Refusal | None:
         if pid not in PROPOSERS.get(tenant or HOME[pid], frozenset()):
-            return PermissionDenied, "PERMISSION_DENIED"
+            return PermissionDenied, "NOT_GRANTED"
         if decision_type not in RULES:
             return InvalidArgument, "decision_type"
         return None

@@ -57,7 +57,7 @@ class FakeClient:
     results: ClassVar[dict[str, Any]] = {}
     calls: ClassVar[list[tuple[str, tuple[Any, ...], dict[str, Any]]]] = []
 
-    def __init__(self, address: str, token: str | None) -> None:
+    def __init__(self, address: str, token: str | None, *, language: str = "fr") -> None:
         self.address = address
 
     def __enter__(self) -> FakeClient:

@@ -1,0 +1,129 @@
+"""What every refusal says, in English (the status message, for developers) and in French (the
+google.rpc.LocalizedMessage that supervisors and agents read), keyed by a stable reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# reason -> (English, French). Placeholders are filled from the error's parameters, which also
+# travel as ErrorInfo.metadata so that any client can word the refusal its own way.
+REFUSALS: dict[str, tuple[str, str]] = {
+    "NO_CREDENTIALS": (
+        "no credentials: send `authorization: Bearer <token>` (AVAL_TOKEN for the CLI)",
+        "aucun identifiant : envoyez `authorization: Bearer <jeton>` (AVAL_TOKEN pour la "
+        "ligne de commande)",
+    ),
+    "MALFORMED_CREDENTIALS": (
+        "the authorization metadata must be `Bearer <token>`",
+        "l'en-tête authorization doit être de la forme `Bearer <jeton>`",
+    ),
+    "UNKNOWN_TOKEN": ("unknown token", "jeton inconnu"),
+    "NOT_GRANTED": (
+        "{principal} may not {action} in tenant {tenant}: no grant allows it",
+        "{principal} n'a pas le droit « {action} » dans la collectivité {tenant} : aucune "
+        "habilitation ne le permet",
+    ),
+    "DECISION_NOT_FOUND": (
+        "no decision {decision} in tenant {tenant}",
+        "aucune décision {decision} dans la collectivité {tenant}",
+    ),
+    "IDEMPOTENCY_KEY_REUSED": (
+        "idempotency key {key!r} was already used with a different request body: use a new key "
+        "for a new proposal",
+        "la clé d'idempotence {key!r} a déjà servi pour une autre demande : utilisez une "
+        "nouvelle clé pour une nouvelle proposition",
+    ),
+    "ALREADY_REVIEWED": (
+        "{reviewer} already gave a verdict on decision {decision}: a second approval must come "
+        "from another person",
+        "{reviewer} a déjà donné son avis sur la décision {decision} : une seconde validation "
+        "doit venir d'une autre personne",
+    ),
+    "DECISION_FINAL": (
+        "decision {decision} is already {state}: it can no longer be reviewed",
+        "la décision {decision} est déjà définitive ({state}) : elle ne peut plus être examinée",
+    ),
+    "DEADLINE_PASSED": (
+        "the deadline of decision {decision} passed at {deadline}: it expires unreviewed and "
+        "never takes effect",
+        "le délai d'examen de la décision {decision} a expiré le {deadline} : elle expire sans "
+        "validation et ne produira aucun effet",
+    ),
+    "PROPOSER_CANNOT_REVIEW": (
+        "separation of duties: the proposer of a decision can never review it",
+        "séparation des tâches : l'auteur d'une proposition ne peut jamais l'examiner",
+    ),
+    "NOT_AN_ELIGIBLE_REVIEWER": (
+        "the policy of {decision_type} requires one of the roles {roles} to review",
+        "la politique de {decision_type} réserve l'examen aux rôles : {roles}",
+    ),
+    "CLAIMED_BY_ANOTHER": (
+        "decision {decision} is claimed by {holder} until {until}",
+        "la décision {decision} est réservée par {holder} jusqu'au {until}",
+    ),
+    "POLICY_MISSING": (
+        "no review policy for {decision_type} in tenant {tenant} any more: restore it",
+        "plus aucune politique d'examen pour {decision_type} dans la collectivité {tenant} : "
+        "rétablissez-la",
+    ),
+    "AMEND_NOT_ALLOWED": (
+        "the policy of {decision_type} does not allow amending: approve or reject",
+        "la politique de {decision_type} ne permet pas d'amender : approuvez ou rejetez",
+    ),
+    "NOTHING_TO_APPROVE": (
+        "there is no suggestion to approve: decide without AI by amending with the output",
+        "il n'y a pas de suggestion à approuver : décidez sans IA en amendant avec le résultat",
+    ),
+    "CONCURRENT_UPDATE": (
+        "decision {decision} changed while it was being updated; retry the request",
+        "la décision {decision} a changé pendant la mise à jour ; recommencez",
+    ),
+    "DATABASE_UNAVAILABLE": (
+        "the database is unavailable; retry later",
+        "la base de données est indisponible ; réessayez plus tard",
+    ),
+    "INVALID_ARGUMENT": ("invalid request: {summary}", "requête invalide : {summary}"),
+}
+
+# Reasons of single bad fields (google.rpc.BadRequest.FieldViolation.reason).
+VIOLATIONS: dict[str, tuple[str, str]] = {
+    "REQUIRED": ("required", "obligatoire"),
+    "NOT_A_UUID": ("must be a UUID", "doit être un UUID"),
+    "ONE_WORD": ("must be one word without spaces", "doit être un seul mot, sans espace"),
+    "NOT_EMPTY": ("must not be empty", "ne doit pas être vide"),
+    "ONE_OF": ("must be one of {allowed}", "doit être l'une des valeurs {allowed}"),
+    "OUT_OF_RANGE": ("out of range: {detail}", "hors limites : {detail}"),
+    "TOO_LONG": ("longer than {limit}", "plus long que {limit}"),
+    "NOT_FINITE": ("numbers must be finite", "les nombres doivent être finis"),
+    "TOO_LARGE": (
+        "larger than the limit of {limit} bytes",
+        "dépasse la limite de {limit} octets",
+    ),
+    "UNKNOWN_TENANT": ("unknown tenant {tenant!r}", "collectivité inconnue : {tenant!r}"),
+    "UNKNOWN_DECISION_TYPE": (
+        "unknown decision type {decision_type!r} for tenant {tenant}; known: {known}",
+        "type de décision inconnu {decision_type!r} pour {tenant} ; types connus : {known}",
+    ),
+    "BAD_PAGE_TOKEN": (
+        "not a token from a previous reply",
+        "ce n'est pas un jeton de page d'une réponse précédente",
+    ),
+    "JUSTIFICATION_REQUIRED": (
+        "the policy of {decision_type} requires a justification to {verdict}",
+        "la politique de {decision_type} exige une justification pour {verdict_fr}",
+    ),
+    "AMENDED_OUTPUT_REQUIRED": ("required to amend", "obligatoire pour amender"),
+    "AMENDED_OUTPUT_NOT_ALLOWED": (
+        "only allowed with VERDICT_AMEND",
+        "permis seulement avec VERDICT_AMEND",
+    ),
+    "INVALID_VALUE": ("{detail}", "valeur invalide : {detail}"),
+}
+
+LANGUAGES = ("en", "fr")
+
+
+def render(table: dict[str, tuple[str, str]], reason: str, language: str, **params: Any) -> str:
+    """The text of a reason in a language ("en" or "fr"), its placeholders filled."""
+    english, french = table[reason]
+    return (french if language == "fr" else english).format(**params)
