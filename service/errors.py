@@ -7,8 +7,8 @@ the call's `accept-language` asks for English); ErrorInfo carries the reason and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
