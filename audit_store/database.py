@@ -92,6 +92,14 @@ class Store:
             yield conn
 
     @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A read-only transaction that sees one consistent state of the database throughout
+        (REPEATABLE READ), however many statements it runs and whatever commits meanwhile."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
+
+    @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection[Any]]:
         """A connection for reads; same guarantees as a transaction, meant for queries."""
         async with self.transaction() as conn:

@@ -170,7 +170,11 @@ async def _decision_states(
 
 
 async def verify_tenant(conn: AsyncConnection[Any], tenant_id: str) -> Report:
-    """Verifies one tenant's chain, head and decisions; reports every problem found."""
+    """Verifies one tenant's chain, head and decisions; reports every problem found.
+
+    Run it in `Store.snapshot()`: in any weaker transaction, writes that commit between its
+    statements look like tampering.
+    """
     verifier = ChainVerifier(tenant_id)
     async for event in trail.iter_events(conn, tenant_id):
         verifier.feed(event)

@@ -69,5 +69,7 @@ async def verify_chain(
 ) -> verify.Report:
     """Verifies the tenant's chain and its decisions against their trail (I3)."""
     tenant = deployment.tenant_for(principal, request.tenant, "audit.verify")
-    async with deployment.store.reading() as conn:
+    # One snapshot: events, chain head and decisions as of one instant, or concurrent writes
+    # would look like tampering.
+    async with deployment.store.snapshot() as conn:
         return await verify.verify_tenant(conn, tenant)

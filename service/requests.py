@@ -125,12 +125,13 @@ def _violation(error: Any) -> FieldViolation:
     return FieldViolation(".".join(str(p) for p in error["loc"]), reason, params)
 
 
-class _NotFinite(ValueError):
-    """A number in a Struct is NaN or infinite: JSON, and so the trail, cannot hold it."""
+class _Unreadable(ValueError):
+    """A field whose value cannot be represented: a NaN or infinite number (JSON, and so the
+    trail, cannot hold it), or a timestamp or duration out of range."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, reason: str) -> None:
         super().__init__(path)
-        self.path = path
+        self.path, self.reason = path, reason
 
 
 def _json_value(value: struct_pb2.Value, path: str) -> Any:
@@ -142,7 +143,7 @@ def _json_value(value: struct_pb2.Value, path: str) -> Any:
     if kind == "number_value":
         number = value.number_value
         if not math.isfinite(number):
-            raise _NotFinite(path)
+            raise _Unreadable(path, "NOT_FINITE")
         # Whole numbers come back as integers: amounts are integers of the smallest unit.
         return int(number) if number.is_integer() and abs(number) < 2**53 else number
     if kind in ("string_value", "bool_value"):
@@ -154,6 +155,15 @@ def _json_object(struct: struct_pb2.Struct, path: str) -> dict[str, Any]:
     return {key: _json_value(v, f"{path}.{key}") for key, v in struct.fields.items()}
 
 
+def _time_value(value: timestamp_pb2.Timestamp | duration_pb2.Duration, path: str) -> Any:
+    try:
+        if isinstance(value, timestamp_pb2.Timestamp):
+            return value.ToDatetime(tzinfo=UTC)
+        return value.ToTimedelta()
+    except (ValueError, OverflowError) as exc:
+        raise _Unreadable(path, "OUT_OF_RANGE") from exc
+
+
 def message_fields(message: Message, path: str = "") -> dict[str, Any]:
     """The fields set in a request message, as plain Python values keyed by wire name.
 
@@ -163,15 +173,16 @@ def message_fields(message: Message, path: str = "") -> dict[str, Any]:
     for field, value in message.ListFields():
         where = f"{path}{field.name}"
         if field.type == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
-            data[field.name] = field.enum_type.values_by_number[value].name
+            # proto3 enums accept any number: one the contract does not name is left as a
+            # number, for validation to refuse.
+            known = field.enum_type.values_by_number.get(value)
+            data[field.name] = known.name if known is not None else value
         elif field.type != FieldDescriptor.TYPE_MESSAGE:
             data[field.name] = value
         elif isinstance(value, struct_pb2.Struct):
             data[field.name] = _json_object(value, where)
-        elif isinstance(value, timestamp_pb2.Timestamp):
-            data[field.name] = value.ToDatetime(tzinfo=UTC)
-        elif isinstance(value, duration_pb2.Duration):
-            data[field.name] = value.ToTimedelta()
+        elif isinstance(value, timestamp_pb2.Timestamp | duration_pb2.Duration):
+            data[field.name] = _time_value(value, where)
         else:
             data[field.name] = message_fields(value, f"{where}.")
     return data
@@ -185,8 +196,9 @@ def parse(model: type[M], message: Message) -> M:
     """
     try:
         data = message_fields(message)
-    except _NotFinite as exc:
-        raise InvalidArgument([FieldViolation(exc.path, "NOT_FINITE")]) from exc
+    except _Unreadable as exc:
+        detail = "cannot be represented"
+        raise InvalidArgument([FieldViolation(exc.path, exc.reason, {"detail": detail})]) from exc
     try:
         return model.model_validate(data)
     except ValidationError as exc:
