@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,7 +57,9 @@ def _server_command(args: argparse.Namespace, t: Messages) -> int:
     except ImportError as err:
         return _fail(t, t("server_missing", error=err))
     status: int = (
-        serve(listen=args.listen, demo=args.demo) if args.command == "serve" else migrate()
+        serve(listen=args.listen, demo=args.demo, workers=args.workers)
+        if args.command == "serve"
+        else migrate()
     )
     return status
 
@@ -225,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(t, describe(error, t, args.address))
     except KeyboardInterrupt:
         return _fail(t, t("interrupted"), status=130)
+    except BrokenPipeError:
+        # The reader went away (`aval … | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -132,6 +132,7 @@ def build_parser(t: Messages) -> argparse.ArgumentParser:
     serve = add(commands, "serve", "help.serve")
     serve.add_argument("--listen", metavar="HOST:PORT", help=t("help.listen"))
     serve.add_argument("--demo", action="store_true", help=t("help.demo"))
+    serve.add_argument("--workers", type=int, metavar="N", help=t("help.workers"))
     serve.set_defaults(command="serve")
     add(commands, "migrate", "help.migrate").set_defaults(command="migrate")
 

@@ -27,10 +27,10 @@ def _settings(**overrides: object) -> Settings:
         raise StartupError(f"{name}: {first['msg']}") from exc
 
 
-def serve(*, listen: str | None, demo: bool) -> int:
+def serve(*, listen: str | None, demo: bool, workers: int | None = None) -> int:
     """Runs the server; returns its exit code. Startup errors are one line naming the fix."""
     try:
-        return run(_settings(listen=listen), demo_mode=demo)
+        return run(_settings(listen=listen, workers=workers), demo_mode=demo)
     except (StartupError, PolicyError, PrincipalsFileError, DatabaseUnavailable) as exc:
         print(f"aval serve: {exc}", file=sys.stderr)
         return 2

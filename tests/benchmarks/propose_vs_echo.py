@@ -1,10 +1,12 @@
 """Propose through the real server against a bare grpc.aio echo server, same client, same run.
 
 Starts `aval serve` on the PostgreSQL of AVAL_DATABASE_URL (embedded when unset) and, in another
-process, a grpc.aio server that answers every Propose with a canned reply of the same size and
-does nothing else. One client drives both with the same concurrency; every proposal goes to one
-tenant (the worst case for its chain). Afterwards the trail is verified and the decisions
-counted, so that every acknowledged Propose is known to be committed and audited.
+process, a grpc.aio server that answers every Propose with a canned reply of the same size as
+Aval's and does nothing else. One client drives both with the same concurrency over the same
+number of connections; every proposal goes to one tenant (the worst case for its chain).
+Afterwards the trail is verified and the decisions counted, so that every acknowledged Propose
+is known to be committed and audited. CPU per call is read from /proc for each server
+(workers included).
 
 Prints, last: propose_vs_echo_ratio=R propose_rps=N p50_ms=X p99_ms=Y
 """
@@ -30,8 +32,6 @@ sys.path.insert(0, str(ROOT))
 from aval.v1 import audit_pb2, audit_pb2_grpc, common_pb2, gateway_pb2, gateway_pb2_grpc  # noqa: E402
 from tests.support import ServerProcess, token_of  # noqa: E402
 
-PROPOSE = "/aval.v1.Gateway/Propose"
-
 
 def _request(key: str) -> gateway_pb2.ProposeRequest:
     request = gateway_pb2.ProposeRequest(
@@ -54,7 +54,10 @@ def _request(key: str) -> gateway_pb2.ProposeRequest:
 def _run_echo(port_queue: multiprocessing.Queue[int], reply_size: int) -> None:
     async def main() -> None:
         reply = gateway_pb2.ProposeResponse()
-        reply.decision.id = "x" * max(1, reply_size - 4)
+        filler = reply_size
+        for _ in range(4):  # pad until the reply is exactly as long as Aval's
+            reply.decision.id = "x" * max(0, filler)
+            filler -= reply.ByteSize() - reply_size
         canned = reply.SerializeToString()
 
         async def propose(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
@@ -74,31 +77,49 @@ def _run_echo(port_queue: multiprocessing.Queue[int], reply_size: int) -> None:
 
 
 async def _drive(
-    address: str, token: str, total: int, concurrency: int
-) -> tuple[float, list[float]]:
-    """Sends `total` proposals with `concurrency` in flight; returns (seconds, latencies in ms)."""
+    address: str, token: str, total: int, concurrency: int, connections: int
+) -> tuple[float, list[float], int]:
+    """Sends `total` proposals with `concurrency` in flight over `connections` connections.
+
+    Returns the seconds taken, the latencies in ms, and the size of a reply in bytes.
+    """
     metadata = (("authorization", f"Bearer {token}"),)
     latencies: list[float] = []
+    sizes: list[int] = []
     counter = iter(range(total))
-    async with grpc.aio.insecure_channel(address) as channel:
-        stub = gateway_pb2_grpc.GatewayStub(channel)
+    # A local subchannel pool per channel: otherwise channels to one address share a connection.
+    channels = [
+        grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(connections)
+    ]
+    stubs = [gateway_pb2_grpc.GatewayStub(channel) for channel in channels]
 
-        async def worker() -> None:
-            for _ in counter:
-                request = _request(str(uuid.uuid4()))
-                began = time.perf_counter()
-                await stub.Propose(request, metadata=metadata, timeout=30)
-                latencies.append((time.perf_counter() - began) * 1000)
+    async def worker(stub: gateway_pb2_grpc.GatewayStub) -> None:
+        for _ in counter:
+            request = _request(str(uuid.uuid4()))
+            began = time.perf_counter()
+            reply = await stub.Propose(request, metadata=metadata, timeout=30)
+            latencies.append((time.perf_counter() - began) * 1000)
+            if not sizes:
+                sizes.append(reply.ByteSize())
 
+    try:
         began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - began, latencies
+        await asyncio.gather(*(worker(stubs[i % connections]) for i in range(concurrency)))
+        return time.perf_counter() - began, latencies, sizes[0]
+    finally:
+        for channel in channels:
+            await channel.close()
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
+    """CPU time (user + system) of a process and of its children, live or waited for."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    seconds = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else ():
+        seconds += _cpu_seconds(int(child))
+    return seconds
 
 
 def _measure(
@@ -106,7 +127,9 @@ def _measure(
 ) -> tuple[float, float, float]:
     """Drives one server; prints throughput, latency and the server's CPU per call."""
     cpu_before = _cpu_seconds(pid)
-    seconds, latencies = asyncio.run(_drive(address, token, options.requests, options.concurrency))
+    seconds, latencies, _ = asyncio.run(
+        _drive(address, token, options.requests, options.concurrency, options.connections)
+    )
     cpu_ms = (_cpu_seconds(pid) - cpu_before) * 1000 / len(latencies)
     rps = len(latencies) / seconds
     cuts = statistics.quantiles(latencies, n=100)
@@ -132,34 +155,35 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=300)
+    parser.add_argument("--connections", type=int, default=4, help="client connections")
+    parser.add_argument("--workers", type=int, default=1, help="aval serve --workers N")
     options = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="aval-bench-", dir="/tmp"))
     database_url = os.environ.get("AVAL_DATABASE_URL", "")
     where = "configured PostgreSQL" if database_url else "embedded PostgreSQL"
-    env = {} if database_url else {"AVAL_DATABASE_URL": ""}
+    env = {"AVAL_WORKERS": str(options.workers), "AVAL_DATABASE_URL": database_url}
     server = ServerProcess.start(database_url, workdir, name="aval", extra_env=env)
-    port_queue: multiprocessing.Queue[int] = multiprocessing.Queue()
-    reply_size = (
-        len(
-            gateway_pb2.ProposeResponse(
-                decision=common_pb2.Decision(id=str(uuid.uuid4())), replayed=False
-            ).SerializeToString()
-        )
-        + 600
-    )
-    echo = multiprocessing.Process(target=_run_echo, args=(port_queue, reply_size), daemon=True)
-    echo.start()
-    echo_address = f"127.0.0.1:{port_queue.get(timeout=30)}"
     token = token_of("app-a")
-    print(
-        f"aval at {server.address} on the {where}; echo at {echo_address}; "
-        f"{options.requests} calls, concurrency {options.concurrency}",
-        flush=True,
-    )
+    echo: multiprocessing.Process | None = None
     try:
-        asyncio.run(_drive(echo_address, token, options.warmup, options.concurrency))
-        asyncio.run(_drive(server.address, token, options.warmup, options.concurrency))
+        _, _, reply_size = asyncio.run(
+            _drive(server.address, token, options.warmup, options.concurrency, options.connections)
+        )
+        port_queue: multiprocessing.Queue[int] = multiprocessing.Queue()
+        echo = multiprocessing.Process(target=_run_echo, args=(port_queue, reply_size), daemon=True)
+        echo.start()
+        echo_address = f"127.0.0.1:{port_queue.get(timeout=30)}"
+        print(
+            f"aval ({options.workers} worker(s)) at {server.address} on the {where}; echo at "
+            f"{echo_address}; replies of {reply_size} bytes; {options.requests} calls, "
+            f"concurrency {options.concurrency}, {options.connections} connection(s), "
+            f"{os.cpu_count()} CPUs",
+            flush=True,
+        )
+        asyncio.run(
+            _drive(echo_address, token, options.warmup, options.concurrency, options.connections)
+        )
         assert echo.pid is not None
         echo_rps, _, _ = _measure("echo", echo_address, token, echo.pid, options)
         rps, p50, p99 = _measure("propose", server.address, token, server.process.pid, options)
@@ -172,7 +196,8 @@ def main() -> None:
             sys.exit("benchmark invalid: the trail does not account for every proposal")
     finally:
         server.stop()
-        echo.terminate()
+        if echo is not None:
+            echo.terminate()
     print(
         f"propose_vs_echo_ratio={rps / echo_rps:.2f} propose_rps={rps:.0f} "
         f"p50_ms={p50:.2f} p99_ms={p99:.2f}"

@@ -212,8 +212,8 @@ def test_every_command_is_dispatched() -> None:
 def test_serve_and_migrate_run_the_server_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
-    def serve(*, listen: str | None, demo: bool) -> int:
-        seen.update(listen=listen, demo=demo)
+    def serve(*, listen: str | None, demo: bool, workers: int | None) -> int:
+        seen.update(listen=listen, demo=demo, workers=workers)
         return 7
 
     def migrate() -> int:
@@ -224,8 +224,8 @@ def test_serve_and_migrate_run_the_server_commands(monkeypatch: pytest.MonkeyPat
     fake.serve = serve  # type: ignore[attr-defined]
     fake.migrate = migrate  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "aval.service.commands", fake)
-    assert cli.main(["serve", "--listen", "0.0.0.0:6000", "--demo"]) == 7
-    assert seen == {"listen": "0.0.0.0:6000", "demo": True}
+    assert cli.main(["serve", "--listen", "0.0.0.0:6000", "--demo", "--workers", "2"]) == 7
+    assert seen == {"listen": "0.0.0.0:6000", "demo": True, "workers": 2}
     assert cli.main(["migrate"]) == 0
     assert seen["migrated"] is True
 
