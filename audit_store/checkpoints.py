@@ -1,0 +1,243 @@
+"""Signed checkpoints of a tenant's trail: reading, inserting, and computing the next one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from . import merkle
+from .chain import GENESIS_HASH, chain_hash
+
+_COLUMNS = (
+    "tenant_id, tree_size, root_hash, head_hash, issued_at, key_id, signed_note, signature, "
+    "frontier"
+)
+_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """One signed checkpoint: a tenant's trail as it stood at one moment.
+
+    Attributes:
+        tenant_id: The tenant.
+        tree_size: Events 1..tree_size are covered (leaf index = seq - 1).
+        root_hash: RFC 9162 Merkle tree hash over their canonical bytes.
+        head_hash: Chain hash of event tree_size (32 zero bytes for an empty trail).
+        issued_at: When it was signed.
+        key_id: First 16 hex digits of the SHA-256 of the raw public key.
+        signed_note: The exact bytes signed (see service/signing.py).
+        signature: Ed25519 signature of signed_note.
+        frontier: `merkle.Frontier.to_bytes()` after tree_size leaves.
+    """
+
+    tenant_id: str
+    tree_size: int
+    root_hash: bytes
+    head_hash: bytes
+    issued_at: datetime
+    key_id: str
+    signed_note: bytes
+    signature: bytes
+    frontier: bytes
+
+
+class TrailInconsistent(Exception):
+    """The events after the latest checkpoint do not form a chain that can be checkpointed.
+
+    Attributes:
+        tenant_id: The tenant.
+        seq: The sequence number where the trail stopped making sense.
+        detail: What is wrong, in English.
+    """
+
+    def __init__(self, tenant_id: str, seq: int, detail: str) -> None:
+        super().__init__(f"tenant {tenant_id}, event {seq}: {detail}")
+        self.tenant_id, self.seq, self.detail = tenant_id, seq, detail
+
+
+def _record(row: tuple[Any, ...]) -> CheckpointRecord:
+    return CheckpointRecord(
+        tenant_id=row[0],
+        tree_size=row[1],
+        root_hash=bytes(row[2]),
+        head_hash=bytes(row[3]),
+        issued_at=row[4],
+        key_id=row[5],
+        signed_note=bytes(row[6]),
+        signature=bytes(row[7]),
+        frontier=bytes(row[8]),
+    )
+
+
+async def latest(conn: AsyncConnection[Any], tenant_id: str) -> CheckpointRecord | None:
+    """The tenant's checkpoint of the largest tree size.
+
+    Args:
+        conn: Any connection of the store.
+        tenant_id: The tenant.
+
+    Returns:
+        The checkpoint, or None when the tenant has none.
+    """
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM checkpoints WHERE tenant_id = %s ORDER BY tree_size DESC LIMIT 1",
+        (tenant_id,),
+    )
+    row = await cur.fetchone()
+    return None if row is None else _record(row)
+
+
+async def at_size(
+    conn: AsyncConnection[Any], tenant_id: str, tree_size: int
+) -> CheckpointRecord | None:
+    """The tenant's checkpoint of exactly this tree size.
+
+    Args:
+        conn: Any connection of the store.
+        tenant_id: The tenant.
+        tree_size: The number of events the checkpoint covers.
+
+    Returns:
+        The checkpoint, or None when none was signed at that size.
+    """
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM checkpoints WHERE tenant_id = %s AND tree_size = %s",
+        (tenant_id, tree_size),
+    )
+    row = await cur.fetchone()
+    return None if row is None else _record(row)
+
+
+async def list_all(conn: AsyncConnection[Any], tenant_id: str) -> list[CheckpointRecord]:
+    """Every checkpoint of the tenant.
+
+    Args:
+        conn: Any connection of the store.
+        tenant_id: The tenant.
+
+    Returns:
+        The checkpoints, oldest (smallest tree size) first.
+    """
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM checkpoints WHERE tenant_id = %s ORDER BY tree_size",
+        (tenant_id,),
+    )
+    return [_record(row) for row in await cur.fetchall()]
+
+
+async def insert(conn: AsyncConnection[Any], record: CheckpointRecord) -> bool:
+    """Inserts a checkpoint unless the tenant already has one of that tree size.
+
+    Safe with several replicas: when two sign the same size, the first to commit wins and the
+    other's insert does nothing (it waits for the first's commit, then finds the row).
+
+    Args:
+        conn: A connection in a transaction (or autocommit).
+        record: The checkpoint.
+
+    Returns:
+        True when inserted; False when a checkpoint of that size already existed.
+    """
+    cur = await conn.execute(
+        f"INSERT INTO checkpoints ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (tenant_id, tree_size) DO NOTHING",
+        (
+            record.tenant_id,
+            record.tree_size,
+            record.root_hash,
+            record.head_hash,
+            record.issued_at,
+            record.key_id,
+            record.signed_note,
+            record.signature,
+            record.frontier,
+        ),
+    )
+    return cur.rowcount == 1
+
+
+async def compute(
+    conn: AsyncConnection[Any], tenant_id: str, *, batch: int = _BATCH
+) -> tuple[int, bytes, bytes, bytes]:
+    """Works out what the next checkpoint of a tenant covers, incrementally.
+
+    Starts from the latest checkpoint's stored frontier and reads only the events after it, in
+    sequence order and in batches, appending the leaf hash of each event's canonical bytes.
+    Call it on a connection of `Store.snapshot()` so that the size, the root and the head
+    describe one and the same state of the trail.
+
+    Checks as it reads that the new events continue the chain (contiguous sequence numbers,
+    each linked to the previous hash, each hash matching its bytes), so that a broken trail is
+    never signed.
+
+    Args:
+        conn: A connection in a REPEATABLE READ transaction (`Store.snapshot()`).
+        tenant_id: The tenant.
+        batch: Events read per query.
+
+    Returns:
+        (tree_size, root_hash, head_hash, frontier bytes): the number of events, the RFC 9162
+        root over their canonical bytes, the chain hash of the last one (32 zero bytes when
+        there is none), and the serialised frontier to store with the checkpoint.
+
+    Raises:
+        TrailInconsistent: The events after the latest checkpoint do not continue its chain.
+    """
+    base = await latest(conn, tenant_id)
+    if base is None:
+        frontier, head = merkle.Frontier(), GENESIS_HASH
+    else:
+        try:
+            frontier = merkle.Frontier.from_bytes(base.frontier)
+        except ValueError as exc:
+            raise TrailInconsistent(
+                tenant_id, base.tree_size, f"the stored frontier is unreadable: {exc}"
+            ) from exc
+        if frontier.size != base.tree_size:
+            raise TrailInconsistent(
+                tenant_id, base.tree_size, "the stored frontier does not match its tree size"
+            )
+        head = base.head_hash
+    while True:
+        cur = await conn.execute(
+            "SELECT seq, canonical, prev_hash, hash FROM audit_events"
+            " WHERE tenant_id = %s AND seq > %s ORDER BY seq LIMIT %s",
+            (tenant_id, frontier.size, batch),
+        )
+        rows = await cur.fetchall()
+        for seq, canonical_col, prev_col, hash_col in rows:
+            canonical, prev_hash, hash_ = bytes(canonical_col), bytes(prev_col), bytes(hash_col)
+            expected = frontier.size + 1
+            if seq != expected:
+                raise TrailInconsistent(tenant_id, expected, f"the next event is seq {seq}")
+            if prev_hash != head:
+                raise TrailInconsistent(tenant_id, seq, "prev_hash breaks the chain")
+            if chain_hash(prev_hash, seq, canonical) != hash_:
+                raise TrailInconsistent(tenant_id, seq, "the hash does not match the bytes")
+            frontier.append(merkle.leaf_hash(canonical))
+            head = hash_
+        if len(rows) < batch:
+            break
+    return frontier.size, frontier.root(), head, frontier.to_bytes()
+
+
+async def tenants_to_checkpoint(conn: AsyncConnection[Any]) -> list[str]:
+    """Tenants whose trail grew since their latest checkpoint (or that have none yet).
+
+    Args:
+        conn: Any connection of the store.
+
+    Returns:
+        The tenants, in name order.
+    """
+    cur = await conn.execute(
+        "SELECT h.tenant_id FROM chain_heads h"
+        " WHERE h.seq > COALESCE("
+        "   (SELECT max(c.tree_size) FROM checkpoints c WHERE c.tenant_id = h.tenant_id), 0)"
+        " ORDER BY h.tenant_id"
+    )
+    return [row[0] for row in await cur.fetchall()]

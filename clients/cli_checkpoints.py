@@ -1,0 +1,183 @@
+"""The ``aval keys generate``, ``aval audit checkpoint`` and ``aval audit checkpoints`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from aval.clients.cli_output import Printer, format_time
+from aval.clients.messages import Messages
+from aval.clients.sdk import Client
+from aval.v1 import audit_pb2
+
+# The helper of `build_parser` that adds one (sub)command: (group, name, help key) -> parser.
+AddCommand = Callable[[Any, str, str], argparse.ArgumentParser]
+
+
+class Session(Protocol):
+    """What a gateway command gets from the command line (``cli._Session``)."""
+
+    @property
+    def client(self) -> Client: ...
+
+    @property
+    def args(self) -> argparse.Namespace: ...
+
+    @property
+    def show(self) -> Printer: ...
+
+    @property
+    def t(self) -> Messages: ...
+
+
+def add_commands(commands: Any, audit: Any, add: AddCommand, t: Messages) -> None:
+    """Adds ``keys generate``, ``audit checkpoint`` and ``audit checkpoints`` to the parser.
+
+    Args:
+        commands: The top-level subcommands.
+        audit: The subcommands of ``audit``.
+        add: The parser's helper that adds one command with its help text.
+        t: The texts of help and errors.
+    """
+    keys = add(commands, "keys", "help.keys").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    generate = add(keys, "generate", "help.keys_generate")
+    generate.add_argument("--out", default=".", metavar="DIR", help=t("help.keys_out"))
+    generate.set_defaults(command="keys generate")
+    checkpoint = add(audit, "checkpoint", "help.checkpoint")
+    checkpoint.set_defaults(command="audit checkpoint")
+    listing = add(audit, "checkpoints", "help.checkpoints")
+    listing.set_defaults(command="audit checkpoints")
+    for parser in (checkpoint, listing):
+        parser.add_argument("--tenant", default="", metavar="T", help=t("help.tenant"))
+
+
+def _print(lines: list[str]) -> None:
+    for line in lines:
+        print(line)
+
+
+def _labelled(t: Messages, facts: list[tuple[str, str]]) -> list[str]:
+    labelled = [(t(key), value) for key, value in facts]
+    width = max(len(label) for label, _ in labelled)
+    return [f"{label.ljust(width)}  {value}" for label, value in labelled]
+
+
+def checkpoint_lines(t: Messages, checkpoint: audit_pb2.Checkpoint) -> list[str]:
+    """Describes a signed checkpoint for a person.
+
+    Args:
+        t: The texts of the person's language.
+        checkpoint: The checkpoint.
+
+    Returns:
+        A title, then one ``label  value`` line each for the tenant, size, root, head, key and
+        time of signature.
+    """
+    facts = [
+        ("checkpoint.tenant", checkpoint.tenant),
+        ("checkpoint.size", t("checkpoint.events", count=checkpoint.tree_size)),
+        ("checkpoint.root", checkpoint.root_hash),
+        ("checkpoint.head", checkpoint.head_hash),
+        ("checkpoint.key", checkpoint.key_id),
+        ("checkpoint.issued", format_time(checkpoint.issued_at)),
+    ]
+    return [t("checkpoint.title"), *_labelled(t, facts)]
+
+
+def checkpoints_lines(t: Messages, response: audit_pb2.ListCheckpointsResponse) -> list[str]:
+    """Describes a tenant's checkpoints as a table, then the public key that verifies them.
+
+    Args:
+        t: The texts of the person's language.
+        response: The checkpoints and the public key.
+
+    Returns:
+        The lines.
+    """
+    lines: list[str] = []
+    if not response.checkpoints:
+        lines.append(t("checkpoints.empty"))
+    else:
+        header = [t(f"checkpoints.col.{key}") for key in ("size", "issued", "key", "root")]
+        rows = [
+            [str(c.tree_size), format_time(c.issued_at), c.key_id, c.root_hash]
+            for c in response.checkpoints
+        ]
+        widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+        for row in (header, *rows):
+            cells = zip(row, widths, strict=True)
+            lines.append("  ".join(cell.ljust(width) for cell, width in cells).rstrip())
+    lines.append(t("checkpoints.public_key", public_key=response.public_key or "—"))
+    return lines
+
+
+def audit_checkpoint(s: Session) -> int:
+    """``aval audit checkpoint``: has the gateway sign a checkpoint of the trail now."""
+    checkpoint = s.client.create_checkpoint(tenant=s.args.tenant)
+    if s.args.json:
+        s.show.json(checkpoint)
+    else:
+        _print(checkpoint_lines(s.t, checkpoint))
+    return 0
+
+
+def audit_checkpoints(s: Session) -> int:
+    """``aval audit checkpoints``: lists the tenant's signed checkpoints, oldest first."""
+    response = s.client.list_checkpoints(tenant=s.args.tenant)
+    if s.args.json:
+        s.show.json(response)
+    else:
+        _print(checkpoints_lines(s.t, response))
+    return 0
+
+
+def keys_generate(args: argparse.Namespace, t: Messages) -> int:
+    """``aval keys generate``: writes a new Ed25519 key pair for signing checkpoints.
+
+    Args:
+        args: The parsed command line (``out``, ``json``).
+        t: The texts of the person's language.
+
+    Returns:
+        0 when the key pair was written, 1 otherwise (with a one-line error).
+    """
+    try:
+        # The server package holds the key code; a machine with only the SDK does not sign.
+        from aval.service import signing  # type: ignore[import-not-found, unused-ignore]
+    except ImportError as err:
+        return _fail(t, t("server_missing", error=err))
+    folder = Path(args.out)
+    try:
+        made = signing.generate_key_pair(folder)
+    except FileExistsError:
+        return _fail(t, t("key_exists", path=folder.resolve() / signing.PRIVATE_KEY_NAME))
+    except OSError as err:
+        return _fail(t, t("key_unwritable", path=folder.resolve(), error=err.strerror or err))
+    public_key = signing.read_public_key(made.public_key_file.read_text(encoding="utf-8"))
+    export = f"export AVAL_SIGNING_KEY_FILE={made.private_key_file}"
+    if args.json:
+        document = {
+            "key_id": made.key_id,
+            "private_key_file": str(made.private_key_file),
+            "public_key_file": str(made.public_key_file),
+            "public_key": public_key.hex(),
+            "export": export,
+        }
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+        return 0
+    print(t("key_generated", key_id=made.key_id))
+    print(t("key_private", path=made.private_key_file))
+    print(t("key_public", path=made.public_key_file))
+    print(export)
+    return 0
+
+
+def _fail(t: Messages, reason: str) -> int:
+    print(f"{t('error')}: {' '.join(reason.split())}", file=sys.stderr)
+    return 1
