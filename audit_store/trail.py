@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -153,3 +153,45 @@ async def chain_head(conn: AsyncConnection[Any], tenant_id: str) -> tuple[int, b
 async def tenants_with_events(conn: AsyncConnection[Any]) -> list[str]:
     cur = await conn.execute("SELECT tenant_id FROM chain_heads ORDER BY tenant_id")
     return [row[0] for row in await cur.fetchall()]
+
+
+async def find_event(
+    conn: AsyncConnection[Any],
+    tenant_id: str,
+    *,
+    seq: int = 0,
+    event_id: uuid.UUID | None = None,
+) -> AuditEvent | None:
+    """One event of a tenant, by sequence number (when not 0) or else by event id."""
+    where, key = ("seq = %s", seq) if seq else ("event_id = %s", event_id)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE tenant_id = %s AND {where}"
+            " ORDER BY seq LIMIT 1",
+            (tenant_id, key),
+        )
+        row = await cur.fetchone()
+    return None if row is None else _event(row)
+
+
+async def iter_leaf_hashes(
+    conn: AsyncConnection[Any], tenant_id: str, up_to_seq: int, *, batch: int = 20_000
+) -> AsyncGenerator[tuple[int, bytes], None]:
+    """(seq, Merkle leaf hash) of the tenant's events with seq <= up_to_seq, in seq order.
+
+    The leaf hash, SHA-256(0x00 || canonical) as in `merkle.leaf_hash`, is computed by
+    PostgreSQL so that only 32 bytes per event cross the wire. Gaps are for the caller to find.
+    """
+    last = 0
+    while last < up_to_seq:
+        cur = await conn.execute(
+            "SELECT seq, sha256('\\x00'::bytea || canonical) FROM audit_events"
+            " WHERE tenant_id = %s AND seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
+            (tenant_id, last, up_to_seq, batch),
+        )
+        rows = await cur.fetchall()
+        if not rows:
+            return
+        for seq, leaf in rows:
+            yield seq, bytes(leaf)
+        last = rows[-1][0]

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from aval.clients import cli_export, cli_proofs, cli_stats, cli_verify
+from aval.clients.cli_checkpoints import audit_checkpoint, audit_checkpoints, keys_generate
 from aval.clients.cli_output import Printer
 from aval.clients.cli_parser import build_parser, language_in
 from aval.clients.errors import (
@@ -26,6 +28,11 @@ from aval.clients.sdk import Client
 
 # The catalogue entry that explains a refusal: first by its reason, then by its type.
 _REASON_KEYS: dict[str, str] = {"IDEMPOTENCY_KEY_REUSED": "idempotency_reused"}
+_REASON_KEYS["NO_SIGNING_KEY"] = "no_signing_key"
+_REASON_KEYS["TRAIL_BROKEN"] = "trail_broken"
+_REASON_KEYS.update(
+    dict.fromkeys(("NO_CHECKPOINT", "NOT_YET_CHECKPOINTED", "TRAIL_GAP"), "proof_refused")
+)
 _ERROR_KEYS: dict[type[AvalError], str] = {
     UnauthenticatedError: "unauthenticated",
     PermissionDeniedError: "permission_denied",
@@ -131,26 +138,33 @@ def _decision_watch(s: _Session) -> int:
 def _audit_events(s: _Session) -> int:
     a = s.args
     response = s.client.query_events(
-        tenant=a.tenant,
-        decision_id=a.decision,
-        kind=a.kind,
-        page_size=a.page_size,
-        page_token=a.page_token,
+        page_size=a.page_size, page_token=a.page_token, **cli_export.filters_of(a)
     )
     s.show.events(response)
     return 0
 
 
 def _audit_verify(s: _Session) -> int:
-    response = s.client.verify_chain(tenant=s.args.tenant)
-    s.show.verification(response)
+    response = cli_verify.verify_online(s.client, s.args, s.show, s.t)
     if response.ok:
         return 0
     return _fail(s.t, s.show.first_problem(response))
 
 
+def _audit_verify_offline(args: argparse.Namespace, t: Messages) -> int:
+    show = Printer(t, as_json=args.json)
+    try:
+        responses = cli_verify.verify_offline(args, show, t)
+    except (OSError, ValueError) as error:
+        return _fail(t, t("bundle_unreadable", error=error))
+    broken = [r for r in responses if not r.ok]
+    return _fail(t, show.first_problem(broken[0])) if broken else 0
+
+
 def _audit_explain(s: _Session) -> int:
     a = s.args
+    if a.html:
+        return cli_stats.audit_explain_html(s)
     response = s.client.explain_decision(
         a.id, audience=a.audience, language=s.t.language, tenant=a.tenant
     )
@@ -186,6 +200,7 @@ def _fail(t: Messages, reason: str, status: int = 1) -> int:
 _LOCAL_COMMANDS: dict[str, Callable[[argparse.Namespace, Messages], int]] = {
     "serve": _server_command,
     "migrate": _server_command,
+    "keys generate": keys_generate,
 }
 _GATEWAY_COMMANDS: dict[str, Callable[[_Session], int]] = {
     "propose": _propose,
@@ -195,8 +210,14 @@ _GATEWAY_COMMANDS: dict[str, Callable[[_Session], int]] = {
     "decision show": _decision_show,
     "decision watch": _decision_watch,
     "audit events": _audit_events,
+    "audit export": cli_export.audit_export,
     "audit verify": _audit_verify,
     "audit explain": _audit_explain,
+    "audit stats": cli_stats.audit_stats,
+    "audit checkpoint": audit_checkpoint,
+    "audit checkpoints": audit_checkpoints,
+    "audit prove": cli_proofs.audit_prove,
+    "audit consistency": cli_proofs.audit_consistency,
 }
 
 
@@ -217,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
     t = Messages(language_of(args.lang))
     try:
+        if getattr(args, "offline", None):
+            return _audit_verify_offline(args, t)
         if args.command in _LOCAL_COMMANDS:
             return _LOCAL_COMMANDS[args.command](args, t)
         if not args.token:

@@ -49,16 +49,19 @@ fingerprint with one the authority publishes elsewhere.
 
 
 def _checkpoint_line(checkpoint: audit_pb2.Checkpoint) -> str:
-    return json.dumps({
-        "tenant": checkpoint.tenant,
-        "tree_size": checkpoint.tree_size,
-        "root_hash": checkpoint.root_hash,
-        "head_hash": checkpoint.head_hash,
-        "issued_at": checkpoint.issued_at.ToDatetime(tzinfo=UTC).isoformat(),
-        "key_id": checkpoint.key_id,
-        "signed_note": base64.b64encode(checkpoint.signed_note).decode(),
-        "signature": base64.b64encode(checkpoint.signature).decode(),
-    }, sort_keys=True)
+    return json.dumps(
+        {
+            "tenant": checkpoint.tenant,
+            "tree_size": checkpoint.tree_size,
+            "root_hash": checkpoint.root_hash,
+            "head_hash": checkpoint.head_hash,
+            "issued_at": checkpoint.issued_at.ToDatetime(tzinfo=UTC).isoformat(),
+            "key_id": checkpoint.key_id,
+            "signed_note": base64.b64encode(checkpoint.signed_note).decode(),
+            "signature": base64.b64encode(checkpoint.signature).decode(),
+        },
+        sort_keys=True,
+    )
 
 
 def _sha256(path: Path) -> str:
@@ -87,8 +90,13 @@ def write_bundle(client: Client, tenant: str, folder: Path) -> dict[str, Any]:
             events = chunk.events
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     (folder / "README.md").write_text(
-        README.format(tenant=tenant, created_at=created_at, events=events,
-                      checkpoints=len(listed.checkpoints), key_id=key_id or "—"),
+        README.format(
+            tenant=tenant,
+            created_at=created_at,
+            events=events,
+            checkpoints=len(listed.checkpoints),
+            key_id=key_id or "—",
+        ),
         encoding="utf-8",
     )
     names = ["events.jsonl", "checkpoints.jsonl", "public_key.txt", "README.md"]

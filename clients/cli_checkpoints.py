@@ -5,33 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from aval.clients.cli_output import Printer, format_time
+from aval.clients.cli_output import format_time
+from aval.clients.cli_session import AddCommand, Session
 from aval.clients.messages import Messages
-from aval.clients.sdk import Client
 from aval.v1 import audit_pb2
-
-# The helper of `build_parser` that adds one (sub)command: (group, name, help key) -> parser.
-AddCommand = Callable[[Any, str, str], argparse.ArgumentParser]
-
-
-class Session(Protocol):
-    """What a gateway command gets from the command line (``cli._Session``)."""
-
-    @property
-    def client(self) -> Client: ...
-
-    @property
-    def args(self) -> argparse.Namespace: ...
-
-    @property
-    def show(self) -> Printer: ...
-
-    @property
-    def t(self) -> Messages: ...
 
 
 def add_commands(commands: Any, audit: Any, add: AddCommand, t: Messages) -> None:

@@ -250,6 +250,10 @@ class Printer:
                 ]
                 for e in response.events
             ]
+            if len({e.tenant for e in response.events}) > 1:  # several tenants: say whose
+                header.insert(0, self._t("col.tenant"))
+                for row, e in zip(rows, response.events, strict=True):
+                    row.insert(0, e.tenant)
             for line in _table(header, rows):
                 self._line(line)
         self._next_page(response.next_page_token)

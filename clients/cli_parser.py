@@ -8,6 +8,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from aval.clients import cli_export, cli_proofs, cli_stats, cli_verify
+from aval.clients.cli_checkpoints import add_commands as add_checkpoint_commands
 from aval.clients.messages import LANGUAGES, Messages, language_of
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
@@ -194,15 +196,21 @@ def build_parser(t: Messages) -> argparse.ArgumentParser:
     events = add(audit, "events", "help.events")
     events.add_argument("--decision", default="", metavar="ID", help=t("help.decision_filter"))
     events.add_argument("--kind", default="", metavar="K", help=t("help.kind"))
+    cli_export.add_filters(events, t)
     _paging(events, t)
     events.set_defaults(command="audit events")
+    cli_export.add_commands(audit, add, t)
     verify = add(audit, "verify", "help.verify")
+    cli_verify.add_options(verify, t)
     verify.set_defaults(command="audit verify")
     explain = add(audit, "explain", "help.explain")
     explain.add_argument(
         "--audience", choices=("inspector", "citizen"), default="inspector", help=t("help.audience")
     )
     explain.set_defaults(command="audit explain")
+    cli_stats.add_commands(audit, explain, add, t)
+    add_checkpoint_commands(commands, audit, add, t)
+    cli_proofs.add_commands(audit, add, t)
 
     for parser in (claim, decide, show, watch, explain):
         parser.add_argument("id", help=t("help.id"))

@@ -13,7 +13,8 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from aval.clients.cli_checkpoints import AddCommand, Session, checkpoint_lines
+from aval.clients.cli_checkpoints import checkpoint_lines
+from aval.clients.cli_session import AddCommand, Session
 from aval.clients.messages import Messages
 from aval.v1 import audit_pb2
 

@@ -7,15 +7,13 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from aval.clients.cli_output import Printer
+from aval.clients.cli_session import AddCommand, Session
 from aval.clients.messages import Language, Messages
-from aval.clients.sdk import Client
 from aval.clients.stats_report import Settings, percent, render_html, table_rows
 from aval.service.report_html import duration
 
-AddCommand = Callable[[Any, str, str], argparse.ArgumentParser]
 DEFAULT_APPROVAL_RATE, DEFAULT_REVIEW_SECONDS = 0.95, 30.0
 
 TEXTS: dict[Language, dict[str, str]] = {
@@ -159,22 +157,6 @@ TEXTS: dict[Language, dict[str, str]] = {
         ),
     },
 }
-
-
-class Session(Protocol):
-    """What a gateway command gets from the command line (``cli._Session``)."""
-
-    @property
-    def client(self) -> Client: ...
-
-    @property
-    def args(self) -> argparse.Namespace: ...
-
-    @property
-    def show(self) -> Printer: ...
-
-    @property
-    def t(self) -> Messages: ...
 
 
 def _moment(texts: dict[str, str]) -> Callable[[str], datetime]:

@@ -50,8 +50,43 @@ _FRENCH: Final[dict[str, str]] = {
     "help.kind": "seulement les événements de ce type",
     "help.decision_filter": "seulement les événements de cette décision",
     "help.verify": "vérifier l'intégrité de la piste d'audit",
+    "help.verify_since": "ne signaler que les problèmes des événements depuis cette date",
+    "help.offline": "vérifier un lot exporté (dossier), sans serveur ni base de données",
+    "help.public_key": "clé publique de confiance (fichier ou hexadécimal) pour --offline",
+    "verify_progress": "vérification : {checked} / {total} événements",
+    "verify_own_key": (
+        "attention : vérifié avec la clé publique fournie dans le lot lui-même ; comparez son "
+        "empreinte avec une clé obtenue par un autre canal (--public-key)"
+    ),
+    "bundle_unreadable": "lot illisible : {error}",
+    "help.bundle": "écrire un lot autonome vérifiable hors ligne (événements, points de "
+    "contrôle, clé publique, README) dans ce dossier",
+    "bundle_written": "lot écrit dans {path} : {events} événement(s), {checkpoints} point(s) de "
+    "contrôle ; vérifiez-le avec `aval audit verify --offline {path} --public-key CLÉ`",
     "help.explain": "expliquer une décision",
     "help.audience": "destinataire de l'explication",
+    "help.tenants": "plusieurs collectivités séparées par des virgules (inspection mutualisée)",
+    "help.since_events": "événements survenus depuis cette date (RFC 3339 ou AAAA-MM-JJ, heure "
+    "locale par défaut)",
+    "help.until_events": "événements survenus avant cette date (exclue)",
+    "help.type_filter": "seulement les événements des décisions de ce type",
+    "help.ai_system": "seulement les décisions suggérées par ce système d'IA (nom du modèle)",
+    "help.model_version": "seulement les décisions suggérées par cette version de modèle",
+    "help.reviewer": "seulement les événements de cet agent",
+    "help.verdict": "seulement les avis de ce sens (approve, amend, reject)",
+    "help.overrode": (
+        "yes : décisions où un agent a amendé ou rejeté la suggestion de l'IA ; no : les autres"
+    ),
+    "help.export": "exporter les événements en JSON Lines ou CSV (mêmes filtres que events)",
+    "help.export_format": "format : jsonl (un objet JSON par ligne) ou csv",
+    "help.out": "fichier à écrire (sortie standard par défaut)",
+    "bad_moment": (
+        "date invalide {value!r} : attendu AAAA-MM-JJ ou RFC 3339 (2025-06-01T08:30:00+02:00)"
+    ),
+    "export_progress": "{events} événement(s) exporté(s), {size} Kio",
+    "exported": "{events} événement(s) exporté(s) dans {path}",
+    "col.tenant": "COLLECTIVITÉ",
+    "help.stats": "statistiques : dérogations, accord IA-agents, délais, approbation machinale",
     # Errors.
     "error": "erreur",
     "usage_hint": "voir « {prog} --help »",
@@ -129,6 +164,88 @@ _FRENCH: Final[dict[str, str]] = {
         "dernier hash {head}"
     ),
     "problem": "{kind} — collectivité {tenant}, événement n° {seq}, décision {decision} : {detail}",
+    # Signed checkpoints and their keys (clients/cli_checkpoints.py).
+    "help.keys": "clés de signature des points de contrôle",
+    "help.keys_generate": "créer une paire de clés Ed25519 pour signer les points de contrôle",
+    "help.keys_out": "dossier où écrire les clés (par défaut : le dossier courant)",
+    "help.checkpoint": "signer maintenant un point de contrôle de la piste d'audit",
+    "help.checkpoints": "lister les points de contrôle signés, du plus ancien au plus récent",
+    "no_signing_key": "la passerelle ne peut pas signer : {message}",
+    "trail_broken": "signature refusée : {message}",
+    "key_exists": (
+        "une clé existe déjà : {path} ; choisissez un autre --out (remplacer la clé rendrait "
+        "invérifiables les points de contrôle qu'elle a signés)"
+    ),
+    "key_unwritable": "impossible d'écrire les clés dans {path} : {error}",
+    "key_generated": "Clé de signature créée, identifiant {key_id}.",
+    "key_private": "Clé privée (à garder secrète, hors de la base) : {path}",
+    "key_public": "Clé publique (à remettre aux inspecteurs) : {path}",
+    "checkpoint.title": "Point de contrôle signé",
+    "checkpoint.tenant": "Collectivité",
+    "checkpoint.size": "Taille",
+    "checkpoint.events": "{count} événement(s)",
+    "checkpoint.root": "Racine",
+    "checkpoint.head": "Dernier hash",
+    "checkpoint.key": "Clé",
+    "checkpoint.issued": "Signé le",
+    "checkpoints.empty": "Aucun point de contrôle.",
+    "checkpoints.col.size": "TAILLE",
+    "checkpoints.col.issued": "SIGNÉ LE",
+    "checkpoints.col.key": "CLÉ",
+    "checkpoints.col.root": "RACINE",
+    "checkpoints.public_key": "Clé publique : {public_key}",
+    # Merkle proofs (clients/cli_proofs.py).
+    "help.prove": "prouver qu'un événement figure dans un point de contrôle signé, et le vérifier",
+    "help.prove_event": "l'événement : son numéro de séquence ou son identifiant",
+    "help.tree_size": "taille du point de contrôle (par défaut : le plus récent)",
+    "help.consistency": (
+        "prouver que la piste n'a fait que s'allonger entre deux points de contrôle"
+    ),
+    "help.old_size": "taille de l'ancien point de contrôle",
+    "help.new_size": "taille du nouveau point de contrôle (0 : le plus récent)",
+    "help.proof_public_key": "clé publique de confiance (fichier ou hexadécimal) des signatures",
+    "proof_refused": "preuve impossible : {message}",
+    "proof.bad_key": "clé publique illisible : {error}",
+    "proof.event": "Événement n° {seq} ({id}) : {kind}",
+    "proof.leaf": "Feuille n° {index}, hash {hash}",
+    "proof.path": "Chemin d'audit ({count} hash) :",
+    "proof.hashes": "Preuve de cohérence ({count} hash) :",
+    "proof.included": (
+        "Preuve vérifiée : l'événement n° {seq} figure dans l'arbre de {size} événements signé."
+    ),
+    "proof.consistent": (
+        "Preuve vérifiée : l'arbre de {new} événements prolonge celui de {old} sans rien en "
+        "modifier."
+    ),
+    "proof.signature_unchecked": (
+        "Signature non vérifiée : passez --public-key avec la clé publique obtenue hors de la "
+        "passerelle."
+    ),
+    "proof.not_included": (
+        "preuve d'inclusion invalide : le chemin d'audit de l'événement n° {seq} ne mène pas à "
+        "la racine signée de l'arbre de {size} événements"
+    ),
+    "proof.not_consistent": (
+        "preuve de cohérence invalide : l'arbre de {new} événements ne prolonge pas celui de "
+        "{old} (historique réécrit)"
+    ),
+    "proof.note_unreadable": (
+        "la note signée du point de contrôle de {size} événements est illisible : {error}"
+    ),
+    "proof.note_mismatch": (
+        "le champ {field} du point de contrôle de {size} événements diffère de sa note signée"
+    ),
+    "proof.bad_signature": (
+        "signature invalide du point de contrôle de {size} événements pour la clé publique donnée"
+    ),
+    "proof.other_event": "la passerelle a prouvé l'événement n° {got} au lieu de {asked}",
+    "proof.other_checkpoint": (
+        "la passerelle a répondu avec le point de contrôle de {got} événements au lieu de {asked}"
+    ),
+    "proof.wrong_index": "la feuille n° {index} ne correspond pas à l'événement n° {seq}",
+    "proof.other_tenant": (
+        "l'événement appartient à la collectivité {event}, le point de contrôle à {checkpoint}"
+    ),
 }
 
 _ENGLISH: Final[dict[str, str]] = {
@@ -173,8 +290,41 @@ _ENGLISH: Final[dict[str, str]] = {
     "help.kind": "only events of this kind",
     "help.decision_filter": "only events of this decision",
     "help.verify": "verify the audit trail's integrity",
+    "help.verify_since": "report only problems of events since this date",
+    "help.offline": "verify an exported bundle (folder), with no server or database",
+    "help.public_key": "public key to trust (file or hex) with --offline",
+    "verify_progress": "verifying: {checked} / {total} events",
+    "verify_own_key": (
+        "warning: verified with the public key the bundle itself carries; compare its "
+        "fingerprint with a key obtained another way (--public-key)"
+    ),
+    "bundle_unreadable": "unreadable bundle: {error}",
+    "help.bundle": "write a self-contained bundle to verify offline (events, checkpoints, "
+    "public key, README) into this folder",
+    "bundle_written": "bundle written to {path}: {events} event(s), {checkpoints} checkpoint(s); "
+    "verify it with `aval audit verify --offline {path} --public-key KEY`",
     "help.explain": "explain a decision",
     "help.audience": "who the explanation is for",
+    "help.tenants": "several tenants, separated by commas (pooled inspection)",
+    "help.since_events": "events that occurred at or after this date (RFC 3339 or YYYY-MM-DD, "
+    "local time by default)",
+    "help.until_events": "events that occurred before this date",
+    "help.type_filter": "only events of decisions of this type",
+    "help.ai_system": "only decisions suggested by this AI system (model name)",
+    "help.model_version": "only decisions suggested by this model version",
+    "help.reviewer": "only events of this reviewer",
+    "help.verdict": "only verdicts of this kind (approve, amend, reject)",
+    "help.overrode": "yes: decisions where a human amended or rejected the AI's suggestion; no: "
+    "the others",
+    "help.export": "export events as JSON Lines or CSV (same filters as events)",
+    "help.export_format": "format: jsonl (one JSON object per line) or csv",
+    "help.out": "file to write (standard output by default)",
+    "bad_moment": "invalid date {value!r}: expected YYYY-MM-DD or RFC 3339 "
+    "(2025-06-01T08:30:00+02:00)",
+    "export_progress": "{events} event(s) exported, {size} KiB",
+    "exported": "{events} event(s) exported to {path}",
+    "col.tenant": "TENANT",
+    "help.stats": "statistics: overrides, AI-human agreement, delays, rubber-stamping",
     "error": "error",
     "usage_hint": "see '{prog} --help'",
     "no_token": "no access token: set AVAL_TOKEN or pass --token",
@@ -250,6 +400,78 @@ _ENGLISH: Final[dict[str, str]] = {
         "head hash {head}"
     ),
     "problem": "{kind} — tenant {tenant}, event #{seq}, decision {decision}: {detail}",
+    "help.keys": "keys that sign checkpoints",
+    "help.keys_generate": "create an Ed25519 key pair to sign checkpoints",
+    "help.keys_out": "folder to write the keys to (default: the current folder)",
+    "help.checkpoint": "sign a checkpoint of the audit trail now",
+    "help.checkpoints": "list the signed checkpoints, oldest first",
+    "no_signing_key": "the gateway cannot sign: {message}",
+    "trail_broken": "signature refused: {message}",
+    "key_exists": (
+        "a key already exists: {path}; choose another --out (replacing the key would leave "
+        "the checkpoints it signed unverifiable)"
+    ),
+    "key_unwritable": "cannot write the keys to {path}: {error}",
+    "key_generated": "Signing key created, id {key_id}.",
+    "key_private": "Private key (keep it secret, out of the database): {path}",
+    "key_public": "Public key (give it to inspectors): {path}",
+    "checkpoint.title": "Signed checkpoint",
+    "checkpoint.tenant": "Tenant",
+    "checkpoint.size": "Size",
+    "checkpoint.events": "{count} event(s)",
+    "checkpoint.root": "Root",
+    "checkpoint.head": "Head hash",
+    "checkpoint.key": "Key",
+    "checkpoint.issued": "Signed on",
+    "checkpoints.empty": "No checkpoint.",
+    "checkpoints.col.size": "SIZE",
+    "checkpoints.col.issued": "SIGNED ON",
+    "checkpoints.col.key": "KEY",
+    "checkpoints.col.root": "ROOT",
+    "checkpoints.public_key": "Public key: {public_key}",
+    "help.prove": "prove that an event is in a signed checkpoint, and check the proof",
+    "help.prove_event": "the event: its sequence number or its id",
+    "help.tree_size": "size of the checkpoint (default: the latest)",
+    "help.consistency": "prove that the trail only grew between two checkpoints",
+    "help.old_size": "size of the older checkpoint",
+    "help.new_size": "size of the newer checkpoint (0: the latest)",
+    "help.proof_public_key": "public key to trust (file or hex) for the signatures",
+    "proof_refused": "no proof possible: {message}",
+    "proof.bad_key": "unreadable public key: {error}",
+    "proof.event": "Event #{seq} ({id}): {kind}",
+    "proof.leaf": "Leaf #{index}, hash {hash}",
+    "proof.path": "Audit path ({count} hashes):",
+    "proof.hashes": "Consistency proof ({count} hashes):",
+    "proof.included": "Proof verified: event #{seq} is in the signed tree of {size} events.",
+    "proof.consistent": (
+        "Proof verified: the tree of {new} events extends that of {old} without changing it."
+    ),
+    "proof.signature_unchecked": (
+        "Signature not checked: pass --public-key with the public key obtained outside the gateway."
+    ),
+    "proof.not_included": (
+        "invalid inclusion proof: the audit path of event #{seq} does not lead to the signed "
+        "root of the tree of {size} events"
+    ),
+    "proof.not_consistent": (
+        "invalid consistency proof: the tree of {new} events does not extend that of {old} "
+        "(history rewritten)"
+    ),
+    "proof.note_unreadable": (
+        "the signed note of the checkpoint of {size} events is unreadable: {error}"
+    ),
+    "proof.note_mismatch": (
+        "the {field} of the checkpoint of {size} events differs from its signed note"
+    ),
+    "proof.bad_signature": (
+        "invalid signature of the checkpoint of {size} events for the given public key"
+    ),
+    "proof.other_event": "the gateway proved event #{got} instead of {asked}",
+    "proof.other_checkpoint": (
+        "the gateway answered with the checkpoint of {got} events instead of {asked}"
+    ),
+    "proof.wrong_index": "leaf #{index} does not match event #{seq}",
+    "proof.other_tenant": "the event belongs to tenant {event}, the checkpoint to {checkpoint}",
 }
 
 CATALOGUES: Final[dict[Language, dict[str, str]]] = {"fr": _FRENCH, "en": _ENGLISH}

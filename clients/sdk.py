@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Iterator
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
@@ -26,7 +27,7 @@ import grpc.aio
 from aval.clients import _calls
 from aval.clients._calls import UnaryCall, is_final
 from aval.clients.errors import UnavailableError, from_rpc_error
-from aval.v1 import audit_pb2_grpc, common_pb2, gateway_pb2_grpc, review_pb2_grpc
+from aval.v1 import audit_pb2, audit_pb2_grpc, common_pb2, gateway_pb2_grpc, review_pb2_grpc
 
 __all__ = ["AsyncClient", "Client", "is_final"]
 
@@ -86,6 +87,10 @@ class _Connection:
     def _start(self, call: UnaryCall[Any]) -> Any:
         rpc = getattr(self._stubs[call.service], call.method)
         return rpc(call.request, timeout=self._timeout, metadata=self._metadata)
+
+    def _start_stream(self, service: str, method: str, request: Any, timeout: float | None) -> Any:
+        rpc = getattr(self._stubs[service], method)
+        return rpc(request, timeout=timeout, metadata=self._metadata)
 
     def _start_watch(
         self, decision_id: str, tenant: str, language: str, timeout: float | None
@@ -153,7 +158,12 @@ class Client(_Connection):
     decide = _blocking(_calls.decide)
     query_events = _blocking(_calls.query_events)
     explain_decision = _blocking(_calls.explain_decision)
+    get_stats = _blocking(_calls.get_stats)
     verify_chain = _blocking(_calls.verify_chain)
+    prove_inclusion = _blocking(_calls.prove_inclusion)
+    prove_consistency = _blocking(_calls.prove_consistency)
+    create_checkpoint = _blocking(_calls.create_checkpoint)
+    list_checkpoints = _blocking(_calls.list_checkpoints)
 
     def watch_decision(
         self,
@@ -181,6 +191,53 @@ class Client(_Connection):
         with _translated_errors(stream):
             for response in stream:
                 yield response.decision
+
+    def verify_trail(
+        self, *, tenant: str = "", since: datetime | None = None, timeout: float | None = None
+    ) -> Generator[audit_pb2.VerifyTrailResponse, None, None]:
+        """Verifies a tenant's trail, yielding progress while it runs and the report last.
+
+        Args:
+            tenant: The caller's tenant when empty.
+            since: Report problems only for events from this time on.
+            timeout: Deadline in seconds of the whole verification; none when ``None``.
+
+        Yields:
+            Updates: ``progress`` (events checked of the total), then ``report``.
+
+        Raises:
+            AvalError: The gateway refused the call or the stream broke.
+        """
+        request = _calls.verify_trail_request(tenant=tenant, since=since)
+        stream = self._start_stream("audit", "VerifyTrail", request, timeout)
+        with _translated_errors(stream):
+            yield from stream
+
+    def export_events(
+        self,
+        *,
+        format: _calls.ExportFormatName = "jsonl",
+        timeout: float | None = None,
+        **filters: Any,
+    ) -> Generator[audit_pb2.ExportEventsResponse, None, None]:
+        """Streams the events a query selects, as JSON Lines or CSV, for large ranges.
+
+        Args:
+            format: ``"jsonl"`` (one JSON object per event) or ``"csv"`` (header line first).
+            timeout: Deadline in seconds of the whole export; none when ``None``.
+            **filters: The filters of :meth:`query_events`, e.g. ``tenants=["ville-a"]``,
+                ``since=...``, ``verdict="reject"`` (no ``page_size`` or ``page_token``).
+
+        Yields:
+            Chunks of whole lines (``chunk``), each with the events sent so far (``events``).
+
+        Raises:
+            AvalError: The gateway refused the call or the stream broke.
+        """
+        request = _calls.export_request(format=format, **filters)
+        stream = self._start_stream("audit", "ExportEvents", request, timeout)
+        with _translated_errors(stream):
+            yield from stream
 
     def wait_for_outcome(
         self,
@@ -264,7 +321,12 @@ class AsyncClient(_Connection):
     decide = _asynchronous(_calls.decide)
     query_events = _asynchronous(_calls.query_events)
     explain_decision = _asynchronous(_calls.explain_decision)
+    get_stats = _asynchronous(_calls.get_stats)
     verify_chain = _asynchronous(_calls.verify_chain)
+    prove_inclusion = _asynchronous(_calls.prove_inclusion)
+    prove_consistency = _asynchronous(_calls.prove_consistency)
+    create_checkpoint = _asynchronous(_calls.create_checkpoint)
+    list_checkpoints = _asynchronous(_calls.list_checkpoints)
 
     async def watch_decision(
         self, decision_id: str, *, tenant: str = "", language: str = "fr"
@@ -277,6 +339,30 @@ class AsyncClient(_Connection):
         with _translated_errors(stream):
             async for response in stream:
                 yield response.decision
+
+    async def verify_trail(
+        self, *, tenant: str = "", since: datetime | None = None
+    ) -> AsyncGenerator[audit_pb2.VerifyTrailResponse, None]:
+        """Verifies a tenant's trail, yielding progress then the report; see
+        :meth:`Client.verify_trail`."""
+        request = _calls.verify_trail_request(tenant=tenant, since=since)
+        stream = self._start_stream("audit", "VerifyTrail", request, None)
+        with _translated_errors(stream):
+            async for update in stream:
+                yield update
+
+    async def export_events(
+        self, *, format: _calls.ExportFormatName = "jsonl", **filters: Any
+    ) -> AsyncGenerator[audit_pb2.ExportEventsResponse, None]:
+        """Streams the events a query selects; see :meth:`Client.export_events`.
+
+        Bound the wait with ``asyncio.timeout()`` rather than a ``timeout`` argument.
+        """
+        request = _calls.export_request(format=format, **filters)
+        stream = self._start_stream("audit", "ExportEvents", request, None)
+        with _translated_errors(stream):
+            async for chunk in stream:
+                yield chunk
 
     async def wait_for_outcome(
         self, decision_id: str, *, tenant: str = "", language: str = "fr"

@@ -7,7 +7,9 @@ from typing import Any
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
+from aval.audit_store.checkpoints import CheckpointRecord
 from aval.audit_store.records import AuditEvent, Decision, Review
+from aval.audit_store.verify import Report
 from aval.policies import PolicyBook
 from aval.v1 import audit_pb2, common_pb2
 
@@ -110,4 +112,51 @@ def audit_event(e: AuditEvent) -> audit_pb2.AuditEvent:
         prev_hash=e.prev_hash.hex(),
         hash=e.hash.hex(),
         canonical=e.canonical,
+    )
+
+
+def checkpoint(record: CheckpointRecord) -> audit_pb2.Checkpoint:
+    """The wire form of a signed checkpoint; hashes in hex, note and signature as bytes."""
+    return audit_pb2.Checkpoint(
+        tenant=record.tenant_id,
+        tree_size=record.tree_size,
+        root_hash=record.root_hash.hex(),
+        head_hash=record.head_hash.hex(),
+        issued_at=timestamp(record.issued_at),
+        key_id=record.key_id,
+        signed_note=record.signed_note,
+        signature=record.signature,
+    )
+
+
+def inclusion_proof(
+    event: AuditEvent, leaf_index: int, record: CheckpointRecord, audit_path: list[bytes]
+) -> audit_pb2.ProveInclusionResponse:
+    """The wire form of an event's inclusion proof against a checkpoint."""
+    return audit_pb2.ProveInclusionResponse(
+        event=audit_event(event),
+        leaf_index=leaf_index,
+        checkpoint=checkpoint(record),
+        audit_path=audit_path,
+    )
+
+
+def verification_report(report: Report) -> audit_pb2.VerifyChainResponse:
+    """The wire form of a verification report, every problem included."""
+    return audit_pb2.VerifyChainResponse(
+        ok=report.ok,
+        events_checked=report.events_checked,
+        decisions_checked=report.decisions_checked,
+        checkpoints_checked=report.checkpoints_checked,
+        head_hash=report.head_hash.hex(),
+        problems=[
+            audit_pb2.VerificationProblem(
+                kind=p.kind,
+                tenant=p.tenant_id,
+                seq=p.seq,
+                decision_id=p.decision_id,
+                detail=p.detail,
+            )
+            for p in report.problems
+        ],
     )

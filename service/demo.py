@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from .identity import token_hash
+from .signing import ensure_key_pair
 
 DEMO_TENANT = "ville-demo"
 # (environment variable, principal id, roles, display name)
@@ -22,6 +23,12 @@ _DEMO_PRINCIPALS = (
 
 def demo_policy_dir() -> Path:
     return Path(str(resources.files("aval.policies").joinpath("demo")))
+
+
+def demo_signing_key(data_dir: Path) -> Path:
+    """The demo's checkpoint signing key, `<data_dir>/keys/aval-signing.key`: created once, then
+    reused, so that the checkpoints of earlier runs still verify."""
+    return ensure_key_pair(data_dir / "keys")
 
 
 def write_demo_principals(data_dir: Path) -> tuple[Path, list[tuple[str, str]]]:

@@ -14,6 +14,7 @@ from .authorization import Authorizer
 from .errors import FieldViolation, InvalidArgument
 from .identity import Authenticator, Principal
 from .settings import Settings
+from .signing import Signer
 
 
 def utc_now() -> datetime:
@@ -31,6 +32,8 @@ class Deployment:
     authorizer: Authorizer
     listener: ChangeListener
     writer: ProposalWriter
+    # Signs checkpoints; None when no key is configured (checkpoint RPCs are then refused).
+    signer: Signer | None = None
 
     def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
         return self.authenticator.authenticate(metadata)

@@ -82,6 +82,43 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "the database is unavailable; retry later",
         "la base de données est indisponible ; réessayez plus tard",
     ),
+    "NO_SIGNING_KEY": (
+        "this server has no checkpoint signing key: set AVAL_SIGNING_KEY_FILE to an Ed25519 "
+        "private key (PEM) and restart it; `aval keys generate` creates one",
+        "ce serveur n'a pas de clé de signature des points de contrôle : définissez "
+        "AVAL_SIGNING_KEY_FILE (clé privée Ed25519 au format PEM) et redémarrez-le ; "
+        "`aval keys generate` en crée une",
+    ),
+    "TRAIL_BROKEN": (
+        "the audit trail of tenant {tenant} cannot be checkpointed at event {seq} ({detail}): "
+        "run `aval audit verify`",
+        "la piste d'audit de la collectivité {tenant} ne peut pas être signée à l'événement "
+        "n° {seq} ({detail}) : lancez `aval audit verify`",
+    ),
+    "NO_CHECKPOINT": (
+        "no signed checkpoint yet: run `aval audit checkpoint`",
+        "aucun point de contrôle signé : lancez `aval audit checkpoint`",
+    ),
+    "CHECKPOINT_NOT_FOUND": (
+        "no signed checkpoint of {tree_size} events in tenant {tenant}",
+        "aucun point de contrôle signé de {tree_size} événements dans la collectivité {tenant}",
+    ),
+    "NOT_YET_CHECKPOINTED": (
+        "event {seq} is not covered by the checkpoint of {tree_size} events: run "
+        "`aval audit checkpoint`",
+        "l'événement n° {seq} n'est pas couvert par le point de contrôle de {tree_size} "
+        "événements : lancez `aval audit checkpoint`",
+    ),
+    "EVENT_NOT_FOUND": (
+        "no event {event} in tenant {tenant}",
+        "aucun événement {event} dans la collectivité {tenant}",
+    ),
+    "TRAIL_GAP": (
+        "event {seq} of tenant {tenant} is missing although the checkpoint of {tree_size} "
+        "events covers it: run `aval audit verify`",
+        "l'événement n° {seq} de la collectivité {tenant} manque alors que le point de contrôle "
+        "de {tree_size} événements le couvre : lancez `aval audit verify`",
+    ),
     "INVALID_ARGUMENT": ("invalid request: {summary}", "requête invalide : {summary}"),
 }
 

@@ -27,7 +27,7 @@ from aval.v1 import (
     review_pb2_grpc,
 )
 
-from . import demo, telemetry
+from . import checkpointing, demo, telemetry
 from .authorization import Authorizer
 from .deployment import Deployment
 from .expiry import run_expiry
@@ -36,6 +36,7 @@ from .servicers.audit import AuditServicer
 from .servicers.gateway import GatewayServicer
 from .servicers.review import ReviewServicer
 from .settings import Settings
+from .signing import SigningKeyError
 
 log = logging.getLogger("aval")
 
@@ -92,6 +93,10 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
         )
     load_policy_dir(policy_dir)
     load_principals(principals_file)
+    try:
+        settings = checkpointing.settle_signing_key(settings, demo_mode=demo_mode)
+    except SigningKeyError as exc:
+        raise StartupError(str(exc)) from exc
     settled = settings.model_copy(
         update={"database_url": url, "policy_dir": policy_dir, "principals_file": principals_file}
     )
@@ -116,6 +121,7 @@ async def _deployment(settings: Settings) -> Deployment:
         authorizer=Authorizer([p for p, _ in principals], settings.grants_file),
         listener=listener,
         writer=writer,
+        signer=checkpointing.load_signer(settings),
     )
 
 
@@ -158,6 +164,7 @@ async def serve_worker(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     sweeper = asyncio.create_task(run_expiry(deployment.store, settings.expiry_interval_seconds))
+    checkpointer = checkpointing.start_periodic(deployment)
     try:
         await stopping.wait()
     finally:
@@ -167,6 +174,7 @@ async def serve_worker(
         sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sweeper
+        await checkpointing.stop_periodic(checkpointer)
         await deployment.writer.stop()
         await deployment.listener.stop()
         await deployment.store.close()

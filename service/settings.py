@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_serializer, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from aval.audit_store.embedded import default_data_dir
@@ -35,3 +35,23 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=64)
     # Seconds in-flight RPCs get to finish after SIGTERM.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # Ed25519 private key (PEM, PKCS8) that signs checkpoints: a file, or the PEM text itself.
+    # Never stored in the database; without one, checkpoint RPCs are refused.
+    signing_key_file: Path | None = None
+    signing_key: SecretStr | None = None
+    # Append-only JSON Lines copy of every new checkpoint (an external witness to ship
+    # elsewhere); <data_dir>/witness/checkpoints.jsonl when unset.
+    witness_file: Path | None = None
+    # Seconds between automatic checkpoints of the tenants with new events; 0 disables them.
+    checkpoint_interval_seconds: float = Field(default=300.0, ge=0)
+
+    @field_validator("signing_key_file", "signing_key", "witness_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_serializer("signing_key", when_used="json")
+    def _signing_key_for_workers(self, value: SecretStr | None) -> str | None:
+        # The worker processes of `--workers N` receive the settings as JSON (service/workers.py)
+        # over a pipe; everywhere else (repr, logs) the key stays masked.
+        return None if value is None else value.get_secret_value()

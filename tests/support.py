@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -11,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aval.service.identity import token_hash
+from aval.service.signing import PRIVATE_KEY_NAME, Signer, write_key_pair
 
 POLICIES = {
     "ville-a": """
@@ -89,6 +92,23 @@ def write_config(folder: Path) -> tuple[Path, Path]:
     return policy_dir, principals_file
 
 
+# The checkpoint signing key of every test server: one fixed key, as the tokens are fixed, so
+# that the checkpoints in a shared test database verify whichever server signed them.
+_TEST_KEY = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"aval test key").digest())
+TEST_SIGNING_KEY = Signer.of(_TEST_KEY)
+
+
+def write_signing_key(folder: Path) -> tuple[Path, bytes]:
+    """Writes the tests' signing key to `folder/keys` (once) for AVAL_SIGNING_KEY_FILE.
+
+    Returns the private key file and the raw public key.
+    """
+    key_file = folder / "keys" / PRIVATE_KEY_NAME
+    if not key_file.exists():
+        write_key_pair(key_file.parent, _TEST_KEY)
+    return key_file, TEST_SIGNING_KEY.public_key_raw
+
+
 @dataclass
 class ServerProcess:
     """A real `aval serve` process, on an ephemeral port."""
@@ -96,6 +116,8 @@ class ServerProcess:
     process: subprocess.Popen[str]
     address: str
     log_path: Path
+    # Raw Ed25519 public key that verifies its checkpoints (empty when it has no key).
+    public_key: bytes = b""
 
     @classmethod
     def start(
@@ -106,6 +128,7 @@ class ServerProcess:
         name: str = "server",
         extra_env: dict[str, str] | None = None,
         demo: bool = False,
+        signing_key: bool = True,
     ) -> ServerProcess:
         policy_dir, principals_file = write_config(config_dir)
         env = {
@@ -119,6 +142,14 @@ class ServerProcess:
             "OTEL_TRACES_EXPORTER": "none",
             **(extra_env or {}),
         }
+        # The tests' checkpoint signing key, unless the test wants none (extra_env still wins).
+        env.pop("AVAL_SIGNING_KEY", None)
+        env.pop("AVAL_SIGNING_KEY_FILE", None)
+        public_key = b""
+        if signing_key:
+            key_file, public_key = write_signing_key(config_dir)
+            env["AVAL_SIGNING_KEY_FILE"] = str(key_file)
+        env.update(extra_env or {})
         if demo:
             del env["AVAL_POLICY_DIR"], env["AVAL_PRINCIPALS_FILE"]
         log_path = config_dir / f"{name}.log"
@@ -146,7 +177,7 @@ class ServerProcess:
         if not address:
             process.kill()
             raise RuntimeError(f"server did not start:\n{log_path.read_text()}")
-        return cls(process, address, log_path)
+        return cls(process, address, log_path, public_key)
 
     def read_exports(self, count: int) -> dict[str, str]:
         """Reads `count` more `export NAME=value` lines printed by the server."""

@@ -2,17 +2,72 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aval.v1 import audit_pb2, audit_pb2_grpc
 
-from .. import convert, inspection
+from .. import checkpointing, convert, exporting, inspection, proofs, statistics, verification
 from ..deployment import Deployment
-from ..requests import ExplainIn, QueryEventsIn, TenantIn, parse
-from .edge import Context, caller, unary
+from ..requests import (
+    ExplainIn,
+    ExportEventsIn,
+    ProveConsistencyIn,
+    ProveInclusionIn,
+    QueryEventsIn,
+    StatsIn,
+    TenantIn,
+    parse,
+)
+from .edge import Context, caller, streaming, unary
 
 
 class AuditServicer(audit_pb2_grpc.AuditServicer):
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
+
+    @unary
+    async def CreateCheckpoint(
+        self, request: audit_pb2.CreateCheckpointRequest, context: Context
+    ) -> audit_pb2.CreateCheckpointResponse:
+        principal = caller(self.deployment, context)
+        ask = parse(TenantIn, request)
+        record = await checkpointing.create_checkpoint(self.deployment, principal, ask)
+        return audit_pb2.CreateCheckpointResponse(checkpoint=convert.checkpoint(record))
+
+    @unary
+    async def ListCheckpoints(
+        self, request: audit_pb2.ListCheckpointsRequest, context: Context
+    ) -> audit_pb2.ListCheckpointsResponse:
+        principal = caller(self.deployment, context)
+        ask = parse(TenantIn, request)
+        found, public_key = await checkpointing.list_checkpoints(self.deployment, principal, ask)
+        return audit_pb2.ListCheckpointsResponse(
+            checkpoints=[convert.checkpoint(c) for c in found], public_key=public_key
+        )
+
+    @unary
+    async def ProveInclusion(
+        self, request: audit_pb2.ProveInclusionRequest, context: Context
+    ) -> audit_pb2.ProveInclusionResponse:
+        principal = caller(self.deployment, context)
+        ask = parse(ProveInclusionIn, request)
+        found = await proofs.prove_inclusion(self.deployment, principal, ask)
+        return convert.inclusion_proof(
+            found.event, found.leaf_index, found.checkpoint, found.audit_path
+        )
+
+    @unary
+    async def ProveConsistency(
+        self, request: audit_pb2.ProveConsistencyRequest, context: Context
+    ) -> audit_pb2.ProveConsistencyResponse:
+        principal = caller(self.deployment, context)
+        ask = parse(ProveConsistencyIn, request)
+        found = await proofs.prove_consistency(self.deployment, principal, ask)
+        return audit_pb2.ProveConsistencyResponse(
+            old_checkpoint=convert.checkpoint(found.old),
+            new_checkpoint=convert.checkpoint(found.new),
+            proof=found.proof,
+        )
 
     @unary
     async def QueryEvents(
@@ -25,6 +80,15 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
             events=[convert.audit_event(e) for e in page], next_page_token=token
         )
 
+    @streaming
+    async def ExportEvents(
+        self, request: audit_pb2.ExportEventsRequest, context: Context
+    ) -> AsyncIterator[audit_pb2.ExportEventsResponse]:
+        principal = caller(self.deployment, context)
+        ask = parse(ExportEventsIn, request)
+        async for chunk in exporting.export_events(self.deployment, principal, ask):
+            yield audit_pb2.ExportEventsResponse(chunk=chunk.data, events=chunk.events)
+
     @unary
     async def ExplainDecision(
         self, request: audit_pb2.ExplainDecisionRequest, context: Context
@@ -36,27 +100,44 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
             text=found.text,
             decision=convert.decision(found.decision, self.deployment.policies, ask.language),
             events=[convert.audit_event(e) for e in found.events],
+            proofs=[
+                convert.inclusion_proof(event, event.seq - 1, found.checkpoint, path)
+                for event, path in found.proofs
+                if found.checkpoint is not None
+            ],
         )
+
+    @unary
+    async def GetStats(
+        self, request: audit_pb2.GetStatsRequest, context: Context
+    ) -> audit_pb2.GetStatsResponse:
+        principal = caller(self.deployment, context)
+        ask = parse(StatsIn, request)
+        rows = await statistics.get_stats(self.deployment, principal, ask)
+        return audit_pb2.GetStatsResponse(rows=[audit_pb2.StatsRow(**r.fields()) for r in rows])
 
     @unary
     async def VerifyChain(
         self, request: audit_pb2.VerifyChainRequest, context: Context
     ) -> audit_pb2.VerifyChainResponse:
         principal = caller(self.deployment, context)
-        report = await inspection.verify_chain(self.deployment, principal, parse(TenantIn, request))
-        return audit_pb2.VerifyChainResponse(
-            ok=report.ok,
-            events_checked=report.events_checked,
-            decisions_checked=report.decisions_checked,
-            head_hash=report.head_hash.hex(),
-            problems=[
-                audit_pb2.VerificationProblem(
-                    kind=p.kind,
-                    tenant=p.tenant_id,
-                    seq=p.seq,
-                    decision_id=p.decision_id,
-                    detail=p.detail,
+        ask = parse(verification.VerifyIn, request)
+        report = await verification.verify_chain(self.deployment, principal, ask)
+        return convert.verification_report(report)
+
+    @streaming
+    async def VerifyTrail(
+        self, request: audit_pb2.VerifyTrailRequest, context: Context
+    ) -> AsyncIterator[audit_pb2.VerifyTrailResponse]:
+        principal = caller(self.deployment, context)
+        ask = parse(verification.VerifyIn, request)
+        async for update in verification.verify_with_progress(self.deployment, principal, ask):
+            if isinstance(update, tuple):
+                checked, total = update
+                yield audit_pb2.VerifyTrailResponse(
+                    progress=audit_pb2.VerificationProgress(
+                        events_checked=checked, events_total=total
+                    )
                 )
-                for p in report.problems
-            ],
-        )
+            else:
+                yield audit_pb2.VerifyTrailResponse(report=convert.verification_report(update))

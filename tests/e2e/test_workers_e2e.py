@@ -43,7 +43,7 @@ def test_workers_share_the_port_and_stop_together(database_url: str, tmp_path: P
                 request = propose_call(**propose_kwargs("voirie.signalement")).request
                 decision = (
                     gateway_pb2_grpc.GatewayStub(channel)
-                    .Propose(request, metadata=app, timeout=10)
+                    .Propose(request, metadata=app, timeout=30)
                     .decision
                 )
                 other = channels[(i + 1) % len(channels)]
@@ -54,7 +54,7 @@ def test_workers_share_the_port_and_stop_together(database_url: str, tmp_path: P
                             decision_id=decision.id, verdict=common_pb2.VERDICT_APPROVE
                         ),
                         metadata=sup,
-                        timeout=10,
+                        timeout=30,
                     )
                     .decision
                 )

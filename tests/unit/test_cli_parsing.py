@@ -29,8 +29,15 @@ COMMAND_LINES = {
     "decision show": ["decision", "show", "D1"],
     "decision watch": ["decision", "watch", "D1"],
     "audit events": ["audit", "events"],
+    "audit export": ["audit", "export"],
     "audit verify": ["audit", "verify"],
     "audit explain": ["audit", "explain", "D1"],
+    "keys generate": ["keys", "generate"],
+    "audit checkpoint": ["audit", "checkpoint"],
+    "audit checkpoints": ["audit", "checkpoints"],
+    "audit prove": ["audit", "prove", "1"],
+    "audit consistency": ["audit", "consistency", "1", "2"],
+    "audit stats": ["audit", "stats"],
 }
 
 
@@ -266,7 +273,11 @@ def test_decide_sends_the_verdict_and_shows_the_decision_in_french(
 def test_json_output_is_one_document_with_default_fields(
     gateway: type[FakeClient], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    gateway.results["verify_chain"] = audit_pb2.VerifyChainResponse(ok=True, events_checked=3)
+    gateway.results["verify_trail"] = [
+        audit_pb2.VerifyTrailResponse(
+            report=audit_pb2.VerifyChainResponse(ok=True, events_checked=3)
+        )
+    ]
     status, out, _ = run(capsys, "audit", "verify", "--json")
     document = json.loads(out)
     assert status == 0
@@ -276,7 +287,7 @@ def test_json_output_is_one_document_with_default_fields(
 def test_failed_verification_exits_1_and_names_the_first_bad_event(
     gateway: type[FakeClient], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    gateway.results["verify_chain"] = audit_pb2.VerifyChainResponse(
+    report = audit_pb2.VerifyChainResponse(
         ok=False,
         problems=[
             audit_pb2.VerificationProblem(
@@ -286,6 +297,12 @@ def test_failed_verification_exits_1_and_names_the_first_bad_event(
             audit_pb2.VerificationProblem(kind="broken_link", tenant="ville-demo", seq=3),
         ],
     )
+    gateway.results["verify_trail"] = [
+        audit_pb2.VerifyTrailResponse(
+            progress=audit_pb2.VerificationProgress(events_checked=5, events_total=9)
+        ),
+        audit_pb2.VerifyTrailResponse(report=report),
+    ]
     status, out, err = run(capsys, "audit", "verify")
     assert status == 1
     assert len(out.splitlines()) == 3

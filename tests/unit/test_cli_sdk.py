@@ -233,6 +233,11 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         _calls.query_events(),
         _calls.explain_decision("D1", audience="citizen"),
         _calls.verify_chain(),
+        _calls.create_checkpoint(),
+        _calls.list_checkpoints(),
+        _calls.prove_inclusion(seq=1),
+        _calls.prove_consistency(old_size=1),
+        _calls.get_stats(),
     ]
     unary = {
         (name, method.name)

@@ -27,31 +27,69 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61val/v1/audit.proto\x12\x07\x61val.v1\x1a\x14\x61val/v1/common.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x02\n\nAuditEvent\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x05 \x01(\t\x12\x0c\n\x04kind\x18\x06 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x07 \x01(\t\x12\x12\n\nactor_type\x18\x08 \x01(\t\x12\x10\n\x08trace_id\x18\t \x01(\t\x12\x16\n\x0eschema_version\x18\n \x01(\x05\x12%\n\x04\x64\x61ta\x18\x0b \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tprev_hash\x18\x0c \x01(\t\x12\x0c\n\x04hash\x18\r \x01(\t\x12\x11\n\tcanonical\x18\x0e \x01(\x0c\"\xc4\x01\n\x12QueryEventsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\"S\n\x13QueryEventsResponse\x12#\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x13.aval.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"t\n\x16\x45xplainDecisionRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12#\n\x08\x61udience\x18\x03 \x01(\x0e\x32\x11.aval.v1.Audience\x12\x10\n\x08language\x18\x04 \x01(\t\"q\n\x17\x45xplainDecisionResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12#\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x11.aval.v1.Decision\x12#\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x13.aval.v1.AuditEvent\"$\n\x12VerifyChainRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"e\n\x13VerificationProblem\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"\x97\x01\n\x13VerifyChainResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x16\n\x0e\x65vents_checked\x18\x02 \x01(\x03\x12\x19\n\x11\x64\x65\x63isions_checked\x18\x03 \x01(\x03\x12.\n\x08problems\x18\x04 \x03(\x0b\x32\x1c.aval.v1.VerificationProblem\x12\x11\n\thead_hash\x18\x05 \x01(\t*R\n\x08\x41udience\x12\x18\n\x14\x41UDIENCE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41UDIENCE_INSPECTOR\x10\x01\x12\x14\n\x10\x41UDIENCE_CITIZEN\x10\x02\x32\xf1\x01\n\x05\x41udit\x12H\n\x0bQueryEvents\x12\x1b.aval.v1.QueryEventsRequest\x1a\x1c.aval.v1.QueryEventsResponse\x12T\n\x0f\x45xplainDecision\x12\x1f.aval.v1.ExplainDecisionRequest\x1a .aval.v1.ExplainDecisionResponse\x12H\n\x0bVerifyChain\x12\x1b.aval.v1.VerifyChainRequest\x1a\x1c.aval.v1.VerifyChainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13\x61val/v1/audit.proto\x12\x07\x61val.v1\x1a\x14\x61val/v1/common.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x02\n\nAuditEvent\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x05 \x01(\t\x12\x0c\n\x04kind\x18\x06 \x01(\t\x12\x10\n\x08\x61\x63tor_id\x18\x07 \x01(\t\x12\x12\n\nactor_type\x18\x08 \x01(\t\x12\x10\n\x08trace_id\x18\t \x01(\t\x12\x16\n\x0eschema_version\x18\n \x01(\x05\x12%\n\x04\x64\x61ta\x18\x0b \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x11\n\tprev_hash\x18\x0c \x01(\t\x12\x0c\n\x04hash\x18\r \x01(\t\x12\x11\n\tcanonical\x18\x0e \x01(\x0c\"\xef\x02\n\x12QueryEventsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x12\n\npage_token\x18\x07 \x01(\t\x12\x0f\n\x07tenants\x18\x08 \x03(\t\x12\x15\n\rdecision_type\x18\t \x01(\t\x12\x11\n\tai_system\x18\n \x01(\t\x12\x15\n\rmodel_version\x18\x0b \x01(\t\x12\x10\n\x08reviewer\x18\x0c \x01(\t\x12!\n\x07verdict\x18\r \x01(\x0e\x32\x10.aval.v1.Verdict\x12\x15\n\x08overrode\x18\x0e \x01(\x08H\x00\x88\x01\x01\x42\x0b\n\t_overrode\"S\n\x13QueryEventsResponse\x12#\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x13.aval.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x99\x01\n\x16\x45xplainDecisionRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12#\n\x08\x61udience\x18\x03 \x01(\x0e\x32\x11.aval.v1.Audience\x12\x10\n\x08language\x18\x04 \x01(\t\x12#\n\x06\x66ormat\x18\x05 \x01(\x0e\x32\x13.aval.v1.TextFormat\"\xa2\x01\n\x17\x45xplainDecisionResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12#\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0b\x32\x11.aval.v1.Decision\x12#\n\x06\x65vents\x18\x03 \x03(\x0b\x32\x13.aval.v1.AuditEvent\x12/\n\x06proofs\x18\x04 \x03(\x0b\x32\x1f.aval.v1.ProveInclusionResponse\"h\n\x13\x45xportEventsRequest\x12*\n\x05query\x18\x01 \x01(\x0b\x32\x1b.aval.v1.QueryEventsRequest\x12%\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x15.aval.v1.ExportFormat\"5\n\x14\x45xportEventsResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06\x65vents\x18\x02 \x01(\x03\"\xbc\x01\n\nCheckpoint\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x11\n\troot_hash\x18\x03 \x01(\t\x12\x11\n\thead_hash\x18\x04 \x01(\t\x12-\n\tissued_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06key_id\x18\x06 \x01(\t\x12\x13\n\x0bsigned_note\x18\x07 \x01(\x0c\x12\x11\n\tsignature\x18\x08 \x01(\x0c\")\n\x17\x43reateCheckpointRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"C\n\x18\x43reateCheckpointResponse\x12\'\n\ncheckpoint\x18\x01 \x01(\x0b\x32\x13.aval.v1.Checkpoint\"(\n\x16ListCheckpointsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"W\n\x17ListCheckpointsResponse\x12(\n\x0b\x63heckpoints\x18\x01 \x03(\x0b\x32\x13.aval.v1.Checkpoint\x12\x12\n\npublic_key\x18\x02 \x01(\t\"Y\n\x15ProveInclusionRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\x10\n\x08\x65vent_id\x18\x03 \x01(\t\x12\x11\n\ttree_size\x18\x04 \x01(\x03\"\x8d\x01\n\x16ProveInclusionResponse\x12\"\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x13.aval.v1.AuditEvent\x12\x12\n\nleaf_index\x18\x02 \x01(\x03\x12\'\n\ncheckpoint\x18\x03 \x01(\x0b\x32\x13.aval.v1.Checkpoint\x12\x12\n\naudit_path\x18\x04 \x03(\x0c\"M\n\x17ProveConsistencyRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x10\n\x08old_size\x18\x02 \x01(\x03\x12\x10\n\x08new_size\x18\x03 \x01(\x03\"\x83\x01\n\x18ProveConsistencyResponse\x12+\n\x0eold_checkpoint\x18\x01 \x01(\x0b\x32\x13.aval.v1.Checkpoint\x12+\n\x0enew_checkpoint\x18\x02 \x01(\x0b\x32\x13.aval.v1.Checkpoint\x12\r\n\x05proof\x18\x03 \x03(\x0c\"\xd1\x01\n\x0fGetStatsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0f\n\x07tenants\x18\x02 \x03(\t\x12)\n\x05since\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\"\n\x1arubber_stamp_approval_rate\x18\x05 \x01(\x01\x12#\n\x1brubber_stamp_review_seconds\x18\x06 \x01(\x01\"\xe6\x02\n\x08StatsRow\x12\x11\n\tdimension\x18\x01 \x01(\t\x12\x0b\n\x03key\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x11\n\tdecisions\x18\x04 \x01(\x03\x12\x10\n\x08\x61pproved\x18\x05 \x01(\x03\x12\x0f\n\x07\x61mended\x18\x06 \x01(\x03\x12\x10\n\x08rejected\x18\x07 \x01(\x03\x12\x0f\n\x07\x65xpired\x18\x08 \x01(\x03\x12\x0f\n\x07pending\x18\t \x01(\x03\x12\x15\n\roverride_rate\x18\n \x01(\x01\x12\x16\n\x0e\x61greement_rate\x18\x0b \x01(\x01\x12$\n\x1ctime_to_decision_p50_seconds\x18\x0c \x01(\x01\x12$\n\x1ctime_to_decision_p90_seconds\x18\r \x01(\x01\x12\x10\n\x08verdicts\x18\x0e \x01(\x03\x12\x1a\n\x12review_seconds_p50\x18\x0f \x01(\x01\x12\x17\n\x0frubber_stamping\x18\x10 \x01(\x08\"3\n\x10GetStatsResponse\x12\x1f\n\x04rows\x18\x01 \x03(\x0b\x32\x11.aval.v1.StatsRow\"O\n\x12VerifyChainRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12)\n\x05since\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"e\n\x13VerificationProblem\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\"\xb4\x01\n\x13VerifyChainResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x16\n\x0e\x65vents_checked\x18\x02 \x01(\x03\x12\x19\n\x11\x64\x65\x63isions_checked\x18\x03 \x01(\x03\x12.\n\x08problems\x18\x04 \x03(\x0b\x32\x1c.aval.v1.VerificationProblem\x12\x11\n\thead_hash\x18\x05 \x01(\t\x12\x1b\n\x13\x63heckpoints_checked\x18\x06 \x01(\x03\"O\n\x12VerifyTrailRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12)\n\x05since\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x82\x01\n\x13VerifyTrailResponse\x12\x31\n\x08progress\x18\x01 \x01(\x0b\x32\x1d.aval.v1.VerificationProgressH\x00\x12.\n\x06report\x18\x02 \x01(\x0b\x32\x1c.aval.v1.VerifyChainResponseH\x00\x42\x08\n\x06update\"D\n\x14VerificationProgress\x12\x16\n\x0e\x65vents_checked\x18\x01 \x01(\x03\x12\x14\n\x0c\x65vents_total\x18\x02 \x01(\x03*R\n\x08\x41udience\x12\x18\n\x14\x41UDIENCE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41UDIENCE_INSPECTOR\x10\x01\x12\x14\n\x10\x41UDIENCE_CITIZEN\x10\x02*Y\n\nTextFormat\x12\x1b\n\x17TEXT_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n\x14TEXT_FORMAT_MARKDOWN\x10\x01\x12\x14\n\x10TEXT_FORMAT_HTML\x10\x02*]\n\x0c\x45xportFormat\x12\x1d\n\x19\x45XPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x17\n\x13\x45XPORT_FORMAT_JSONL\x10\x01\x12\x15\n\x11\x45XPORT_FORMAT_CSV\x10\x02\x32\xa8\x06\n\x05\x41udit\x12H\n\x0bQueryEvents\x12\x1b.aval.v1.QueryEventsRequest\x1a\x1c.aval.v1.QueryEventsResponse\x12M\n\x0c\x45xportEvents\x12\x1c.aval.v1.ExportEventsRequest\x1a\x1d.aval.v1.ExportEventsResponse0\x01\x12T\n\x0f\x45xplainDecision\x12\x1f.aval.v1.ExplainDecisionRequest\x1a .aval.v1.ExplainDecisionResponse\x12H\n\x0bVerifyChain\x12\x1b.aval.v1.VerifyChainRequest\x1a\x1c.aval.v1.VerifyChainResponse\x12J\n\x0bVerifyTrail\x12\x1b.aval.v1.VerifyTrailRequest\x1a\x1c.aval.v1.VerifyTrailResponse0\x01\x12W\n\x10\x43reateCheckpoint\x12 .aval.v1.CreateCheckpointRequest\x1a!.aval.v1.CreateCheckpointResponse\x12T\n\x0fListCheckpoints\x12\x1f.aval.v1.ListCheckpointsRequest\x1a .aval.v1.ListCheckpointsResponse\x12Q\n\x0eProveInclusion\x12\x1e.aval.v1.ProveInclusionRequest\x1a\x1f.aval.v1.ProveInclusionResponse\x12W\n\x10ProveConsistency\x12 .aval.v1.ProveConsistencyRequest\x1a!.aval.v1.ProveConsistencyResponse\x12?\n\x08GetStats\x12\x18.aval.v1.GetStatsRequest\x1a\x19.aval.v1.GetStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aval.v1.audit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AUDIENCE']._serialized_start=1246
-  _globals['_AUDIENCE']._serialized_end=1328
+  _globals['_AUDIENCE']._serialized_start=3530
+  _globals['_AUDIENCE']._serialized_end=3612
+  _globals['_TEXTFORMAT']._serialized_start=3614
+  _globals['_TEXTFORMAT']._serialized_end=3703
+  _globals['_EXPORTFORMAT']._serialized_start=3705
+  _globals['_EXPORTFORMAT']._serialized_end=3798
   _globals['_AUDITEVENT']._serialized_start=118
   _globals['_AUDITEVENT']._serialized_end=432
   _globals['_QUERYEVENTSREQUEST']._serialized_start=435
-  _globals['_QUERYEVENTSREQUEST']._serialized_end=631
-  _globals['_QUERYEVENTSRESPONSE']._serialized_start=633
-  _globals['_QUERYEVENTSRESPONSE']._serialized_end=716
-  _globals['_EXPLAINDECISIONREQUEST']._serialized_start=718
-  _globals['_EXPLAINDECISIONREQUEST']._serialized_end=834
-  _globals['_EXPLAINDECISIONRESPONSE']._serialized_start=836
-  _globals['_EXPLAINDECISIONRESPONSE']._serialized_end=949
-  _globals['_VERIFYCHAINREQUEST']._serialized_start=951
-  _globals['_VERIFYCHAINREQUEST']._serialized_end=987
-  _globals['_VERIFICATIONPROBLEM']._serialized_start=989
-  _globals['_VERIFICATIONPROBLEM']._serialized_end=1090
-  _globals['_VERIFYCHAINRESPONSE']._serialized_start=1093
-  _globals['_VERIFYCHAINRESPONSE']._serialized_end=1244
-  _globals['_AUDIT']._serialized_start=1331
-  _globals['_AUDIT']._serialized_end=1572
+  _globals['_QUERYEVENTSREQUEST']._serialized_end=802
+  _globals['_QUERYEVENTSRESPONSE']._serialized_start=804
+  _globals['_QUERYEVENTSRESPONSE']._serialized_end=887
+  _globals['_EXPLAINDECISIONREQUEST']._serialized_start=890
+  _globals['_EXPLAINDECISIONREQUEST']._serialized_end=1043
+  _globals['_EXPLAINDECISIONRESPONSE']._serialized_start=1046
+  _globals['_EXPLAINDECISIONRESPONSE']._serialized_end=1208
+  _globals['_EXPORTEVENTSREQUEST']._serialized_start=1210
+  _globals['_EXPORTEVENTSREQUEST']._serialized_end=1314
+  _globals['_EXPORTEVENTSRESPONSE']._serialized_start=1316
+  _globals['_EXPORTEVENTSRESPONSE']._serialized_end=1369
+  _globals['_CHECKPOINT']._serialized_start=1372
+  _globals['_CHECKPOINT']._serialized_end=1560
+  _globals['_CREATECHECKPOINTREQUEST']._serialized_start=1562
+  _globals['_CREATECHECKPOINTREQUEST']._serialized_end=1603
+  _globals['_CREATECHECKPOINTRESPONSE']._serialized_start=1605
+  _globals['_CREATECHECKPOINTRESPONSE']._serialized_end=1672
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_start=1674
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_end=1714
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_start=1716
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_end=1803
+  _globals['_PROVEINCLUSIONREQUEST']._serialized_start=1805
+  _globals['_PROVEINCLUSIONREQUEST']._serialized_end=1894
+  _globals['_PROVEINCLUSIONRESPONSE']._serialized_start=1897
+  _globals['_PROVEINCLUSIONRESPONSE']._serialized_end=2038
+  _globals['_PROVECONSISTENCYREQUEST']._serialized_start=2040
+  _globals['_PROVECONSISTENCYREQUEST']._serialized_end=2117
+  _globals['_PROVECONSISTENCYRESPONSE']._serialized_start=2120
+  _globals['_PROVECONSISTENCYRESPONSE']._serialized_end=2251
+  _globals['_GETSTATSREQUEST']._serialized_start=2254
+  _globals['_GETSTATSREQUEST']._serialized_end=2463
+  _globals['_STATSROW']._serialized_start=2466
+  _globals['_STATSROW']._serialized_end=2824
+  _globals['_GETSTATSRESPONSE']._serialized_start=2826
+  _globals['_GETSTATSRESPONSE']._serialized_end=2877
+  _globals['_VERIFYCHAINREQUEST']._serialized_start=2879
+  _globals['_VERIFYCHAINREQUEST']._serialized_end=2958
+  _globals['_VERIFICATIONPROBLEM']._serialized_start=2960
+  _globals['_VERIFICATIONPROBLEM']._serialized_end=3061
+  _globals['_VERIFYCHAINRESPONSE']._serialized_start=3064
+  _globals['_VERIFYCHAINRESPONSE']._serialized_end=3244
+  _globals['_VERIFYTRAILREQUEST']._serialized_start=3246
+  _globals['_VERIFYTRAILREQUEST']._serialized_end=3325
+  _globals['_VERIFYTRAILRESPONSE']._serialized_start=3328
+  _globals['_VERIFYTRAILRESPONSE']._serialized_end=3458
+  _globals['_VERIFICATIONPROGRESS']._serialized_start=3460
+  _globals['_VERIFICATIONPROGRESS']._serialized_end=3528
+  _globals['_AUDIT']._serialized_start=3801
+  _globals['_AUDIT']._serialized_end=4609
 # @@protoc_insertion_point(module_scope)

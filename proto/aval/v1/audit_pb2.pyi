@@ -44,6 +44,46 @@ AUDIENCE_CITIZEN: Audience.ValueType  # 2
 """Plain language, for the person concerned (CRPA R311-3-1-2)."""
 Global___Audience: _TypeAlias = Audience  # noqa: Y015
 
+class _TextFormat:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TextFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TextFormat.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TEXT_FORMAT_UNSPECIFIED: _TextFormat.ValueType  # 0
+    TEXT_FORMAT_MARKDOWN: _TextFormat.ValueType  # 1
+    TEXT_FORMAT_HTML: _TextFormat.ValueType  # 2
+
+class TextFormat(_TextFormat, metaclass=_TextFormatEnumTypeWrapper):
+    """How a text is written."""
+
+TEXT_FORMAT_UNSPECIFIED: TextFormat.ValueType  # 0
+TEXT_FORMAT_MARKDOWN: TextFormat.ValueType  # 1
+TEXT_FORMAT_HTML: TextFormat.ValueType  # 2
+Global___TextFormat: _TypeAlias = TextFormat  # noqa: Y015
+
+class _ExportFormat:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ExportFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExportFormat.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EXPORT_FORMAT_UNSPECIFIED: _ExportFormat.ValueType  # 0
+    EXPORT_FORMAT_JSONL: _ExportFormat.ValueType  # 1
+    """One JSON object per line: the fields of AuditEvent, canonical bytes in base64."""
+    EXPORT_FORMAT_CSV: _ExportFormat.ValueType  # 2
+    """A header line, then one line per event."""
+
+class ExportFormat(_ExportFormat, metaclass=_ExportFormatEnumTypeWrapper):
+    """The format of an export."""
+
+EXPORT_FORMAT_UNSPECIFIED: ExportFormat.ValueType  # 0
+EXPORT_FORMAT_JSONL: ExportFormat.ValueType  # 1
+"""One JSON object per line: the fields of AuditEvent, canonical bytes in base64."""
+EXPORT_FORMAT_CSV: ExportFormat.ValueType  # 2
+"""A header line, then one line per event."""
+Global___ExportFormat: _TypeAlias = ExportFormat  # noqa: Y015
+
 @_typing.final
 class AuditEvent(_message.Message):
     """One entry of a tenant's append-only, hash-chained trail."""
@@ -123,17 +163,46 @@ class QueryEventsRequest(_message.Message):
     UNTIL_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TENANTS_FIELD_NUMBER: _builtins.int
+    DECISION_TYPE_FIELD_NUMBER: _builtins.int
+    AI_SYSTEM_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    REVIEWER_FIELD_NUMBER: _builtins.int
+    VERDICT_FIELD_NUMBER: _builtins.int
+    OVERRODE_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
-    """The caller's tenant when empty."""
+    """The caller's tenant when empty (and `tenants` is empty)."""
     decision_id: _builtins.str
     kind: _builtins.str
     page_size: _builtins.int
     """100 when 0; at most 1000."""
     page_token: _builtins.str
+    decision_type: _builtins.str
+    """Events of decisions of this type."""
+    ai_system: _builtins.str
+    """Events of decisions whose suggestion came from this AI system (model name)."""
+    model_version: _builtins.str
+    """Events of decisions whose suggestion came from this model version."""
+    reviewer: _builtins.str
+    """Events whose actor is this reviewer."""
+    verdict: _common_pb2.Verdict.ValueType
+    """review.recorded events with this verdict."""
+    overrode: _builtins.bool
+    """Events of decisions where a human amended or rejected the AI's suggestion (true), or where
+    no human did (false).
+    """
     @_builtins.property
-    def since(self) -> _timestamp_pb2.Timestamp: ...
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """occurred_at >= since"""
+
     @_builtins.property
-    def until(self) -> _timestamp_pb2.Timestamp: ...
+    def until(self) -> _timestamp_pb2.Timestamp:
+        """occurred_at < until"""
+
+    @_builtins.property
+    def tenants(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Several tenants at once: only for a principal granted each of them (a pooled inspector)."""
+
     def __init__(
         self,
         *,
@@ -144,12 +213,21 @@ class QueryEventsRequest(_message.Message):
         until: _timestamp_pb2.Timestamp | None = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        tenants: _abc.Iterable[_builtins.str] | None = ...,
+        decision_type: _builtins.str = ...,
+        ai_system: _builtins.str = ...,
+        model_version: _builtins.str = ...,
+        reviewer: _builtins.str = ...,
+        verdict: _common_pb2.Verdict.ValueType = ...,
+        overrode: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_overrode", b"_overrode", "overrode", b"overrode", "since", b"since", "until", b"until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_id", b"decision_id", "kind", b"kind", "page_size", b"page_size", "page_token", b"page_token", "since", b"since", "tenant", b"tenant", "until", b"until"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_overrode", b"_overrode", "ai_system", b"ai_system", "decision_id", b"decision_id", "decision_type", b"decision_type", "kind", b"kind", "model_version", b"model_version", "overrode", b"overrode", "page_size", b"page_size", "page_token", b"page_token", "reviewer", b"reviewer", "since", b"since", "tenant", b"tenant", "tenants", b"tenants", "until", b"until", "verdict", b"verdict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__overrode: _TypeAlias = _typing.Literal["overrode"]  # noqa: Y015
+    _WhichOneofArgType__overrode: _TypeAlias = _typing.Literal["_overrode", b"_overrode"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__overrode) -> _WhichOneofReturnType__overrode | None: ...
 
 Global___QueryEventsRequest: _TypeAlias = QueryEventsRequest  # noqa: Y015
 
@@ -184,12 +262,15 @@ class ExplainDecisionRequest(_message.Message):
     DECISION_ID_FIELD_NUMBER: _builtins.int
     AUDIENCE_FIELD_NUMBER: _builtins.int
     LANGUAGE_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     decision_id: _builtins.str
     audience: Global___Audience.ValueType
     """AUDIENCE_INSPECTOR when unspecified."""
     language: _builtins.str
     """"fr" (default) or "en"."""
+    format: Global___TextFormat.ValueType
+    """TEXT_FORMAT_MARKDOWN when unspecified."""
     def __init__(
         self,
         *,
@@ -197,10 +278,11 @@ class ExplainDecisionRequest(_message.Message):
         decision_id: _builtins.str = ...,
         audience: Global___Audience.ValueType = ...,
         language: _builtins.str = ...,
+        format: Global___TextFormat.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "decision_id", b"decision_id", "language", b"language", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience", b"audience", "decision_id", b"decision_id", "format", b"format", "language", b"language", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -213,29 +295,136 @@ class ExplainDecisionResponse(_message.Message):
     TEXT_FIELD_NUMBER: _builtins.int
     DECISION_FIELD_NUMBER: _builtins.int
     EVENTS_FIELD_NUMBER: _builtins.int
+    PROOFS_FIELD_NUMBER: _builtins.int
     text: _builtins.str
-    """Markdown."""
+    """In the requested format."""
     @_builtins.property
     def decision(self) -> _common_pb2.Decision: ...
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditEvent]: ...
+    @_builtins.property
+    def proofs(self) -> _containers.RepeatedCompositeFieldContainer[Global___ProveInclusionResponse]:
+        """For an inspector: each event's inclusion proof against the latest checkpoint that covers
+        it (events after the latest checkpoint have none).
+        """
+
     def __init__(
         self,
         *,
         text: _builtins.str = ...,
         decision: _common_pb2.Decision | None = ...,
         events: _abc.Iterable[Global___AuditEvent] | None = ...,
+        proofs: _abc.Iterable[Global___ProveInclusionResponse] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "events", b"events", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "events", b"events", "proofs", b"proofs", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExplainDecisionResponse: _TypeAlias = ExplainDecisionResponse  # noqa: Y015
 
 @_typing.final
-class VerifyChainRequest(_message.Message):
+class ExportEventsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERY_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    format: Global___ExportFormat.ValueType
+    """EXPORT_FORMAT_JSONL when unspecified."""
+    @_builtins.property
+    def query(self) -> Global___QueryEventsRequest:
+        """The same filters as QueryEvents; page_size and page_token are ignored."""
+
+    def __init__(
+        self,
+        *,
+        query: Global___QueryEventsRequest | None = ...,
+        format: Global___ExportFormat.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["query", b"query"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "query", b"query"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportEventsRequest: _TypeAlias = ExportEventsRequest  # noqa: Y015
+
+@_typing.final
+class ExportEventsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHUNK_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    chunk: _builtins.bytes
+    """The next bytes of the export (whole lines)."""
+    events: _builtins.int
+    """Events sent so far."""
+    def __init__(
+        self,
+        *,
+        chunk: _builtins.bytes = ...,
+        events: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "events", b"events"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportEventsResponse: _TypeAlias = ExportEventsResponse  # noqa: Y015
+
+@_typing.final
+class Checkpoint(_message.Message):
+    """A tenant's trail as signed at one moment: its size and the root of its Merkle tree."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    TREE_SIZE_FIELD_NUMBER: _builtins.int
+    ROOT_HASH_FIELD_NUMBER: _builtins.int
+    HEAD_HASH_FIELD_NUMBER: _builtins.int
+    ISSUED_AT_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    SIGNED_NOTE_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    tree_size: _builtins.int
+    """Number of events covered (sequence numbers 1 to tree_size)."""
+    root_hash: _builtins.str
+    """RFC 9162 Merkle tree hash over the canonical bytes of events 1..tree_size (hex)."""
+    head_hash: _builtins.str
+    """Hex SHA-256 chain hash of event tree_size."""
+    key_id: _builtins.str
+    """Identifies the signing key: hex SHA-256 of its raw public key, first 16 digits."""
+    signed_note: _builtins.bytes
+    """The exact bytes signed (UTF-8 text, see docs/architecture.md)."""
+    signature: _builtins.bytes
+    """Ed25519 signature of signed_note."""
+    @_builtins.property
+    def issued_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        tree_size: _builtins.int = ...,
+        root_hash: _builtins.str = ...,
+        head_hash: _builtins.str = ...,
+        issued_at: _timestamp_pb2.Timestamp | None = ...,
+        key_id: _builtins.str = ...,
+        signed_note: _builtins.bytes = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["head_hash", b"head_hash", "issued_at", b"issued_at", "key_id", b"key_id", "root_hash", b"root_hash", "signature", b"signature", "signed_note", b"signed_note", "tenant", b"tenant", "tree_size", b"tree_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Checkpoint: _TypeAlias = Checkpoint  # noqa: Y015
+
+@_typing.final
+class CreateCheckpointRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TENANT_FIELD_NUMBER: _builtins.int
@@ -249,6 +438,360 @@ class VerifyChainRequest(_message.Message):
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCheckpointRequest: _TypeAlias = CreateCheckpointRequest  # noqa: Y015
+
+@_typing.final
+class CreateCheckpointResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def checkpoint(self) -> Global___Checkpoint: ...
+    def __init__(
+        self,
+        *,
+        checkpoint: Global___Checkpoint | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCheckpointResponse: _TypeAlias = CreateCheckpointResponse  # noqa: Y015
+
+@_typing.final
+class ListCheckpointsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    """The caller's tenant when empty."""
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCheckpointsRequest: _TypeAlias = ListCheckpointsRequest  # noqa: Y015
+
+@_typing.final
+class ListCheckpointsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKPOINTS_FIELD_NUMBER: _builtins.int
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    public_key: _builtins.str
+    """Hex raw Ed25519 public key that signs this deployment's checkpoints."""
+    @_builtins.property
+    def checkpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___Checkpoint]: ...
+    def __init__(
+        self,
+        *,
+        checkpoints: _abc.Iterable[Global___Checkpoint] | None = ...,
+        public_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoints", b"checkpoints", "public_key", b"public_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCheckpointsResponse: _TypeAlias = ListCheckpointsResponse  # noqa: Y015
+
+@_typing.final
+class ProveInclusionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    TREE_SIZE_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    """The caller's tenant when empty."""
+    seq: _builtins.int
+    """The event, by sequence number..."""
+    event_id: _builtins.str
+    """...or by event id."""
+    tree_size: _builtins.int
+    """Prove against the checkpoint of this size; the latest checkpoint when 0."""
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        seq: _builtins.int = ...,
+        event_id: _builtins.str = ...,
+        tree_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event_id", b"event_id", "seq", b"seq", "tenant", b"tenant", "tree_size", b"tree_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProveInclusionRequest: _TypeAlias = ProveInclusionRequest  # noqa: Y015
+
+@_typing.final
+class ProveInclusionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    LEAF_INDEX_FIELD_NUMBER: _builtins.int
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    AUDIT_PATH_FIELD_NUMBER: _builtins.int
+    leaf_index: _builtins.int
+    """0-based index of the event's leaf (seq - 1)."""
+    @_builtins.property
+    def event(self) -> Global___AuditEvent: ...
+    @_builtins.property
+    def checkpoint(self) -> Global___Checkpoint:
+        """The checkpoint proven against."""
+
+    @_builtins.property
+    def audit_path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """RFC 9162 inclusion proof, from the leaf up."""
+
+    def __init__(
+        self,
+        *,
+        event: Global___AuditEvent | None = ...,
+        leaf_index: _builtins.int = ...,
+        checkpoint: Global___Checkpoint | None = ...,
+        audit_path: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audit_path", b"audit_path", "checkpoint", b"checkpoint", "event", b"event", "leaf_index", b"leaf_index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProveInclusionResponse: _TypeAlias = ProveInclusionResponse  # noqa: Y015
+
+@_typing.final
+class ProveConsistencyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    OLD_SIZE_FIELD_NUMBER: _builtins.int
+    NEW_SIZE_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    """The caller's tenant when empty."""
+    old_size: _builtins.int
+    new_size: _builtins.int
+    """The latest checkpoint's size when 0."""
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        old_size: _builtins.int = ...,
+        new_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_size", b"new_size", "old_size", b"old_size", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProveConsistencyRequest: _TypeAlias = ProveConsistencyRequest  # noqa: Y015
+
+@_typing.final
+class ProveConsistencyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OLD_CHECKPOINT_FIELD_NUMBER: _builtins.int
+    NEW_CHECKPOINT_FIELD_NUMBER: _builtins.int
+    PROOF_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def old_checkpoint(self) -> Global___Checkpoint: ...
+    @_builtins.property
+    def new_checkpoint(self) -> Global___Checkpoint: ...
+    @_builtins.property
+    def proof(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
+        """RFC 9162 consistency proof."""
+
+    def __init__(
+        self,
+        *,
+        old_checkpoint: Global___Checkpoint | None = ...,
+        new_checkpoint: Global___Checkpoint | None = ...,
+        proof: _abc.Iterable[_builtins.bytes] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["new_checkpoint", b"new_checkpoint", "old_checkpoint", b"old_checkpoint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_checkpoint", b"new_checkpoint", "old_checkpoint", b"old_checkpoint", "proof", b"proof"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProveConsistencyResponse: _TypeAlias = ProveConsistencyResponse  # noqa: Y015
+
+@_typing.final
+class GetStatsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    TENANTS_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
+    RUBBER_STAMP_APPROVAL_RATE_FIELD_NUMBER: _builtins.int
+    RUBBER_STAMP_REVIEW_SECONDS_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    """The caller's tenant when empty and `tenants` is empty."""
+    rubber_stamp_approval_rate: _builtins.float
+    """A reviewer is flagged when both hold: approval rate at or above this (0.95 when 0)..."""
+    rubber_stamp_review_seconds: _builtins.float
+    """...and median time from proposal to verdict below this many seconds (30 when 0)."""
+    @_builtins.property
+    def tenants(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Several tenants: only for a principal granted each of them."""
+
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Decisions proposed at or after since, and before until."""
+
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        tenants: _abc.Iterable[_builtins.str] | None = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
+        rubber_stamp_approval_rate: _builtins.float = ...,
+        rubber_stamp_review_seconds: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rubber_stamp_approval_rate", b"rubber_stamp_approval_rate", "rubber_stamp_review_seconds", b"rubber_stamp_review_seconds", "since", b"since", "tenant", b"tenant", "tenants", b"tenants", "until", b"until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStatsRequest: _TypeAlias = GetStatsRequest  # noqa: Y015
+
+@_typing.final
+class StatsRow(_message.Message):
+    """One line of statistics: the figures of a group of decisions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DIMENSION_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
+    DECISIONS_FIELD_NUMBER: _builtins.int
+    APPROVED_FIELD_NUMBER: _builtins.int
+    AMENDED_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    EXPIRED_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
+    OVERRIDE_RATE_FIELD_NUMBER: _builtins.int
+    AGREEMENT_RATE_FIELD_NUMBER: _builtins.int
+    TIME_TO_DECISION_P50_SECONDS_FIELD_NUMBER: _builtins.int
+    TIME_TO_DECISION_P90_SECONDS_FIELD_NUMBER: _builtins.int
+    VERDICTS_FIELD_NUMBER: _builtins.int
+    REVIEW_SECONDS_P50_FIELD_NUMBER: _builtins.int
+    RUBBER_STAMPING_FIELD_NUMBER: _builtins.int
+    dimension: _builtins.str
+    """"tenant", "decision_type", "model" or "reviewer"."""
+    key: _builtins.str
+    """The group, e.g. "ville-demo", "aides.attribution", "bareme-ccas@2026.1", "agent-martin"."""
+    tenant: _builtins.str
+    decisions: _builtins.int
+    approved: _builtins.int
+    amended: _builtins.int
+    rejected: _builtins.int
+    expired: _builtins.int
+    pending: _builtins.int
+    override_rate: _builtins.float
+    """(amended + rejected) / final human outcomes."""
+    agreement_rate: _builtins.float
+    """Share of human verdicts that approved the AI's suggestion unchanged."""
+    time_to_decision_p50_seconds: _builtins.float
+    """From proposal to final outcome, in seconds."""
+    time_to_decision_p90_seconds: _builtins.float
+    verdicts: _builtins.int
+    """For dimension "reviewer": verdicts given and the median seconds from proposal to verdict."""
+    review_seconds_p50: _builtins.float
+    rubber_stamping: _builtins.bool
+    """For dimension "reviewer": the pattern looks like rubber-stamping."""
+    def __init__(
+        self,
+        *,
+        dimension: _builtins.str = ...,
+        key: _builtins.str = ...,
+        tenant: _builtins.str = ...,
+        decisions: _builtins.int = ...,
+        approved: _builtins.int = ...,
+        amended: _builtins.int = ...,
+        rejected: _builtins.int = ...,
+        expired: _builtins.int = ...,
+        pending: _builtins.int = ...,
+        override_rate: _builtins.float = ...,
+        agreement_rate: _builtins.float = ...,
+        time_to_decision_p50_seconds: _builtins.float = ...,
+        time_to_decision_p90_seconds: _builtins.float = ...,
+        verdicts: _builtins.int = ...,
+        review_seconds_p50: _builtins.float = ...,
+        rubber_stamping: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreement_rate", b"agreement_rate", "amended", b"amended", "approved", b"approved", "decisions", b"decisions", "dimension", b"dimension", "expired", b"expired", "key", b"key", "override_rate", b"override_rate", "pending", b"pending", "rejected", b"rejected", "review_seconds_p50", b"review_seconds_p50", "rubber_stamping", b"rubber_stamping", "tenant", b"tenant", "time_to_decision_p50_seconds", b"time_to_decision_p50_seconds", "time_to_decision_p90_seconds", b"time_to_decision_p90_seconds", "verdicts", b"verdicts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatsRow: _TypeAlias = StatsRow  # noqa: Y015
+
+@_typing.final
+class GetStatsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROWS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatsRow]: ...
+    def __init__(
+        self,
+        *,
+        rows: _abc.Iterable[Global___StatsRow] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetStatsResponse: _TypeAlias = GetStatsResponse  # noqa: Y015
+
+@_typing.final
+class VerifyChainRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    """The caller's tenant when empty."""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Report problems only for events at or after this time (the whole chain is still read,
+        since every hash depends on all before it).
+        """
+
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -298,11 +841,14 @@ class VerifyChainResponse(_message.Message):
     DECISIONS_CHECKED_FIELD_NUMBER: _builtins.int
     PROBLEMS_FIELD_NUMBER: _builtins.int
     HEAD_HASH_FIELD_NUMBER: _builtins.int
+    CHECKPOINTS_CHECKED_FIELD_NUMBER: _builtins.int
     ok: _builtins.bool
     events_checked: _builtins.int
     decisions_checked: _builtins.int
     head_hash: _builtins.str
     """Hex hash of the last event checked."""
+    checkpoints_checked: _builtins.int
+    """Signed checkpoints checked (signature, and root against the current events)."""
     @_builtins.property
     def problems(self) -> _containers.RepeatedCompositeFieldContainer[Global___VerificationProblem]: ...
     def __init__(
@@ -313,11 +859,89 @@ class VerifyChainResponse(_message.Message):
         decisions_checked: _builtins.int = ...,
         problems: _abc.Iterable[Global___VerificationProblem] | None = ...,
         head_hash: _builtins.str = ...,
+        checkpoints_checked: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decisions_checked", b"decisions_checked", "events_checked", b"events_checked", "head_hash", b"head_hash", "ok", b"ok", "problems", b"problems"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoints_checked", b"checkpoints_checked", "decisions_checked", b"decisions_checked", "events_checked", b"events_checked", "head_hash", b"head_hash", "ok", b"ok", "problems", b"problems"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyChainResponse: _TypeAlias = VerifyChainResponse  # noqa: Y015
+
+@_typing.final
+class VerifyTrailRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    """The caller's tenant when empty."""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """As in VerifyChainRequest."""
+
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyTrailRequest: _TypeAlias = VerifyTrailRequest  # noqa: Y015
+
+@_typing.final
+class VerifyTrailResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def progress(self) -> Global___VerificationProgress: ...
+    @_builtins.property
+    def report(self) -> Global___VerifyChainResponse:
+        """Last message of the stream."""
+
+    def __init__(
+        self,
+        *,
+        progress: Global___VerificationProgress | None = ...,
+        report: Global___VerifyChainResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["progress", b"progress", "report", b"report", "update", b"update"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["progress", b"progress", "report", b"report", "update", b"update"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_update: _TypeAlias = _typing.Literal["progress", "report"]  # noqa: Y015
+    _WhichOneofArgType_update: _TypeAlias = _typing.Literal["update", b"update"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_update) -> _WhichOneofReturnType_update | None: ...
+
+Global___VerifyTrailResponse: _TypeAlias = VerifyTrailResponse  # noqa: Y015
+
+@_typing.final
+class VerificationProgress(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENTS_CHECKED_FIELD_NUMBER: _builtins.int
+    EVENTS_TOTAL_FIELD_NUMBER: _builtins.int
+    events_checked: _builtins.int
+    events_total: _builtins.int
+    """The tenant's number of events when verification started."""
+    def __init__(
+        self,
+        *,
+        events_checked: _builtins.int = ...,
+        events_total: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["events_checked", b"events_checked", "events_total", b"events_total"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerificationProgress: _TypeAlias = VerificationProgress  # noqa: Y015

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class AuditStub:
-    """What inspectors call: query, explain and verify the audit trail.
+    """What inspectors call: query, explain, prove and verify the audit trail.
     """
 
     def __init__(self, channel):
@@ -40,6 +40,11 @@ class AuditStub:
                 request_serializer=aval_dot_v1_dot_audit__pb2.QueryEventsRequest.SerializeToString,
                 response_deserializer=aval_dot_v1_dot_audit__pb2.QueryEventsResponse.FromString,
                 _registered_method=True)
+        self.ExportEvents = channel.unary_stream(
+                '/aval.v1.Audit/ExportEvents',
+                request_serializer=aval_dot_v1_dot_audit__pb2.ExportEventsRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_audit__pb2.ExportEventsResponse.FromString,
+                _registered_method=True)
         self.ExplainDecision = channel.unary_unary(
                 '/aval.v1.Audit/ExplainDecision',
                 request_serializer=aval_dot_v1_dot_audit__pb2.ExplainDecisionRequest.SerializeToString,
@@ -50,28 +55,107 @@ class AuditStub:
                 request_serializer=aval_dot_v1_dot_audit__pb2.VerifyChainRequest.SerializeToString,
                 response_deserializer=aval_dot_v1_dot_audit__pb2.VerifyChainResponse.FromString,
                 _registered_method=True)
+        self.VerifyTrail = channel.unary_stream(
+                '/aval.v1.Audit/VerifyTrail',
+                request_serializer=aval_dot_v1_dot_audit__pb2.VerifyTrailRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_audit__pb2.VerifyTrailResponse.FromString,
+                _registered_method=True)
+        self.CreateCheckpoint = channel.unary_unary(
+                '/aval.v1.Audit/CreateCheckpoint',
+                request_serializer=aval_dot_v1_dot_audit__pb2.CreateCheckpointRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_audit__pb2.CreateCheckpointResponse.FromString,
+                _registered_method=True)
+        self.ListCheckpoints = channel.unary_unary(
+                '/aval.v1.Audit/ListCheckpoints',
+                request_serializer=aval_dot_v1_dot_audit__pb2.ListCheckpointsRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_audit__pb2.ListCheckpointsResponse.FromString,
+                _registered_method=True)
+        self.ProveInclusion = channel.unary_unary(
+                '/aval.v1.Audit/ProveInclusion',
+                request_serializer=aval_dot_v1_dot_audit__pb2.ProveInclusionRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_audit__pb2.ProveInclusionResponse.FromString,
+                _registered_method=True)
+        self.ProveConsistency = channel.unary_unary(
+                '/aval.v1.Audit/ProveConsistency',
+                request_serializer=aval_dot_v1_dot_audit__pb2.ProveConsistencyRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_audit__pb2.ProveConsistencyResponse.FromString,
+                _registered_method=True)
+        self.GetStats = channel.unary_unary(
+                '/aval.v1.Audit/GetStats',
+                request_serializer=aval_dot_v1_dot_audit__pb2.GetStatsRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_audit__pb2.GetStatsResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServicer:
-    """What inspectors call: query, explain and verify the audit trail.
+    """What inspectors call: query, explain, prove and verify the audit trail.
     """
 
     def QueryEvents(self, request, context):
-        """Lists audit events in sequence order.
+        """Lists audit events, one tenant after the other, each in sequence order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportEvents(self, request, context):
+        """Streams the events a query selects, as JSON Lines or CSV, for large ranges.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ExplainDecision(self, request, context):
-        """Explains one decision from its record and its trail.
+        """Explains one decision from its record and its trail, for an inspector or the citizen.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def VerifyChain(self, request, context):
-        """Verifies a tenant's hash chain and that every decision agrees with its trail.
+        """Verifies a tenant's trail: chain, signed checkpoints, and decisions against their events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyTrail(self, request, context):
+        """The same verification, streaming progress while it runs and the report last.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateCheckpoint(self, request, context):
+        """Signs a checkpoint of the tenant's trail now (tree size and Merkle root).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCheckpoints(self, request, context):
+        """Lists a tenant's signed checkpoints, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProveInclusion(self, request, context):
+        """Proves that one event is in the tree a checkpoint signed (RFC 9162 inclusion proof).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProveConsistency(self, request, context):
+        """Proves that a larger tree only appended to a smaller one (RFC 9162 consistency proof).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStats(self, request, context):
+        """Volumes, override and agreement rates, time to decision, and rubber-stamping flags.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -85,6 +169,11 @@ def add_AuditServicer_to_server(servicer, server):
                     request_deserializer=aval_dot_v1_dot_audit__pb2.QueryEventsRequest.FromString,
                     response_serializer=aval_dot_v1_dot_audit__pb2.QueryEventsResponse.SerializeToString,
             ),
+            'ExportEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportEvents,
+                    request_deserializer=aval_dot_v1_dot_audit__pb2.ExportEventsRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_audit__pb2.ExportEventsResponse.SerializeToString,
+            ),
             'ExplainDecision': grpc.unary_unary_rpc_method_handler(
                     servicer.ExplainDecision,
                     request_deserializer=aval_dot_v1_dot_audit__pb2.ExplainDecisionRequest.FromString,
@@ -95,6 +184,36 @@ def add_AuditServicer_to_server(servicer, server):
                     request_deserializer=aval_dot_v1_dot_audit__pb2.VerifyChainRequest.FromString,
                     response_serializer=aval_dot_v1_dot_audit__pb2.VerifyChainResponse.SerializeToString,
             ),
+            'VerifyTrail': grpc.unary_stream_rpc_method_handler(
+                    servicer.VerifyTrail,
+                    request_deserializer=aval_dot_v1_dot_audit__pb2.VerifyTrailRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_audit__pb2.VerifyTrailResponse.SerializeToString,
+            ),
+            'CreateCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCheckpoint,
+                    request_deserializer=aval_dot_v1_dot_audit__pb2.CreateCheckpointRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_audit__pb2.CreateCheckpointResponse.SerializeToString,
+            ),
+            'ListCheckpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCheckpoints,
+                    request_deserializer=aval_dot_v1_dot_audit__pb2.ListCheckpointsRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_audit__pb2.ListCheckpointsResponse.SerializeToString,
+            ),
+            'ProveInclusion': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProveInclusion,
+                    request_deserializer=aval_dot_v1_dot_audit__pb2.ProveInclusionRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_audit__pb2.ProveInclusionResponse.SerializeToString,
+            ),
+            'ProveConsistency': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProveConsistency,
+                    request_deserializer=aval_dot_v1_dot_audit__pb2.ProveConsistencyRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_audit__pb2.ProveConsistencyResponse.SerializeToString,
+            ),
+            'GetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStats,
+                    request_deserializer=aval_dot_v1_dot_audit__pb2.GetStatsRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_audit__pb2.GetStatsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'aval.v1.Audit', rpc_method_handlers)
@@ -104,7 +223,7 @@ def add_AuditServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Audit:
-    """What inspectors call: query, explain and verify the audit trail.
+    """What inspectors call: query, explain, prove and verify the audit trail.
     """
 
     @staticmethod
@@ -124,6 +243,33 @@ class Audit:
             '/aval.v1.Audit/QueryEvents',
             aval_dot_v1_dot_audit__pb2.QueryEventsRequest.SerializeToString,
             aval_dot_v1_dot_audit__pb2.QueryEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/aval.v1.Audit/ExportEvents',
+            aval_dot_v1_dot_audit__pb2.ExportEventsRequest.SerializeToString,
+            aval_dot_v1_dot_audit__pb2.ExportEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -178,6 +324,168 @@ class Audit:
             '/aval.v1.Audit/VerifyChain',
             aval_dot_v1_dot_audit__pb2.VerifyChainRequest.SerializeToString,
             aval_dot_v1_dot_audit__pb2.VerifyChainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyTrail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/aval.v1.Audit/VerifyTrail',
+            aval_dot_v1_dot_audit__pb2.VerifyTrailRequest.SerializeToString,
+            aval_dot_v1_dot_audit__pb2.VerifyTrailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.Audit/CreateCheckpoint',
+            aval_dot_v1_dot_audit__pb2.CreateCheckpointRequest.SerializeToString,
+            aval_dot_v1_dot_audit__pb2.CreateCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCheckpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.Audit/ListCheckpoints',
+            aval_dot_v1_dot_audit__pb2.ListCheckpointsRequest.SerializeToString,
+            aval_dot_v1_dot_audit__pb2.ListCheckpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProveInclusion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.Audit/ProveInclusion',
+            aval_dot_v1_dot_audit__pb2.ProveInclusionRequest.SerializeToString,
+            aval_dot_v1_dot_audit__pb2.ProveInclusionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProveConsistency(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.Audit/ProveConsistency',
+            aval_dot_v1_dot_audit__pb2.ProveConsistencyRequest.SerializeToString,
+            aval_dot_v1_dot_audit__pb2.ProveConsistencyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.Audit/GetStats',
+            aval_dot_v1_dot_audit__pb2.GetStatsRequest.SerializeToString,
+            aval_dot_v1_dot_audit__pb2.GetStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,33 +27,61 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class AuditStub:
-    """What inspectors call: query, explain and verify the audit trail."""
+    """What inspectors call: query, explain, prove and verify the audit trail."""
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> AuditAsyncStub: ...
     QueryEvents: _grpc.UnaryUnaryMultiCallable[_audit_pb2.QueryEventsRequest, _audit_pb2.QueryEventsResponse]
-    """Lists audit events in sequence order."""
+    """Lists audit events, one tenant after the other, each in sequence order."""
+    ExportEvents: _grpc.UnaryStreamMultiCallable[_audit_pb2.ExportEventsRequest, _audit_pb2.ExportEventsResponse]
+    """Streams the events a query selects, as JSON Lines or CSV, for large ranges."""
     ExplainDecision: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ExplainDecisionRequest, _audit_pb2.ExplainDecisionResponse]
-    """Explains one decision from its record and its trail."""
+    """Explains one decision from its record and its trail, for an inspector or the citizen."""
     VerifyChain: _grpc.UnaryUnaryMultiCallable[_audit_pb2.VerifyChainRequest, _audit_pb2.VerifyChainResponse]
-    """Verifies a tenant's hash chain and that every decision agrees with its trail."""
+    """Verifies a tenant's trail: chain, signed checkpoints, and decisions against their events."""
+    VerifyTrail: _grpc.UnaryStreamMultiCallable[_audit_pb2.VerifyTrailRequest, _audit_pb2.VerifyTrailResponse]
+    """The same verification, streaming progress while it runs and the report last."""
+    CreateCheckpoint: _grpc.UnaryUnaryMultiCallable[_audit_pb2.CreateCheckpointRequest, _audit_pb2.CreateCheckpointResponse]
+    """Signs a checkpoint of the tenant's trail now (tree size and Merkle root)."""
+    ListCheckpoints: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ListCheckpointsRequest, _audit_pb2.ListCheckpointsResponse]
+    """Lists a tenant's signed checkpoints, oldest first."""
+    ProveInclusion: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ProveInclusionRequest, _audit_pb2.ProveInclusionResponse]
+    """Proves that one event is in the tree a checkpoint signed (RFC 9162 inclusion proof)."""
+    ProveConsistency: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ProveConsistencyRequest, _audit_pb2.ProveConsistencyResponse]
+    """Proves that a larger tree only appended to a smaller one (RFC 9162 consistency proof)."""
+    GetStats: _grpc.UnaryUnaryMultiCallable[_audit_pb2.GetStatsRequest, _audit_pb2.GetStatsResponse]
+    """Volumes, override and agreement rates, time to decision, and rubber-stamping flags."""
 
 @_typing.type_check_only
 class AuditAsyncStub(AuditStub):
-    """What inspectors call: query, explain and verify the audit trail."""
+    """What inspectors call: query, explain, prove and verify the audit trail."""
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     QueryEvents: _aio.UnaryUnaryMultiCallable[_audit_pb2.QueryEventsRequest, _audit_pb2.QueryEventsResponse]  # type: ignore[assignment]
-    """Lists audit events in sequence order."""
+    """Lists audit events, one tenant after the other, each in sequence order."""
+    ExportEvents: _aio.UnaryStreamMultiCallable[_audit_pb2.ExportEventsRequest, _audit_pb2.ExportEventsResponse]  # type: ignore[assignment]
+    """Streams the events a query selects, as JSON Lines or CSV, for large ranges."""
     ExplainDecision: _aio.UnaryUnaryMultiCallable[_audit_pb2.ExplainDecisionRequest, _audit_pb2.ExplainDecisionResponse]  # type: ignore[assignment]
-    """Explains one decision from its record and its trail."""
+    """Explains one decision from its record and its trail, for an inspector or the citizen."""
     VerifyChain: _aio.UnaryUnaryMultiCallable[_audit_pb2.VerifyChainRequest, _audit_pb2.VerifyChainResponse]  # type: ignore[assignment]
-    """Verifies a tenant's hash chain and that every decision agrees with its trail."""
+    """Verifies a tenant's trail: chain, signed checkpoints, and decisions against their events."""
+    VerifyTrail: _aio.UnaryStreamMultiCallable[_audit_pb2.VerifyTrailRequest, _audit_pb2.VerifyTrailResponse]  # type: ignore[assignment]
+    """The same verification, streaming progress while it runs and the report last."""
+    CreateCheckpoint: _aio.UnaryUnaryMultiCallable[_audit_pb2.CreateCheckpointRequest, _audit_pb2.CreateCheckpointResponse]  # type: ignore[assignment]
+    """Signs a checkpoint of the tenant's trail now (tree size and Merkle root)."""
+    ListCheckpoints: _aio.UnaryUnaryMultiCallable[_audit_pb2.ListCheckpointsRequest, _audit_pb2.ListCheckpointsResponse]  # type: ignore[assignment]
+    """Lists a tenant's signed checkpoints, oldest first."""
+    ProveInclusion: _aio.UnaryUnaryMultiCallable[_audit_pb2.ProveInclusionRequest, _audit_pb2.ProveInclusionResponse]  # type: ignore[assignment]
+    """Proves that one event is in the tree a checkpoint signed (RFC 9162 inclusion proof)."""
+    ProveConsistency: _aio.UnaryUnaryMultiCallable[_audit_pb2.ProveConsistencyRequest, _audit_pb2.ProveConsistencyResponse]  # type: ignore[assignment]
+    """Proves that a larger tree only appended to a smaller one (RFC 9162 consistency proof)."""
+    GetStats: _aio.UnaryUnaryMultiCallable[_audit_pb2.GetStatsRequest, _audit_pb2.GetStatsResponse]  # type: ignore[assignment]
+    """Volumes, override and agreement rates, time to decision, and rubber-stamping flags."""
 
 class AuditServicer(metaclass=_abc_1.ABCMeta):
-    """What inspectors call: query, explain and verify the audit trail."""
+    """What inspectors call: query, explain, prove and verify the audit trail."""
 
     @_abc_1.abstractmethod
     def QueryEvents(
@@ -61,7 +89,15 @@ class AuditServicer(metaclass=_abc_1.ABCMeta):
         request: _audit_pb2.QueryEventsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.QueryEventsResponse, _abc.Awaitable[_audit_pb2.QueryEventsResponse]]:
-        """Lists audit events in sequence order."""
+        """Lists audit events, one tenant after the other, each in sequence order."""
+
+    @_abc_1.abstractmethod
+    def ExportEvents(
+        self,
+        request: _audit_pb2.ExportEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_audit_pb2.ExportEventsResponse], _abc.AsyncIterator[_audit_pb2.ExportEventsResponse]]:
+        """Streams the events a query selects, as JSON Lines or CSV, for large ranges."""
 
     @_abc_1.abstractmethod
     def ExplainDecision(
@@ -69,7 +105,7 @@ class AuditServicer(metaclass=_abc_1.ABCMeta):
         request: _audit_pb2.ExplainDecisionRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.ExplainDecisionResponse, _abc.Awaitable[_audit_pb2.ExplainDecisionResponse]]:
-        """Explains one decision from its record and its trail."""
+        """Explains one decision from its record and its trail, for an inspector or the citizen."""
 
     @_abc_1.abstractmethod
     def VerifyChain(
@@ -77,6 +113,54 @@ class AuditServicer(metaclass=_abc_1.ABCMeta):
         request: _audit_pb2.VerifyChainRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.VerifyChainResponse, _abc.Awaitable[_audit_pb2.VerifyChainResponse]]:
-        """Verifies a tenant's hash chain and that every decision agrees with its trail."""
+        """Verifies a tenant's trail: chain, signed checkpoints, and decisions against their events."""
+
+    @_abc_1.abstractmethod
+    def VerifyTrail(
+        self,
+        request: _audit_pb2.VerifyTrailRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_audit_pb2.VerifyTrailResponse], _abc.AsyncIterator[_audit_pb2.VerifyTrailResponse]]:
+        """The same verification, streaming progress while it runs and the report last."""
+
+    @_abc_1.abstractmethod
+    def CreateCheckpoint(
+        self,
+        request: _audit_pb2.CreateCheckpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.CreateCheckpointResponse, _abc.Awaitable[_audit_pb2.CreateCheckpointResponse]]:
+        """Signs a checkpoint of the tenant's trail now (tree size and Merkle root)."""
+
+    @_abc_1.abstractmethod
+    def ListCheckpoints(
+        self,
+        request: _audit_pb2.ListCheckpointsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.ListCheckpointsResponse, _abc.Awaitable[_audit_pb2.ListCheckpointsResponse]]:
+        """Lists a tenant's signed checkpoints, oldest first."""
+
+    @_abc_1.abstractmethod
+    def ProveInclusion(
+        self,
+        request: _audit_pb2.ProveInclusionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.ProveInclusionResponse, _abc.Awaitable[_audit_pb2.ProveInclusionResponse]]:
+        """Proves that one event is in the tree a checkpoint signed (RFC 9162 inclusion proof)."""
+
+    @_abc_1.abstractmethod
+    def ProveConsistency(
+        self,
+        request: _audit_pb2.ProveConsistencyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.ProveConsistencyResponse, _abc.Awaitable[_audit_pb2.ProveConsistencyResponse]]:
+        """Proves that a larger tree only appended to a smaller one (RFC 9162 consistency proof)."""
+
+    @_abc_1.abstractmethod
+    def GetStats(
+        self,
+        request: _audit_pb2.GetStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.GetStatsResponse, _abc.Awaitable[_audit_pb2.GetStatsResponse]]:
+        """Volumes, override and agreement rates, time to decision, and rubber-stamping flags."""
 
 def add_AuditServicer_to_server(servicer: AuditServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,288 @@
+"""Times filtered QueryEvents pages and VerifyChain through the real server on a generated trail.
+
+Starts ``aval serve`` (``tests/support.py``'s ServerProcess) on the database that
+``generate_trail.py`` filled, with a policy for each of its tenants ``bench-NN`` and a pooled
+inspector granted all of them. Then, one call at a time:
+
+1. a warm-up mix, then the first time-filtered page of each tenant (the server process then
+   summarises the tenant's times by block of sequence numbers, once: printed apart);
+2. a mix of filtered ``QueryEvents`` pages of 100 events: one tenant or several, every filter
+   of the contract alone and combined, first pages and pages further on (following the
+   tokens). Prints p50/p95/p99 in ms of each call, and of each "page of 100": the calls it
+   takes to get 100 events (a page may come back short, see ``audit_store/queries.py``);
+3. ``VerifyChain`` of one tenant, twice; prints events per second.
+
+Example:
+    python tests/benchmarks/query_and_verify.py \\
+        --database-url postgresql://postgres@127.0.0.1:5432/aval_bench --pages 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import psycopg
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from aval.service.identity import token_hash  # noqa: E402
+from aval.v1 import audit_pb2, audit_pb2_grpc, common_pb2  # noqa: E402
+from tests.benchmarks.generate_trail import RARE_VERSION, TYPES, VERSIONS  # noqa: E402
+from tests.support import ServerProcess  # noqa: E402
+
+TOKEN = "bench-token-insp-pool"
+KINDS = ["decision.proposed", "decision.claimed", "review.recorded", "decision.finalized"]
+VERDICTS = [common_pb2.VERDICT_APPROVE, common_pb2.VERDICT_AMEND, common_pb2.VERDICT_REJECT]
+Request = audit_pb2.QueryEventsRequest
+
+
+def write_config(folder: Path, tenants: list[str]) -> dict[str, str]:
+    """Policies for the generated tenants, and a pooled inspector granted all of them."""
+    policies = folder / "bench-policies"
+    policies.mkdir(parents=True, exist_ok=True)
+    for tenant in tenants:
+        types = {name: {"purpose": f"banc d'essai {name}"} for name in TYPES}
+        spec = {
+            "tenant": tenant,
+            "preset": "cautious_trial",
+            "contact": f"Mairie {tenant}",
+            "decision_types": types,
+        }
+        (policies / f"{tenant}.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    inspector = {
+        "id": "insp-pool",
+        "tenant": tenants[0],
+        "roles": ["inspector"],
+        "grants": [{"tenant": t, "roles": ["inspector"]} for t in tenants[1:]],
+        "token_sha256": token_hash(TOKEN),
+    }
+    principals = folder / "bench-principals.yaml"
+    principals.write_text(yaml.safe_dump({"principals": [inspector]}), encoding="utf-8")
+    return {"AVAL_POLICY_DIR": str(policies), "AVAL_PRINCIPALS_FILE": str(principals)}
+
+
+class Mix:
+    """Random filtered queries over the generated tenants, with values that exist in them."""
+
+    def __init__(self, url: str, rng: random.Random) -> None:
+        self.rng = rng
+        with psycopg.connect(url) as conn:
+            heads = conn.execute("SELECT tenant_id, seq FROM aval.chain_heads ORDER BY 1")
+            self.tenants = [row[0] for row in heads]
+            span = conn.execute(  # the trails' year, without the server's later expirations
+                "SELECT percentile_disc(0.001) WITHIN GROUP (ORDER BY occurred_at), "
+                "percentile_disc(0.999) WITHIN GROUP (ORDER BY occurred_at) "
+                "FROM aval.audit_events TABLESAMPLE SYSTEM (0.1)"
+            )
+            self.start, self.end = span.fetchone() or (datetime.now(UTC), datetime.now(UTC))
+            sample = conn.execute(
+                "SELECT tenant_id, id FROM aval.decisions TABLESAMPLE SYSTEM (0.1) LIMIT 200"
+            )
+            self.decisions = [(row[0], str(row[1])) for row in sample]
+            actors = conn.execute(
+                "SELECT DISTINCT tenant_id, actor_id FROM aval.audit_events "
+                "TABLESAMPLE SYSTEM (0.1) WHERE actor_type = 'human'"
+            )
+            self.reviewers = [(row[0], row[1]) for row in actors]
+
+    def _tenant(self) -> str:
+        return self.rng.choice(self.tenants)
+
+    def _some(self, n: int) -> list[str]:
+        return sorted(self.rng.sample(self.tenants, min(n, len(self.tenants))))
+
+    def _moment(self) -> datetime:
+        seconds = (self.end - self.start).total_seconds()
+        return self.start + timedelta(seconds=self.rng.uniform(0, seconds))
+
+    def _window(self, days: float) -> tuple[datetime, datetime]:
+        since = self._moment()
+        return since, since + timedelta(days=days)
+
+    def _timed(self, request: Request, since: datetime, until: datetime | None) -> Request:
+        request.since.FromDatetime(since)
+        if until is not None:
+            request.until.FromDatetime(until)
+        return request
+
+    def templates(self) -> dict[str, Callable[[], Request]]:
+        """Each kind of query of the mix, by name."""
+        r = self.rng
+        types, systems = list(TYPES), sorted({s for s, _ in TYPES.values()})
+
+        def reviewer() -> Request:
+            tenant, actor = r.choice(self.reviewers)
+            return Request(tenant=tenant, reviewer=actor)
+
+        def decision() -> Request:
+            tenant, decision_id = r.choice(self.decisions)
+            return Request(tenant=tenant, decision_id=decision_id)
+
+        def combined() -> Request:
+            request = Request(
+                tenants=self._some(10), decision_type=r.choice(types), verdict=VERDICTS[2]
+            )
+            return self._timed(request, self._moment(), None)
+
+        return {
+            "one tenant": lambda: Request(tenant=self._tenant()),
+            "all tenants": lambda: Request(tenants=self.tenants),
+            "kind": lambda: Request(tenant=self._tenant(), kind=r.choice(KINDS)),
+            "decision": decision,
+            "reviewer": reviewer,
+            "verdict, all tenants": lambda: Request(
+                tenants=self.tenants, verdict=r.choice(VERDICTS)
+            ),
+            "type": lambda: Request(tenant=self._tenant(), decision_type=r.choice(types)),
+            "type, all tenants": lambda: Request(
+                tenants=self.tenants, decision_type=r.choice(types)
+            ),
+            "AI system": lambda: Request(tenant=self._tenant(), ai_system=r.choice(systems)),
+            "AI system and version, 10 tenants": lambda: Request(
+                tenants=self._some(10),
+                ai_system=r.choice(systems),
+                model_version=r.choice(VERSIONS),
+            ),
+            "rare version, all tenants": lambda: Request(
+                tenants=self.tenants, model_version=RARE_VERSION
+            ),
+            "overrode": lambda: Request(tenant=self._tenant(), overrode=True),
+            "not overrode, 5 tenants": lambda: Request(tenants=self._some(5), overrode=False),
+            "week": lambda: self._timed(Request(tenant=self._tenant()), *self._window(7)),
+            "month, all tenants": lambda: self._timed(
+                Request(tenants=self.tenants), *self._window(30)
+            ),
+            "since, reviews": lambda: self._timed(
+                Request(tenant=self._tenant(), kind="review.recorded"), self._moment(), None
+            ),
+            "type + reject + since, 10 tenants": combined,
+            "reviewer + overrode": lambda: Request(
+                tenant=(pick := r.choice(self.reviewers))[0], reviewer=pick[1], overrode=True
+            ),
+        }
+
+
+def percentiles(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"n={len(values)}"
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return f"n={len(values):4d}  p50 {cuts[49]:6.1f}  p95 {cuts[94]:6.1f}  p99 {cuts[98]:6.1f} ms"
+
+
+def run_mix(stub: audit_pb2_grpc.AuditStub, mix: Mix, pages: int, rng: random.Random) -> None:
+    """Sends `pages` pages of 100 (first pages and further ones) and prints their latencies."""
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    templates = mix.templates()
+    calls: dict[str, list[float]] = defaultdict(list)
+    hundreds: dict[str, list[float]] = defaultdict(list)
+    short = events_total = 0
+    done = 0
+    while done < pages:
+        name = rng.choice(list(templates))
+        request = templates[name]()
+        request.page_size = 100
+        for _ in range(rng.choice([1, 1, 2, 4])):  # a first page, sometimes a few more
+            got, spent = 0, 0.0
+            while True:  # the calls it takes to get 100 events (or the end)
+                began = time.perf_counter()
+                reply = stub.QueryEvents(request, metadata=metadata, timeout=60)
+                ms = (time.perf_counter() - began) * 1000
+                calls[name].append(ms)
+                got, spent = got + len(reply.events), spent + ms
+                short += len(reply.events) < 100 and bool(reply.next_page_token)
+                request.page_token = reply.next_page_token
+                if got >= 100 or not reply.next_page_token:
+                    break
+            hundreds[name].append(spent)
+            events_total += got
+            done += 1
+            if not request.page_token or done >= pages:
+                break
+    every = [ms for values in calls.values() for ms in values]
+    print(f"QueryEvents, {len(every)} calls, {events_total:,} events, {short} short pages")
+    for name in templates:
+        print(f"  {name:36s} {percentiles(calls[name])}")
+    print(f"  {'ALL CALLS':36s} {percentiles(every)}")
+    pooled = [ms for values in hundreds.values() for ms in values]
+    print(f"  {'ALL PAGES OF 100 (calls summed)':36s} {percentiles(pooled)}", flush=True)
+
+
+def first_time_queries(stub: audit_pb2_grpc.AuditStub, mix: Mix) -> None:
+    """A time-filtered page of each tenant, the first of the server process: it summarises the
+    tenant's times by block of sequence numbers (kept for the process's life) before reading.
+    """
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    spent = []
+    for tenant in mix.tenants:
+        request = mix._timed(Request(tenant=tenant, page_size=100), *mix._window(7))
+        began = time.perf_counter()
+        stub.QueryEvents(request, metadata=metadata, timeout=60)
+        spent.append((time.perf_counter() - began) * 1000)
+    print(f"First time-filtered page of each tenant (cold):  {percentiles(spent)}", flush=True)
+
+
+def run_verify(stub: audit_pb2_grpc.AuditStub, tenant: str) -> None:
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    for attempt in (1, 2):
+        began = time.perf_counter()
+        reply = stub.VerifyChain(
+            audit_pb2.VerifyChainRequest(tenant=tenant), metadata=metadata, timeout=3600
+        )
+        seconds = time.perf_counter() - began
+        print(
+            f"VerifyChain {tenant} (run {attempt}): ok={reply.ok}, {reply.events_checked:,} events "
+            f"and {reply.decisions_checked:,} decisions in {seconds:.1f}s: "
+            f"{reply.events_checked / seconds:,.0f} events/s",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", required=True, help="the database generate_trail.py filled"
+    )
+    parser.add_argument("--pages", type=int, default=600, help="pages of 100 to time (600)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--verify-tenant", default="", help="the tenant to verify (the first)")
+    parser.add_argument("--no-verify", action="store_true", help="time the queries only")
+    options = parser.parse_args()
+    rng = random.Random(options.seed)
+    mix = Mix(options.database_url, rng)
+    if not mix.tenants:
+        sys.exit("no trail in that database: run generate_trail.py first")
+    workdir = Path(tempfile.mkdtemp(prefix="aval-bench-", dir="/tmp"))
+    env = write_config(workdir, mix.tenants)
+    env["AVAL_CHECKPOINT_INTERVAL_SECONDS"] = "0"  # no background work during the timings
+    server = ServerProcess.start(
+        options.database_url, workdir, name="aval", extra_env=env, signing_key=False
+    )
+    print(f"aval at {server.address}: {len(mix.tenants)} tenants", flush=True)
+    try:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = audit_pb2_grpc.AuditStub(channel)
+            print("Warm-up:")
+            run_mix(stub, mix, max(options.pages // 10, 1), random.Random(options.seed + 1))
+            first_time_queries(stub, mix)
+            print("Measured:")
+            run_mix(stub, mix, options.pages, rng)
+            if not options.no_verify:
+                run_verify(stub, options.verify_tenant or mix.tenants[0])
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
