@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -79,19 +78,6 @@ class EventFilter:
     until: datetime | None = None
 
 
-def encode_seq_token(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
-
-
-def decode_seq_token(token: str) -> int:
-    """Raises ValueError on a token this store did not make."""
-    raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    prefix, _, seq = raw.partition(":")
-    if prefix != "seq":
-        raise ValueError("not an event page token")
-    return int(seq)
-
-
 async def query_events(
     conn: AsyncConnection[Any], flt: EventFilter, *, after_seq: int, limit: int
 ) -> list[AuditEvent]:
@@ -148,11 +134,6 @@ async def chain_head(conn: AsyncConnection[Any], tenant_id: str) -> tuple[int, b
     cur = await conn.execute("SELECT seq, hash FROM chain_heads WHERE tenant_id = %s", (tenant_id,))
     row = await cur.fetchone()
     return None if row is None else (row[0], bytes(row[1]))
-
-
-async def tenants_with_events(conn: AsyncConnection[Any]) -> list[str]:
-    cur = await conn.execute("SELECT tenant_id FROM chain_heads ORDER BY tenant_id")
-    return [row[0] for row in await cur.fetchall()]
 
 
 async def find_event(
