@@ -10,7 +10,6 @@ import json
 import stat
 import uuid
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -18,8 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aval.audit_store import Store, checkpoints, merkle, trail
-from aval.audit_store.chain import GENESIS_HASH, NewEvent, utc_iso
-from aval.audit_store.records import SYSTEM_ACTOR
+from aval.audit_store.chain import GENESIS_HASH, utc_iso
 from aval.service import checkpointing
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition, PermissionDenied
@@ -37,19 +35,7 @@ from aval.service.signing import (
     verify_signature,
 )
 
-
-async def append(store: Store, tenant: str, count: int) -> None:
-    async with store.transaction() as conn:
-        await trail.append_events(
-            conn,
-            tenant,
-            [
-                NewEvent("test.event", SYSTEM_ACTOR, uuid.uuid4(), {"n": i, "texte": "é"})
-                for i in range(count)
-            ],
-            occurred_at=datetime.now(UTC),
-            trace_id="",
-        )
+from .trail_access import append
 
 
 async def root_from_scratch(store: Store, tenant: str) -> tuple[int, bytes, bytes]:

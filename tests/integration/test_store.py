@@ -6,29 +6,15 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
 from aval.audit_store import Store, migrate, trail, verify
-from aval.audit_store.chain import GENESIS_HASH, NewEvent, chain_hash
+from aval.audit_store.chain import GENESIS_HASH, chain_hash
 from aval.audit_store.migrate import SERVICE_ROLE, available_migrations
-from aval.audit_store.records import SYSTEM_ACTOR
 
-
-async def append(store: Store, tenant: str, count: int = 1) -> list[tuple[int, bytes]]:
-    async with store.transaction() as conn:
-        return await trail.append_events(
-            conn,
-            tenant,
-            [
-                NewEvent("test.event", SYSTEM_ACTOR, uuid.uuid4(), {"n": i, "texte": "é"})
-                for i in range(count)
-            ],
-            occurred_at=datetime.now(UTC),
-            trace_id="",
-        )
+from .trail_access import append, as_superuser
 
 
 @pytest.fixture
@@ -93,17 +79,6 @@ async def test_even_the_owner_cannot_change_the_trail_I3(
             await owner.execute(statement, (tenant,))
 
 
-async def _as_superuser(url: str, *statements: tuple[str, tuple[object, ...]]) -> None:
-    """What an attacker with full database access does: disable the guards, edit, restore."""
-    async with await psycopg.AsyncConnection.connect(url) as conn, conn.transaction():
-        await conn.execute("ALTER TABLE aval.audit_events DISABLE TRIGGER USER")
-        await conn.execute("ALTER TABLE aval.chain_heads DISABLE TRIGGER USER")
-        for sql, params in statements:
-            await conn.execute(sql, params)
-        await conn.execute("ALTER TABLE aval.audit_events ENABLE TRIGGER USER")
-        await conn.execute("ALTER TABLE aval.chain_heads ENABLE TRIGGER USER")
-
-
 async def _problems(store: Store, tenant: str) -> list[tuple[str, int]]:
     async with store.reading() as conn:
         report = await verify.verify_tenant(conn, tenant)
@@ -114,7 +89,7 @@ async def test_edited_event_is_named_by_verification_I3(
     database_url: str, store: Store, tenant: str
 ) -> None:
     await append(store, tenant, 5)
-    await _as_superuser(
+    await as_superuser(
         database_url,
         (
             "UPDATE aval.audit_events SET canonical = convert_to(replace("
@@ -130,7 +105,7 @@ async def test_edited_query_column_is_caught_I3(
     database_url: str, store: Store, tenant: str
 ) -> None:
     await append(store, tenant, 3)
-    await _as_superuser(
+    await as_superuser(
         database_url,
         ("UPDATE aval.audit_events SET kind = 'other' WHERE tenant_id = %s AND seq = 2", (tenant,)),
     )
@@ -141,7 +116,7 @@ async def test_deleted_event_and_cut_tail_are_caught_I3(
     database_url: str, store: Store, tenant: str
 ) -> None:
     await append(store, tenant, 5)
-    await _as_superuser(
+    await as_superuser(
         database_url,
         ("DELETE FROM aval.audit_events WHERE tenant_id = %s AND seq IN (2, 5)", (tenant,)),
     )

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,6 +20,8 @@ from hypothesis import strategies as st
 from aval.audit_store import merkle, trail, verify
 from aval.audit_store.chain import NewEvent, chain_hash
 from aval.audit_store.records import SYSTEM_ACTOR
+
+from .trail_access import as_superuser, connect
 
 KEY = Ed25519PrivateKey.generate()
 PUBLIC = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -51,15 +52,9 @@ def parse_note(note: bytes) -> dict[str, str]:
     return fields
 
 
-async def _connect(url: str) -> psycopg.AsyncConnection[Any]:
-    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
-    await conn.execute("SET search_path = aval")
-    return conn
-
-
 async def make_history(url: str, tenant: str, sizes: list[int]) -> None:
     """Appends batches of events (one transaction per batch) to a new tenant's chain."""
-    async with await _connect(url) as conn:
+    async with await connect(url) as conn:
         for n, size in enumerate(sizes):
             async with conn.transaction():
                 await trail.append_events(
@@ -76,7 +71,7 @@ async def make_history(url: str, tenant: str, sizes: list[int]) -> None:
 
 async def checkpoint(url: str, tenant: str, size: int) -> Checkpoint:
     """Signs the tenant's first `size` events as an honest server would."""
-    async with await _connect(url) as conn:
+    async with await connect(url) as conn:
         events = [e async for e in trail.iter_events(conn, tenant)][:size]
     root = merkle.root(merkle.leaf_hash(e.canonical) for e in events)
     head = events[-1].hash
@@ -88,7 +83,7 @@ async def checkpoint(url: str, tenant: str, size: int) -> Checkpoint:
 
 
 async def verify_now(url: str, tenant: str, checkpoints: list[Checkpoint]) -> verify.Report:
-    async with await _connect(url) as conn, conn.transaction():
+    async with await connect(url) as conn, conn.transaction():
         return await verify.verify_tenant(
             conn,
             tenant,
@@ -96,17 +91,6 @@ async def verify_now(url: str, tenant: str, checkpoints: list[Checkpoint]) -> ve
             signature_ok=signature_ok,
             parse_note=parse_note,
         )
-
-
-async def as_superuser(url: str, *statements: tuple[str, tuple[Any, ...]]) -> None:
-    """Disables the guards, changes the trail, and restores the guards, in one transaction."""
-    async with await _connect(url) as conn, conn.transaction():
-        await conn.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
-        await conn.execute("ALTER TABLE chain_heads DISABLE TRIGGER USER")
-        for sql, params in statements:
-            await conn.execute(sql, params)
-        await conn.execute("ALTER TABLE audit_events ENABLE TRIGGER USER")
-        await conn.execute("ALTER TABLE chain_heads ENABLE TRIGGER USER")
 
 
 # Each tampering takes (url, tenant, position, size) and changes the trail.
@@ -208,7 +192,7 @@ async def truncate_tail(url: str, tenant: str, seq: int, size: int) -> None:
 async def rewrite_consistently(url: str, tenant: str, seq: int, size: int) -> None:
     """Edits one event and recomputes every later hash and the head: only a signed checkpoint
     can tell."""
-    async with await _connect(url) as conn:
+    async with await connect(url) as conn:
         events = [e async for e in trail.iter_events(conn, tenant)]
     forged = events[seq - 1].canonical.replace(b'"i":', b'"i": ', 1)
     statements: list[tuple[str, tuple[Any, ...]]] = []

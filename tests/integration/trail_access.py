@@ -1,0 +1,47 @@
+"""What integration tests do to a trail directly: append test events, and tamper as a superuser."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from aval.audit_store import Store, trail
+from aval.audit_store.chain import NewEvent
+from aval.audit_store.records import SYSTEM_ACTOR
+
+
+async def append(store: Store, tenant: str, count: int = 1) -> list[tuple[int, bytes]]:
+    """Appends `count` test events to a tenant's chain in one transaction."""
+    async with store.transaction() as conn:
+        return await trail.append_events(
+            conn,
+            tenant,
+            [
+                NewEvent("test.event", SYSTEM_ACTOR, uuid.uuid4(), {"n": i, "texte": "é"})
+                for i in range(count)
+            ],
+            occurred_at=datetime.now(UTC),
+            trace_id="",
+        )
+
+
+async def connect(url: str) -> psycopg.AsyncConnection[Any]:
+    """A direct (superuser, autocommit) connection to the test database, in schema aval."""
+    conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    await conn.execute("SET search_path = aval")
+    return conn
+
+
+async def as_superuser(url: str, *statements: tuple[str, tuple[Any, ...]]) -> None:
+    """What an attacker with full database access does: disable the guards, change the trail,
+    restore the guards, in one transaction."""
+    async with await connect(url) as conn, conn.transaction():
+        await conn.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
+        await conn.execute("ALTER TABLE chain_heads DISABLE TRIGGER USER")
+        for sql, params in statements:
+            await conn.execute(sql, params)
+        await conn.execute("ALTER TABLE audit_events ENABLE TRIGGER USER")
+        await conn.execute("ALTER TABLE chain_heads ENABLE TRIGGER USER")
