@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from .errors import ConcurrentUpdate, DecisionNotFound, ReviewAlreadyRecorded
-from .records import Decision, DecisionState, Review, Suggestion, Verdict
+from .records import AdviceStatus, Decision, DecisionState, Review, Suggestion, Verdict
 
 # Signalled by a trigger on every insert or update of a decision (migration 0002), with the
 # payload "tenant/decision id"; delivered when the transaction commits.
@@ -27,7 +27,8 @@ _COLUMNS = (
     "tenant_id, id, decision_type, subject_ref, state, input, input_sha256, suggestion, "
     "proposer_id, idempotency_key, request_sha256, policy_revision, required_approvals, "
     "rejections_to_close, approvals, rejections, pending_output, outcome, created_at, updated_at, "
-    "deadline, finalized_at, claimed_by, claim_expires_at, trace_id, version"
+    "deadline, finalized_at, claimed_by, claim_expires_at, trace_id, version, "
+    "advice_status, advice_detail"
 )
 
 
@@ -63,6 +64,8 @@ def _decision(row: dict[str, Any]) -> Decision:
         claimed_by=row["claimed_by"],
         claim_expires_at=row["claim_expires_at"],
         trace_id=row["trace_id"],
+        advice_status=AdviceStatus(row["advice_status"]),
+        advice_detail=row["advice_detail"],
         version=row["version"],
     )
 
@@ -111,6 +114,8 @@ def _row_json(d: Decision) -> dict[str, Any]:
         "claim_expires_at": when(d.claim_expires_at),
         "trace_id": d.trace_id,
         "version": d.version,
+        "advice_status": d.advice_status.value,
+        "advice_detail": d.advice_detail,
     }
 
 

@@ -58,6 +58,33 @@ class Actor:
 SYSTEM_ACTOR = Actor(id="aval", type=ActorType.SYSTEM)
 
 
+class AdviceStatus(enum.StrEnum):
+    """Where a decision's suggestion comes from, or why there is none."""
+
+    ATTESTED = "ATTESTED"
+    SUGGESTED = "SUGGESTED"
+    UNAVAILABLE = "UNAVAILABLE"
+    INVALID_OUTPUT = "INVALID_OUTPUT"
+    STOPPED = "STOPPED"
+    NONE = "NONE"
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One term of the case and the weight it carried in a suggestion."""
+
+    name: str
+    weight: float
+    value: str = ""
+
+    def to_json(self) -> JsonObject:
+        return {"name": self.name, "weight": self.weight, "value": self.value}
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> Factor:
+        return cls(name=data["name"], weight=float(data["weight"]), value=data.get("value", ""))
+
+
 @dataclass(frozen=True)
 class Suggestion:
     """What an AI system suggested, produced by it or attested by the caller."""
@@ -67,14 +94,26 @@ class Suggestion:
     explanation: str
     model_name: str
     model_version: str
+    factors: tuple[Factor, ...] = ()
+    sources: tuple[str, ...] = ()
+    # The model version's known limits from its registration, shown to reviewers.
+    known_limits: tuple[str, ...] = ()
 
     def to_json(self) -> JsonObject:
-        return {
+        data: JsonObject = {
             "output": self.output,
             "confidence": self.confidence,
             "explanation": self.explanation,
             "model": {"name": self.model_name, "version": self.model_version},
         }
+        # Only when present, so that attested suggestions keep their original shape.
+        if self.factors:
+            data["factors"] = [f.to_json() for f in self.factors]
+        if self.sources:
+            data["sources"] = list(self.sources)
+        if self.known_limits:
+            data["known_limits"] = list(self.known_limits)
+        return data
 
     @classmethod
     def from_json(cls, data: JsonObject) -> Suggestion:
@@ -85,6 +124,9 @@ class Suggestion:
             explanation=data.get("explanation", ""),
             model_name=model.get("name", ""),
             model_version=model.get("version", ""),
+            factors=tuple(Factor.from_json(f) for f in data.get("factors", ())),
+            sources=tuple(data.get("sources", ())),
+            known_limits=tuple(data.get("known_limits", ())),
         )
 
 
@@ -132,6 +174,9 @@ class Decision:
     trace_id: str = ""
     version: int = 1
     reviews: list[Review] = field(default_factory=list)
+    advice_status: AdviceStatus = AdviceStatus.ATTESTED
+    # Why there is no valid suggestion, empty otherwise.
+    advice_detail: str = ""
 
     def claim_holder(self, now: datetime) -> str | None:
         """Who holds a live lease on this decision at `now`, if anyone."""

@@ -74,6 +74,8 @@ def decision(
         reviews=[_review(r) for r in d.reviews],
         version=d.version,
         trace_id=d.trace_id,
+        advice_status=common_pb2.AdviceStatus.Value(f"ADVICE_STATUS_{d.advice_status.value}"),
+        advice_detail=d.advice_detail,
     )
     if d.suggestion is not None:
         s = d.suggestion
@@ -83,6 +85,12 @@ def decision(
                 confidence=s.confidence,
                 explanation=s.explanation,
                 model=common_pb2.ModelRef(name=s.model_name, version=s.model_version),
+                factors=[
+                    common_pb2.SuggestionFactor(name=f.name, weight=f.weight, value=f.value)
+                    for f in s.factors
+                ],
+                sources=s.sources,
+                known_limits=s.known_limits,
             )
         )
     if d.claimed_by:

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 from aval.audit_store import decisions
 from aval.audit_store.chain import NewEvent, canonical_json, sha256_hex, utc_iso
-from aval.audit_store.records import Actor, ActorType, Decision, DecisionState, Suggestion
+from aval.audit_store.records import (
+    Actor,
+    ActorType,
+    AdviceStatus,
+    Decision,
+    DecisionState,
+    Suggestion,
+)
 from aval.policies import ReviewPolicy
 
 from .deployment import Deployment, utc_now
@@ -91,6 +98,7 @@ def _new_decision(
         deadline=now + policy.deadline,
         pending_output=suggestion.output if suggestion else None,
         trace_id=current_trace_id(),
+        advice_status=AdviceStatus.ATTESTED if suggestion else AdviceStatus.NONE,
     )
 
 

@@ -26,27 +26,31 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61val/v1/common.proto\x12\x07\x61val.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\")\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\x94\x01\n\nSuggestion\x12\'\n\x06output\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\nconfidence\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0b\x65xplanation\x18\x03 \x01(\t\x12 \n\x05model\x18\x04 \x01(\x0b\x32\x11.aval.v1.ModelRefB\r\n\x0b_confidence\"\xd6\x01\n\x0cReviewRecord\x12\x13\n\x0breviewer_id\x18\x01 \x01(\t\x12\x16\n\x0ereviewer_roles\x18\x02 \x03(\t\x12!\n\x07verdict\x18\x03 \x01(\x0e\x32\x10.aval.v1.Verdict\x12\x15\n\rjustification\x18\x04 \x01(\t\x12/\n\x0e\x61mended_output\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\ndecided_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\nClaimLease\x12\x12\n\nclaimed_by\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"(\n\x06Notice\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xd0\x05\n\x08\x44\x65\x63ision\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x15\n\rdecision_type\x18\x03 \x01(\t\x12\x13\n\x0bsubject_ref\x18\x04 \x01(\t\x12%\n\x05state\x18\x05 \x01(\x0e\x32\x16.aval.v1.DecisionState\x12&\n\x05input\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cinput_sha256\x18\x07 \x01(\t\x12\'\n\nsuggestion\x18\x08 \x01(\x0b\x32\x13.aval.v1.Suggestion\x12\x13\n\x0bproposer_id\x18\t \x01(\t\x12\x17\n\x0fidempotency_key\x18\n \x01(\t\x12\x17\n\x0fpolicy_revision\x18\x0b \x01(\t\x12\x1a\n\x12required_approvals\x18\x0c \x01(\x05\x12\x11\n\tapprovals\x18\r \x01(\x05\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x66inalized_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x07outcome\x18\x12 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x07reviews\x18\x13 \x03(\x0b\x32\x15.aval.v1.ReviewRecord\x12\x1f\n\x06notice\x18\x14 \x01(\x0b\x32\x0f.aval.v1.Notice\x12\"\n\x05\x63laim\x18\x15 \x01(\x0b\x32\x13.aval.v1.ClaimLease\x12\x0f\n\x07version\x18\x16 \x01(\x03\x12\x10\n\x08trace_id\x18\x17 \x01(\t*\xe2\x01\n\rDecisionState\x12\x1e\n\x1a\x44\x45\x43ISION_STATE_UNSPECIFIED\x10\x00\x12!\n\x1d\x44\x45\x43ISION_STATE_PENDING_REVIEW\x10\x01\x12\x1b\n\x17\x44\x45\x43ISION_STATE_APPROVED\x10\x02\x12\x1a\n\x16\x44\x45\x43ISION_STATE_AMENDED\x10\x03\x12\x1b\n\x17\x44\x45\x43ISION_STATE_REJECTED\x10\x04\x12\x1a\n\x16\x44\x45\x43ISION_STATE_EXPIRED\x10\x05\x12\x1c\n\x18\x44\x45\x43ISION_STATE_WITHDRAWN\x10\x06*^\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x13\n\x0fVERDICT_APPROVE\x10\x01\x12\x11\n\rVERDICT_AMEND\x10\x02\x12\x12\n\x0eVERDICT_REJECT\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61val/v1/common.proto\x12\x07\x61val.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"?\n\x10SuggestionFactor\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06weight\x18\x02 \x01(\x01\x12\r\n\x05value\x18\x03 \x01(\t\")\n\x08ModelRef\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xe7\x01\n\nSuggestion\x12\'\n\x06output\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x17\n\nconfidence\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0b\x65xplanation\x18\x03 \x01(\t\x12 \n\x05model\x18\x04 \x01(\x0b\x32\x11.aval.v1.ModelRef\x12*\n\x07\x66\x61\x63tors\x18\x05 \x03(\x0b\x32\x19.aval.v1.SuggestionFactor\x12\x0f\n\x07sources\x18\x06 \x03(\t\x12\x14\n\x0cknown_limits\x18\x07 \x03(\tB\r\n\x0b_confidence\"\xd6\x01\n\x0cReviewRecord\x12\x13\n\x0breviewer_id\x18\x01 \x01(\t\x12\x16\n\x0ereviewer_roles\x18\x02 \x03(\t\x12!\n\x07verdict\x18\x03 \x01(\x0e\x32\x10.aval.v1.Verdict\x12\x15\n\rjustification\x18\x04 \x01(\t\x12/\n\x0e\x61mended_output\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\ndecided_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"P\n\nClaimLease\x12\x12\n\nclaimed_by\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"(\n\x06Notice\x12\x10\n\x08language\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\x95\x06\n\x08\x44\x65\x63ision\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x15\n\rdecision_type\x18\x03 \x01(\t\x12\x13\n\x0bsubject_ref\x18\x04 \x01(\t\x12%\n\x05state\x18\x05 \x01(\x0e\x32\x16.aval.v1.DecisionState\x12&\n\x05input\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cinput_sha256\x18\x07 \x01(\t\x12\'\n\nsuggestion\x18\x08 \x01(\x0b\x32\x13.aval.v1.Suggestion\x12\x13\n\x0bproposer_id\x18\t \x01(\t\x12\x17\n\x0fidempotency_key\x18\n \x01(\t\x12\x17\n\x0fpolicy_revision\x18\x0b \x01(\t\x12\x1a\n\x12required_approvals\x18\x0c \x01(\x05\x12\x11\n\tapprovals\x18\r \x01(\x05\x12.\n\ncreated_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x64\x65\x61\x64line\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x66inalized_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x07outcome\x18\x12 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x07reviews\x18\x13 \x03(\x0b\x32\x15.aval.v1.ReviewRecord\x12\x1f\n\x06notice\x18\x14 \x01(\x0b\x32\x0f.aval.v1.Notice\x12\"\n\x05\x63laim\x18\x15 \x01(\x0b\x32\x13.aval.v1.ClaimLease\x12\x0f\n\x07version\x18\x16 \x01(\x03\x12\x10\n\x08trace_id\x18\x17 \x01(\t\x12,\n\radvice_status\x18\x18 \x01(\x0e\x32\x15.aval.v1.AdviceStatus\x12\x15\n\radvice_detail\x18\x19 \x01(\t*\xe2\x01\n\rDecisionState\x12\x1e\n\x1a\x44\x45\x43ISION_STATE_UNSPECIFIED\x10\x00\x12!\n\x1d\x44\x45\x43ISION_STATE_PENDING_REVIEW\x10\x01\x12\x1b\n\x17\x44\x45\x43ISION_STATE_APPROVED\x10\x02\x12\x1a\n\x16\x44\x45\x43ISION_STATE_AMENDED\x10\x03\x12\x1b\n\x17\x44\x45\x43ISION_STATE_REJECTED\x10\x04\x12\x1a\n\x16\x44\x45\x43ISION_STATE_EXPIRED\x10\x05\x12\x1c\n\x18\x44\x45\x43ISION_STATE_WITHDRAWN\x10\x06*^\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x13\n\x0fVERDICT_APPROVE\x10\x01\x12\x11\n\rVERDICT_AMEND\x10\x02\x12\x12\n\x0eVERDICT_REJECT\x10\x03*\xda\x01\n\x0c\x41\x64viceStatus\x12\x1d\n\x19\x41\x44VICE_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41\x44VICE_STATUS_ATTESTED\x10\x01\x12\x1b\n\x17\x41\x44VICE_STATUS_SUGGESTED\x10\x02\x12\x1d\n\x19\x41\x44VICE_STATUS_UNAVAILABLE\x10\x03\x12 \n\x1c\x41\x44VICE_STATUS_INVALID_OUTPUT\x10\x04\x12\x19\n\x15\x41\x44VICE_STATUS_STOPPED\x10\x05\x12\x16\n\x12\x41\x44VICE_STATUS_NONE\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aval.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DECISIONSTATE']._serialized_start=1355
-  _globals['_DECISIONSTATE']._serialized_end=1581
-  _globals['_VERDICT']._serialized_start=1583
-  _globals['_VERDICT']._serialized_end=1677
-  _globals['_MODELREF']._serialized_start=96
-  _globals['_MODELREF']._serialized_end=137
-  _globals['_SUGGESTION']._serialized_start=140
-  _globals['_SUGGESTION']._serialized_end=288
-  _globals['_REVIEWRECORD']._serialized_start=291
-  _globals['_REVIEWRECORD']._serialized_end=505
-  _globals['_CLAIMLEASE']._serialized_start=507
-  _globals['_CLAIMLEASE']._serialized_end=587
-  _globals['_NOTICE']._serialized_start=589
-  _globals['_NOTICE']._serialized_end=629
-  _globals['_DECISION']._serialized_start=632
-  _globals['_DECISION']._serialized_end=1352
+  _globals['_DECISIONSTATE']._serialized_start=1572
+  _globals['_DECISIONSTATE']._serialized_end=1798
+  _globals['_VERDICT']._serialized_start=1800
+  _globals['_VERDICT']._serialized_end=1894
+  _globals['_ADVICESTATUS']._serialized_start=1897
+  _globals['_ADVICESTATUS']._serialized_end=2115
+  _globals['_SUGGESTIONFACTOR']._serialized_start=96
+  _globals['_SUGGESTIONFACTOR']._serialized_end=159
+  _globals['_MODELREF']._serialized_start=161
+  _globals['_MODELREF']._serialized_end=202
+  _globals['_SUGGESTION']._serialized_start=205
+  _globals['_SUGGESTION']._serialized_end=436
+  _globals['_REVIEWRECORD']._serialized_start=439
+  _globals['_REVIEWRECORD']._serialized_end=653
+  _globals['_CLAIMLEASE']._serialized_start=655
+  _globals['_CLAIMLEASE']._serialized_end=735
+  _globals['_NOTICE']._serialized_start=737
+  _globals['_NOTICE']._serialized_end=777
+  _globals['_DECISION']._serialized_start=780
+  _globals['_DECISION']._serialized_end=1569
 # @@protoc_insertion_point(module_scope)

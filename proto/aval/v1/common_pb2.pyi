@@ -79,6 +79,71 @@ VERDICT_AMEND: Verdict.ValueType  # 2
 VERDICT_REJECT: Verdict.ValueType  # 3
 Global___Verdict: _TypeAlias = Verdict  # noqa: Y015
 
+class _AdviceStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AdviceStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AdviceStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ADVICE_STATUS_UNSPECIFIED: _AdviceStatus.ValueType  # 0
+    ADVICE_STATUS_ATTESTED: _AdviceStatus.ValueType  # 1
+    """The calling application attested the suggestion of its own AI system."""
+    ADVICE_STATUS_SUGGESTED: _AdviceStatus.ValueType  # 2
+    """The AI system registered for the decision type produced a valid suggestion."""
+    ADVICE_STATUS_UNAVAILABLE: _AdviceStatus.ValueType  # 3
+    """The AI system failed (timeout, error, circuit open): no suggestion, a human decides."""
+    ADVICE_STATUS_INVALID_OUTPUT: _AdviceStatus.ValueType  # 4
+    """The AI system answered outside the decision type's schema: nothing is shown as valid."""
+    ADVICE_STATUS_STOPPED: _AdviceStatus.ValueType  # 5
+    """The kill switch or the registry kept the AI system out of it: no call was made."""
+    ADVICE_STATUS_NONE: _AdviceStatus.ValueType  # 6
+    """No AI system is configured for the decision type and none was attested."""
+
+class AdviceStatus(_AdviceStatus, metaclass=_AdviceStatusEnumTypeWrapper):
+    """Where the suggestion held with a decision comes from, and why there is none."""
+
+ADVICE_STATUS_UNSPECIFIED: AdviceStatus.ValueType  # 0
+ADVICE_STATUS_ATTESTED: AdviceStatus.ValueType  # 1
+"""The calling application attested the suggestion of its own AI system."""
+ADVICE_STATUS_SUGGESTED: AdviceStatus.ValueType  # 2
+"""The AI system registered for the decision type produced a valid suggestion."""
+ADVICE_STATUS_UNAVAILABLE: AdviceStatus.ValueType  # 3
+"""The AI system failed (timeout, error, circuit open): no suggestion, a human decides."""
+ADVICE_STATUS_INVALID_OUTPUT: AdviceStatus.ValueType  # 4
+"""The AI system answered outside the decision type's schema: nothing is shown as valid."""
+ADVICE_STATUS_STOPPED: AdviceStatus.ValueType  # 5
+"""The kill switch or the registry kept the AI system out of it: no call was made."""
+ADVICE_STATUS_NONE: AdviceStatus.ValueType  # 6
+"""No AI system is configured for the decision type and none was attested."""
+Global___AdviceStatus: _TypeAlias = AdviceStatus  # noqa: Y015
+
+@_typing.final
+class SuggestionFactor(_message.Message):
+    """One term of the case and the weight it carried in the suggestion."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    WEIGHT_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    weight: _builtins.float
+    value: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        weight: _builtins.float = ...,
+        value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "value", b"value", "weight", b"weight"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SuggestionFactor: _TypeAlias = SuggestionFactor  # noqa: Y015
+
 @_typing.final
 class ModelRef(_message.Message):
     """The AI system and version that produced a suggestion."""
@@ -113,6 +178,9 @@ class Suggestion(_message.Message):
     CONFIDENCE_FIELD_NUMBER: _builtins.int
     EXPLANATION_FIELD_NUMBER: _builtins.int
     MODEL_FIELD_NUMBER: _builtins.int
+    FACTORS_FIELD_NUMBER: _builtins.int
+    SOURCES_FIELD_NUMBER: _builtins.int
+    KNOWN_LIMITS_FIELD_NUMBER: _builtins.int
     confidence: _builtins.float
     """Confidence in [0, 1], when the AI system gives one."""
     explanation: _builtins.str
@@ -123,6 +191,18 @@ class Suggestion(_message.Message):
 
     @_builtins.property
     def model(self) -> Global___ModelRef: ...
+    @_builtins.property
+    def factors(self) -> _containers.RepeatedCompositeFieldContainer[Global___SuggestionFactor]:
+        """The terms and weights that drove it, when the AI system gives them."""
+
+    @_builtins.property
+    def sources(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The data sources the AI system used."""
+
+    @_builtins.property
+    def known_limits(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The model's known limits, from its registration: shown to reviewers with the suggestion."""
+
     def __init__(
         self,
         *,
@@ -130,10 +210,13 @@ class Suggestion(_message.Message):
         confidence: _builtins.float | None = ...,
         explanation: _builtins.str = ...,
         model: Global___ModelRef | None = ...,
+        factors: _abc.Iterable[Global___SuggestionFactor] | None = ...,
+        sources: _abc.Iterable[_builtins.str] | None = ...,
+        known_limits: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_confidence", b"_confidence", "confidence", b"confidence", "model", b"model", "output", b"output"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_confidence", b"_confidence", "confidence", b"confidence", "explanation", b"explanation", "model", b"model", "output", b"output"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_confidence", b"_confidence", "confidence", b"confidence", "explanation", b"explanation", "factors", b"factors", "known_limits", b"known_limits", "model", b"model", "output", b"output", "sources", b"sources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__confidence: _TypeAlias = _typing.Literal["confidence"]  # noqa: Y015
     _WhichOneofArgType__confidence: _TypeAlias = _typing.Literal["_confidence", b"_confidence"]  # noqa: Y015
@@ -261,6 +344,8 @@ class Decision(_message.Message):
     CLAIM_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     TRACE_ID_FIELD_NUMBER: _builtins.int
+    ADVICE_STATUS_FIELD_NUMBER: _builtins.int
+    ADVICE_DETAIL_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     tenant: _builtins.str
     decision_type: _builtins.str
@@ -279,6 +364,12 @@ class Decision(_message.Message):
     """Increases with every change; lets a client detect that it saw an older version."""
     trace_id: _builtins.str
     """The W3C trace id of the proposal."""
+    advice_status: Global___AdviceStatus.ValueType
+    """Where the suggestion comes from, or why there is none; reviewers see it as a flag."""
+    advice_detail: _builtins.str
+    """Why there is no valid suggestion (the AI's error, the schema violation, who stopped it),
+    empty otherwise.
+    """
     @_builtins.property
     def input(self) -> _struct_pb2.Struct: ...
     @_builtins.property
@@ -333,10 +424,12 @@ class Decision(_message.Message):
         claim: Global___ClaimLease | None = ...,
         version: _builtins.int = ...,
         trace_id: _builtins.str = ...,
+        advice_status: Global___AdviceStatus.ValueType = ...,
+        advice_detail: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["claim", b"claim", "created_at", b"created_at", "deadline", b"deadline", "finalized_at", b"finalized_at", "input", b"input", "notice", b"notice", "outcome", b"outcome", "suggestion", b"suggestion", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvals", b"approvals", "claim", b"claim", "created_at", b"created_at", "deadline", b"deadline", "decision_type", b"decision_type", "finalized_at", b"finalized_at", "id", b"id", "idempotency_key", b"idempotency_key", "input", b"input", "input_sha256", b"input_sha256", "notice", b"notice", "outcome", b"outcome", "policy_revision", b"policy_revision", "proposer_id", b"proposer_id", "required_approvals", b"required_approvals", "reviews", b"reviews", "state", b"state", "subject_ref", b"subject_ref", "suggestion", b"suggestion", "tenant", b"tenant", "trace_id", b"trace_id", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice_detail", b"advice_detail", "advice_status", b"advice_status", "approvals", b"approvals", "claim", b"claim", "created_at", b"created_at", "deadline", b"deadline", "decision_type", b"decision_type", "finalized_at", b"finalized_at", "id", b"id", "idempotency_key", b"idempotency_key", "input", b"input", "input_sha256", b"input_sha256", "notice", b"notice", "outcome", b"outcome", "policy_revision", b"policy_revision", "proposer_id", b"proposer_id", "required_approvals", b"required_approvals", "reviews", b"reviews", "state", b"state", "subject_ref", b"subject_ref", "suggestion", b"suggestion", "tenant", b"tenant", "trace_id", b"trace_id", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
