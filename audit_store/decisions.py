@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from .errors import ConcurrentUpdate, DecisionNotFound, ReviewAlreadyRecorded
-from .records import AdviceStatus, Decision, DecisionState, Review, Suggestion, Verdict
+from .records import AdviceStatus, AICall, Decision, DecisionState, Review, Suggestion, Verdict
 
 # Signalled by a trigger on every insert or update of a decision (migration 0002), with the
 # payload "tenant/decision id"; delivered when the transaction commits.
@@ -120,29 +120,38 @@ def _row_json(d: Decision) -> dict[str, Any]:
 
 
 async def record_proposals(
-    conn: AsyncConnection[Any], batch: Sequence[tuple[Decision, Sequence[bytes]]]
+    conn: AsyncConnection[Any],
+    batch: Sequence[tuple[Decision, Sequence[bytes], Sequence[AICall]]],
 ) -> set[uuid.UUID]:
-    """Inserts new decisions with their first audit events in one statement; returns the ids
-    inserted.
+    """Inserts new decisions with their first audit events (and the AI calls made for them) in
+    one statement; returns the ids inserted.
 
     Run on an autocommit connection, the statement is its own transaction: each decision and
     its events commit together (I2) when this returns (I7). A decision whose (tenant,
     idempotency key) is taken — by a committed row or an earlier one of the batch — is skipped
-    with its events.
+    with its events and calls.
     """
     rows: list[dict[str, Any]] = []
     events: list[bytes] = []
     tenants: list[str] = []
     owners: list[uuid.UUID] = []
-    for decision, encoded in batch:
+    calls: list[dict[str, Any]] = []
+    for decision, encoded, made in batch:
         rows.append(_row_json(decision))
         events.extend(encoded)
         tenants.extend([decision.tenant_id] * len(encoded))
         owners.extend([decision.id] * len(encoded))
-    cur = await conn.execute(
-        "SELECT record_proposals(%s, %s::bytea[], %s::text[], %s::uuid[])",
-        (Jsonb(rows), events, tenants, owners),
-    )
+        calls.extend(call.to_row(decision.tenant_id) for call in made)
+    if calls:
+        cur = await conn.execute(
+            "SELECT record_proposals_with_calls(%s, %s::bytea[], %s::text[], %s::uuid[], %s)",
+            (Jsonb(rows), events, tenants, owners, Jsonb(calls)),
+        )
+    else:
+        cur = await conn.execute(
+            "SELECT record_proposals(%s, %s::bytea[], %s::text[], %s::uuid[])",
+            (Jsonb(rows), events, tenants, owners),
+        )
     return {row[0] for row in await cur.fetchall()}
 
 

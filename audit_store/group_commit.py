@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from . import decisions
 from .database import Store
-from .records import Decision
+from .records import AICall, Decision
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 class _Pending:
     decision: Decision
     events: list[bytes]  # canonical bytes, from NewEvent.canonical
+    calls: tuple[AICall, ...]  # the AI calls made for it, written with it
     done: asyncio.Future[bool] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -58,8 +59,10 @@ class ProposalWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def write(self, decision: Decision, events: list[bytes]) -> bool:
-        pending = _Pending(decision, events)
+    async def write(
+        self, decision: Decision, events: list[bytes], calls: tuple[AICall, ...] = ()
+    ) -> bool:
+        pending = _Pending(decision, events, calls)
         await self._queue.put(pending)
         return await pending.done
 
@@ -101,4 +104,6 @@ class ProposalWriter:
         if not batch:
             return set()
         async with self._store.single_statement() as conn:
-            return await decisions.record_proposals(conn, [(p.decision, p.events) for p in batch])
+            return await decisions.record_proposals(
+                conn, [(p.decision, p.events, p.calls) for p in batch]
+            )

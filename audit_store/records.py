@@ -185,6 +185,59 @@ class Decision:
         return None
 
 
+class CallRole(enum.StrEnum):
+    """PRIMARY: the suggestion reviewers see; SHADOW: a candidate version, recorded only."""
+
+    PRIMARY = "PRIMARY"
+    SHADOW = "SHADOW"
+
+
+@dataclass(frozen=True)
+class AICall:
+    """One call to an AI system for a proposal (or one the kill switch or registry prevented)."""
+
+    id: uuid.UUID
+    decision_id: uuid.UUID
+    decision_type: str
+    ai_system: str
+    model_version: str
+    role: CallRole
+    # SUGGESTED, UNAVAILABLE, INVALID_OUTPUT or STOPPED (no call made).
+    status: AdviceStatus
+    detail: str
+    started_at: datetime
+    latency_ms: int
+    attempts: int
+    input_tokens: int | None
+    output_tokens: int | None
+    energy_mwh: int
+    cost_micro_eur: int
+    # The valid suggestion's output, for agreement with the final human decision.
+    output: JsonObject | None
+
+    def to_row(self, tenant_id: str) -> JsonObject:
+        """The ai_calls row, keyed by column, for jsonb_populate_recordset."""
+        return {
+            "tenant_id": tenant_id,
+            "id": str(self.id),
+            "decision_id": str(self.decision_id),
+            "decision_type": self.decision_type,
+            "ai_system": self.ai_system,
+            "model_version": self.model_version,
+            "role": self.role.value,
+            "status": self.status.value,
+            "detail": self.detail,
+            "started_at": self.started_at.isoformat(),
+            "latency_ms": self.latency_ms,
+            "attempts": self.attempts,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "energy_mwh": self.energy_mwh,
+            "cost_micro_eur": self.cost_micro_eur,
+            "output": self.output,
+        }
+
+
 @dataclass(frozen=True)
 class AuditEvent:
     """One entry of a tenant's hash-chained trail, as stored."""

@@ -192,7 +192,7 @@ def build_tenant_policies(
             layers.append((DecisionTypeFields(contact=spec.contact), source, ()))
         layers.append((own, source, ("decision_types", type_name)))
         fields, origin = _merge(layers)
-        purpose, contact = fields.pop("purpose", None), fields.pop("contact", None)
+        purpose, contact = fields.get("purpose"), fields.pop("contact", None)
         if "notice" not in fields:
             if not (purpose and contact):
                 raise source.error(

@@ -7,7 +7,14 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 VerdictName = Literal["approve", "amend", "reject"]
 
@@ -58,6 +65,13 @@ class DecisionTypeFields(BaseModel):
     purpose: str | None = None
     contact: str | None = None
     notice: dict[Literal["fr", "en"], str] | None = None
+    # The registered AI system that suggests decisions of this type (issue 4); without one,
+    # the calling application attests its own AI's suggestion, or a human decides alone.
+    ai_system: str | None = None
+    # A high-risk type (AI Act annex III) only uses a registered, pinned model version.
+    high_risk: bool | None = None
+    # The JSON Schema (subset) every suggestion of this type must satisfy.
+    output_schema: dict[str, Any] | None = None
 
 
 class ReviewPolicy(BaseModel):
@@ -76,6 +90,11 @@ class ReviewPolicy(BaseModel):
     rejections_to_close: int = Field(ge=1, le=10)
     deadline: timedelta
     notice: dict[Literal["fr", "en"], str]
+    # What the processing is for, in French; also the AI system's instructions.
+    purpose: str = ""
+    ai_system: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    high_risk: bool = False
+    output_schema: dict[str, Any] | None = None
 
     @field_validator("deadline")
     @classmethod
@@ -83,6 +102,15 @@ class ReviewPolicy(BaseModel):
         if value <= timedelta(0):
             raise ValueError("the deadline must be a positive duration, e.g. 72h or 10d")
         return value
+
+    @model_validator(mode="after")
+    def _schema_with_ai_system(self) -> ReviewPolicy:
+        if self.ai_system is not None and self.output_schema is None:
+            raise ValueError(
+                f"decision type {self.decision_type!r} names the AI system {self.ai_system!r}: "
+                "declare the `output_schema` its suggestions must satisfy"
+            )
+        return self
 
     def notice_text(self, language: str) -> tuple[str, str]:
         """The notice in the requested language, falling back to French."""

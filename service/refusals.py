@@ -33,6 +33,19 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "la clé d'idempotence {key!r} a déjà servi pour une autre demande : utilisez une "
         "nouvelle clé pour une nouvelle proposition",
     ),
+    "HIGH_RISK_MODEL_NOT_REGISTERED": (
+        "{decision_type} is a high-risk decision type: its suggestions must come from the "
+        "registered AI system {expected!r}, not {ai_system!r} (aval admin systems list)",
+        "{decision_type} est un type de décision à haut risque : ses suggestions doivent venir "
+        "du système d'IA enregistré {expected!r}, pas de {ai_system!r} (aval admin systems list)",
+    ),
+    "HIGH_RISK_MODEL_NOT_PINNED": (
+        "high-risk decision type: version {version!r} of {ai_system!r} is not the pinned version "
+        "({pinned!r}); an administrator requests the pin and another approves it (aval admin pin)",
+        "type de décision à haut risque : la version {version!r} de {ai_system!r} n'est pas la "
+        "version épinglée ({pinned!r}) ; un administrateur demande l'épinglage et un autre "
+        "l'approuve (aval admin pin)",
+    ),
     "ALREADY_REVIEWED": (
         "{reviewer} already gave a verdict on decision {decision}: a second approval must come "
         "from another person",

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
+import random
+from collections.abc import Iterable
 
-from opentelemetry import trace
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 log = logging.getLogger(__name__)
+
+# Whether spans are exported (set by configure_tracing). When they are not, the server skips
+# the OpenTelemetry interceptor and psycopg instrumentation, whose spans nobody would read, and
+# `enter_call` only continues the caller's trace context so that its trace id reaches the trail.
+_exporting = False
 
 
 def current_trace_id() -> str:
@@ -49,11 +59,45 @@ def configure_tracing() -> None:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         log.info("exporting traces over OTLP to %s", endpoint)
     trace.set_tracer_provider(provider)
-    PsycopgInstrumentor().instrument(enable_commenter=False)
+    global _exporting
+    _exporting = sampler is None
+    if _exporting:
+        PsycopgInstrumentor().instrument(enable_commenter=False)
 
 
 def server_interceptors() -> list[object]:
-    """The OpenTelemetry server interceptor: one span per RPC, continuing the caller's trace."""
+    """The OpenTelemetry server interceptor (one span per RPC, continuing the caller's trace)
+    when spans are recorded; none otherwise (see `enter_call`)."""
+    if not _exporting:
+        return []
     from opentelemetry.instrumentation.grpc import aio_server_interceptor
 
     return [aio_server_interceptor()]  # type: ignore[no-untyped-call]
+
+
+def enter_call(
+    metadata: Iterable[tuple[str, str | bytes]],
+) -> contextvars.Token[otel_context.Context] | None:
+    """Continues the caller's W3C trace context for one RPC when no interceptor does.
+
+    The current span becomes the caller's (remote, not recorded), or a new unsampled trace of
+    its own when the call carries none, as the SDK would start it. Returns the token to give
+    `leave_call`, or None when the interceptor already did this.
+    """
+    if _exporting:
+        return None
+    carrier = {key: value for key, value in metadata if isinstance(value, str)}
+    parent = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+    if not parent.is_valid:
+        parent = SpanContext(
+            trace_id=random.getrandbits(128) or 1,
+            span_id=random.getrandbits(64) or 1,
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.DEFAULT),
+        )
+    return otel_context.attach(trace.set_span_in_context(NonRecordingSpan(parent)))
+
+
+def leave_call(token: contextvars.Token[otel_context.Context] | None) -> None:
+    if token is not None:
+        otel_context.detach(token)

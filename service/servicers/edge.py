@@ -11,6 +11,7 @@ import psycopg
 
 from aval.audit_store.errors import StoreError
 
+from .. import telemetry
 from ..deployment import Deployment
 from ..errors import DomainError, Unavailable, abort_with, from_store_error
 from ..identity import Principal
@@ -37,6 +38,7 @@ def unary(
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Req, context: Context) -> Resp:
+        token = telemetry.enter_call(context.invocation_metadata() or ())
         try:
             return await method(self, request, context)
         except DomainError as exc:
@@ -45,6 +47,8 @@ def unary(
             await abort_with(context, from_store_error(exc))
         except psycopg.OperationalError:
             await abort_with(context, Unavailable("DATABASE_UNAVAILABLE"))
+        finally:
+            telemetry.leave_call(token)
         raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
     return wrapper
@@ -57,6 +61,7 @@ def streaming(
 
     @functools.wraps(method)
     async def wrapper(self: Any, request: Req, context: Context) -> AsyncIterator[Resp]:
+        token = telemetry.enter_call(context.invocation_metadata() or ())
         try:
             async for item in method(self, request, context):
                 yield item
@@ -66,5 +71,7 @@ def streaming(
             await abort_with(context, from_store_error(exc))
         except psycopg.OperationalError:
             await abort_with(context, Unavailable("DATABASE_UNAVAILABLE"))
+        finally:
+            telemetry.leave_call(token)
 
     return wrapper
