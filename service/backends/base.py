@@ -1,0 +1,191 @@
+"""What the gateway asks an AI backend and what it gets back, whatever the protocol.
+
+`BackendConfig`, `AdviceRequest`, `Advice` and `CallOutcome` are the interface the Propose flow
+uses. `Answer` and the failures below are how one protocol adapter (OpenAI-compatible HTTP,
+gRPC Advisor) reports one attempt to the retry loop, which turns them into a `CallOutcome`.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from aval.audit_store.records import Factor
+
+# Reviewers read the detail beside the flag, and the trail keeps it: short, and never a secret.
+DETAIL_LIMIT = 300
+
+BackendKind = Literal["OPENAI_COMPATIBLE", "ADVISOR"]
+CallStatus = Literal["SUGGESTED", "UNAVAILABLE", "INVALID_OUTPUT"]
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """How to reach one AI system of a tenant, built by the caller from its registry row."""
+
+    tenant: str
+    # The AI system's name in the registry.
+    name: str
+    kind: BackendKind
+    # Base URL ending in /v1 for an OpenAI-compatible API; host:port for an Advisor
+    # (grpcs://host:port for TLS with the system's roots).
+    endpoint: str
+    # The model name sent to an OpenAI-compatible backend when no version is requested.
+    model: str
+    # The environment variable holding the API key ("" = none); read at call time.
+    api_key_env: str
+    # Seconds per attempt.
+    timeout: float
+    # Attempts per call, 1 to 5.
+    max_attempts: int
+
+
+@dataclass(frozen=True)
+class AdviceRequest:
+    """One question to an AI system: the case of a decision and the shape of the answer."""
+
+    tenant: str
+    decision_type: str
+    decision_id: uuid.UUID
+    input: dict[str, Any]
+    # JSON Schema in the subset of `schema.py`.
+    output_schema: dict[str, Any]
+    # The pinned (or shadow) version; "" asks for the backend's current one.
+    model_version: str
+    # The decision type's purpose, for the model's instructions (French is fine).
+    instructions: str
+
+
+@dataclass(frozen=True)
+class Advice:
+    """A valid answer of an AI system."""
+
+    # Satisfies the request's output schema.
+    output: dict[str, Any]
+    # In [0, 1], when the backend gives one.
+    confidence: float | None
+    explanation: str
+    factors: tuple[Factor, ...]
+    sources: tuple[str, ...]
+    # The version that answered.
+    model_version: str
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What became of one call (all its attempts); `advice` is set iff SUGGESTED."""
+
+    status: CallStatus
+    advice: Advice | None
+    # English, for the reviewers' flag and the trail; at most DETAIL_LIMIT characters.
+    detail: str
+    attempts: int
+    # UTC.
+    started_at: datetime
+    latency_ms: int
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A valid answer to one attempt, with the tokens it cost when the backend counts them."""
+
+    advice: Advice
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class FailureKind(enum.Enum):
+    # Worth another attempt: timeout, connection error, HTTP 5xx/429, gRPC UNAVAILABLE…
+    TRANSIENT = "transient"
+    # The backend answered and refused (other 4xx, other gRPC codes): no retry.
+    REFUSED = "refused"
+    # The backend answered with something unusable: not JSON, out of schema, another model.
+    INVALID_OUTPUT = "invalid_output"
+    # The call could not be made as configured (e.g. the API key's variable is unset).
+    MISCONFIGURED = "misconfigured"
+
+
+class AttemptFailed(Exception):
+    """One attempt did not produce a valid answer; `detail` is safe to show and record."""
+
+    def __init__(
+        self,
+        kind: FailureKind,
+        detail: str,
+        *,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        # Tokens an invalid answer still cost.
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+
+
+class Backend(Protocol):
+    """One backend's protocol adapter: makes single attempts, raising AttemptFailed."""
+
+    async def attempt(
+        self, config: BackendConfig, request: AdviceRequest, trace_headers: dict[str, str]
+    ) -> Answer: ...
+
+    async def aclose(self) -> None: ...
+
+
+def api_key(config: BackendConfig) -> str | None:
+    """The API key from the environment at call time, None when the backend needs none.
+
+    Raises:
+        AttemptFailed (MISCONFIGURED): the named variable is unset or empty.
+    """
+    if not config.api_key_env:
+        return None
+    key = os.environ.get(config.api_key_env, "")
+    if not key:
+        raise AttemptFailed(
+            FailureKind.MISCONFIGURED,
+            f"the environment variable {config.api_key_env} that should hold the API key of "
+            f"{config.name!r} is not set on this server",
+        )
+    return key
+
+
+def bounded(text: str, limit: int = DETAIL_LIMIT) -> str:
+    """`text` on one line, cut to `limit` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def scrubbed(text: str, secret: str | None) -> str:
+    """`text` without the secret, should a backend echo it back in an error."""
+    return text.replace(secret, "[redacted]") if secret else text
+
+
+def expected_version(
+    request: AdviceRequest,
+    answered: str,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+) -> None:
+    """A backend must answer with the version asked for, when one was.
+
+    Raises:
+        AttemptFailed (INVALID_OUTPUT): naming both versions.
+    """
+    if request.model_version and answered != request.model_version:
+        got = repr(answered) if answered else "no version"
+        raise AttemptFailed(
+            FailureKind.INVALID_OUTPUT,
+            f"the AI system answered with {got}, not the requested version "
+            f"{request.model_version!r}",
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+        )
