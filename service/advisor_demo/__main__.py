@@ -1,0 +1,80 @@
+"""`python -m aval.service.advisor_demo`: serve the demo advisor, or print its evaluation."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from .dataset import DatasetError, load_dataset, shipped_dataset
+from .servicer import AdvisorStartError, start_demo_advisor
+from .training import DemoModel, train_demo_model
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m aval.service.advisor_demo",
+        description="Triage of citizens' street reports into municipal services: a small "
+        "linear model trained at start-up, served as an aval.v1.Advisor.",
+    )
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:50061",
+        metavar="HOST:PORT",
+        help="address to serve on (port 0: any free port); default %(default)s",
+    )
+    parser.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="train, print the held-out accuracy and the confusion matrix, and exit",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="CSV",
+        help="train on this file (columns text,service) instead of the shipped data set",
+    )
+    return parser.parse_args(argv)
+
+
+async def serve(listen: str, model: DemoModel) -> None:
+    """Serves until SIGTERM or SIGINT, then lets calls in flight finish."""
+    server, port = await start_demo_advisor(listen, model=model)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    host = listen.rsplit(":", 1)[0]
+    print(f"model {model.version}, held-out accuracy {model.evaluation.accuracy:.3f}")
+    print(f"listening on {host}:{port}", flush=True)
+    await stop.wait()
+    await server.stop(grace=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        dataset = load_dataset(args.data) if args.data else shipped_dataset()
+    except (DatasetError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    model = train_demo_model(dataset)
+    if args.evaluate:
+        print(model.evaluation.report())
+        print(
+            f"\ntrained on {len(dataset.training)} rows and evaluated on {len(dataset.test)} "
+            f"in {model.training_seconds * 1000:.0f} ms"
+        )
+        return 0
+    try:
+        asyncio.run(serve(args.listen, model))
+    except AdvisorStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
