@@ -22,7 +22,7 @@ from aval.v1 import audit_pb2, common_pb2, gateway_pb2, review_pb2
 
 ResultT = TypeVar("ResultT")
 
-Service = Literal["gateway", "review", "audit"]
+Service = Literal["gateway", "review", "audit", "admin"]
 VerdictName = Literal["approve", "amend", "reject"]
 AudienceName = Literal["inspector", "citizen"]
 TextFormatName = Literal["markdown", "html"]

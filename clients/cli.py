@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from aval.clients import cli_export, cli_proofs, cli_stats, cli_verify
+from aval.clients import cli_admin, cli_export, cli_proofs, cli_stats, cli_verify
 from aval.clients.cli_checkpoints import audit_checkpoint, audit_checkpoints, keys_generate
 from aval.clients.cli_output import Printer
 from aval.clients.cli_parser import build_parser, language_in
@@ -30,6 +30,7 @@ from aval.clients.sdk import Client
 _REASON_KEYS: dict[str, str] = {"IDEMPOTENCY_KEY_REUSED": "idempotency_reused"}
 _REASON_KEYS["NO_SIGNING_KEY"] = "no_signing_key"
 _REASON_KEYS["TRAIL_BROKEN"] = "trail_broken"
+_REASON_KEYS.update(cli_admin.REASON_KEYS)
 _REASON_KEYS.update(
     dict.fromkeys(("NO_CHECKPOINT", "NOT_YET_CHECKPOINTED", "TRAIL_GAP"), "proof_refused")
 )
@@ -218,6 +219,7 @@ _GATEWAY_COMMANDS: dict[str, Callable[[_Session], int]] = {
     "audit checkpoints": audit_checkpoints,
     "audit prove": cli_proofs.audit_prove,
     "audit consistency": cli_proofs.audit_consistency,
+    **cli_admin.COMMANDS,
 }
 
 

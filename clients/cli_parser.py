@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from aval.clients import cli_export, cli_proofs, cli_stats, cli_verify
+from aval.clients import cli_admin, cli_export, cli_proofs, cli_stats, cli_verify
 from aval.clients.cli_checkpoints import add_commands as add_checkpoint_commands
 from aval.clients.messages import LANGUAGES, Messages, language_of
 
@@ -211,6 +211,7 @@ def build_parser(t: Messages) -> argparse.ArgumentParser:
     cli_stats.add_commands(audit, explain, add, t)
     add_checkpoint_commands(commands, audit, add, t)
     cli_proofs.add_commands(audit, add, t)
+    cli_admin.add_commands(commands, add, t)
 
     for parser in (claim, decide, show, watch, explain):
         parser.add_argument("id", help=t("help.id"))

@@ -24,10 +24,17 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 import grpc
 import grpc.aio
 
-from aval.clients import _calls
+from aval.clients import _admin_calls, _calls
 from aval.clients._calls import UnaryCall, is_final
 from aval.clients.errors import UnavailableError, from_rpc_error
-from aval.v1 import audit_pb2, audit_pb2_grpc, common_pb2, gateway_pb2_grpc, review_pb2_grpc
+from aval.v1 import (
+    admin_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    common_pb2,
+    gateway_pb2_grpc,
+    review_pb2_grpc,
+)
 
 __all__ = ["AsyncClient", "Client", "is_final"]
 
@@ -82,6 +89,7 @@ class _Connection:
             "gateway": gateway_pb2_grpc.GatewayStub(channel),
             "review": review_pb2_grpc.ReviewStub(channel),
             "audit": audit_pb2_grpc.AuditStub(channel),
+            "admin": admin_pb2_grpc.AdminStub(channel),
         }
 
     def _start(self, call: UnaryCall[Any]) -> Any:
@@ -164,6 +172,18 @@ class Client(_Connection):
     prove_consistency = _blocking(_calls.prove_consistency)
     create_checkpoint = _blocking(_calls.create_checkpoint)
     list_checkpoints = _blocking(_calls.list_checkpoints)
+    register_ai_system = _blocking(_admin_calls.register_ai_system)
+    list_ai_systems = _blocking(_admin_calls.list_ai_systems)
+    register_model_version = _blocking(_admin_calls.register_model_version)
+    request_pin = _blocking(_admin_calls.request_pin)
+    decide_pin = _blocking(_admin_calls.decide_pin)
+    list_pin_requests = _blocking(_admin_calls.list_pin_requests)
+    set_shadow = _blocking(_admin_calls.set_shadow)
+    stop_ai = _blocking(_admin_calls.stop_ai)
+    resume_ai = _blocking(_admin_calls.resume_ai)
+    list_stops = _blocking(_admin_calls.list_stops)
+    evaluate = _blocking(_admin_calls.evaluate)
+    get_usage = _blocking(_admin_calls.get_usage)
 
     def watch_decision(
         self,
@@ -327,6 +347,18 @@ class AsyncClient(_Connection):
     prove_consistency = _asynchronous(_calls.prove_consistency)
     create_checkpoint = _asynchronous(_calls.create_checkpoint)
     list_checkpoints = _asynchronous(_calls.list_checkpoints)
+    register_ai_system = _asynchronous(_admin_calls.register_ai_system)
+    list_ai_systems = _asynchronous(_admin_calls.list_ai_systems)
+    register_model_version = _asynchronous(_admin_calls.register_model_version)
+    request_pin = _asynchronous(_admin_calls.request_pin)
+    decide_pin = _asynchronous(_admin_calls.decide_pin)
+    list_pin_requests = _asynchronous(_admin_calls.list_pin_requests)
+    set_shadow = _asynchronous(_admin_calls.set_shadow)
+    stop_ai = _asynchronous(_admin_calls.stop_ai)
+    resume_ai = _asynchronous(_admin_calls.resume_ai)
+    list_stops = _asynchronous(_admin_calls.list_stops)
+    evaluate = _asynchronous(_admin_calls.evaluate)
+    get_usage = _asynchronous(_admin_calls.get_usage)
 
     async def watch_decision(
         self, decision_id: str, *, tenant: str = "", language: str = "fr"

@@ -1,4 +1,4 @@
-"""`aval serve --demo`: tenant ville-demo, its two decision types, and five fresh principals."""
+"""`aval serve --demo`: tenant ville-demo, its decision types, and fresh principals."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ _DEMO_PRINCIPALS = (
     ("AVAL_TOKEN_SUPERVISOR_1", "agent-martin", ["supervisor"], "Camille Martin, instructrice"),
     ("AVAL_TOKEN_SUPERVISOR_2", "agent-bernard", ["supervisor"], "Sacha Bernard, responsable"),
     ("AVAL_TOKEN_INSPECTOR", "inspecteur-controle", ["inspector"], "Contrôle interne"),
+    # Two administrators: changing a pinned model version takes one to ask, another to approve.
+    ("AVAL_TOKEN_ADMIN", "admin-durand", ["admin"], "Dominique Durand, administratrice"),
+    ("AVAL_TOKEN_ADMIN_2", "admin-petit", ["admin"], "Alex Petit, responsable numérique"),
 )
 
 

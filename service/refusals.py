@@ -133,6 +133,52 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "de {tree_size} événements le couvre : lancez `aval audit verify`",
     ),
     "INVALID_ARGUMENT": ("invalid request: {summary}", "requête invalide : {summary}"),
+    # The Admin service (service/administration.py, service/oversight.py).
+    "AI_SYSTEM_NOT_FOUND": (
+        "no AI system {ai_system!r} in tenant {tenant}: register it with "
+        "`aval admin systems register`",
+        "aucun système d'IA {ai_system!r} dans la collectivité {tenant} : enregistrez-le avec "
+        "`aval admin systems register`",
+    ),
+    "MODEL_VERSION_NOT_REGISTERED": (
+        "version {version!r} of {ai_system!r} is not registered: register it first with "
+        "`aval admin versions add {ai_system} {version}`",
+        "la version {version!r} de {ai_system!r} n'est pas enregistrée : enregistrez-la d'abord "
+        "avec `aval admin versions add {ai_system} {version}`",
+    ),
+    "MODEL_VERSION_EXISTS": (
+        "version {version!r} of {ai_system!r} is already registered with other instructions for "
+        "use; they never change: register the new instructions under a new version",
+        "la version {version!r} de {ai_system!r} est déjà enregistrée avec d'autres consignes "
+        "d'utilisation, qui ne changent jamais : enregistrez les nouvelles sous une nouvelle "
+        "version",
+    ),
+    "ALREADY_PINNED": (
+        "version {version!r} is already the pinned version of {ai_system!r}",
+        "la version {version!r} est déjà la version épinglée de {ai_system!r}",
+    ),
+    "PIN_REQUEST_NOT_FOUND": (
+        "no pin request {pin_request} in tenant {tenant} (see `aval admin pins`)",
+        "aucune demande d'épinglage {pin_request} dans la collectivité {tenant} (voir "
+        "`aval admin pins`)",
+    ),
+    "PIN_REQUEST_CLOSED": (
+        "pin request {pin_request} is already {state}: only a pending request can be decided",
+        "la demande d'épinglage {pin_request} est déjà close ({state}) : seule une demande en "
+        "attente peut être tranchée",
+    ),
+    "PIN_REQUESTER_CANNOT_DECIDE": (
+        "four eyes: {principal} requested this pin change and can neither approve nor refuse it; "
+        "another administrator of {tenant} must decide",
+        "principe des quatre yeux : {principal} a demandé ce changement d'épinglage et ne peut ni "
+        "l'approuver ni le refuser ; un autre administrateur de {tenant} doit trancher",
+    ),
+    "SHADOW_IS_PINNED": (
+        "version {version!r} is the pinned version of {ai_system!r}: a shadow runs another, "
+        "candidate version beside it",
+        "la version {version!r} est la version épinglée de {ai_system!r} : le mode fantôme fait "
+        "tourner une autre version, candidate, à côté d'elle",
+    ),
 }
 
 # Reasons of single bad fields (google.rpc.BadRequest.FieldViolation.reason).
@@ -168,6 +214,60 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
         "permis seulement avec VERDICT_AMEND",
     ),
     "INVALID_VALUE": ("{detail}", "valeur invalide : {detail}"),
+    # The Admin service (service/admin_requests.py, service/oversight.py).
+    "AI_SYSTEM_NAME": (
+        "lowercase letters, digits, '.', '_' and '-', starting with a letter or a digit, at "
+        "most 63 characters (e.g. orienteur-voirie)",
+        "lettres minuscules, chiffres, « . », « _ » et « - », commençant par une lettre ou un "
+        "chiffre, 63 caractères au plus (par exemple orienteur-voirie)",
+    ),
+    "ENDPOINT_URL": (
+        "{value!r} is not the base URL of an OpenAI-compatible API: expected "
+        "http(s)://HOST[:PORT]/PATH, e.g. http://127.0.0.1:11434/v1",
+        "{value!r} n'est pas l'URL de base d'une API compatible OpenAI : attendu "
+        "http(s)://HÔTE[:PORT]/CHEMIN, par exemple http://127.0.0.1:11434/v1",
+    ),
+    "ENDPOINT_CREDENTIALS": (
+        "must not contain credentials: put the API key in an environment variable of the "
+        "server and name it in api_key_env",
+        "ne doit contenir aucun identifiant : placez la clé d'API dans une variable "
+        "d'environnement du serveur et donnez son nom dans api_key_env",
+    ),
+    "ADVISOR_ADDRESS": (
+        "{value!r} is not the address of an Advisor service: expected HOST:PORT, e.g. "
+        "127.0.0.1:50061",
+        "{value!r} n'est pas l'adresse d'un service Advisor : attendu HÔTE:PORT, par exemple "
+        "127.0.0.1:50061",
+    ),
+    "MODEL_REQUIRED": (
+        "required for an OpenAI-compatible backend: the name of the model it serves",
+        "obligatoire pour une API compatible OpenAI : le nom du modèle qu'elle sert",
+    ),
+    "ENV_NAME": (
+        "expected the name of an environment variable (e.g. ALBERT_API_KEY), never the key",
+        "attendu le nom d'une variable d'environnement (par exemple ALBERT_API_KEY), jamais la clé",
+    ),
+    "PIN_BY_REQUEST": (
+        "only an approved pin request changes the pinned version: `aval admin pin`",
+        "seule une demande d'épinglage approuvée change la version épinglée : `aval admin pin`",
+    ),
+    "SHADOW_BY_SET_SHADOW": (
+        "the shadow version is set by SetShadow: `aval admin shadow`",
+        "la version fantôme se règle par SetShadow : `aval admin shadow`",
+    ),
+    "TOO_MANY": ("more than {limit} entries", "plus de {limit} entrées"),
+    "METRIC_NAME": (
+        "a metric's name has 1 to 100 characters",
+        "le nom d'une mesure a de 1 à 100 caractères",
+    ),
+    "TARGET_NOT_ALLOWED": (
+        "must be empty for STOP_SCOPE_TENANT: the tenant is the request's `tenant`",
+        "doit être vide pour STOP_SCOPE_TENANT : la collectivité est le champ `tenant`",
+    ),
+    "UNKNOWN_AI_SYSTEM": (
+        "unknown AI system {ai_system!r} in tenant {tenant}; registered: {known}",
+        "système d'IA inconnu {ai_system!r} dans {tenant} ; systèmes enregistrés : {known}",
+    ),
 }
 
 LANGUAGES = ("en", "fr")

@@ -19,6 +19,8 @@ from aval.audit_store.embedded import start_embedded
 from aval.audit_store.group_commit import ProposalWriter
 from aval.policies import load_policy_dir
 from aval.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
     audit_pb2,
     audit_pb2_grpc,
     gateway_pb2,
@@ -32,6 +34,7 @@ from .authorization import Authorizer
 from .deployment import Deployment
 from .expiry import run_expiry
 from .identity import TokenAuthenticator, load_principals
+from .servicers.admin import AdminServicer
 from .servicers.audit import AuditServicer
 from .servicers.gateway import GatewayServicer
 from .servicers.review import ReviewServicer
@@ -44,6 +47,7 @@ SERVICE_NAMES = (
     gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name,
     review_pb2.DESCRIPTOR.services_by_name["Review"].full_name,
     audit_pb2.DESCRIPTOR.services_by_name["Audit"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
 )
 
 
@@ -142,6 +146,7 @@ async def serve_worker(
     gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayServicer(deployment), server)
     review_pb2_grpc.add_ReviewServicer_to_server(ReviewServicer(deployment), server)
     audit_pb2_grpc.add_AuditServicer_to_server(AuditServicer(deployment), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(deployment), server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -64,6 +64,9 @@ PRINCIPALS: dict[str, tuple[str, list[str], list[dict[str, object]]]] = {
     "sup-b": ("ville-b", ["supervisor"], []),
     "insp-b": ("ville-b", ["inspector"], []),
     "insp-pool": ("ville-b", ["inspector"], [{"tenant": "ville-a", "roles": ["inspector"]}]),
+    "admin-a": ("ville-a", ["admin"], []),
+    "admin-a2": ("ville-a", ["admin"], []),
+    "admin-b": ("ville-b", ["admin"], []),
 }
 
 

@@ -38,6 +38,22 @@ COMMAND_LINES = {
     "audit prove": ["audit", "prove", "1"],
     "audit consistency": ["audit", "consistency", "1", "2"],
     "audit stats": ["audit", "stats"],
+    "admin systems register": [
+        *("admin", "systems", "register", "orienteur", "--kind", "advisor"),
+        *("--endpoint", "127.0.0.1:50061", "--reason", "mise en service"),
+    ],
+    "admin systems list": ["admin", "systems", "list"],
+    "admin versions add": ["admin", "versions", "add", "orienteur", "1.0", "--purpose", "p"],
+    "admin pin": ["admin", "pin", "orienteur", "1.0", "--reason", "r"],
+    "admin pins": ["admin", "pins", "--pending"],
+    "admin pins approve": ["admin", "pins", "approve", "P1", "--reason", "r"],
+    "admin pins refuse": ["admin", "pins", "refuse", "P1", "--reason", "r"],
+    "admin shadow": ["admin", "shadow", "orienteur", "--off", "--reason", "r"],
+    "admin stop": ["admin", "stop", "--type", "voirie.signalement", "--reason", "r"],
+    "admin resume": ["admin", "resume", "--ai-system", "orienteur", "--reason", "r"],
+    "admin stops": ["admin", "stops"],
+    "admin evaluate": ["admin", "evaluate", "orienteur", "--since", "2026-01-01"],
+    "admin usage": ["admin", "usage", "--until", "2026-02-01"],
 }
 
 

@@ -20,9 +20,11 @@ from aval.clients import (
     NotFoundError,
     PermissionDeniedError,
     UnavailableError,
+    _admin_calls,
     _calls,
 )
 from aval.v1 import (
+    admin_pb2,
     audit_pb2,
     common_pb2,
     gateway_pb2,
@@ -223,6 +225,7 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         "gateway": gateway_pb2.DESCRIPTOR.services_by_name["Gateway"],
         "review": review_pb2.DESCRIPTOR.services_by_name["Review"],
         "audit": audit_pb2.DESCRIPTOR.services_by_name["Audit"],
+        "admin": admin_pb2.DESCRIPTOR.services_by_name["Admin"],
     }
     calls: list[_calls.UnaryCall[Any]] = [
         _calls.propose(decision_type="t", subject_ref="s", input={}),
@@ -238,6 +241,18 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         _calls.prove_inclusion(seq=1),
         _calls.prove_consistency(old_size=1),
         _calls.get_stats(),
+        _admin_calls.register_ai_system("s", kind="advisor", endpoint="h:1", reason="r"),
+        _admin_calls.list_ai_systems(),
+        _admin_calls.register_model_version("s", "1", intended_purpose="p"),
+        _admin_calls.request_pin("s", "1", reason="r"),
+        _admin_calls.decide_pin("P1", approve=True, reason="r"),
+        _admin_calls.list_pin_requests(),
+        _admin_calls.set_shadow("s", None, reason="r"),
+        _admin_calls.stop_ai("tenant", reason="r"),
+        _admin_calls.resume_ai("ai_system", "s", reason="r"),
+        _admin_calls.list_stops(),
+        _admin_calls.evaluate("s"),
+        _admin_calls.get_usage(),
     ]
     unary = {
         (name, method.name)

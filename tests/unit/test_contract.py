@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from aval.service.servicers.admin import AdminServicer
 from aval.service.servicers.audit import AuditServicer
 from aval.service.servicers.gateway import GatewayServicer
 from aval.service.servicers.review import ReviewServicer
-from aval.v1 import audit_pb2, gateway_pb2, review_pb2
+from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, review_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,6 +30,7 @@ def test_every_rpc_is_implemented() -> None:
         (gateway_pb2, "Gateway", GatewayServicer),
         (review_pb2, "Review", ReviewServicer),
         (audit_pb2, "Audit", AuditServicer),
+        (admin_pb2, "Admin", AdminServicer),
     ]:
         for method in module.DESCRIPTOR.services_by_name[name].methods:
             implementation = getattr(servicer, method.name)

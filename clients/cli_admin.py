@@ -1,0 +1,411 @@
+"""The ``aval admin …`` commands: AI systems and versions, four-eyes pins, shadow, kill switch,
+evaluation and usage."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aval.clients import cli_admin_output as out
+from aval.clients._admin_calls import StopScopeName
+from aval.clients.cli_output import format_time
+from aval.clients.cli_session import AddCommand, Session
+from aval.clients.messages import Messages
+from aval.v1 import admin_pb2
+
+# Refusals of the Admin service that are not about a decision's state (see cli.describe).
+REASON_KEYS = dict.fromkeys(
+    ("MODEL_VERSION_NOT_REGISTERED", "ALREADY_PINNED", "PIN_REQUEST_CLOSED", "SHADOW_IS_PINNED"),
+    "admin_refused",
+)
+_DURATION = re.compile(r"^(\d+(?:[.,]\d+)?)\s*(ms|s|m)?$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
+
+
+def _typed(t: Messages, key: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type whose mistakes are one line in the person's language."""
+
+    def parse(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(t(key, value=text)) from None
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise ValueError(text)
+    value = float(match[1].replace(",", ".")) * _UNIT_SECONDS[match[2] or "s"]
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _attempts(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 5:
+        raise ValueError(text)
+    return value
+
+
+def _metric(text: str) -> tuple[str, float]:
+    name, sep, number = text.partition("=")
+    value = float(number.replace(",", ".")) if sep and name.strip() else math.nan
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return name.strip(), value
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.astimezone() if moment.tzinfo is None else moment  # naive: local time
+
+
+def _add_register(systems: Any, add: AddCommand, t: Messages) -> argparse.ArgumentParser:
+    register = add(systems, "register", "help.admin_register")
+    register.add_argument("name", metavar="NAME", help=t("help.admin_system"))
+    register.add_argument(
+        "--kind", required=True, choices=("advisor", "openai"), help=t("help.admin_kind")
+    )
+    register.add_argument("--endpoint", required=True, help=t("help.admin_endpoint"))
+    register.add_argument("--model", help=t("help.admin_model"))
+    register.add_argument("--api-key-env", metavar="VAR", help=t("help.admin_api_key_env"))
+    register.add_argument(
+        "--timeout", type=_typed(t, "admin.bad_duration", _seconds), help=t("help.admin_timeout")
+    )
+    register.add_argument(
+        "--max-attempts",
+        type=_typed(t, "admin.bad_attempts", _attempts),
+        metavar="N",
+        help=t("help.admin_max_attempts"),
+    )
+    count = _typed(t, "not_positive", _count)
+    for option in ("energy-mwh-per-call", "energy-mwh-per-1k-tokens"):
+        register.add_argument(f"--{option}", type=count, metavar="N", help=t("help.admin_energy"))
+    for option in ("cost-micro-eur-per-call", "cost-micro-eur-per-1k-tokens"):
+        register.add_argument(f"--{option}", type=count, metavar="N", help=t("help.admin_cost"))
+    enabled = register.add_mutually_exclusive_group()
+    enabled.add_argument(
+        "--enable", dest="enabled", action="store_const", const=True, help=t("help.admin_enable")
+    )
+    enabled.add_argument(
+        "--disable",
+        dest="enabled",
+        action="store_const",
+        const=False,
+        help=t("help.admin_disable"),
+    )
+    register.set_defaults(command="admin systems register")
+    return register
+
+
+def _selectors(parser: argparse.ArgumentParser, t: Messages) -> None:
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--tenant", dest="stop_tenant", metavar="T", help=t("help.admin_all_ai"))
+    which.add_argument("--type", dest="stop_type", metavar="TYPE", help=t("help.admin_stop_type"))
+    which.add_argument("--ai-system", metavar="NAME", help=t("help.admin_stop_system"))
+
+
+def add_commands(commands: Any, add: AddCommand, t: Messages) -> None:
+    """Adds ``admin`` and its subcommands to the parser.
+
+    Args:
+        commands: The top-level subcommands.
+        add: The parser's helper that adds one command with its help text.
+        t: The texts of help and errors.
+    """
+    admin = add(commands, "admin", "help.admin").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    systems = add(admin, "systems", "help.admin_systems").add_subparsers(
+        dest="sub_action", required=True, metavar="ACTION"
+    )
+    register = _add_register(systems, add, t)
+    listing = add(systems, "list", "help.admin_systems_list")
+    listing.set_defaults(command="admin systems list")
+    versions = add(admin, "versions", "help.admin_versions").add_subparsers(
+        dest="sub_action", required=True, metavar="ACTION"
+    )
+    version_add = add(versions, "add", "help.admin_versions_add")
+    version_add.add_argument("--purpose", required=True, help=t("help.admin_purpose"))
+    version_add.add_argument(
+        "--limit", action="append", default=[], metavar="TEXT", help=t("help.admin_limit")
+    )
+    version_add.add_argument(
+        "--accuracy-note", default="", metavar="TEXT", help=t("help.admin_accuracy_note")
+    )
+    version_add.add_argument(
+        "--metric",
+        action="append",
+        default=[],
+        type=_typed(t, "admin.bad_metric", _metric),
+        metavar="NAME=VALUE",
+        help=t("help.admin_metric"),
+    )
+    version_add.set_defaults(command="admin versions add")
+    pin = add(admin, "pin", "help.admin_pin")
+    pin.set_defaults(command="admin pin")
+    pins = add(admin, "pins", "help.admin_pins")
+    pins.add_argument("--pending", action="store_true", help=t("help.admin_pending"))
+    pins.set_defaults(command="admin pins")
+    verdicts = pins.add_subparsers(dest="sub_action", required=False, metavar="ACTION")
+    approve = add(verdicts, "approve", "help.admin_approve")
+    approve.set_defaults(command="admin pins approve")
+    refuse = add(verdicts, "refuse", "help.admin_refuse")
+    refuse.set_defaults(command="admin pins refuse")
+    for parser in (approve, refuse):
+        parser.add_argument("id", metavar="ID", help=t("help.admin_pin_id"))
+    shadow = add(admin, "shadow", "help.admin_shadow")
+    shadow.add_argument("system", metavar="SYSTEM", help=t("help.admin_system"))
+    which = shadow.add_mutually_exclusive_group(required=True)
+    which.add_argument("version", nargs="?", metavar="VERSION", help=t("help.admin_version"))
+    which.add_argument("--off", action="store_true", help=t("help.admin_off"))
+    shadow.set_defaults(command="admin shadow")
+    stop = add(admin, "stop", "help.admin_stop")
+    stop.set_defaults(command="admin stop")
+    resume = add(admin, "resume", "help.admin_resume")
+    resume.set_defaults(command="admin resume")
+    for parser in (stop, resume):
+        _selectors(parser, t)
+    stops = add(admin, "stops", "help.admin_stops")
+    stops.set_defaults(command="admin stops")
+    evaluate = add(admin, "evaluate", "help.admin_evaluate")
+    evaluate.add_argument("system", metavar="SYSTEM", help=t("help.admin_system"))
+    evaluate.add_argument("--type", default="", metavar="TYPE", help=t("help.admin_eval_type"))
+    usage = add(admin, "usage", "help.admin_usage")
+    until = _typed(t, "bad_moment", _moment)
+    usage.add_argument("--until", type=until, metavar="DATE", help=t("help.until_events"))
+    usage.set_defaults(command="admin usage")
+    evaluate.set_defaults(command="admin evaluate")
+    for parser in (evaluate, usage):
+        since = _typed(t, "bad_moment", _moment)
+        parser.add_argument("--since", type=since, metavar="DATE", help=t("help.since_events"))
+    for parser in (version_add, pin):
+        parser.add_argument("system", metavar="SYSTEM", help=t("help.admin_system"))
+        parser.add_argument("version", metavar="VERSION", help=t("help.admin_version"))
+    for parser in (register, pin, approve, refuse, shadow, stop, resume):
+        parser.add_argument("--reason", required=True, metavar="TEXT", help=t("help.admin_reason"))
+    for parser in (register, listing, version_add, pin, pins, approve, refuse, shadow):
+        parser.add_argument("--tenant", default="", metavar="T", help=t("help.tenant"))
+    for parser in (stops, evaluate, usage):
+        parser.add_argument("--tenant", default="", metavar="T", help=t("help.tenant"))
+
+
+def _print(lines: list[str]) -> None:
+    for line in lines:
+        print(line)
+
+
+def _show_system(s: Session, system: admin_pb2.AISystem, key: str) -> int:
+    if s.args.json:
+        s.show.json(system)
+    else:
+        _print([s.t(key, name=system.name), *out.system_lines(s.t, system)])
+    return 0
+
+
+def _systems_register(s: Session) -> int:
+    a = s.args
+    known = {x.name: x for x in s.client.list_ai_systems(tenant=a.tenant).ai_systems}
+    # Options left out keep the registered value (or the default for a new system).
+    current = known.get(a.name) or admin_pb2.AISystem(enabled=True)
+    response = s.client.register_ai_system(
+        a.name,
+        kind=a.kind,
+        endpoint=a.endpoint,
+        reason=a.reason,
+        model=current.model if a.model is None else a.model,
+        api_key_env=current.api_key_env if a.api_key_env is None else a.api_key_env,
+        enabled=current.enabled if a.enabled is None else a.enabled,
+        timeout_seconds=a.timeout
+        if a.timeout is not None
+        else (current.timeout.ToNanoseconds() / 1e9 or None),
+        max_attempts=current.max_attempts if a.max_attempts is None else a.max_attempts,
+        **{
+            name: getattr(current, name) if getattr(a, name) is None else getattr(a, name)
+            for name in (
+                "energy_mwh_per_call",
+                "energy_mwh_per_1k_tokens",
+                "cost_micro_eur_per_call",
+                "cost_micro_eur_per_1k_tokens",
+            )
+        },
+        tenant=a.tenant,
+    )
+    if s.args.json:
+        s.show.json(response)
+        return 0
+    key = "admin.system_created" if response.created else "admin.system_updated"
+    return _show_system(s, response.ai_system, key)
+
+
+def _systems_list(s: Session) -> int:
+    response = s.client.list_ai_systems(tenant=s.args.tenant)
+    if s.args.json:
+        s.show.json(response)
+        return 0
+    if not response.ai_systems:
+        print(s.t("admin.systems_empty"))
+    for index, system in enumerate(response.ai_systems):
+        _print(([""] if index else []) + out.system_lines(s.t, system))
+    return 0
+
+
+def _versions_add(s: Session) -> int:
+    a = s.args
+    system = s.client.register_model_version(
+        a.system,
+        a.version,
+        intended_purpose=a.purpose,
+        known_limits=a.limit,
+        accuracy_note=a.accuracy_note,
+        metrics=dict(a.metric),
+        tenant=a.tenant,
+    )
+    if not a.json:
+        print(s.t("admin.version_registered", version=a.version, name=a.system))
+    return _show_system(s, system, "admin.system_now")
+
+
+def _pin(s: Session) -> int:
+    a = s.args
+    pin = s.client.request_pin(a.system, a.version, reason=a.reason, tenant=a.tenant)
+    if a.json:
+        s.show.json(pin)
+        return 0
+    previous = pin.previous_version or s.t("admin.none")
+    print(s.t("admin.pin_requested", id=pin.id, name=pin.ai_system, version=pin.version))
+    print(s.t("admin.pin_previous", previous=previous))
+    print(s.t("admin.pin_next", id=pin.id))
+    return 0
+
+
+def _pins(s: Session) -> int:
+    a = s.args
+    response = s.client.list_pin_requests(pending_only=a.pending, tenant=a.tenant)
+    if a.json:
+        s.show.json(response)
+    else:
+        _print(out.pins_lines(s.t, response.pin_requests))
+    return 0
+
+
+def _decide_pin(s: Session, approve: bool) -> int:
+    a = s.args
+    response = s.client.decide_pin(a.id, approve=approve, reason=a.reason, tenant=a.tenant)
+    if a.json:
+        s.show.json(response)
+        return 0
+    pin = response.pin_request
+    key = "admin.pin_approved" if approve else "admin.pin_refused"
+    pinned = response.ai_system.pinned_version or s.t("admin.none")
+    print(s.t(key, id=pin.id, name=pin.ai_system, version=pin.version, pinned=pinned))
+    return 0
+
+
+def _shadow(s: Session) -> int:
+    a = s.args
+    version = None if a.off else a.version
+    system = s.client.set_shadow(a.system, version, reason=a.reason, tenant=a.tenant)
+    key = "admin.shadow_on" if system.shadow_version else "admin.shadow_off"
+    if not a.json:
+        print(s.t(key, name=system.name, version=system.shadow_version))
+    return _show_system(s, system, "admin.system_now")
+
+
+def _scope(a: argparse.Namespace) -> tuple[StopScopeName, str, str]:
+    """(scope, target, tenant) of the selectors of ``stop`` and ``resume``."""
+    if a.stop_tenant is not None:
+        return "tenant", "", a.stop_tenant
+    if a.stop_type is not None:
+        return "decision_type", a.stop_type, ""
+    return "ai_system", a.ai_system, ""
+
+
+def _stop(s: Session) -> int:
+    scope, target, tenant = _scope(s.args)
+    response = s.client.stop_ai(scope, target, reason=s.args.reason, tenant=tenant)
+    if s.args.json:
+        s.show.json(response)
+        return 0
+    stop = response.stop
+    what = out.scope_text(s.t, stop.scope, stop.target, stop.tenant)
+    if response.created:
+        print(s.t("admin.stopped", scope=what))
+    else:
+        when = format_time(stop.stopped_at)
+        print(s.t("admin.already_stopped", scope=what, who=stop.stopped_by, when=when))
+        print(s.t("admin.stop_reason", reason=stop.reason))
+    return 0
+
+
+def _resume(s: Session) -> int:
+    scope, target, tenant = _scope(s.args)
+    resumed = s.client.resume_ai(scope, target, reason=s.args.reason, tenant=tenant)
+    if s.args.json:
+        print("true" if resumed else "false")
+        return 0
+    code = admin_pb2.StopScope.Value(f"STOP_SCOPE_{scope.upper()}")
+    what = out.scope_text(s.t, code, target, tenant or s.t("admin.your_tenant"))
+    print(s.t("admin.resumed" if resumed else "admin.not_stopped", scope=what))
+    return 0
+
+
+def _stops(s: Session) -> int:
+    response = s.client.list_stops(tenant=s.args.tenant)
+    if s.args.json:
+        s.show.json(response)
+    else:
+        _print(out.stops_lines(s.t, response.stops))
+    return 0
+
+
+def _evaluate(s: Session) -> int:
+    a = s.args
+    response = s.client.evaluate(a.system, decision_type=a.type, since=a.since, tenant=a.tenant)
+    if a.json:
+        s.show.json(response)
+    else:
+        _print(out.evaluation_lines(s.t, a.system, response))
+    return 0
+
+
+def _usage(s: Session) -> int:
+    a = s.args
+    response = s.client.get_usage(since=a.since, until=a.until, tenant=a.tenant)
+    if a.json:
+        s.show.json(response)
+    else:
+        _print(out.usage_lines(s.t, response))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Session], int]] = {
+    "admin systems register": _systems_register,
+    "admin systems list": _systems_list,
+    "admin versions add": _versions_add,
+    "admin pin": _pin,
+    "admin pins": _pins,
+    "admin pins approve": lambda s: _decide_pin(s, approve=True),
+    "admin pins refuse": lambda s: _decide_pin(s, approve=False),
+    "admin shadow": _shadow,
+    "admin stop": _stop,
+    "admin resume": _resume,
+    "admin stops": _stops,
+    "admin evaluate": _evaluate,
+    "admin usage": _usage,
+}
