@@ -118,8 +118,13 @@ class Printer:
             ("label.approvals", f"{decision.approvals}/{decision.required_approvals}"),
             ("label.suggestion", self._suggestion(decision)),
         ]
+        facts.append(("label.advice", self._advice(decision)))
         if decision.HasField("suggestion") and decision.suggestion.explanation:
             facts.append(("label.explanation", decision.suggestion.explanation))
+        if decision.suggestion.factors:
+            facts.append(("label.factors", self._factors(decision.suggestion)))
+        for limit in decision.suggestion.known_limits:
+            facts.append(("label.limits", limit))
         outcome = _compact(decision.outcome) if decision.HasField("outcome") else _NOTHING
         facts.append(("label.outcome", outcome))
         for review in decision.reviews:
@@ -146,6 +151,15 @@ class Printer:
             model = suggestion.model
             parts.append(self._t("model", name=model.name, version=model.version))
         return parts[0] + (f" ({', '.join(parts[1:])})" if len(parts) > 1 else "")
+
+    def _advice(self, decision: common_pb2.Decision) -> str:
+        status = common_pb2.AdviceStatus.Name(decision.advice_status)
+        return self._t("advice." + status, detail=decision.advice_detail or _NOTHING)
+
+    def _factors(self, suggestion: common_pb2.Suggestion) -> str:
+        return ", ".join(
+            f"{f.name} {self._t.number(f.weight, signed=True)}" for f in suggestion.factors
+        )
 
     def _review(self, review: common_pb2.ReviewRecord) -> str:
         text = self._t(

@@ -145,7 +145,7 @@ def build_parser(t: Messages) -> argparse.ArgumentParser:
         "--input", required=True, type=json_object, metavar="JSON", help=t("help.input")
     )
     propose.add_argument(
-        "--suggestion", required=True, type=json_object, metavar="JSON", help=t("help.suggestion")
+        "--suggestion", type=json_object, metavar="JSON", help=t("help.suggestion")
     )
     propose.add_argument("--confidence", type=float, metavar="X", help=t("help.confidence"))
     propose.add_argument("--model", metavar="NAME@VERSION", help=t("help.model"))

@@ -23,7 +23,10 @@ _FRENCH: Final[dict[str, str]] = {
     "help.type": "type de décision",
     "help.subject": "référence pseudonyme de la personne ou du dossier",
     "help.input": "données de la demande (objet JSON)",
-    "help.suggestion": "sortie suggérée par votre IA (objet JSON)",
+    "help.suggestion": (
+        "sortie suggérée par votre IA (objet JSON) ; sans elle, le système d'IA du type de "
+        "décision propose"
+    ),
     "help.confidence": "confiance de l'IA, entre 0 et 1",
     "help.model": "modèle d'IA, NOM@VERSION",
     "help.explanation": "explication de l'IA, montrée aux agents",
@@ -134,6 +137,20 @@ _FRENCH: Final[dict[str, str]] = {
     "label.approvals": "Validations",
     "label.suggestion": "Suggestion",
     "label.explanation": "Explication",
+    "label.advice": "Origine",
+    "label.factors": "Termes pesés",
+    "label.limits": "Limite connue",
+    "advice.ADVICE_STATUS_UNSPECIFIED": "inconnue",
+    "advice.ADVICE_STATUS_ATTESTED": "suggestion attestée par l'application",
+    "advice.ADVICE_STATUS_SUGGESTED": "suggestion du système d'IA enregistré",
+    "advice.ADVICE_STATUS_UNAVAILABLE": (
+        "⚠ AUCUNE SUGGESTION : système d'IA indisponible ({detail})"
+    ),
+    "advice.ADVICE_STATUS_INVALID_OUTPUT": (
+        "⚠ AUCUNE SUGGESTION VALABLE : réponse de l'IA hors du format attendu ({detail})"
+    ),
+    "advice.ADVICE_STATUS_STOPPED": "⚠ AUCUNE SUGGESTION : IA arrêtée ou non autorisée ({detail})",
+    "advice.ADVICE_STATUS_NONE": "aucun système d'IA : décision à prendre par un agent",
     "label.outcome": "Résultat",
     "label.reviews": "Avis",
     "label.notice": "Mention",
@@ -401,7 +418,9 @@ _ENGLISH: Final[dict[str, str]] = {
     "help.type": "decision type",
     "help.subject": "pseudonymous reference to the person or case",
     "help.input": "the request's data (JSON object)",
-    "help.suggestion": "output your AI suggested (JSON object)",
+    "help.suggestion": (
+        "output your AI suggested (JSON object); without it, the decision type's AI system suggests"
+    ),
     "help.confidence": "the AI's confidence, between 0 and 1",
     "help.model": "AI model, NAME@VERSION",
     "help.explanation": "the AI's explanation, shown to reviewers",
@@ -508,6 +527,18 @@ _ENGLISH: Final[dict[str, str]] = {
     "label.approvals": "Approvals",
     "label.suggestion": "Suggestion",
     "label.explanation": "Explanation",
+    "label.advice": "Origin",
+    "label.factors": "Weighed terms",
+    "label.limits": "Known limit",
+    "advice.ADVICE_STATUS_UNSPECIFIED": "unknown",
+    "advice.ADVICE_STATUS_ATTESTED": "suggestion attested by the application",
+    "advice.ADVICE_STATUS_SUGGESTED": "suggestion of the registered AI system",
+    "advice.ADVICE_STATUS_UNAVAILABLE": "⚠ NO SUGGESTION: AI system unavailable ({detail})",
+    "advice.ADVICE_STATUS_INVALID_OUTPUT": (
+        "⚠ NO VALID SUGGESTION: the AI answered outside the expected format ({detail})"
+    ),
+    "advice.ADVICE_STATUS_STOPPED": "⚠ NO SUGGESTION: AI stopped or not allowed ({detail})",
+    "advice.ADVICE_STATUS_NONE": "no AI system: an agent decides",
     "label.outcome": "Outcome",
     "label.reviews": "Reviews",
     "label.notice": "Notice",
@@ -783,14 +814,15 @@ class Messages:
         """
         return self._texts[key].format(**values)
 
-    def number(self, value: float) -> str:
+    def number(self, value: float, *, signed: bool = False) -> str:
         """Writes a number with two decimals and the language's decimal separator.
 
         Args:
             value: The number.
+            signed: Whether a positive number gets a "+".
 
         Returns:
             E.g. ``"0,87"`` in French, ``"0.87"`` in English.
         """
-        text = f"{value:.2f}"
+        text = f"{value:+.2f}" if signed else f"{value:.2f}"
         return text.replace(".", ",") if self.language == "fr" else text

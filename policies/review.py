@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from .output_schema import check_output_schema
+
 VerdictName = Literal["approve", "amend", "reject"]
 
 _SHORT_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -110,6 +112,8 @@ class ReviewPolicy(BaseModel):
                 f"decision type {self.decision_type!r} names the AI system {self.ai_system!r}: "
                 "declare the `output_schema` its suggestions must satisfy"
             )
+        if self.output_schema is not None:
+            check_output_schema(self.output_schema)
         return self
 
     def notice_text(self, language: str) -> tuple[str, str]:

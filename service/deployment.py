@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aval.audit_store import ChangeListener, Store
@@ -11,6 +11,7 @@ from aval.audit_store.group_commit import ProposalWriter
 from aval.policies import PolicyBook, ReviewPolicy
 
 from .authorization import Authorizer
+from .backends import Backends
 from .errors import FieldViolation, InvalidArgument
 from .identity import Authenticator, Principal
 from .settings import Settings
@@ -34,6 +35,8 @@ class Deployment:
     writer: ProposalWriter
     # Signs checkpoints; None when no key is configured (checkpoint RPCs are then refused).
     signer: Signer | None = None
+    # The clients of the AI systems behind the gateway, with their circuit breakers.
+    backends: Backends = field(default_factory=Backends)
 
     def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
         return self.authenticator.authenticate(metadata)

@@ -105,6 +105,15 @@ _C = {
         "What the system took into account and its weight in the suggestion:",
     ),
     "weight": ("poids {}", "weight {}"),
+    "terms": (
+        "Termes de votre situation pris en compte par le système et leur contribution à sa "
+        "proposition (positive : en sa faveur ; négative : en sa défaveur) :",
+        "Terms of your situation the system took into account and their contribution to its "
+        "suggestion (positive: for it; negative: against it):",
+    ),
+    "contribution": ("contribution {}", "contribution {}"),
+    "occurrences": ("valeur : {}", "value: {}"),
+    "ai_sources": ("Sources utilisées par le système : ", "Sources the system used: "),
     "said": ("Explication donnée par le système : « {} »", "The system's explanation: “{}”"),
     "no_factors": (
         "Le système n'a pas détaillé les paramètres de sa proposition.",
@@ -259,6 +268,16 @@ def _parameters(doc: Document, d: Decision, language: str) -> None:
         doc.p(_text("no_ai_params", language))
         return
     mask = _text("masked", language)
+    if s.factors:  # weighed terms given by the AI system itself (an Advisor, a backend)
+        doc.p(_text("terms", language))
+        for term in s.factors:
+            value = _text("occurrences", language).format(term.value) if term.value else ""
+            weight = f"{term.weight:+.2f}"
+            contribution = _text("contribution", language).format(
+                weight if language == "en" else weight.replace(".", ",")
+            )
+            text = f"{term.name} — {contribution}{f' ({value})' if value else ''}"
+            doc.li(mask_input(text, d.input, mask))
     summary, factors = parse_factors(s.explanation)
     if factors:
         doc.p(_text("factors", language))
@@ -272,7 +291,7 @@ def _parameters(doc: Document, d: Decision, language: str) -> None:
         doc.li(mask_input(f"{f.name}{' — ' + weight if weight else ''}{detail}", d.input, mask))
     if summary.strip():
         doc.p(_text("said", language).format(mask_input(summary.strip(), d.input, mask)))
-    elif not factors:
+    elif not factors and not s.factors:
         doc.p(_text("no_factors", language))
 
 
@@ -338,6 +357,8 @@ def explain_for_citizen(
         fields += [", " if n else "", Code(name)]
     doc.p(*fields, ".")
     doc.p(t("source"), Code(d.input_sha256), t("source_end"))
+    if d.suggestion is not None and d.suggestion.sources:
+        doc.p(t("ai_sources"), " ; ".join(d.suggestion.sources), ".")
     doc.h2(t("item3"))
     _parameters(doc, d, lang)
     doc.h2(t("item4"))

@@ -18,6 +18,7 @@ from aval.audit_store.records import (
 )
 from aval.policies import ReviewPolicy
 
+from .advice import AdviceResult, check_attested_model, seek_advice
 from .deployment import Deployment, utc_now
 from .errors import AlreadyExists, FieldViolation, InvalidArgument
 from .identity import Principal
@@ -57,30 +58,35 @@ def _request_hash(request: ProposeIn, input_sha256: str) -> str:
     )
 
 
+def _attested(request: ProposeIn) -> AdviceResult:
+    attested = request.attested_suggestion
+    if attested is None:
+        return AdviceResult(AdviceStatus.NONE)
+    suggestion = Suggestion(
+        output=attested.output,
+        confidence=attested.confidence,
+        explanation=attested.explanation,
+        model_name=attested.model.name,
+        model_version=attested.model.version,
+    )
+    return AdviceResult(AdviceStatus.ATTESTED, suggestion=suggestion)
+
+
 def _new_decision(
     tenant: str,
     request: ProposeIn,
     principal: Principal,
     policy: ReviewPolicy,
     input_bytes: bytes,
+    decision_id: uuid.UUID,
+    advice: AdviceResult,
 ) -> Decision:
     now = utc_now()
     input_sha256 = hashlib.sha256(input_bytes).hexdigest()
-    attested = request.attested_suggestion
-    suggestion = (
-        Suggestion(
-            output=attested.output,
-            confidence=attested.confidence,
-            explanation=attested.explanation,
-            model_name=attested.model.name,
-            model_version=attested.model.version,
-        )
-        if attested
-        else None
-    )
+    suggestion = advice.suggestion
     return Decision(
         tenant_id=tenant,
-        id=uuid.uuid4(),
+        id=decision_id,
         decision_type=request.decision_type,
         subject_ref=request.subject_ref,
         state=DecisionState.PENDING_REVIEW,
@@ -98,29 +104,28 @@ def _new_decision(
         deadline=now + policy.deadline,
         pending_output=suggestion.output if suggestion else None,
         trace_id=current_trace_id(),
-        advice_status=AdviceStatus.ATTESTED if suggestion else AdviceStatus.NONE,
+        advice_status=advice.status,
+        advice_detail=advice.detail,
     )
 
 
 def proposed_event(d: Decision, actor: Actor) -> NewEvent:
-    return NewEvent(
-        kind="decision.proposed",
-        actor=actor,
-        decision_id=d.id,
-        data={
-            "decision_type": d.decision_type,
-            "subject_ref": d.subject_ref,
-            "input_sha256": d.input_sha256,
-            "suggestion": d.suggestion.to_json() if d.suggestion else None,
-            "idempotency_key": d.idempotency_key,
-            "policy_revision": d.policy_revision,
-            "required_approvals": d.required_approvals,
-            "rejections_to_close": d.rejections_to_close,
-            "deadline": utc_iso(d.deadline),
-            "decision_state": d.state.value,
-            "decision_version": d.version,
-        },
-    )
+    data = {
+        "decision_type": d.decision_type,
+        "subject_ref": d.subject_ref,
+        "input_sha256": d.input_sha256,
+        "suggestion": d.suggestion.to_json() if d.suggestion else None,
+        "idempotency_key": d.idempotency_key,
+        "policy_revision": d.policy_revision,
+        "required_approvals": d.required_approvals,
+        "rejections_to_close": d.rejections_to_close,
+        "deadline": utc_iso(d.deadline),
+        "decision_state": d.state.value,
+        "decision_version": d.version,
+    }
+    if d.advice_status is not AdviceStatus.ATTESTED:  # attested proposals keep their shape
+        data["advice"] = {"status": d.advice_status.value, "detail": d.advice_detail}
+    return NewEvent(kind="decision.proposed", actor=actor, decision_id=d.id, data=data)
 
 
 @dataclass(frozen=True)
@@ -143,14 +148,43 @@ async def propose(deployment: Deployment, principal: Principal, request: Propose
     policy = deployment.policy_for(tenant, request.decision_type)
     input_bytes = canonical_json(request.input)
     _check_sizes(request, input_bytes, deployment.settings.max_payload_bytes)
-    candidate = _new_decision(tenant, request, principal, policy, input_bytes)
-    event = proposed_event(candidate, actor_of(principal))
-    encoded = [event.canonical(tenant, candidate.created_at, candidate.trace_id)]
-    if await deployment.writer.write(candidate, encoded):
+    decision_id = uuid.uuid4()
+    if request.attested_suggestion is None and policy.ai_system is not None:
+        # A retry must not ask the AI again: answer it from the first decision.
+        replay = await _replay(deployment, tenant, request, policy, input_bytes)
+        if replay is not None:
+            return replay
+        advice = await seek_advice(deployment, tenant, policy, request, decision_id)
+    else:
+        await check_attested_model(deployment, tenant, policy, request)
+        advice = _attested(request)
+    candidate = _new_decision(tenant, request, principal, policy, input_bytes, decision_id, advice)
+    events = [proposed_event(candidate, actor_of(principal)), *advice.events(decision_id)]
+    encoded = [e.canonical(tenant, candidate.created_at, candidate.trace_id) for e in events]
+    if await deployment.writer.write(candidate, encoded, advice.calls):
         return Proposed(candidate, replayed=False)
+    replay = await _replay(deployment, tenant, request, policy, input_bytes)
+    if replay is None:  # the row that held the key is gone; rows are never deleted
+        raise AlreadyExists("IDEMPOTENCY_KEY_REUSED", key=request.idempotency_key)
+    return replay
+
+
+async def _replay(
+    deployment: Deployment,
+    tenant: str,
+    request: ProposeIn,
+    policy: ReviewPolicy,
+    input_bytes: bytes,
+) -> Proposed | None:
+    """The first decision recorded under the request's idempotency key, if there is one.
+
+    Raises:
+        AlreadyExists: the key was used with a different body (I4).
+    """
     async with deployment.store.reading() as conn:
         first = await decisions.by_idempotency_key(conn, tenant, request.idempotency_key)
-    if first is None or first.request_sha256 != candidate.request_sha256:
-        # (None would mean the row that held the key is gone; rows are never deleted.)
+    if first is None:
+        return None
+    if first.request_sha256 != _request_hash(request, hashlib.sha256(input_bytes).hexdigest()):
         raise AlreadyExists("IDEMPOTENCY_KEY_REUSED", key=request.idempotency_key)
     return Proposed(first, replayed=True)

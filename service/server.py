@@ -31,6 +31,12 @@ from aval.v1 import (
 
 from . import checkpointing, demo, telemetry
 from .authorization import Authorizer
+from .demo_ai import (
+    DemoAdvisorError,
+    DemoAdvisorProcess,
+    register_demo_advisor,
+    start_demo_advisor_process,
+)
 from .deployment import Deployment
 from .expiry import run_expiry
 from .identity import TokenAuthenticator, load_principals
@@ -181,6 +187,7 @@ async def serve_worker(
             await sweeper
         await checkpointing.stop_periodic(checkpointer)
         await deployment.writer.stop()
+        await deployment.backends.aclose()
         await deployment.listener.stop()
         await deployment.store.close()
         log.info("stopped")
@@ -208,12 +215,34 @@ def run(settings: Settings, *, demo_mode: bool) -> int:
     """Entry point of `aval serve`; returns the process exit code."""
     configure_logging()
     launch = prepare(settings, demo_mode=demo_mode)
-    host = launch.settings.listen.rsplit(":", 1)[0]
-    if launch.settings.workers > 1:
-        from .workers import supervise  # the multi-process path only
+    advisor = _start_demo_ai(launch.settings) if demo_mode else None
+    try:
+        host = launch.settings.listen.rsplit(":", 1)[0]
+        if launch.settings.workers > 1:
+            from .workers import supervise  # the multi-process path only
 
-        return supervise(launch, host)
-    asyncio.run(
-        serve_worker(launch.settings, on_ready=lambda port: announce(host, port, launch.exports))
-    )
-    return 0
+            return supervise(launch, host)
+        asyncio.run(
+            serve_worker(
+                launch.settings, on_ready=lambda port: announce(host, port, launch.exports)
+            )
+        )
+        return 0
+    finally:
+        if advisor is not None:
+            advisor.stop()
+
+
+def _start_demo_ai(settings: Settings) -> DemoAdvisorProcess:
+    """Starts the demo's AI system and registers it in ville-demo's registry."""
+    assert settings.database_url
+    try:
+        advisor = start_demo_advisor_process()
+    except DemoAdvisorError as exc:
+        raise StartupError(str(exc)) from exc
+    try:
+        asyncio.run(register_demo_advisor(settings.database_url, advisor.endpoint))
+    except BaseException:
+        advisor.stop()
+        raise
+    return advisor

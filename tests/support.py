@@ -41,6 +41,30 @@ decision_types:
     required_approvals: 1
     allow_amend: false
     deadline: 3d
+  signalement.ia:
+    purpose: "orienter les signalements vers le service compétent"
+    required_approvals: 1
+    deadline: 3d
+    ai_system: ia-advisor
+    output_schema: &service
+      type: object
+      properties:
+        service: {type: string, enum: [voirie, proprete, eclairage, espaces_verts]}
+      required: [service]
+      additionalProperties: false
+  signalement.llm:
+    purpose: "orienter les signalements vers le service compétent"
+    required_approvals: 1
+    deadline: 3d
+    ai_system: ia-llm
+    output_schema: *service
+  permis.risque:
+    purpose: "instruire les permis de construire"
+    required_approvals: 1
+    deadline: 30d
+    high_risk: true
+    ai_system: ia-permis
+    output_schema: *service
 """,
     "ville-b": """
 tenant: ville-b

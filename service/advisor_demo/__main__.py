@@ -36,20 +36,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="CSV",
         help="train on this file (columns text,service) instead of the shipped data set",
     )
+    parser.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop at the end of standard input, i.e. when the process that started this one "
+        "and holds the pipe ends (used by `aval serve --demo`)",
+    )
     return parser.parse_args(argv)
 
 
-async def serve(listen: str, model: DemoModel) -> None:
-    """Serves until SIGTERM or SIGINT, then lets calls in flight finish."""
+async def _watch_parent(stop: asyncio.Event) -> None:
+    """Sets `stop` at the end of standard input: the parent holds the other end of the pipe,
+    which closes when it ends, even killed."""
+    reader = asyncio.StreamReader()
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while await reader.read(4096):
+        pass
+    stop.set()
+
+
+async def serve(listen: str, model: DemoModel, *, exit_with_parent: bool = False) -> None:
+    """Serves until SIGTERM or SIGINT (or the parent's end), then lets calls in flight finish."""
     server, port = await start_demo_advisor(listen, model=model)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    watcher = asyncio.create_task(_watch_parent(stop)) if exit_with_parent else None
     host = listen.rsplit(":", 1)[0]
     print(f"model {model.version}, held-out accuracy {model.evaluation.accuracy:.3f}")
     print(f"listening on {host}:{port}", flush=True)
     await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
     await server.stop(grace=2)
 
 
@@ -69,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     try:
-        asyncio.run(serve(args.listen, model))
+        asyncio.run(serve(args.listen, model, exit_with_parent=args.exit_with_parent))
     except AdvisorStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

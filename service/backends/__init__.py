@@ -6,10 +6,17 @@ reviewers, so that an AI failure never loses a proposal (it goes to review flagg
 a suggestion). `schema` holds the JSON Schema subset of decision types' outputs.
 """
 
+from aval.policies.output_schema import (
+    OutputError,
+    SchemaError,
+    check_output_schema,
+    output_model,
+    validate_output,
+)
+
 from .base import Advice, AdviceRequest, BackendConfig, BackendKind, CallOutcome, CallStatus
 from .calls import SPAN_NAME, Backends
 from .resilience import Backoff, BreakerState, CircuitBreaker
-from .schema import OutputError, SchemaError, check_output_schema, output_model, validate_output
 
 __all__ = [
     "SPAN_NAME",

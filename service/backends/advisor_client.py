@@ -9,6 +9,7 @@ import grpc
 from google.protobuf import json_format, struct_pb2
 
 from aval.audit_store.records import Factor
+from aval.policies.output_schema import OutputError, SchemaError, validate_output
 from aval.v1 import advisor_pb2, advisor_pb2_grpc
 
 from .base import (
@@ -23,7 +24,6 @@ from .base import (
     expected_version,
     scrubbed,
 )
-from .schema import OutputError, SchemaError, validate_output
 
 # Codes worth another attempt: the advisor is down, overloaded or too slow this time.
 _TRANSIENT = frozenset(

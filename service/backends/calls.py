@@ -12,6 +12,8 @@ import httpx
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
+from aval.policies.output_schema import SchemaError, check_output_schema
+
 from .advisor_client import AdvisorBackend
 from .base import (
     AdviceRequest,
@@ -26,7 +28,6 @@ from .base import (
 )
 from .openai_compat import OpenAICompatBackend
 from .resilience import Backoff, CircuitBreaker, Permit, Tried, with_retries
-from .schema import SchemaError, check_output_schema
 
 SPAN_NAME = "aval.ai.suggest"
 # Failures that say nothing about the backend's health: it answered.

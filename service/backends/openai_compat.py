@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aval.audit_store.chain import canonical_json
 from aval.audit_store.records import Factor
+from aval.policies.output_schema import OutputError, SchemaError, validate_output
 
 from .base import (
     Advice,
@@ -31,7 +32,6 @@ from .base import (
     expected_version,
     scrubbed,
 )
-from .schema import OutputError, SchemaError, validate_output
 
 # A rationale longer than this is cut, not refused: it is read by a person, not parsed.
 _RATIONALE_LIMIT = 4000

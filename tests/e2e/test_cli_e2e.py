@@ -164,14 +164,16 @@ def test_serve_demo_prints_working_tokens(
         new_database(), tmp_path_factory.mktemp("e2e-demo"), name="demo", demo=True
     )
     try:
-        tokens = demo.read_exports(4)
+        tokens = demo.read_exports(6)
         assert set(tokens) == {
             "AVAL_TOKEN_APP",
             "AVAL_TOKEN_SUPERVISOR_1",
             "AVAL_TOKEN_SUPERVISOR_2",
             "AVAL_TOKEN_INSPECTOR",
+            "AVAL_TOKEN_ADMIN",
+            "AVAL_TOKEN_ADMIN_2",
         }
-        assert all(len(t) >= 20 for t in tokens.values()) and len(set(tokens.values())) == 4
+        assert all(len(t) >= 20 for t in tokens.values()) and len(set(tokens.values())) == 6
 
         with Client(demo.address, tokens["AVAL_TOKEN_APP"]) as app:
             d = app.propose(
@@ -195,6 +197,23 @@ def test_serve_demo_prints_working_tokens(
             )
             final = app.get_decision(d.id)
             assert final.state == APPROVED and final.reviews[0].reviewer_id == "agent-martin"
+        # Without a suggestion, the demo's own AI system (a real process) suggests one.
+        proposed = run_cli(
+            demo.address,
+            None,
+            "propose",
+            "--type",
+            "voirie.signalement",
+            "--subject",
+            "signalement:2",
+            "--input",
+            '{"description": "Le lampadaire de la rue des Lilas est éteint depuis hier soir"}',
+            token=tokens["AVAL_TOKEN_APP"],
+        )
+        ok(proposed)
+        assert '{"service": "eclairage"}' in proposed.stdout
+        assert "suggestion du système d'IA enregistré" in proposed.stdout
+        assert "Limite connue" in proposed.stdout and "mot « lampadaire »" in proposed.stdout
         ok(run_cli(demo.address, None, "audit", "verify", token=tokens["AVAL_TOKEN_INSPECTOR"]))
         # The demo knows only its own principals.
         with (
