@@ -354,8 +354,11 @@ def test_the_kill_switch_takes_effect_on_every_replica_within_a_second(
 def test_a_high_risk_type_uses_only_a_registered_pinned_model(
     client_of: ClientOf, advisor: tuple[VersionedAdvisor, str]
 ) -> None:
-    register(client_of, "ia-permis", "advisor", advisor[1], ["v1"])
     app = client_of("app-a")
+    unregistered = propose(app, "permis.risque")
+    assert unregistered.advice_status == common_pb2.ADVICE_STATUS_STOPPED
+    assert "not registered" in unregistered.advice_detail
+    register(client_of, "ia-permis", "advisor", advisor[1], ["v1"])
     unpinned = propose(app, "permis.risque")
     assert unpinned.advice_status == common_pb2.ADVICE_STATUS_STOPPED
     assert "pinned" in unpinned.advice_detail
