@@ -7,8 +7,9 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -193,6 +194,16 @@ async def serve_worker(
         log.info("stopped")
 
 
+def run_loop(settings: Settings, main: Coroutine[Any, Any, None]) -> None:
+    """Runs a server's main coroutine on the event loop the settings name."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
+
+
 def announce(host: str, port: int, exports: list[tuple[str, str]]) -> None:
     """Prints the lines a shell can `eval`: the address, then the demo's tokens."""
     print(f"export AVAL_ADDRESS={host}:{port}", flush=True)
@@ -222,10 +233,11 @@ def run(settings: Settings, *, demo_mode: bool) -> int:
             from .workers import supervise  # the multi-process path only
 
             return supervise(launch, host)
-        asyncio.run(
+        run_loop(
+            launch.settings,
             serve_worker(
                 launch.settings, on_ready=lambda port: announce(host, port, launch.exports)
-            )
+            ),
         )
         return 0
     finally:

@@ -18,7 +18,7 @@ import socket
 import sys
 from types import FrameType
 
-from .server import Launch, StartupError, announce, configure_logging, serve_worker
+from .server import Launch, StartupError, announce, configure_logging, run_loop, serve_worker
 from .settings import Settings
 
 log = logging.getLogger("aval")
@@ -32,11 +32,9 @@ def _free_port(host: str) -> int:
 
 
 def _worker(settings_json: str, ready: multiprocessing.Queue[int]) -> None:
-    import asyncio
-
     configure_logging()
     settings = Settings.model_validate_json(settings_json)
-    asyncio.run(serve_worker(settings, on_ready=ready.put, share_port=True))
+    run_loop(settings, serve_worker(settings, on_ready=ready.put, share_port=True))
 
 
 def supervise(launch: Launch, host: str) -> int:
