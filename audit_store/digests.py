@@ -1,17 +1,15 @@
-"""Events as verification reads them, their stored columns compared with their hashed bytes."""
+"""Events as verification reads them: whole ranges checked by PostgreSQL, or one by one."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator
+import struct
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 
 from . import trail
 from .chain import utc_iso
@@ -126,60 +124,260 @@ def _digest_of_row(row: tuple[Any, ...]) -> EventDigest:
     )
 
 
-async def iter_digests(
-    conn: AsyncConnection[Any], tenant_id: str, *, batch: int = 5_000
-) -> AsyncIterator[EventDigest]:
-    """Every event of a tenant in sequence order, compared with its bytes by PostgreSQL.
+async def range_digests(
+    conn: AsyncConnection[Any], tenant_id: str, start: int, end: int
+) -> list[EventDigest]:
+    """The events with `start <= seq < end`, one by one, compared with their bytes.
 
-    Reads by ranges of sequence numbers (each an index range scan, whatever the planner's
-    statistics say), jumping over gaps. A range whose bytes PostgreSQL cannot read as JSON
-    (tampered ones) is read again and compared in Python, which names the problem. The next
-    range is fetched while the caller checks the current one.
+    The comparisons are PostgreSQL's; when it cannot read some bytes of the range as JSON
+    (tampered ones), the range is read again and compared in Python, which names the problem.
+    """
+    try:
+        async with conn.transaction(), conn.cursor(binary=True) as cur:  # a savepoint
+            await cur.execute(_DIGESTS, (tenant_id, start, end))
+            return [_digest_of_row(row) for row in await cur.fetchall()]
+    except psycopg.DataError:
+        digests: list[EventDigest] = []
+        after = start - 1
+        while True:
+            events = await trail.query_events(
+                conn, trail.EventFilter(tenant_id), after_seq=after, limit=5_000
+            )
+            digests.extend(digest_of(event) for event in events if event.seq < end)
+            if not events or events[-1].seq >= end - 1:
+                return digests
+            after = events[-1].seq
+
+
+# -- whole ranges checked by PostgreSQL ------------------------------------------------------
+
+# Within a range, what `_DIGESTS` and ChainVerifier.check would find wrong, asked of PostgreSQL
+# as one yes-or-no per event: its hash against SHA-256(prev_hash, seq, bytes), its stored
+# columns against its hashed bytes. It is stricter than `_DIGESTS` (the body's binary image):
+# what it doubts, the range is read again one event at a time. Hashing and parsing are
+# row-local, so several connections share the work of one tenant.
+_ROW_AGREES = """coalesce(
+    e.hash = sha256(e.prev_hash || int8send(e.seq) || e.canonical)
+    AND record_image_eq(ROW(e.body), ROW(j))
+    AND e.tenant_id = j->>'tenant'
+    AND e.event_id::text = j->>'event_id'
+    AND coalesce(e.decision_id::text, '') = j->>'decision_id'
+    AND e.kind = j->>'kind'
+    AND e.actor_id = j->'actor'->>'id'
+    AND e.actor_type = j->'actor'->>'type'
+    AND e.trace_id = j->>'trace_id'
+    AND e.schema_version::text = j->>'schema_version'
+    AND e.occurred_at = (j->>'occurred_at')::timestamptz, false)"""
+_FIRST = """(SELECT {column} FROM audit_events
+        WHERE tenant_id = %(tenant)s AND seq >= %(start)s AND seq < %(end)s ORDER BY seq LIMIT 1)"""
+
+# One row per range. The sequence numbers, previous hashes and hashes come back as they were
+# aggregated, and Python checks that they follow on (`_follows_on`): that proves the links and
+# the contiguity, and also that the aggregates took the events in sequence order, which the
+# decisions' states and the Merkle leaves rely on.
+_RANGE = f"""
+SELECT count(*),
+    coalesce(bool_and(agrees
+        -- a version in its plainest spelling (or a cast error, as `_DIGESTS` would raise),
+        -- and one with every state
+        AND coalesce(version::bigint::text = version, state IS NULL)), true),
+    string_agg(int8send(seq), ''), string_agg(prev_hash, ''), string_agg(hash, ''),
+    string_agg(decision_id::text, E'\\x1e') FILTER (WHERE state IS NOT NULL),
+    string_agg(state || E'\\x1f' || version, E'\\x1e') FILTER (WHERE state IS NOT NULL),
+    {{leaves}},
+    {_FIRST.format(column="coalesce(decision_id::text, '')")},
+    {_FIRST.format(column="occurred_at")}
+FROM (
+    SELECT e.seq, e.decision_id, e.prev_hash, e.hash, {{leaf}} AS leaf,
+        {_ROW_AGREES} AS agrees,
+        CASE WHEN e.decision_id IS NOT NULL THEN j->'data'->>'decision_state' END AS state,
+        j->'data'->>'decision_version' AS version
+    -- OFFSET 0: parse each event's bytes once
+    FROM (SELECT e.*, convert_from(e.canonical, 'UTF8')::jsonb AS j FROM audit_events e
+          WHERE e.tenant_id = %(tenant)s AND e.seq >= %(start)s AND e.seq < %(end)s
+          ORDER BY e.seq OFFSET 0) AS e
+) AS checked
+"""
+_RANGE_WITHOUT_LEAVES = _RANGE.format(leaves="NULL::bytea", leaf="NULL::bytea")
+_RANGE_WITH_LEAVES = _RANGE.format(
+    leaves="string_agg(leaf, '')", leaf="sha256('\\x00'::bytea || e.canonical)"
+)
+_LEAVES = """
+SELECT string_agg(sha256('\\x00'::bytea || canonical), '' ORDER BY seq)
+FROM audit_events WHERE tenant_id = %s AND seq >= %s AND seq < %s
+"""
+_SEPARATOR = "\x1e"
+
+
+def state_key(state: str, version: object) -> str:
+    """A decision's state and version as one string (`split_state_key` gives them back), so
+    that the decisions and their trail compare as two plain dicts."""
+    return f"{state}\x1f{version}"
+
+
+def split_state_key(key: str) -> tuple[str, str]:
+    """The state and the version (as text) of a `state_key`."""
+    state, _, version = key.rpartition("\x1f")
+    return state, version
+
+
+@dataclass(frozen=True)
+class RangeDigest:
+    """A range of events in which PostgreSQL found nothing wrong, summed up for the chain.
+
+    What is left to check is how it joins the events before it (`first_seq`,
+    `first_prev_hash`), the Merkle tree at the checkpoints it holds, and the decisions.
     """
 
-    async def fetch(start: int) -> tuple[list[EventDigest], int | None]:
-        end = start + batch
-        try:
-            async with conn.transaction(), conn.cursor(binary=True) as cur:  # a savepoint
-                await cur.execute(_DIGESTS, (tenant_id, start, end))
-                digests = [_digest_of_row(row) for row in await cur.fetchall()]
-        except psycopg.DataError:
-            events = await trail.query_events(
-                conn, trail.EventFilter(tenant_id), after_seq=start - 1, limit=batch
-            )
-            digests = [digest_of(event) for event in events if event.seq < end]
-        return digests, await _next_seq(conn, tenant_id, end - 1)
+    count: int
+    first_seq: int
+    first_prev_hash: bytes
+    first_decision_id: str
+    first_occurred_at: datetime
+    # The chain hash of each event, 32 bytes each, in order.
+    hashes: bytes
+    # The events that say a decision's state, in order: decision ids and `state_key`s.
+    decisions: list[str]
+    states: list[str]
+    # SHA-256(0x00 || bytes) of each event, 32 bytes each, in order; None when not asked for.
+    leaves: bytes | None
 
-    start = await _next_seq(conn, tenant_id, None)
-    if start is None:
-        return
-    pending: asyncio.Future[tuple[list[EventDigest], int | None]] | None = asyncio.ensure_future(
-        fetch(start)
-    )
+    @property
+    def last_seq(self) -> int:
+        return self.first_seq + self.count - 1
+
+    @property
+    def last_hash(self) -> bytes:
+        return self.hashes[-32:]
+
+
+EMPTY_RANGE = RangeDigest(0, 0, b"", "", datetime.min, b"", [], [], None)
+
+
+def _follows_on(count: int, seqs: bytes, prevs: bytes, hashes: bytes) -> bool:
+    """Whether the events, in the order given, have sequence numbers that go up by one and
+    each links to the one before (prev_hash), with 32-byte hashes."""
+    if len(seqs) != 8 * count or len(prevs) != 32 * count or len(hashes) != 32 * count:
+        return False
+    first = int.from_bytes(seqs[:8], "big", signed=True)
     try:
-        while pending is not None:
-            digests, start = await pending
-            pending = asyncio.ensure_future(fetch(start)) if start is not None else None
-            await asyncio.sleep(0)  # let the next fetch send its query before we get busy
-            for digest in digests:
-                yield digest
-    finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pending
+        expected = struct.pack(f">{count}q", *range(first, first + count))
+    except struct.error:  # past the largest bigint
+        return False
+    return seqs == expected and prevs[32:] == hashes[:-32]
 
 
-async def _next_seq(conn: AsyncConnection[Any], tenant_id: str, after: int | None) -> int | None:
-    """The smallest sequence number above `after` (any, when None), or None."""
-    if after is None:
-        cur = await conn.execute(
-            "SELECT min(seq) FROM audit_events WHERE tenant_id = %s", (tenant_id,)
-        )
+async def range_digest(
+    conn: AsyncConnection[Any], tenant_id: str, start: int, end: int, *, leaves: bool
+) -> RangeDigest | None:
+    """The events with `start <= seq < end` checked by PostgreSQL, summed up.
+
+    Returns:
+        The summary (`EMPTY_RANGE` when there is no event); None when PostgreSQL doubts
+        anything in the range, which must then be read with `range_digests`.
+    """
+    query = _RANGE_WITH_LEAVES if leaves else _RANGE_WITHOUT_LEAVES
+    try:
+        async with conn.transaction(), conn.cursor(binary=True) as cur:  # a savepoint
+            await cur.execute(query, {"tenant": tenant_id, "start": start, "end": end})
+            row = await cur.fetchone()
+    except psycopg.DataError:  # bytes that are not UTF-8 JSON, a time that is no time...
+        return None
+    if row is None or not row[0]:
+        return EMPTY_RANGE
+    count, agrees, seqs, prevs, hashes, decisions, states, blob, decision, occurred_at = row
+    seqs, prevs, hashes = bytes(seqs), bytes(prevs), bytes(hashes)
+    if not agrees or not _follows_on(count, seqs, prevs, hashes):
+        return None
+    if decisions is not None:
+        decisions, states = decisions.split(_SEPARATOR), states.split(_SEPARATOR)
+        if len(decisions) != len(states):
+            return None  # a separator inside a state
     else:
-        cur = await conn.execute(
-            "SELECT min(seq) FROM audit_events WHERE tenant_id = %s AND seq > %s",
-            (tenant_id, after),
-        )
+        decisions, states = [], []
+    return RangeDigest(
+        count=count,
+        first_seq=int.from_bytes(seqs[:8], "big", signed=True),
+        first_prev_hash=prevs[:32],
+        first_decision_id=decision,
+        first_occurred_at=occurred_at,
+        hashes=hashes,
+        decisions=decisions,
+        states=states,
+        leaves=None if blob is None else bytes(blob),
+    )
+
+
+async def range_leaves(conn: AsyncConnection[Any], tenant_id: str, start: int, end: int) -> bytes:
+    """The Merkle leaf hash of each event with `start <= seq < end`, in order."""
+    cur = await conn.execute(_LEAVES, (tenant_id, start, end), binary=True)
+    row = await cur.fetchone()
+    return b"" if row is None or row[0] is None else bytes(row[0])
+
+
+async def seq_bounds(conn: AsyncConnection[Any], tenant_id: str) -> tuple[int, int] | None:
+    """The smallest and largest sequence numbers of a tenant's events; None when none."""
+    cur = await conn.execute(
+        "SELECT min(seq), max(seq) FROM audit_events WHERE tenant_id = %s", (tenant_id,)
+    )
+    row = await cur.fetchone()
+    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+
+
+async def next_seq(conn: AsyncConnection[Any], tenant_id: str, after: int) -> int | None:
+    """The smallest sequence number above `after`, or None."""
+    cur = await conn.execute(
+        "SELECT min(seq) FROM audit_events WHERE tenant_id = %s AND seq > %s", (tenant_id, after)
+    )
     row = await cur.fetchone()
     return None if row is None or row[0] is None else int(row[0])
+
+
+# -- decisions -------------------------------------------------------------------------------
+
+# The two aggregates take the same rows in the same order, whatever that order is. One
+# statement for the tenant: PostgreSQL reads the rows in their physical order, nothing sorts.
+_DECISIONS = """
+SELECT count(*), string_agg(id::text, E'\\x1e'),
+    string_agg(state || E'\\x1f' || version::text, E'\\x1e')
+FROM decisions WHERE tenant_id = %s
+"""
+
+
+async def decision_states(conn: AsyncConnection[Any], tenant_id: str) -> dict[str, str]:
+    """The stored state and version of every decision of a tenant, as `state_key`s, by id."""
+    cur = await conn.execute(_DECISIONS, (tenant_id,))
+    row = await cur.fetchone()
+    if row is None or not row[0]:
+        return {}
+    ids, states = row[1].split(_SEPARATOR), row[2].split(_SEPARATOR)
+    if not len(ids) == len(states) == row[0]:  # a separator inside a state
+        return await _decision_rows(conn, tenant_id)
+    return dict(zip(ids, states, strict=True))
+
+
+async def _decision_rows(conn: AsyncConnection[Any], tenant_id: str) -> dict[str, str]:
+    cur = await conn.execute(
+        "SELECT id::text, state, version FROM decisions WHERE tenant_id = %s", (tenant_id,)
+    )
+    return {row[0]: state_key(row[1], row[2]) for row in await cur.fetchall()}
+
+
+# -- one snapshot over several connections ---------------------------------------------------
+
+
+async def export_snapshot(conn: AsyncConnection[Any]) -> str:
+    """The id of the snapshot of `conn`'s transaction (REPEATABLE READ), for `join_snapshot`."""
+    cur = await conn.execute("SELECT pg_export_snapshot()")
+    row = await cur.fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def join_snapshot(conn: AsyncConnection[Any], snapshot: str) -> None:
+    """Makes the transaction just begun on `conn` see exactly what the exporter sees.
+
+    Call it first in the transaction; the exporting transaction must still be open.
+    """
+    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    await conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))

@@ -93,6 +93,40 @@ class Frontier:
         self._hashes.append(merged)
         self.size += 1
 
+    def extend(self, leaves: Sequence[bytes]) -> None:
+        """Appends many leaves; the same result as ``append`` of each, in far fewer steps.
+
+        The leaves are cut into the largest perfect subtrees that start where the tree ends
+        (aligned on their own size), and each is hashed level by level.
+
+        Args:
+            leaves: The leaves' HASHES, in order.
+
+        Raises:
+            ValueError: When a leaf is not a 32-byte hash.
+        """
+        if any(len(leaf) != HASH_SIZE for leaf in leaves):
+            raise ValueError(f"a leaf hash is {HASH_SIZE} bytes")
+        done, total = 0, len(leaves)
+        while done < total:
+            # The subtree's height: no more than the leaves left, and aligned on the tree's size.
+            height = (total - done).bit_length() - 1
+            if self.size:
+                height = min(height, (self.size & -self.size).bit_length() - 1)
+            width = 1 << height
+            self._append_subtree(_perfect_root(leaves[done : done + width]), height)
+            done += width
+
+    def _append_subtree(self, subtree: bytes, height: int) -> None:
+        """Appends the root of a perfect subtree of 2**height leaves (size % 2**height == 0)."""
+        merged = subtree
+        carry = self.size >> height
+        while carry & 1:
+            merged = node_hash(self._hashes.pop(), merged)
+            carry >>= 1
+        self._hashes.append(merged)
+        self.size += 1 << height
+
     def root(self) -> bytes:
         """The RFC 9162 Merkle tree hash of the leaves appended so far."""
         if not self._hashes:
@@ -138,6 +172,18 @@ class Frontier:
 
     def __repr__(self) -> str:
         return f"Frontier(size={self.size}, root={self.root().hex()})"
+
+
+def _perfect_root(leaves: Sequence[bytes]) -> bytes:
+    """The root of a perfect tree (a power of two leaves), hashed one level at a time."""
+    level = list(leaves)
+    sha256 = hashlib.sha256
+    while len(level) > 1:
+        level = [
+            sha256(b"\x01" + left + right).digest()
+            for left, right in zip(level[::2], level[1::2], strict=True)
+        ]
+    return level[0]
 
 
 def root(leaves: Iterable[bytes]) -> bytes:

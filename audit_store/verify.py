@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import dataclasses
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from psycopg import AsyncConnection
 
-from . import merkle, trail
+from . import digests, merkle, trail
 from .chain import GENESIS_HASH, chain_hash
-from .digests import EventDigest, digest_of, iter_digests
+from .digests import EventDigest, RangeDigest, digest_of, split_state_key, state_key
 from .records import AuditEvent
 
 # (note, signature) -> does the deployment's public key sign it?
@@ -66,6 +69,9 @@ class Report:
 class ChainVerifier:
     """Checks events fed in sequence order; collects every problem rather than the first.
 
+    Events come one by one (`check`, `feed`) or as ranges in which PostgreSQL found nothing
+    wrong (`check_range`), in any mix, in sequence order.
+
     With signed checkpoints, it also rebuilds the tenant's Merkle tree as events pass and
     compares it with each checkpoint's signed root: the one check that catches a chain
     rewritten consistently by someone with full access to the database (I3).
@@ -86,12 +92,13 @@ class ChainVerifier:
         self._prev_hash = GENESIS_HASH
         self._since = since
         self._quiet = False  # problems of events before `since` are not reported
-        # decision id -> (state, version) after its last event
-        self.last_state: dict[str, tuple[str, int]] = {}
+        # decision id -> its state and version after its last event, as a `state_key`
+        self.last_state: dict[str, str] = {}
         self._tree = merkle.Frontier()
         self._pending = sorted(checkpoints, key=lambda c: c.tree_size)
         for checkpoint in self._pending:
             self._check_signature(checkpoint, signature_ok, parse_note)
+        self._check_checkpoints(GENESIS_HASH)  # those signed before the first event
 
     def _problem(self, kind: str, seq: int, decision_id: str, detail: str) -> None:
         if not self._quiet:
@@ -153,6 +160,11 @@ class ChainVerifier:
                     "their signed checkpoint holds: history was changed",
                 )
 
+    @property
+    def leaves_until(self) -> int:
+        """The number of events whose Merkle leaves are still needed (0: none)."""
+        return self._pending[-1].tree_size if self._pending else 0
+
     def feed(self, event: AuditEvent) -> None:
         """Checks one stored event, comparing its columns with its bytes here (offline)."""
         self.check(digest_of(event))
@@ -162,7 +174,8 @@ class ChainVerifier:
         decision = event.decision_id
         self._quiet = self._since is not None and event.occurred_at < self._since
         self.report.events_checked += 1
-        self._tree.append(merkle.leaf_hash(event.canonical))
+        if self._pending:  # the tree only serves the checkpoints
+            self._tree.append(merkle.leaf_hash(event.canonical))
         if event.seq != self._expected_seq:
             self._problem(
                 "sequence_gap",
@@ -192,12 +205,57 @@ class ChainVerifier:
                 "stored columns disagree with the hashed bytes: " + event.mismatched,
             )
         if decision and event.state is not None:
-            self.last_state[decision] = event.state
+            self.last_state[decision] = state_key(*event.state)
         self._expected_seq = event.seq + 1
         self._prev_hash = event.hash
         self.report.head_hash = event.hash
         self._quiet = False
         self._check_checkpoints(event.hash)
+
+    def check_range(self, events: RangeDigest) -> None:
+        """Checks a range of events in which PostgreSQL found nothing wrong.
+
+        What remains is how its first event joins the events before it, and the checkpoints
+        inside it. `events.leaves` must be given while `leaves_until` is above the events
+        checked so far.
+        """
+        first = events.first_seq
+        self._quiet = self._since is not None and events.first_occurred_at < self._since
+        if first != self._expected_seq:
+            self._problem(
+                "sequence_gap",
+                first,
+                events.first_decision_id,
+                f"expected seq {self._expected_seq}, found {first}",
+            )
+        if events.first_prev_hash != self._prev_hash:
+            self._problem(
+                "broken_link",
+                first,
+                events.first_decision_id,
+                "prev_hash does not match the hash of the previous event",
+            )
+        self._quiet = False
+        self.last_state.update(zip(events.decisions, events.states, strict=True))
+        if self._pending:
+            self._grow_tree(events)
+        self.report.events_checked += events.count
+        self._expected_seq = events.last_seq + 1
+        self._prev_hash = self.report.head_hash = events.last_hash
+
+    def _grow_tree(self, events: RangeDigest) -> None:
+        blob, hashes = events.leaves, events.hashes
+        if blob is None or len(blob) != 32 * events.count:
+            raise ValueError("the Merkle leaves of the range are needed")
+        leaves = [blob[i : i + 32] for i in range(0, len(blob), 32)]
+        done = 0
+        while self._pending and done < events.count:
+            wanted = self._pending[0].tree_size - self._tree.size
+            taken = min(wanted, events.count - done)
+            self._tree.extend(leaves[done : done + taken])
+            done += taken
+            if taken == wanted:
+                self._check_checkpoints(hashes[32 * done - 32 : 32 * done])
 
     def finish_checkpoints(self) -> None:
         """Reports checkpoints that signed more events than remain (a cut tail)."""
@@ -206,7 +264,8 @@ class ChainVerifier:
                 "truncated",
                 checkpoint.tree_size,
                 "",
-                f"a checkpoint signed {checkpoint.tree_size} events; only {self._tree.size} remain",
+                f"a checkpoint signed {checkpoint.tree_size} events; "
+                f"only {self.report.events_checked} remain",
             )
         self._pending = []
 
@@ -226,36 +285,52 @@ class ChainVerifier:
                 f"chain head says seq {seq}, the events end at seq {last_seq}",
             )
 
-    def check_decisions(self, decisions: Iterable[tuple[uuid.UUID, str, int]]) -> None:
+    def check_decisions(self, decisions: Iterable[tuple[uuid.UUID | str, str, int]]) -> None:
         """Compares each decision's stored (state, version) with what its last event says."""
-        seen: set[str] = set()
-        for decision_id, state, version in decisions:
-            key = str(decision_id)
-            seen.add(key)
-            self.report.decisions_checked += 1
-            trailed = self.last_state.get(key)
+        self.check_decision_states({str(d): state_key(s, v) for d, s, v in decisions})
+
+    def check_decision_states(self, stored: dict[str, str]) -> None:
+        """Compares each decision's stored state and version (`state_key`s by id) with its
+        last event's.
+
+        Only events that say a decision's state (`decision_state` in their data) count: an
+        event of a kind this code does not know, with no state in it, changes nothing.
+        """
+        self.report.decisions_checked += len(stored)
+        trailed_states = self.last_state
+        if stored == trailed_states:
+            return
+        for key in sorted(stored):
+            state, version = split_state_key(stored[key])
+            trailed = trailed_states.get(key)
             if trailed is None:
                 self._problem("missing_trail", 0, key, f"decision is {state} but has no event")
-            elif trailed != (state, version):
+            elif trailed != stored[key]:
+                said, said_version = split_state_key(trailed)
                 self._problem(
                     "state_mismatch",
                     0,
                     key,
-                    f"decision is {state} v{version}, its trail says {trailed[0]} v{trailed[1]}",
+                    f"decision is {state} v{version}, its trail says {said} v{said_version}",
                 )
-        for key in sorted(set(self.last_state) - seen):
+        for key in sorted(set(trailed_states) - set(stored)):
             self._problem("orphan_event", 0, key, "events name a decision that does not exist")
 
 
-async def _decision_states(
-    conn: AsyncConnection[Any], tenant_id: str
-) -> AsyncIterable[tuple[uuid.UUID, str, int]]:
-    async with conn.cursor(name="aval_verify_decisions") as cur:
-        await cur.execute(
-            "SELECT id, state, version FROM decisions WHERE tenant_id = %s", (tenant_id,)
-        )
-        async for row in cur:
-            yield row[0], row[1], row[2]
+# How a tenant is verified in the database. The events are cut into ranges of sequence numbers,
+# checked on several connections that share one snapshot. For each range PostgreSQL recomputes
+# every hash from the stored bytes and compares every stored column with the bytes it parses
+# (`digests.range_digest`): the work is per event, so the connections share it. What comes
+# back is a summary, not the events: the sequence numbers, previous hashes and hashes in the
+# order aggregated (Python checks that they follow on, which also proves that order), the
+# events' stated decision states, and the Merkle leaf hashes where a checkpoint needs them.
+# A range where anything is doubted is read again one event at a time (`check`), so that
+# problems are named exactly as before. Nothing is taken from earlier runs or from what the
+# database says of itself (stored frontiers, catalog): the checkpoints' roots are recomputed
+# from the current bytes, which is what catches a chain rewritten consistently (I3).
+
+RANGE_SIZE = 10_000
+"""Sequence numbers per range that one connection checks at a time."""
 
 
 async def verify_tenant(
@@ -268,21 +343,143 @@ async def verify_tenant(
     since: datetime | None = None,
     on_progress: Progress | None = None,
     progress_every: int = 10_000,
+    helpers: Sequence[AsyncConnection[Any]] = (),
+    range_size: int = RANGE_SIZE,
 ) -> Report:
     """Verifies one tenant's chain, checkpoints, head and decisions; reports every problem.
 
     Run it in `Store.snapshot()`: in any weaker transaction, writes that commit between its
-    statements look like tampering. `on_progress(events_checked)` is called every
-    `progress_every` events.
+    statements look like tampering. `helpers` are more connections in the very same snapshot
+    (`digests.join_snapshot`); ranges of events are checked on all of them at once.
+    `on_progress(events_checked)` is called about every `progress_every` events.
     """
     verifier = ChainVerifier(
         tenant_id, checkpoints, signature_ok=signature_ok, parse_note=parse_note, since=since
     )
-    async for digest in iter_digests(conn, tenant_id):
-        verifier.check(digest)
-        if on_progress is not None and verifier.report.events_checked % progress_every == 0:
-            on_progress(verifier.report.events_checked)
+    pass_ = _Pass(verifier, [conn, *helpers], tenant_id, range_size)
+    decisions = await pass_.run(on_progress, progress_every)
     verifier.finish_checkpoints()
     verifier.check_head(await trail.chain_head(conn, tenant_id))
-    verifier.check_decisions([row async for row in _decision_states(conn, tenant_id)])
+    verifier.check_decision_states(decisions)
     return verifier.report
+
+
+# What checking a range gave: a summary when PostgreSQL found it whole, else its events.
+_Checked = RangeDigest | list[EventDigest]
+
+
+@dataclass
+class _Claim:
+    start: int
+    end: int
+    outcome: asyncio.Future[_Checked]
+
+
+class _Pass:
+    """One pass over a tenant's events: ranges checked on every connection at once, their
+    outcomes handed to the verifier in sequence order."""
+
+    def __init__(
+        self,
+        verifier: ChainVerifier,
+        conns: list[AsyncConnection[Any]],
+        tenant_id: str,
+        range_size: int,
+    ) -> None:
+        self.verifier, self.conns, self.tenant_id = verifier, conns, tenant_id
+        self.range_size = range_size
+        # One unit of work at a time per connection (a range may be read in a savepoint).
+        self.locks = [asyncio.Lock() for _ in conns]
+        # Claimed ranges not yet handed to the verifier, in sequence order; a few per
+        # connection at most, so that memory stays flat however long the trail.
+        self.claims: collections.deque[_Claim] = collections.deque()
+        self.ahead = asyncio.Semaphore(2 * len(conns))
+        self.claimed = asyncio.Event()
+        self.next_start, self.last_seq = 0, -1  # no range to check until run() says
+        self.leaves_until = verifier.leaves_until
+
+    async def run(self, on_progress: Progress | None, progress_every: int) -> dict[str, str]:
+        """Checks every event; returns the stored (state, version) of every decision, read on
+        the side."""
+        bounds = await digests.seq_bounds(self.conns[0], self.tenant_id)
+        if bounds is not None:
+            self.next_start, self.last_seq = bounds
+        decisions = asyncio.create_task(self._decisions())
+        workers = [asyncio.create_task(self._work(i)) for i in range(len(self.conns))]
+        try:
+            # A worker's failure comes out of the claim it failed on, in sequence order.
+            await self._consume(on_progress, progress_every)
+            return await decisions
+        finally:
+            for task in (decisions, *workers):
+                task.cancel()
+            await asyncio.gather(decisions, *workers, return_exceptions=True)
+
+    async def _decisions(self) -> dict[str, str]:
+        async with self.locks[-1]:
+            return await digests.decision_states(self.conns[-1], self.tenant_id)
+
+    async def _claim(self) -> _Claim | None:
+        await self.ahead.acquire()
+        if self.next_start > self.last_seq:
+            self.ahead.release()
+            return None
+        start = self.next_start
+        self.next_start = start + self.range_size
+        claim = _Claim(start, self.next_start, asyncio.get_running_loop().create_future())
+        self.claims.append(claim)
+        self.claimed.set()
+        return claim
+
+    async def _work(self, index: int) -> None:
+        conn, tenant = self.conns[index], self.tenant_id
+        while (claim := await self._claim()) is not None:
+            try:
+                async with self.locks[index]:
+                    leaves = claim.start <= self.leaves_until
+                    checked: _Checked | None = await digests.range_digest(
+                        conn, tenant, claim.start, claim.end, leaves=leaves
+                    )
+                    if checked is None:
+                        checked = await digests.range_digests(conn, tenant, claim.start, claim.end)
+                    elif not checked.count:  # a hole in the sequence numbers: jump over it
+                        found = await digests.next_seq(conn, tenant, claim.end - 1)
+                        self.next_start = max(
+                            self.next_start, self.last_seq + 1 if found is None else found
+                        )
+            except asyncio.CancelledError:
+                claim.outcome.cancel()
+                raise
+            except Exception as exc:  # handed on: the consumer raises it at this claim
+                claim.outcome.set_exception(exc)
+                return
+            claim.outcome.set_result(checked)
+
+    async def _consume(self, on_progress: Progress | None, progress_every: int) -> None:
+        verifier, report = self.verifier, self.verifier.report
+        reported = 0
+        while True:
+            while not self.claims:
+                if self.next_start > self.last_seq:
+                    return
+                self.claimed.clear()
+                await self.claimed.wait()
+            claim = self.claims.popleft()
+            checked = await claim.outcome
+            self.ahead.release()
+            if isinstance(checked, list):
+                for event in checked:
+                    verifier.check(event)
+            elif checked.count:
+                if checked.leaves is None and verifier.leaves_until > report.events_checked:
+                    # Fewer events before this range than its sequence numbers say (some
+                    # were removed): its leaves were not asked for.
+                    async with self.locks[0]:
+                        blob = await digests.range_leaves(
+                            self.conns[0], self.tenant_id, claim.start, claim.end
+                        )
+                    checked = dataclasses.replace(checked, leaves=blob)
+                verifier.check_range(checked)
+            if on_progress is not None and report.events_checked // progress_every > reported:
+                reported = report.events_checked // progress_every
+                on_progress(report.events_checked)

@@ -6,8 +6,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
-from aval.audit_store import checkpoints, trail, verify
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from aval.audit_store import checkpoints, digests, trail, verify
 
 from .deployment import Deployment
 from .identity import Principal
@@ -18,6 +22,35 @@ from .signing import parse_note, verify_signature
 class VerifyIn(Request):
     tenant: str = ""
     since: datetime | None = None
+
+
+# Connections that check one tenant's events at once, all in one snapshot: hashing and parsing
+# the events is most of the work, and PostgreSQL does it on as many cores.
+VERIFY_CONNECTIONS = 3
+# A verification takes the helpers it can get at once, and starts with fewer rather than wait.
+_HELPER_WAIT_SECONDS = 0.25
+
+
+@contextlib.asynccontextmanager
+async def _helpers(
+    pool: AsyncConnectionPool[AsyncConnection[Any]], conn: AsyncConnection[Any], count: int
+) -> AsyncIterator[list[AsyncConnection[Any]]]:
+    """Up to `count` more connections of the pool that see exactly what `conn`'s snapshot sees."""
+    helpers: list[AsyncConnection[Any]] = []
+    async with contextlib.AsyncExitStack() as stack:
+        if count > 0:
+            snapshot = await digests.export_snapshot(conn)
+        for _ in range(count):
+            try:
+                helper = await stack.enter_async_context(
+                    pool.connection(timeout=_HELPER_WAIT_SECONDS)
+                )
+            except PoolTimeout:
+                break
+            await stack.enter_async_context(helper.transaction())
+            await digests.join_snapshot(helper, snapshot)
+            helpers.append(helper)
+        yield helpers
 
 
 async def verify_tenant_trail(
@@ -38,7 +71,11 @@ async def verify_tenant_trail(
 
     # One snapshot: events, checkpoints, chain head and decisions as of one instant, or
     # concurrent writes would look like tampering.
-    async with deployment.store.snapshot() as conn:
+    store = deployment.store
+    async with (
+        store.snapshot() as conn,
+        _helpers(store.pool, conn, VERIFY_CONNECTIONS - 1) as helpers,
+    ):
         signed = await checkpoints.list_all(conn, tenant)
         return await verify.verify_tenant(
             conn,
@@ -48,6 +85,7 @@ async def verify_tenant_trail(
             parse_note=parse_note,
             since=since,
             on_progress=on_progress,
+            helpers=helpers,
         )
 
 

@@ -10,16 +10,25 @@ inspector granted all of them. Then, one call at a time:
    of the contract alone and combined, first pages and pages further on (following the
    tokens). Prints p50/p95/p99 in ms of each call, and of each "page of 100": the calls it
    takes to get 100 events (a page may come back short, see ``audit_store/queries.py``);
-3. ``VerifyChain`` of one tenant, twice; prints events per second.
+3. ``VerifyChain`` of one tenant, twice, then ``VerifyTrail`` (the same, streaming its
+   progress); prints events per second, and the CPU seconds the aval server process and the
+   PostgreSQL backends of the database spent (when PostgreSQL runs on this machine).
+
+The server has the tests' signing key (and no periodic checkpoints). With ``--checkpoint``, a
+checkpoint of the verified tenant is signed first, so that verification also rebuilds its
+Merkle tree; it stays in the database, and verifies with the same key on later runs.
 
 Example:
     python tests/benchmarks/query_and_verify.py \\
         --database-url postgresql://postgres@127.0.0.1:5432/aval_bench --pages 600
+    python tests/benchmarks/query_and_verify.py --no-queries --checkpoint \\
+        --database-url postgresql://postgres@127.0.0.1:5432/aval_bench
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -233,9 +242,54 @@ def first_time_queries(stub: audit_pb2_grpc.AuditStub, mix: Mix) -> None:
     print(f"First time-filtered page of each tenant (cold):  {percentiles(spent)}", flush=True)
 
 
-def run_verify(stub: audit_pb2_grpc.AuditStub, tenant: str) -> None:
+def _cpu_seconds(pid: int) -> float | None:
+    """User and system CPU seconds of a process of this machine, or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds spent by the aval server process and the database's PostgreSQL backends."""
+
+    def __init__(self, url: str, server_pid: int) -> None:
+        self.url, self.server_pid = url, server_pid
+        self.before: dict[int, float] = {}
+        self.server_before: float | None = None
+
+    def _backends(self) -> dict[int, float]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+        found = {row[0]: _cpu_seconds(row[0]) for row in rows}
+        return {pid: cpu for pid, cpu in found.items() if cpu is not None}
+
+    def start(self) -> None:
+        self.before = self._backends()
+        self.server_before = _cpu_seconds(self.server_pid)
+
+    def stop(self, events: int) -> str:
+        after = self._backends()
+        server_after = _cpu_seconds(self.server_pid)
+        if not after or server_after is None or self.server_before is None:
+            return "CPU: not measurable (PostgreSQL is not on this machine)"
+        backends = sum(cpu - self.before.get(pid, 0.0) for pid, cpu in after.items())
+        server = server_after - self.server_before
+        per_event = (backends + server) / max(events, 1) * 1e6
+        return (
+            f"CPU: aval server {server:.2f}s, PostgreSQL backends {backends:.2f}s "
+            f"({per_event:.1f} us/event in all)"
+        )
+
+
+def run_verify(stub: audit_pb2_grpc.AuditStub, tenant: str, meter: CpuMeter) -> None:
     metadata = (("authorization", f"Bearer {TOKEN}"),)
     for attempt in (1, 2):
+        meter.start()
         began = time.perf_counter()
         reply = stub.VerifyChain(
             audit_pb2.VerifyChainRequest(tenant=tenant), metadata=metadata, timeout=3600
@@ -243,10 +297,45 @@ def run_verify(stub: audit_pb2_grpc.AuditStub, tenant: str) -> None:
         seconds = time.perf_counter() - began
         print(
             f"VerifyChain {tenant} (run {attempt}): ok={reply.ok}, {reply.events_checked:,} events "
-            f"and {reply.decisions_checked:,} decisions in {seconds:.1f}s: "
-            f"{reply.events_checked / seconds:,.0f} events/s",
+            f"and {reply.decisions_checked:,} decisions, {reply.checkpoints_checked} checkpoints"
+            f" in {seconds:.2f}s: {reply.events_checked / seconds:,.0f} events/s; "
+            f"{meter.stop(reply.events_checked)}",
             flush=True,
         )
+        for problem in reply.problems[:5]:
+            print(f"  {problem.kind} seq {problem.seq}: {problem.detail}")
+    meter.start()
+    began = time.perf_counter()
+    updates = 0
+    report = None
+    for update in stub.VerifyTrail(
+        audit_pb2.VerifyTrailRequest(tenant=tenant), metadata=metadata, timeout=3600
+    ):
+        if update.HasField("progress"):
+            updates += 1
+        else:
+            report = update.report
+    seconds = time.perf_counter() - began
+    assert report is not None
+    print(
+        f"VerifyTrail {tenant}: ok={report.ok}, {report.events_checked:,} events in "
+        f"{seconds:.2f}s with {updates} progress messages: "
+        f"{report.events_checked / seconds:,.0f} events/s; {meter.stop(report.events_checked)}",
+        flush=True,
+    )
+
+
+def sign_checkpoint(stub: audit_pb2_grpc.AuditStub, tenant: str) -> None:
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    began = time.perf_counter()
+    reply = stub.CreateCheckpoint(
+        audit_pb2.CreateCheckpointRequest(tenant=tenant), metadata=metadata, timeout=3600
+    )
+    print(
+        f"Checkpoint of {tenant} at tree size {reply.checkpoint.tree_size:,} "
+        f"({time.perf_counter() - began:.1f}s)",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -258,6 +347,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--verify-tenant", default="", help="the tenant to verify (the first)")
     parser.add_argument("--no-verify", action="store_true", help="time the queries only")
+    parser.add_argument("--no-queries", action="store_true", help="time the verification only")
+    parser.add_argument(
+        "--checkpoint", action="store_true", help="sign a checkpoint of the tenant first"
+    )
     options = parser.parse_args()
     rng = random.Random(options.seed)
     mix = Mix(options.database_url, rng)
@@ -266,20 +359,23 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="aval-bench-", dir="/tmp"))
     env = write_config(workdir, mix.tenants)
     env["AVAL_CHECKPOINT_INTERVAL_SECONDS"] = "0"  # no background work during the timings
-    server = ServerProcess.start(
-        options.database_url, workdir, name="aval", extra_env=env, signing_key=False
-    )
+    server = ServerProcess.start(options.database_url, workdir, name="aval", extra_env=env)
     print(f"aval at {server.address}: {len(mix.tenants)} tenants", flush=True)
     try:
         with grpc.insecure_channel(server.address) as channel:
             stub = audit_pb2_grpc.AuditStub(channel)
-            print("Warm-up:")
-            run_mix(stub, mix, max(options.pages // 10, 1), random.Random(options.seed + 1))
-            first_time_queries(stub, mix)
-            print("Measured:")
-            run_mix(stub, mix, options.pages, rng)
+            if not options.no_queries:
+                print("Warm-up:")
+                run_mix(stub, mix, max(options.pages // 10, 1), random.Random(options.seed + 1))
+                first_time_queries(stub, mix)
+                print("Measured:")
+                run_mix(stub, mix, options.pages, rng)
             if not options.no_verify:
-                run_verify(stub, options.verify_tenant or mix.tenants[0])
+                tenant = options.verify_tenant or mix.tenants[0]
+                if options.checkpoint:
+                    sign_checkpoint(stub, tenant)
+                meter = CpuMeter(options.database_url, server.process.pid)
+                run_verify(stub, tenant, meter)
     finally:
         server.stop()
 
