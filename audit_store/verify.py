@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import collections
-import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -13,16 +10,17 @@ from typing import Any, Protocol
 
 from psycopg import AsyncConnection
 
-from . import digests, merkle, trail
+from . import merkle, trail
 from .chain import GENESIS_HASH, chain_hash
 from .digests import EventDigest, RangeDigest, digest_of, split_state_key, state_key
 from .records import AuditEvent
+from .verify_ranges import Progress as Progress  # re-exported: callers type their progress with it
+from .verify_ranges import RangePass
 
 # (note, signature) -> does the deployment's public key sign it?
 SignatureCheck = Callable[[bytes, bytes], bool]
 # note -> its "name: value" fields
 NoteParser = Callable[[bytes], dict[str, str]]
-Progress = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -356,130 +354,9 @@ async def verify_tenant(
     verifier = ChainVerifier(
         tenant_id, checkpoints, signature_ok=signature_ok, parse_note=parse_note, since=since
     )
-    pass_ = _Pass(verifier, [conn, *helpers], tenant_id, range_size)
+    pass_ = RangePass(verifier, [conn, *helpers], tenant_id, range_size)
     decisions = await pass_.run(on_progress, progress_every)
     verifier.finish_checkpoints()
     verifier.check_head(await trail.chain_head(conn, tenant_id))
     verifier.check_decision_states(decisions)
     return verifier.report
-
-
-# What checking a range gave: a summary when PostgreSQL found it whole, else its events.
-_Checked = RangeDigest | list[EventDigest]
-
-
-@dataclass
-class _Claim:
-    start: int
-    end: int
-    outcome: asyncio.Future[_Checked]
-
-
-class _Pass:
-    """One pass over a tenant's events: ranges checked on every connection at once, their
-    outcomes handed to the verifier in sequence order."""
-
-    def __init__(
-        self,
-        verifier: ChainVerifier,
-        conns: list[AsyncConnection[Any]],
-        tenant_id: str,
-        range_size: int,
-    ) -> None:
-        self.verifier, self.conns, self.tenant_id = verifier, conns, tenant_id
-        self.range_size = range_size
-        # One unit of work at a time per connection (a range may be read in a savepoint).
-        self.locks = [asyncio.Lock() for _ in conns]
-        # Claimed ranges not yet handed to the verifier, in sequence order; a few per
-        # connection at most, so that memory stays flat however long the trail.
-        self.claims: collections.deque[_Claim] = collections.deque()
-        self.ahead = asyncio.Semaphore(2 * len(conns))
-        self.claimed = asyncio.Event()
-        self.next_start, self.last_seq = 0, -1  # no range to check until run() says
-        self.leaves_until = verifier.leaves_until
-
-    async def run(self, on_progress: Progress | None, progress_every: int) -> dict[str, str]:
-        """Checks every event; returns the stored (state, version) of every decision, read on
-        the side."""
-        bounds = await digests.seq_bounds(self.conns[0], self.tenant_id)
-        if bounds is not None:
-            self.next_start, self.last_seq = bounds
-        decisions = asyncio.create_task(self._decisions())
-        workers = [asyncio.create_task(self._work(i)) for i in range(len(self.conns))]
-        try:
-            # A worker's failure comes out of the claim it failed on, in sequence order.
-            await self._consume(on_progress, progress_every)
-            return await decisions
-        finally:
-            for task in (decisions, *workers):
-                task.cancel()
-            await asyncio.gather(decisions, *workers, return_exceptions=True)
-
-    async def _decisions(self) -> dict[str, str]:
-        async with self.locks[-1]:
-            return await digests.decision_states(self.conns[-1], self.tenant_id)
-
-    async def _claim(self) -> _Claim | None:
-        await self.ahead.acquire()
-        if self.next_start > self.last_seq:
-            self.ahead.release()
-            return None
-        start = self.next_start
-        self.next_start = start + self.range_size
-        claim = _Claim(start, self.next_start, asyncio.get_running_loop().create_future())
-        self.claims.append(claim)
-        self.claimed.set()
-        return claim
-
-    async def _work(self, index: int) -> None:
-        conn, tenant = self.conns[index], self.tenant_id
-        while (claim := await self._claim()) is not None:
-            try:
-                async with self.locks[index]:
-                    leaves = claim.start <= self.leaves_until
-                    checked: _Checked | None = await digests.range_digest(
-                        conn, tenant, claim.start, claim.end, leaves=leaves
-                    )
-                    if checked is None:
-                        checked = await digests.range_digests(conn, tenant, claim.start, claim.end)
-                    elif not checked.count:  # a hole in the sequence numbers: jump over it
-                        found = await digests.next_seq(conn, tenant, claim.end - 1)
-                        self.next_start = max(
-                            self.next_start, self.last_seq + 1 if found is None else found
-                        )
-            except asyncio.CancelledError:
-                claim.outcome.cancel()
-                raise
-            except Exception as exc:  # handed on: the consumer raises it at this claim
-                claim.outcome.set_exception(exc)
-                return
-            claim.outcome.set_result(checked)
-
-    async def _consume(self, on_progress: Progress | None, progress_every: int) -> None:
-        verifier, report = self.verifier, self.verifier.report
-        reported = 0
-        while True:
-            while not self.claims:
-                if self.next_start > self.last_seq:
-                    return
-                self.claimed.clear()
-                await self.claimed.wait()
-            claim = self.claims.popleft()
-            checked = await claim.outcome
-            self.ahead.release()
-            if isinstance(checked, list):
-                for event in checked:
-                    verifier.check(event)
-            elif checked.count:
-                if checked.leaves is None and verifier.leaves_until > report.events_checked:
-                    # Fewer events before this range than its sequence numbers say (some
-                    # were removed): its leaves were not asked for.
-                    async with self.locks[0]:
-                        blob = await digests.range_leaves(
-                            self.conns[0], self.tenant_id, claim.start, claim.end
-                        )
-                    checked = dataclasses.replace(checked, leaves=blob)
-                verifier.check_range(checked)
-            if on_progress is not None and report.events_checked // progress_every > reported:
-                reported = report.events_checked // progress_every
-                on_progress(report.events_checked)
