@@ -87,7 +87,9 @@ def enter_call(
     if _exporting:
         return None
     carrier = {key: value for key, value in metadata if isinstance(value, str)}
-    parent = trace.get_current_span(propagate.extract(carrier)).get_span_context()
+    parent = trace.INVALID_SPAN_CONTEXT
+    if "traceparent" in carrier:  # the W3C header; without it there is nothing to continue
+        parent = trace.get_current_span(propagate.extract(carrier)).get_span_context()
     if not parent.is_valid:
         parent = SpanContext(
             trace_id=random.getrandbits(128) or 1,

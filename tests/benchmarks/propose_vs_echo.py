@@ -169,7 +169,12 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="aval-bench-", dir="/tmp"))
     database_url = os.environ.get("AVAL_DATABASE_URL", "")
     where = "configured PostgreSQL" if database_url else "embedded PostgreSQL"
-    env = {"AVAL_WORKERS": str(options.workers), "AVAL_DATABASE_URL": database_url}
+    env = {
+        "AVAL_WORKERS": str(options.workers),
+        "AVAL_DATABASE_URL": database_url,
+        # The server's default, not the tests' quick sweeps.
+        "AVAL_EXPIRY_INTERVAL_SECONDS": "5",
+    }
     server = ServerProcess.start(database_url, workdir, name="aval", extra_env=env)
     token = token_of("app-a")
     echo: multiprocessing.Process | None = None
