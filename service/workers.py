@@ -76,8 +76,10 @@ def supervise(launch: Launch, host: str) -> int:
     announce(host, port, launch.exports)
     log.info("Aval listening on %s:%d with %d workers", host, port, len(workers))
     status = 0
-    while any(w.is_alive() for w in workers):
-        multiprocessing.connection.wait([w.sentinel for w in workers if w.is_alive()])
+    # One list per turn: a worker that ends between two `is_alive()` calls must not leave
+    # `wait` with nothing to wait for (it would block for ever).
+    while alive := [w for w in workers if w.is_alive()]:
+        multiprocessing.connection.wait([w.sentinel for w in alive])
         if not stopping and any(w.exitcode is not None for w in workers):
             log.error("a worker stopped unexpectedly; stopping the others")
             status = 1
