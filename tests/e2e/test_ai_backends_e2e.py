@@ -373,3 +373,39 @@ def test_a_high_risk_type_uses_only_a_registered_pinned_model(
     assert propose(app, "permis.risque").advice_status == SUGGESTED
     ok = propose(app, "permis.risque", model="ia-permis@v1", **attested)
     assert ok.advice_status == common_pb2.ADVICE_STATUS_ATTESTED
+
+
+def test_a_slow_backend_times_out_and_the_proposal_still_queues(
+    client_of: ClientOf, llm: OpenAIServer, llm_system: str
+) -> None:
+    admin = client_of("admin-a")
+    admin.register_model_version(llm_system, "slow-3", intended_purpose="lent")
+    admin.register_ai_system(
+        llm_system,
+        kind="openai",
+        endpoint=llm.url,
+        model="good",
+        timeout_seconds=0.5,
+        max_attempts=1,
+        reason="essai d'un modèle lent",
+    )
+    pin(client_of, llm_system, "slow-3")
+    try:
+        began = time.monotonic()
+        decision = propose(client_of("app-a"), "signalement.llm")
+        assert time.monotonic() - began < 3  # the timeout, not the backend, decided
+    finally:
+        pin(client_of, llm_system, "good")
+        admin.register_ai_system(
+            llm_system,
+            kind="openai",
+            endpoint=llm.url,
+            model="good",
+            timeout_seconds=5,
+            max_attempts=2,
+            reason="retour à la normale",
+        )
+    assert decision.advice_status == common_pb2.ADVICE_STATUS_UNAVAILABLE
+    assert decision.state == PENDING and not decision.HasField("suggestion")
+    [call] = consulted(client_of, decision.id)
+    assert call["status"] == "UNAVAILABLE" and "within 0.5 s" in call["detail"]
