@@ -13,6 +13,7 @@ reviewer nor released).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -144,7 +145,14 @@ async def seek_advice(
     shadow = plan.shadow
     asked = [deployment.backends.suggest(config, question)]
     if shadow is not None:
-        asked.append(deployment.backends.suggest(config, _with_version(question, shadow.version)))
+        # Both answers are awaited so that both land in the proposal's transaction; the
+        # shadow gets one attempt, so that it delays the proposal by one timeout at most.
+        once = dataclasses.replace(config, max_attempts=1)
+        asked.append(
+            deployment.backends.suggest(
+                once, dataclasses.replace(question, model_version=shadow.version)
+            )
+        )
     outcomes = await asyncio.gather(*asked)
     primary = _record(plan, policy, decision_id, CallRole.PRIMARY, plan.pinned, outcomes[0])
     calls = [primary]
@@ -201,18 +209,6 @@ def _iso(moment: datetime) -> str:
 
 def _bounded(text: str) -> str:
     return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 1] + "…"
-
-
-def _with_version(question: AdviceRequest, version: str) -> AdviceRequest:
-    return AdviceRequest(
-        tenant=question.tenant,
-        decision_type=question.decision_type,
-        decision_id=question.decision_id,
-        input=question.input,
-        output_schema=question.output_schema,
-        model_version=version,
-        instructions=question.instructions,
-    )
 
 
 def _config(plan: AdvicePlan) -> BackendConfig:
