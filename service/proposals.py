@@ -138,11 +138,15 @@ async def propose(deployment: Deployment, principal: Principal, request: Propose
     """Records a proposal in PENDING_REVIEW with its audit event, in one transaction.
 
     A retry with the same (tenant, idempotency key) and body returns the first decision.
+    Without an attested suggestion, the AI system the decision type names is asked first
+    (`advice.seek_advice`); whatever it does, the proposal is recorded.
 
     Raises:
         InvalidArgument: unknown tenant or decision type, or a payload over the size limit.
         PermissionDenied: the caller may not propose in that tenant.
         AlreadyExists: the key was used with a different body (I4).
+        FailedPrecondition: a high-risk type's attested suggestion comes from a model the
+            tenant's registry does not pin.
     """
     tenant = deployment.tenant_for(principal, request.tenant, "decision.propose")
     policy = deployment.policy_for(tenant, request.decision_type)
@@ -151,7 +155,7 @@ async def propose(deployment: Deployment, principal: Principal, request: Propose
     decision_id = uuid.uuid4()
     if request.attested_suggestion is None and policy.ai_system is not None:
         # A retry must not ask the AI again: answer it from the first decision.
-        replay = await _replay(deployment, tenant, request, policy, input_bytes)
+        replay = await _replay(deployment, tenant, request, input_bytes)
         if replay is not None:
             return replay
         advice = await seek_advice(deployment, tenant, policy, request, decision_id)
@@ -163,18 +167,14 @@ async def propose(deployment: Deployment, principal: Principal, request: Propose
     encoded = [e.canonical(tenant, candidate.created_at, candidate.trace_id) for e in events]
     if await deployment.writer.write(candidate, encoded, advice.calls):
         return Proposed(candidate, replayed=False)
-    replay = await _replay(deployment, tenant, request, policy, input_bytes)
+    replay = await _replay(deployment, tenant, request, input_bytes)
     if replay is None:  # the row that held the key is gone; rows are never deleted
         raise AlreadyExists("IDEMPOTENCY_KEY_REUSED", key=request.idempotency_key)
     return replay
 
 
 async def _replay(
-    deployment: Deployment,
-    tenant: str,
-    request: ProposeIn,
-    policy: ReviewPolicy,
-    input_bytes: bytes,
+    deployment: Deployment, tenant: str, request: ProposeIn, input_bytes: bytes
 ) -> Proposed | None:
     """The first decision recorded under the request's idempotency key, if there is one.
 
