@@ -28,7 +28,7 @@ _COLUMNS = (
     "proposer_id, idempotency_key, request_sha256, policy_revision, required_approvals, "
     "rejections_to_close, approvals, rejections, pending_output, outcome, created_at, updated_at, "
     "deadline, finalized_at, claimed_by, claim_expires_at, trace_id, version, "
-    "advice_status, advice_detail"
+    "advice_status, advice_detail, advice_reason, advice_params"
 )
 
 
@@ -66,6 +66,8 @@ def _decision(row: dict[str, Any]) -> Decision:
         trace_id=row["trace_id"],
         advice_status=AdviceStatus(row["advice_status"]),
         advice_detail=row["advice_detail"],
+        advice_reason=row["advice_reason"],
+        advice_params=row["advice_params"],
         version=row["version"],
     )
 
@@ -116,6 +118,8 @@ def _row_json(d: Decision) -> dict[str, Any]:
         "version": d.version,
         "advice_status": d.advice_status.value,
         "advice_detail": d.advice_detail,
+        "advice_reason": d.advice_reason,
+        "advice_params": d.advice_params,
     }
 
 

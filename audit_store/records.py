@@ -175,8 +175,11 @@ class Decision:
     version: int = 1
     reviews: list[Review] = field(default_factory=list)
     advice_status: AdviceStatus = AdviceStatus.ATTESTED
-    # Why there is no valid suggestion, empty otherwise.
+    # Why there is no valid suggestion, in English (as in the trail); empty otherwise.
     advice_detail: str = ""
+    # The same as a stable reason and its parameters, for other languages.
+    advice_reason: str = ""
+    advice_params: JsonObject = field(default_factory=dict)
 
     def claim_holder(self, now: datetime) -> str | None:
         """Who holds a live lease on this decision at `now`, if anyone."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from aval.audit_store.records import (
 from aval.audit_store.registry import AdvicePlan, ModelVersionRecord
 from aval.policies import ReviewPolicy
 
+from .advice_texts import render
 from .backends import AdviceRequest, BackendConfig, CallOutcome
 from .deployment import Deployment, utc_now
 from .errors import FailedPrecondition
@@ -45,9 +46,15 @@ class AdviceResult:
     """What the decision holds (status, detail, suggestion) and the calls to record with it."""
 
     status: AdviceStatus
-    detail: str = ""
+    reason: str = ""  # see advice_texts; "" when there is a valid suggestion
+    params: dict[str, Any] = field(default_factory=dict)
     suggestion: Suggestion | None = None
     calls: tuple[AICall, ...] = ()
+
+    @property
+    def detail(self) -> str:
+        """The reason in English, as the trail records it."""
+        return _bounded(render(self.reason, self.params, "en"))
 
     def events(self, decision_id: uuid.UUID) -> list[NewEvent]:
         """One `ai.consulted` event per call: the shadow's answer is in the trail only here."""
@@ -127,11 +134,14 @@ async def seek_advice(
     async with deployment.store.reading() as conn:
         plan = await registry.advice_plan(conn, tenant, policy.decision_type, policy.ai_system)
     if plan is None:  # nothing registered, so no AI call row can name a system's version
-        return AdviceResult(AdviceStatus.STOPPED, _unregistered(policy.ai_system))
-    refusal = _refusal(policy, plan)
-    if refusal is not None:
-        prevented = _prevented_call(plan, policy, decision_id, refusal)
-        return AdviceResult(AdviceStatus.STOPPED, refusal, calls=(prevented,))
+        return AdviceResult(
+            AdviceStatus.STOPPED, "AI_SYSTEM_UNREGISTERED", {"ai_system": policy.ai_system}
+        )
+    refused = _refusal(policy, plan)
+    if refused is not None:
+        result = AdviceResult(AdviceStatus.STOPPED, *refused)
+        prevented = _prevented_call(plan, policy, decision_id, result.detail)
+        return dataclasses.replace(result, calls=(prevented,))
     config = _config(plan)
     question = AdviceRequest(
         tenant=tenant,
@@ -160,7 +170,12 @@ async def seek_advice(
         calls.append(_record(plan, policy, decision_id, CallRole.SHADOW, shadow, outcomes[1]))
     first = outcomes[0]
     if first.advice is None:
-        return AdviceResult(AdviceStatus(first.status), _bounded(first.detail), calls=tuple(calls))
+        return AdviceResult(
+            AdviceStatus(first.status),
+            "AI_ANSWER",
+            {"detail": _bounded(first.detail)},
+            calls=tuple(calls),
+        )
     advice = first.advice
     suggestion = Suggestion(
         output=advice.output,
@@ -175,31 +190,22 @@ async def seek_advice(
     return AdviceResult(AdviceStatus.SUGGESTED, suggestion=suggestion, calls=tuple(calls))
 
 
-def _unregistered(name: str) -> str:
-    return (
-        f"the AI system {name!r} is not registered for this tenant "
-        "(aval admin systems register); a human decides without a suggestion"
-    )
-
-
-def _refusal(policy: ReviewPolicy, plan: AdvicePlan) -> str | None:
-    """Why no call may be made (English, for the flag and the trail), or None."""
+def _refusal(policy: ReviewPolicy, plan: AdvicePlan) -> tuple[str, dict[str, Any]] | None:
+    """Why no call may be made (a reason of advice_texts and its parameters), or None."""
     name = policy.ai_system
     if plan.stop is not None:
         stop = plan.stop
-        what = {"TENANT": "all AI systems of the tenant", "DECISION_TYPE": "this decision type"}
-        scope = what.get(stop.scope, f"the AI system {stop.target!r}")
-        return (
-            f"kill switch: {scope} stopped by {stop.stopped_by} at "
-            f"{_iso(stop.stopped_at)}: {stop.reason}"
-        )
+        return "AI_STOPPED", {
+            "scope": stop.scope,
+            "target": stop.target,
+            "stopped_by": stop.stopped_by,
+            "stopped_at": _iso(stop.stopped_at),
+            "reason": stop.reason,
+        }
     if not plan.system.enabled:
-        return f"the AI system {name!r} is disabled in the registry"
+        return "AI_SYSTEM_DISABLED", {"ai_system": name}
     if policy.high_risk and plan.pinned is None:
-        return (
-            f"high-risk decision type: the AI system {name!r} has no pinned model version "
-            "(aval admin pin), so it is not called"
-        )
+        return "HIGH_RISK_UNPINNED", {"ai_system": name}
     return None
 
 

@@ -13,6 +13,8 @@ from aval.audit_store.verify import Report
 from aval.policies import PolicyBook
 from aval.v1 import audit_pb2, common_pb2
 
+from .advice_texts import render
+
 
 def struct(value: dict[str, Any] | None) -> struct_pb2.Struct | None:
     if value is None:
@@ -75,7 +77,8 @@ def decision(
         version=d.version,
         trace_id=d.trace_id,
         advice_status=common_pb2.AdviceStatus.Value(f"ADVICE_STATUS_{d.advice_status.value}"),
-        advice_detail=d.advice_detail,
+        advice_detail=render(d.advice_reason, d.advice_params, language) or d.advice_detail,
+        advice_reason=d.advice_reason,
     )
     if d.suggestion is not None:
         s = d.suggestion

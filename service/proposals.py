@@ -106,6 +106,8 @@ def _new_decision(
         trace_id=current_trace_id(),
         advice_status=advice.status,
         advice_detail=advice.detail,
+        advice_reason=advice.reason,
+        advice_params=advice.params,
     )
 
 
@@ -124,7 +126,11 @@ def proposed_event(d: Decision, actor: Actor) -> NewEvent:
         "decision_version": d.version,
     }
     if d.advice_status is not AdviceStatus.ATTESTED:  # attested proposals keep their shape
-        data["advice"] = {"status": d.advice_status.value, "detail": d.advice_detail}
+        data["advice"] = {
+            "status": d.advice_status.value,
+            "reason": d.advice_reason,
+            "detail": d.advice_detail,
+        }
     return NewEvent(kind="decision.proposed", actor=actor, decision_id=d.id, data=data)
 
 

@@ -341,6 +341,8 @@ def test_the_kill_switch_takes_effect_on_every_replica_within_a_second(
         decision = propose(on_replica("app-a"), "signalement.ia")
         assert time.monotonic() - stopped_at < 1.0
         assert decision.advice_status == common_pb2.ADVICE_STATUS_STOPPED
+        assert decision.advice_reason == "AI_STOPPED"
+        assert "arrêt d'urgence" in decision.advice_detail
         assert "réponses incohérentes" in decision.advice_detail
         assert decision.state == PENDING  # still accepted, for a human
         assert len(servicer.calls) == before  # no call reached the AI
@@ -357,11 +359,13 @@ def test_a_high_risk_type_uses_only_a_registered_pinned_model(
     app = client_of("app-a")
     unregistered = propose(app, "permis.risque")
     assert unregistered.advice_status == common_pb2.ADVICE_STATUS_STOPPED
-    assert "not registered" in unregistered.advice_detail
+    assert "n'est pas enregistré" in unregistered.advice_detail  # French for agents
+    in_english = app.get_decision(unregistered.id, language="en")
+    assert "is not registered" in in_english.advice_detail
     register(client_of, "ia-permis", "advisor", advisor[1], ["v1"])
     unpinned = propose(app, "permis.risque")
     assert unpinned.advice_status == common_pb2.ADVICE_STATUS_STOPPED
-    assert "pinned" in unpinned.advice_detail
+    assert "pas de version épinglée" in unpinned.advice_detail
     attested = {"suggestion": {"service": "voirie"}, "confidence": 0.7}
     with pytest.raises(FailedPreconditionError) as not_pinned:
         propose(app, "permis.risque", model="ia-permis@v1", **attested)
