@@ -200,7 +200,7 @@ def _refusal(policy: ReviewPolicy, plan: AdvicePlan) -> tuple[str, dict[str, Any
             "target": stop.target,
             "stopped_by": stop.stopped_by,
             "stopped_at": _iso(stop.stopped_at),
-            "reason": stop.reason,
+            "why": stop.reason,
         }
     if not plan.system.enabled:
         return "AI_SYSTEM_DISABLED", {"ai_system": name}

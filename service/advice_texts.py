@@ -1,9 +1,12 @@
 """Why a decision holds no valid suggestion, in the reader's language: a stable reason with its
-parameters, worded in English (for the trail and developers) and in French (for agents)."""
+parameters, worded in English (for the trail and developers) and in French (for agents), the
+way refusals are (`refusals.render`)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from . import refusals
 
 # reason -> (English, French). The AI's own error (reason AI_ANSWER) is technical text from
 # the backend, shown as it is in every language.
@@ -16,8 +19,8 @@ _TEXTS: dict[str, tuple[str, str]] = {
         "systems register) : un agent décide sans suggestion",
     ),
     "AI_STOPPED": (
-        "kill switch: {scope} stopped by {stopped_by} at {stopped_at}: {reason}",
-        "arrêt d'urgence : {scope} arrêté(e) par {stopped_by} le {stopped_at} : {reason}",
+        "kill switch: {scope} stopped by {stopped_by} at {stopped_at}: {why}",
+        "arrêt d'urgence : {scope} arrêté(e) par {stopped_by} le {stopped_at} : {why}",
     ),
     "AI_SYSTEM_DISABLED": (
         "the AI system {ai_system!r} is disabled in the registry",
@@ -43,9 +46,14 @@ def render(reason: str, params: dict[str, Any], language: str = "fr") -> str:
     """The reason in words; French unless `language` is "en"; "" without a reason."""
     if reason not in _TEXTS:
         return ""
-    index = 0 if language == "en" else 1
+    language = "en" if language == "en" else "fr"
     values = dict(params)
     if reason == "AI_STOPPED":
-        scope = _SCOPES.get(str(params.get("scope")), _SCOPES["AI_SYSTEM"])[index]
-        values["scope"] = scope.format(target=params.get("target", ""))
-    return _TEXTS[reason][index].format(**values)
+        scope = str(params.get("scope"))
+        values["scope"] = refusals.render(
+            _SCOPES,
+            scope if scope in _SCOPES else "AI_SYSTEM",
+            language,
+            target=params.get("target", ""),
+        )
+    return refusals.render(_TEXTS, reason, language, **values)
