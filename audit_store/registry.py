@@ -219,13 +219,12 @@ async def insert_system(conn: AsyncConnection[Any], system: AISystemRecord) -> b
     return cur.rowcount == 1
 
 
-_MUTABLE = (
+# The fields of an AI system that RegisterAISystem sets (the pinned and shadow versions aside).
+CONFIGURATION = (
     "kind",
     "endpoint",
     "model",
     "api_key_env",
-    "pinned_version",
-    "shadow_version",
     "enabled",
     "timeout_ms",
     "max_attempts",
@@ -233,8 +232,8 @@ _MUTABLE = (
     "energy_mwh_per_call",
     "cost_micro_eur_per_1k_tokens",
     "cost_micro_eur_per_call",
-    "updated_at",
 )
+_MUTABLE = (*CONFIGURATION, "pinned_version", "shadow_version", "updated_at")
 
 
 async def update_system(conn: AsyncConnection[Any], system: AISystemRecord) -> AISystemRecord:

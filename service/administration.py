@@ -17,7 +17,7 @@ from psycopg import AsyncConnection
 from aval.audit_store import pin_requests, registry, trail
 from aval.audit_store.chain import NewEvent
 from aval.audit_store.pin_requests import PinRequestRecord
-from aval.audit_store.registry import AISystemRecord, ModelVersionRecord
+from aval.audit_store.registry import CONFIGURATION, AISystemRecord, ModelVersionRecord
 
 from .admin_requests import (
     DecidePinIn,
@@ -40,21 +40,6 @@ from .identity import Principal
 from .proposals import actor_of
 from .requests import TenantIn
 from .telemetry import current_trace_id
-
-# The fields of an AI system that RegisterAISystem sets (the pinned and shadow versions aside).
-CONFIGURATION = (
-    "kind",
-    "endpoint",
-    "model",
-    "api_key_env",
-    "enabled",
-    "timeout_ms",
-    "max_attempts",
-    "energy_mwh_per_1k_tokens",
-    "energy_mwh_per_call",
-    "cost_micro_eur_per_1k_tokens",
-    "cost_micro_eur_per_call",
-)
 
 
 @dataclass(frozen=True)
