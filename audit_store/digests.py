@@ -48,7 +48,6 @@ def _derived_mismatches(event: AuditEvent, parsed: dict[str, Any]) -> list[str]:
         "actor.type": (event.actor_type, actor.get("type")),
         "trace_id": (event.trace_id, parsed.get("trace_id")),
         "schema_version": (event.schema_version, parsed.get("schema_version")),
-        "body": (event.body, parsed),
     }
     return [name for name, (stored, canonical) in expected.items() if stored != canonical]
 
@@ -98,7 +97,6 @@ SELECT e.seq, e.canonical, e.prev_hash, e.hash, coalesce(e.decision_id::text, ''
         CASE WHEN e.trace_id IS DISTINCT FROM j->>'trace_id' THEN 'trace_id' END,
         CASE WHEN e.schema_version::text IS DISTINCT FROM j->>'schema_version'
              THEN 'schema_version' END,
-        CASE WHEN e.body IS DISTINCT FROM j THEN 'body' END,
         CASE WHEN e.occurred_at IS DISTINCT FROM (j->>'occurred_at')::timestamptz
              THEN 'occurred_at' END),
     j->'data'->>'decision_state', (j->'data'->>'decision_version')::bigint
@@ -151,23 +149,63 @@ async def range_digests(
 
 # -- whole ranges checked by PostgreSQL ------------------------------------------------------
 
+# Event kinds whose data always says, at its top level, the decision's state and version.
+STATE_KINDS = (
+    "decision.proposed",
+    "decision.claimed",
+    "review.recorded",
+    "decision.finalized",
+    "decision.expired",
+)
+_STATE_KEY = '"decision_state":"'
+_VERSION_KEY = '"decision_version":'
+
 # Within a range, what `_DIGESTS` and ChainVerifier.check would find wrong, asked of PostgreSQL
-# as one yes-or-no per event: its hash against SHA-256(prev_hash, seq, bytes), its stored
-# columns against its hashed bytes. It is stricter than `_DIGESTS` (the body's binary image):
-# what it doubts, the range is read again one event at a time. Hashing and parsing are
-# row-local, so several connections share the work of one tenant.
-_ROW_AGREES = """coalesce(
+# as one yes-or-no per event, without parsing any event's JSON (parsing was most of the cost):
+#
+# - its hash against SHA-256(prev_hash, seq, bytes);
+# - its stored columns against its bytes. Canonical bytes (`chain.canonical_json`: sorted keys,
+#   no blanks) are `{"actor":{...},"data":{...},` then the other fields, in a fixed order. So the
+#   columns give the exact bytes that must open (`head`) and close (`tail`) the event; when none
+#   of their text needs escaping in JSON, the bytes open and close with them if, and only if,
+#   every column says what the bytes say. (Each side is read from its end: a value free of
+#   quotes and backslashes ends at the first quote, so no two spellings can both fit.)
+# - the decision's state and version after the event: `"decision_state":"` can only be a key
+#   (inside a JSON string its quotes would be escaped), so when the event's kind always writes
+#   it at the top level of its data and it occurs once, that one is the top-level one.
+#   Other kinds must not hold it at all.
+#
+# Anything else — text that needs escaping, a nested key of the same name, bytes that are not
+# what the writer makes — is doubted, never passed: the range is then read again and every
+# event parsed (`range_digests`), which names the problem if there is one. Hashing and string
+# work are row-local, so several connections share the work of one tenant.
+_HEAD = """convert_to('{"actor":{"id":"' || e.actor_id || '","type":"' || e.actor_type
+        || '"},"data":{', 'UTF8')"""
+_TAIL = """convert_to('},"decision_id":"' || coalesce(e.decision_id::text, '')
+        || '","event_id":"' || e.event_id::text || '","kind":"' || e.kind
+        || '","occurred_at":"'
+        || to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+        || '","schema_version":' || e.schema_version::text || ',"tenant":"' || e.tenant_id
+        || '","trace_id":"' || e.trace_id || '"}', 'UTF8')"""
+_KINDS = ", ".join(f"'{kind}'" for kind in STATE_KINDS)
+_ROW_AGREES = f"""coalesce(
     e.hash = sha256(e.prev_hash || int8send(e.seq) || e.canonical)
-    AND record_image_eq(ROW(e.body), ROW(j))
-    AND e.tenant_id = j->>'tenant'
-    AND e.event_id::text = j->>'event_id'
-    AND coalesce(e.decision_id::text, '') = j->>'decision_id'
-    AND e.kind = j->>'kind'
-    AND e.actor_id = j->'actor'->>'id'
-    AND e.actor_type = j->'actor'->>'type'
-    AND e.trace_id = j->>'trace_id'
-    AND e.schema_version::text = j->>'schema_version'
-    AND e.occurred_at = (j->>'occurred_at')::timestamptz, false)"""
+    AND (e.tenant_id || e.kind || e.actor_id || e.actor_type || e.trace_id) !~ '["\\\\[:cntrl:]]'
+    AND octet_length(e.canonical) >= octet_length(e.head) + octet_length(e.tail)
+    AND substr(e.canonical, 1, octet_length(e.head)) = e.head
+    AND substr(e.canonical, octet_length(e.canonical) - octet_length(e.tail) + 1) = e.tail
+    AND CASE WHEN e.kind IN ({_KINDS}) THEN
+            e.state_at > 0 AND e.version_at > 0
+            AND position('{_STATE_KEY}'::bytea IN substr(e.canonical, e.state_at + 1)) = 0
+            AND position('{_VERSION_KEY}'::bytea IN substr(e.canonical, e.version_at + 1)) = 0
+        ELSE e.state_at = 0 END, false)"""
+_STATE = f"""CASE WHEN e.decision_id IS NOT NULL AND e.state_at > 0 THEN convert_from(substr(
+        e.canonical, e.state_at + {len(_STATE_KEY)}, position('"'::bytea IN
+        substr(e.canonical, e.state_at + {len(_STATE_KEY)})) - 1), 'UTF8') END"""
+# The version: up to the comma or brace that ends it (`2.0` stays `2.0`, which `_RANGE` doubts).
+_VERSION = f"""CASE WHEN e.version_at > 0 THEN split_part(split_part(encode(
+        substr(e.canonical, e.version_at + {len(_VERSION_KEY)}, 24), 'escape'), ',', 1), '}}', 1)
+        END"""
 _FIRST = """(SELECT {column} FROM audit_events
         WHERE tenant_id = %(tenant)s AND seq >= %(start)s AND seq < %(end)s ORDER BY seq LIMIT 1)"""
 
@@ -184,23 +222,24 @@ SELECT count(*),
     string_agg(int8send(seq), ''), string_agg(prev_hash, ''), string_agg(hash, ''),
     string_agg(decision_id::text, E'\\x1e') FILTER (WHERE state IS NOT NULL),
     string_agg(state || E'\\x1f' || version, E'\\x1e') FILTER (WHERE state IS NOT NULL),
-    {{leaves}},
+    @LEAVES@,
     {_FIRST.format(column="coalesce(decision_id::text, '')")},
     {_FIRST.format(column="occurred_at")}
 FROM (
-    SELECT e.seq, e.decision_id, e.prev_hash, e.hash, {{leaf}} AS leaf,
-        {_ROW_AGREES} AS agrees,
-        CASE WHEN e.decision_id IS NOT NULL THEN j->'data'->>'decision_state' END AS state,
-        j->'data'->>'decision_version' AS version
-    -- OFFSET 0: parse each event's bytes once
-    FROM (SELECT e.*, convert_from(e.canonical, 'UTF8')::jsonb AS j FROM audit_events e
+    SELECT e.seq, e.decision_id, e.prev_hash, e.hash, @LEAF@ AS leaf,
+        {_ROW_AGREES} AS agrees, {_STATE} AS state, {_VERSION} AS version
+    -- OFFSET 0: each event's head, tail and key positions worked out once
+    FROM (SELECT e.*, {_HEAD} AS head, {_TAIL} AS tail,
+                 position('{_STATE_KEY}'::bytea IN e.canonical) AS state_at,
+                 position('{_VERSION_KEY}'::bytea IN e.canonical) AS version_at
+          FROM audit_events e
           WHERE e.tenant_id = %(tenant)s AND e.seq >= %(start)s AND e.seq < %(end)s
           ORDER BY e.seq OFFSET 0) AS e
 ) AS checked
 """
-_RANGE_WITHOUT_LEAVES = _RANGE.format(leaves="NULL::bytea", leaf="NULL::bytea")
-_RANGE_WITH_LEAVES = _RANGE.format(
-    leaves="string_agg(leaf, '')", leaf="sha256('\\x00'::bytea || e.canonical)"
+_RANGE_WITHOUT_LEAVES = _RANGE.replace("@LEAVES@", "NULL::bytea").replace("@LEAF@", "NULL::bytea")
+_RANGE_WITH_LEAVES = _RANGE.replace("@LEAVES@", "string_agg(leaf, '')").replace(
+    "@LEAF@", "sha256('\\x00'::bytea || e.canonical)"
 )
 _LEAVES = """
 SELECT string_agg(sha256('\\x00'::bytea || canonical), '' ORDER BY seq)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -14,6 +13,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from . import trail
 from .records import AuditEvent, Verdict
 
 # Read by position, see _record.
@@ -33,16 +33,16 @@ _EVENT_FIELDS = (
 # Conditions on the decision: (field, its value on the decision `d`, on its first event `p`).
 # A decision's first event (decision.proposed) records its type and its suggestion.
 _DECISION_FIELDS = (
-    ("decision_type", "d.decision_type", "p.body->'data'->>'decision_type'"),
+    ("decision_type", "d.decision_type", "event_json(p.canonical)->'data'->>'decision_type'"),
     (
         "ai_system",
         "d.suggestion->'model'->>'name'",
-        "p.body->'data'->'suggestion'->'model'->>'name'",
+        "event_json(p.canonical)->'data'->'suggestion'->'model'->>'name'",
     ),
     (
         "model_version",
         "d.suggestion->'model'->>'version'",
-        "p.body->'data'->'suggestion'->'model'->>'version'",
+        "event_json(p.canonical)->'data'->'suggestion'->'model'->>'version'",
     ),
 )
 # The verdicts by which a human departs from the AI's suggestion.
@@ -149,7 +149,10 @@ def _event_conditions(q: EventQuery, params: dict[str, Any]) -> list[str]:
             params[name] = value
     if q.verdict is not None:
         # The kind is spelled out so that the partial index of migration 0005 applies.
-        clauses.append("e.kind = 'review.recorded' AND e.body->'data'->>'verdict' = %(verdict)s")
+        clauses.append(
+            "e.kind = 'review.recorded'"
+            " AND event_json(e.canonical)->'data'->>'verdict' = %(verdict)s"
+        )
         params["verdict"] = q.verdict.value
     return clauses
 
@@ -286,8 +289,8 @@ async def plan(
 
 def _record(row: Sequence[Any]) -> AuditEvent:
     canonical = bytes(row[10])
-    # The body is what the hashed bytes say (the body column is derived from them).
-    fields = [*row[:10], json.loads(canonical), canonical, bytes(row[11]), bytes(row[12])]
+    # The body is what the hashed bytes say.
+    fields = [*row[:10], trail.parsed_body(canonical), canonical, bytes(row[11]), bytes(row[12])]
     return AuditEvent(*fields)
 
 

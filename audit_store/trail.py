@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -16,8 +17,18 @@ from .records import AuditEvent
 
 _EVENT_COLUMNS = (
     "tenant_id, seq, event_id, occurred_at, decision_id, kind, actor_id, actor_type, trace_id, "
-    "schema_version, body, canonical, prev_hash, hash"
+    "schema_version, canonical, prev_hash, hash"
 )
+
+
+def parsed_body(canonical: bytes) -> dict[str, Any]:
+    """An event's content as its hashed bytes say it; {} when they are not a JSON object
+    (tampered bytes: verification names them)."""
+    try:
+        body = json.loads(canonical)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _event(row: dict[str, Any]) -> AuditEvent:
@@ -32,7 +43,7 @@ def _event(row: dict[str, Any]) -> AuditEvent:
         actor_type=row["actor_type"],
         trace_id=row["trace_id"],
         schema_version=row["schema_version"],
-        body=row["body"],
+        body=parsed_body(bytes(row["canonical"])),
         canonical=bytes(row["canonical"]),
         prev_hash=bytes(row["prev_hash"]),
         hash=bytes(row["hash"]),

@@ -59,7 +59,7 @@ RARE_VERSION, RARE_SHARE = "2026.2-rc", 0.005
 REVIEWERS, APPLICATIONS, OPEN_DECISIONS = 20, 3, 32
 EVENT_COLUMNS = (
     "tenant_id, seq, event_id, occurred_at, decision_id, kind, actor_id, actor_type, trace_id, "
-    "schema_version, body, canonical, prev_hash, hash"
+    "schema_version, canonical, prev_hash, hash"
 )
 DECISION_COLUMNS = (
     "tenant_id, id, decision_type, subject_ref, state, input, input_sha256, suggestion, "
@@ -154,12 +154,9 @@ class TenantWriter:
         event_id = canonical[at : at + 36].decode()
         self.seq += 1
         digest = chain_hash(self.prev, self.seq, canonical)
-        body = canonical.decode()
-        if "\\" in body:
-            body = body.replace("\\", "\\\\")
         self.events_out.append(
             f"{self.tenant}\t{self.seq}\t{event_id}\t{utc_iso(self.clock)}\t{decision_id}\t"
-            f"{kind}\t{actor.id}\t{actor.type.value}\t{trace}\t1\t{body}\t"
+            f"{kind}\t{actor.id}\t{actor.type.value}\t{trace}\t1\t"
             f"\\\\x{canonical.hex()}\t\\\\x{self.prev.hex()}\t\\\\x{digest.hex()}\n"
         )
         self.prev = digest

@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from aval.clients import Client
 from aval.v1 import audit_pb2
@@ -24,10 +23,10 @@ from .helpers import chain_hash, propose_kwargs, run_cli
 
 pytestmark = pytest.mark.e2e
 
-# The columns of an audit event row, as migration 0001 creates them.
+# The columns of an audit event row (migration 0001, without the body that 0011 dropped).
 COLUMNS = (
     "tenant_id, seq, event_id, occurred_at, decision_id, kind, actor_id, actor_type, trace_id,"
-    " schema_version, body, canonical, prev_hash, hash"
+    " schema_version, canonical, prev_hash, hash"
 )
 
 
@@ -104,8 +103,6 @@ def tampered(url: str, edit: Callable[[psycopg.Connection[Any]], None]) -> Itera
                 sql.SQL(COLUMNS)
             )
         ).fetchall()
-        # body (jsonb) comes back as a dict: wrap it again to write it back.
-        original = [(*row[:10], Jsonb(row[10]), *row[11:]) for row in original]
         head = conn.execute("SELECT seq, hash FROM aval.chain_heads WHERE tenant_id = 'ville-a'")
         head_row = head.fetchone()
     with as_superuser_without_triggers(url) as conn:
@@ -173,9 +170,9 @@ def test_edited_canonical_bytes_are_caught_at_seq_3_I3(fresh: Fresh) -> None:
         assert body["kind"] == "decision.finalized" and body["actor"]["id"] == "sup-a1"
         body["actor"]["id"] = "sup-a3"  # someone else takes the credit, columns kept in step
         conn.execute(
-            "UPDATE aval.audit_events SET canonical = %s, body = %s, actor_id = 'sup-a3'"
+            "UPDATE aval.audit_events SET canonical = %s, actor_id = 'sup-a3'"
             " WHERE tenant_id = 'ville-a' AND seq = 3",
-            (canonical(body), json.dumps(body)),
+            (canonical(body),),
         )
 
     with tampered(fresh.url, forge):
@@ -270,11 +267,10 @@ def test_consistent_rewrite_by_a_superuser_is_caught_I3(fresh: Fresh) -> None:
             new = canonical(body)
             digest = chain_hash(previous, seq, new)
             conn.execute(
-                "UPDATE aval.audit_events SET canonical = %s, body = %s, actor_id = %s,"
+                "UPDATE aval.audit_events SET canonical = %s, actor_id = %s,"
                 " prev_hash = %s, hash = %s WHERE tenant_id = 'ville-a' AND seq = %s",
                 (
                     new,
-                    json.dumps(body),
                     body["actor"]["id"],
                     bytes.fromhex(previous),
                     bytes.fromhex(digest),

@@ -151,7 +151,7 @@ async def insert_event(url: str, tenant: str, seq: int, size: int) -> None:
         ),
         (
             "INSERT INTO audit_events SELECT tenant_id, %s, gen_random_uuid(), occurred_at,"
-            " decision_id, kind, actor_id, actor_type, trace_id, schema_version, body, canonical,"
+            " decision_id, kind, actor_id, actor_type, trace_id, schema_version, canonical,"
             " prev_hash, sha256(prev_hash || int8send(%s::bigint) || canonical)"
             " FROM audit_events WHERE tenant_id = %s AND seq = %s",
             (seq, seq, tenant, seq + 1),

@@ -200,13 +200,23 @@ async def change_state(url: str, tenant: str, seq: int, size: int) -> None:
         )
 
 
-async def edit_body(url: str, tenant: str, seq: int, size: int) -> None:
-    """The queryable copy of the bytes says another state than the bytes."""
+async def edit_actor(url: str, tenant: str, seq: int, size: int) -> None:
+    """The queryable column says another actor than the bytes (by one character)."""
     await as_superuser(
         url,
         (
-            "UPDATE audit_events SET body = jsonb_set(body, '{data,decision_state}',"
-            " '\"APPROVED\"') WHERE tenant_id = %s AND seq = %s",
+            "UPDATE audit_events SET actor_id = actor_id || 'x' WHERE tenant_id = %s AND seq = %s",
+            (tenant, seq),
+        ),
+    )
+
+
+async def edit_trace(url: str, tenant: str, seq: int, size: int) -> None:
+    """A trace id the bytes do not hold, with a quote in it (text that JSON escapes)."""
+    await as_superuser(
+        url,
+        (
+            "UPDATE audit_events SET trace_id = 'a\"b' WHERE tenant_id = %s AND seq = %s",
             (tenant, seq),
         ),
     )
@@ -234,11 +244,10 @@ async def drop_decision(url: str, tenant: str, seq: int, size: int) -> None:
 
 
 async def rewrite_from(
-    url: str, tenant: str, seq: int, edit: Callable[[bytes], bytes], *, body_too: bool = False
+    url: str, tenant: str, seq: int, edit: Callable[[bytes], bytes]
 ) -> None:
-    """Edits the bytes of event `seq` (and its body when `body_too`), and recomputes every
-    later hash and the head, as someone with full access would: only a signed checkpoint
-    can tell."""
+    """Edits the bytes of event `seq`, and recomputes every later hash and the head, as
+    someone with full access would: only a signed checkpoint can tell."""
     async with await connect(url) as conn:
         events = [e async for e in trail.iter_events(conn, tenant)]
     statements: list[tuple[str, tuple[Any, ...]]] = []
@@ -254,14 +263,6 @@ async def rewrite_from(
             )
         )
         prev = digest
-    if body_too:
-        statements.append(
-            (
-                "UPDATE audit_events SET body = convert_from(canonical, 'UTF8')::jsonb"
-                " WHERE tenant_id = %s AND seq = %s",
-                (tenant, seq),
-            )
-        )
     statements.append(("UPDATE chain_heads SET hash = %s WHERE tenant_id = %s", (prev, tenant)))
     await as_superuser(url, *statements)
 
@@ -290,12 +291,12 @@ async def delete_and_rechain(url: str, tenant: str, seq: int, size: int) -> None
 
 
 async def float_version(url: str, tenant: str, seq: int, size: int) -> None:
-    """A version spelled 2.0 in the bytes and the body alike, chain recomputed."""
+    """A version spelled 2.0 in the bytes, chain recomputed."""
 
     def edit(canonical: bytes) -> bytes:
         return re.sub(rb'"decision_version":(\d+)', rb'"decision_version":\1.0', canonical)
 
-    await rewrite_from(url, tenant, seq, edit, body_too=True)
+    await rewrite_from(url, tenant, seq, edit)
 
 
 async def odd_version(url: str, tenant: str, seq: int, size: int) -> None:
@@ -326,7 +327,8 @@ async def move_seq_far(url: str, tenant: str, seq: int, size: int) -> None:
 
 MORE: dict[str, Tampering] = {
     "state changed": change_state,
-    "body edited": edit_body,
+    "actor edited": edit_actor,
+    "trace id edited": edit_trace,
     "time edited": edit_time,
     "decision dropped": drop_decision,
     "odd version": odd_version,
@@ -478,7 +480,8 @@ def test_a_checkpoint_of_an_empty_trail_is_checked_not_called_a_cut_I3(
     [
         (float_version, 5),  # decision 0's last state
         (odd_version, 5),
-        (edit_body, 5),
+        (edit_actor, 5),
+        (edit_trace, 5),
         (edit_time, 5),
         (delete_and_rechain, 2),  # a hole inside the range [1, 5)
     ],
