@@ -115,7 +115,8 @@ def tampered(url: str, edit: Callable[[psycopg.Connection[Any]], None]) -> Itera
             with conn.cursor() as cur:
                 cur.executemany(
                     sql.SQL("INSERT INTO aval.audit_events ({}) VALUES ({})").format(
-                        sql.SQL(COLUMNS), sql.SQL(", ").join([sql.Placeholder()] * 14)
+                        sql.SQL(COLUMNS),
+                        sql.SQL(", ").join([sql.Placeholder()] * len(COLUMNS.split(","))),
                     ),
                     original,
                 )
