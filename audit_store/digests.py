@@ -159,6 +159,11 @@ STATE_KINDS = (
 )
 _STATE_KEY = '"decision_state":"'
 _VERSION_KEY = '"decision_version":'
+# Tails of the two keys, to look for more of them: their first byte is rarer in JSON than a
+# quote (which makes the search faster), and no other key of the trail ends the same way
+# ("schema_version" ends in "a_version"). A key that merely ends the same is doubted too.
+_STATE_TAIL = '_state":"'
+_VERSION_TAIL = 'n_version":'
 
 # Within a range, what `_DIGESTS` and ChainVerifier.check would find wrong, asked of PostgreSQL
 # as one yes-or-no per event, without parsing any event's JSON (parsing was most of the cost):
@@ -196,12 +201,17 @@ _ROW_AGREES = f"""coalesce(
     AND substr(e.canonical, octet_length(e.canonical) - octet_length(e.tail) + 1) = e.tail
     AND CASE WHEN e.kind IN ({_KINDS}) THEN
             e.state_at > 0 AND e.version_at > 0
-            AND position('{_STATE_KEY}'::bytea IN substr(e.canonical, e.state_at + 1)) = 0
-            AND position('{_VERSION_KEY}'::bytea IN substr(e.canonical, e.version_at + 1)) = 0
+            -- and none after the first
+            AND position('{_STATE_TAIL}'::bytea
+                IN substr(e.canonical, e.state_at + {len(_STATE_KEY)})) = 0
+            AND position('{_VERSION_TAIL}'::bytea
+                IN substr(e.canonical, e.version_at + {len(_VERSION_KEY)})) = 0
         ELSE e.state_at = 0 END, false)"""
+# The state: up to its closing quote, looked for in the next 40 bytes (a state is a short name;
+# a longer one makes a negative length, an error that has the range read again in full).
 _STATE = f"""CASE WHEN e.decision_id IS NOT NULL AND e.state_at > 0 THEN convert_from(substr(
         e.canonical, e.state_at + {len(_STATE_KEY)}, position('"'::bytea IN
-        substr(e.canonical, e.state_at + {len(_STATE_KEY)})) - 1), 'UTF8') END"""
+        substr(e.canonical, e.state_at + {len(_STATE_KEY)}, 40)) - 1), 'UTF8') END"""
 # The version: up to the comma or brace that ends it (`2.0` stays `2.0`, which `_RANGE` doubts).
 _VERSION = f"""CASE WHEN e.version_at > 0 THEN split_part(split_part(encode(
         substr(e.canonical, e.version_at + {len(_VERSION_KEY)}, 24), 'escape'), ',', 1), '}}', 1)

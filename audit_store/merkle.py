@@ -107,14 +107,25 @@ class Frontier:
         """
         if any(len(leaf) != HASH_SIZE for leaf in leaves):
             raise ValueError(f"a leaf hash is {HASH_SIZE} bytes")
-        done, total = 0, len(leaves)
+        self.extend_packed(b"".join(leaves))
+
+    def extend_packed(self, packed: bytes) -> None:
+        """``extend`` with the leaves' hashes given end to end, 32 bytes each.
+
+        Raises:
+            ValueError: When the length is not a multiple of 32 bytes.
+        """
+        if len(packed) % HASH_SIZE:
+            raise ValueError(f"leaf hashes are {HASH_SIZE} bytes each")
+        done, total = 0, len(packed) // HASH_SIZE
         while done < total:
             # The subtree's height: no more than the leaves left, and aligned on the tree's size.
             height = (total - done).bit_length() - 1
             if self.size:
                 height = min(height, (self.size & -self.size).bit_length() - 1)
             width = 1 << height
-            self._append_subtree(_perfect_root(leaves[done : done + width]), height)
+            subtree = packed[done * HASH_SIZE : (done + width) * HASH_SIZE]
+            self._append_subtree(_perfect_root(subtree), height)
             done += width
 
     def _append_subtree(self, subtree: bytes, height: int) -> None:
@@ -174,16 +185,16 @@ class Frontier:
         return f"Frontier(size={self.size}, root={self.root().hex()})"
 
 
-def _perfect_root(leaves: Sequence[bytes]) -> bytes:
-    """The root of a perfect tree (a power of two leaves), hashed one level at a time."""
-    level = list(leaves)
+def _perfect_root(level: bytes) -> bytes:
+    """The root of a perfect tree (a power of two leaf hashes, end to end), hashed one level
+    at a time: two neighbours are already the 64 bytes their parent hashes."""
     sha256 = hashlib.sha256
-    while len(level) > 1:
-        level = [
-            sha256(b"\x01" + left + right).digest()
-            for left, right in zip(level[::2], level[1::2], strict=True)
-        ]
-    return level[0]
+    pair = 2 * HASH_SIZE
+    while len(level) > HASH_SIZE:
+        level = b"".join(
+            [sha256(b"\x01" + level[i : i + pair]).digest() for i in range(0, len(level), pair)]
+        )
+    return level
 
 
 def root(leaves: Iterable[bytes]) -> bytes:

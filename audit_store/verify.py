@@ -245,12 +245,11 @@ class ChainVerifier:
         blob, hashes = events.leaves, events.hashes
         if blob is None or len(blob) != 32 * events.count:
             raise ValueError("the Merkle leaves of the range are needed")
-        leaves = [blob[i : i + 32] for i in range(0, len(blob), 32)]
         done = 0
         while self._pending and done < events.count:
             wanted = self._pending[0].tree_size - self._tree.size
             taken = min(wanted, events.count - done)
-            self._tree.extend(leaves[done : done + taken])
+            self._tree.extend_packed(blob[32 * done : 32 * (done + taken)])
             done += taken
             if taken == wanted:
                 self._check_checkpoints(hashes[32 * done - 32 : 32 * done])

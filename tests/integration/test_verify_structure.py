@@ -82,6 +82,7 @@ UNSETTLED = {
     "a trace id with quotes": (APP, 'trace "cité"', {}, {}),
     "a state key nested in a proposal": (APP, "", {"output": NESTED}, {}),
     "a state key in an AI call": (APP, "", {}, {"output": NESTED}),
+    "a key that ends like the state's": (APP, "", {"suivi": {"review_state": "x"}}, {}),
 }
 
 
