@@ -171,10 +171,11 @@ _VERSION_TAIL = 'n_version":'
 # - its hash against SHA-256(prev_hash, seq, bytes);
 # - its stored columns against its bytes. Canonical bytes (`chain.canonical_json`: sorted keys,
 #   no blanks) are `{"actor":{...},"data":{...},` then the other fields, in a fixed order. So the
-#   columns give the exact bytes that must open (`head`) and close (`tail`) the event; when none
-#   of their text needs escaping in JSON, the bytes open and close with them if, and only if,
+#   columns give the exact bytes that must open (`head`) and close (`tail`) the event; when their
+#   text holds no quote and no backslash, the bytes open and close with them if, and only if,
 #   every column says what the bytes say. (Each side is read from its end: a value free of
-#   quotes and backslashes ends at the first quote, so no two spellings can both fit.)
+#   quotes and backslashes ends at the first quote, so no two spellings can both fit. Text with
+#   a control character never fits, since JSON escapes it: that event is doubted.)
 # - the decision's state and version after the event: `"decision_state":"` can only be a key
 #   (inside a JSON string its quotes would be escaped), so when the event's kind always writes
 #   it at the top level of its data and it occurs once, that one is the top-level one.
@@ -195,7 +196,8 @@ _TAIL = """convert_to('},"decision_id":"' || coalesce(e.decision_id::text, '')
 _KINDS = ", ".join(f"'{kind}'" for kind in STATE_KINDS)
 _ROW_AGREES = f"""coalesce(
     e.hash = sha256(e.prev_hash || int8send(e.seq) || e.canonical)
-    AND (e.tenant_id || e.kind || e.actor_id || e.actor_type || e.trace_id) !~ '["\\\\[:cntrl:]]'
+    AND strpos(e.tenant_id || e.kind || e.actor_id || e.actor_type || e.trace_id, '"') = 0
+    AND strpos(e.tenant_id || e.kind || e.actor_id || e.actor_type || e.trace_id, '\\') = 0
     AND octet_length(e.canonical) >= octet_length(e.head) + octet_length(e.tail)
     AND substr(e.canonical, 1, octet_length(e.head)) = e.head
     AND substr(e.canonical, octet_length(e.canonical) - octet_length(e.tail) + 1) = e.tail
@@ -239,7 +241,8 @@ FROM (
     SELECT e.seq, e.decision_id, e.prev_hash, e.hash, @LEAF@ AS leaf,
         {_ROW_AGREES} AS agrees, {_STATE} AS state, {_VERSION} AS version
     -- OFFSET 0: each event's head, tail and key positions worked out once
-    FROM (SELECT e.*, {_HEAD} AS head, {_TAIL} AS tail,
+    FROM (SELECT e.seq, e.decision_id, e.kind, e.prev_hash, e.hash, e.canonical, e.tenant_id,
+                 e.actor_id, e.actor_type, e.trace_id, {_HEAD} AS head, {_TAIL} AS tail,
                  position('{_STATE_KEY}'::bytea IN e.canonical) AS state_at,
                  position('{_VERSION_KEY}'::bytea IN e.canonical) AS version_at
           FROM audit_events e

@@ -12,16 +12,20 @@ inspector granted all of them. Then, one call at a time:
    takes to get 100 events (a page may come back short, see ``audit_store/queries.py``);
 3. ``VerifyChain`` of one tenant, twice, then ``VerifyTrail`` (the same, streaming its
    progress); prints events per second, and the CPU seconds the aval server process and the
-   PostgreSQL backends of the database spent (when PostgreSQL runs on this machine).
+   PostgreSQL backends of the database spent (when PostgreSQL runs on this machine). With
+   ``--all-tenants``, instead, every tenant once, one after the other (the whole trail, each
+   event read once): events per second over all, and per tenant.
 
 The server has the tests' signing key (and no periodic checkpoints). With ``--checkpoint``, a
-checkpoint of the verified tenant is signed first, so that verification also rebuilds its
+checkpoint of each verified tenant is signed first, so that verification also rebuilds its
 Merkle tree; it stays in the database, and verifies with the same key on later runs.
 
 Example:
     python tests/benchmarks/query_and_verify.py \\
         --database-url postgresql://postgres@127.0.0.1:5432/aval_bench --pages 600
     python tests/benchmarks/query_and_verify.py --no-queries --checkpoint \\
+        --database-url postgresql://postgres@127.0.0.1:5432/aval_bench
+    python tests/benchmarks/query_and_verify.py --no-queries --checkpoint --all-tenants \\
         --database-url postgresql://postgres@127.0.0.1:5432/aval_bench
 """
 
@@ -325,6 +329,30 @@ def run_verify(stub: audit_pb2_grpc.AuditStub, tenant: str, meter: CpuMeter) -> 
     )
 
 
+def run_verify_all(stub: audit_pb2_grpc.AuditStub, tenants: list[str], meter: CpuMeter) -> None:
+    """Verifies every tenant once, one after the other: the whole trail, each page read once."""
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    meter.start()
+    rates, events, seconds, problems = [], 0, 0.0, 0
+    for tenant in tenants:
+        began = time.perf_counter()
+        reply = stub.VerifyChain(
+            audit_pb2.VerifyChainRequest(tenant=tenant), metadata=metadata, timeout=3600
+        )
+        took = time.perf_counter() - began
+        events, seconds = events + reply.events_checked, seconds + took
+        problems += len(reply.problems)
+        rates.append(reply.events_checked / took)
+        print(f"  {tenant}: {reply.events_checked:,} events, {rates[-1]:,.0f} events/s", flush=True)
+    print(
+        f"VerifyChain of all {len(tenants)} tenants once: {events:,} events in {seconds:.1f}s, "
+        f"{events / seconds:,.0f} events/s (per tenant: min {min(rates):,.0f}, "
+        f"median {statistics.median(rates):,.0f}, max {max(rates):,.0f}); {problems} problems; "
+        f"{meter.stop(events)}",
+        flush=True,
+    )
+
+
 def sign_checkpoint(stub: audit_pb2_grpc.AuditStub, tenant: str) -> None:
     metadata = (("authorization", f"Bearer {TOKEN}"),)
     began = time.perf_counter()
@@ -349,7 +377,10 @@ def main() -> None:
     parser.add_argument("--no-verify", action="store_true", help="time the queries only")
     parser.add_argument("--no-queries", action="store_true", help="time the verification only")
     parser.add_argument(
-        "--checkpoint", action="store_true", help="sign a checkpoint of the tenant first"
+        "--checkpoint", action="store_true", help="sign a checkpoint of the tenant(s) first"
+    )
+    parser.add_argument(
+        "--all-tenants", action="store_true", help="verify every tenant once instead of one"
     )
     options = parser.parse_args()
     rng = random.Random(options.seed)
@@ -371,11 +402,19 @@ def main() -> None:
                 print("Measured:")
                 run_mix(stub, mix, options.pages, rng)
             if not options.no_verify:
-                tenant = options.verify_tenant or mix.tenants[0]
+                tenants = (
+                    mix.tenants
+                    if options.all_tenants
+                    else [options.verify_tenant or mix.tenants[0]]
+                )
                 if options.checkpoint:
-                    sign_checkpoint(stub, tenant)
+                    for tenant in tenants:
+                        sign_checkpoint(stub, tenant)
                 meter = CpuMeter(options.database_url, server.process.pid)
-                run_verify(stub, tenant, meter)
+                if options.all_tenants:
+                    run_verify_all(stub, tenants, meter)
+                else:
+                    run_verify(stub, tenants[0], meter)
     finally:
         server.stop()
 
