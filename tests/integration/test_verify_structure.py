@@ -79,6 +79,12 @@ NESTED = {"decision_state": "APPROVED", "decision_version": 99}
 # (actor, trace id, data of the proposal, data of the AI call): one thing out of the plain each.
 UNSETTLED = {
     "text that JSON escapes, in a column": (AWKWARD, "", {}, {}),
+    "a control character alone, in a column": (
+        Actor("agent\tonglet", ActorType.HUMAN),
+        "",
+        {},
+        {},
+    ),
     "a trace id with quotes": (APP, 'trace "cité"', {}, {}),
     "a state key nested in a proposal": (APP, "", {"output": NESTED}, {}),
     "a state key in an AI call": (APP, "", {}, {"output": NESTED}),
