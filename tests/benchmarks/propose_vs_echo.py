@@ -6,7 +6,7 @@ Aval's and does nothing else. One client drives both with the same concurrency o
 number of connections; every proposal goes to one tenant (the worst case for its chain).
 Afterwards the trail is verified and the decisions counted, so that every acknowledged Propose
 is known to be committed and audited. CPU per call is read from /proc for each server
-(workers included).
+(workers included), for every PostgreSQL process on the machine, and for this client.
 
 Echo and Propose are measured in alternating rounds (--rounds, 3 by default); the ratio is that
 of the median rounds. Prints, last: propose_vs_echo_ratio=R propose_rps=N p50_ms=X p99_ms=Y
@@ -123,20 +123,47 @@ def _cpu_seconds(pid: int) -> float:
     return seconds
 
 
+def _postgres_seconds() -> float:
+    """CPU time of every PostgreSQL process on this machine (backends, WAL writer...), as far
+    as /proc lets this user read it; backends that end meanwhile are not counted."""
+    seconds = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, _, rest = raw.partition(" (")[2].rpartition(")")
+        if name.startswith("postgres"):
+            fields = rest.split()
+            seconds += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return seconds
+
+
 def _measure(
     name: str, address: str, token: str, pid: int, options: argparse.Namespace
 ) -> tuple[float, float, float]:
-    """Drives one server; prints throughput, latency and the server's CPU per call."""
-    cpu_before = _cpu_seconds(pid)
+    """Drives one server; prints throughput, latency and the CPU per call of the server, of
+    PostgreSQL and of this client."""
+    cpu_before, pg_before, client_before = (
+        _cpu_seconds(pid),
+        _postgres_seconds(),
+        time.process_time(),
+    )
     seconds, latencies, _ = asyncio.run(
         _drive(address, token, options.requests, options.concurrency, options.connections)
     )
-    cpu_ms = (_cpu_seconds(pid) - cpu_before) * 1000 / len(latencies)
-    rps = len(latencies) / seconds
+    calls = len(latencies)
+    cpu_ms = (_cpu_seconds(pid) - cpu_before) * 1000 / calls
+    pg_ms = (_postgres_seconds() - pg_before) * 1000 / calls
+    client_ms = (time.process_time() - client_before) * 1000 / calls
+    rps = calls / seconds
     cuts = statistics.quantiles(latencies, n=100)
     print(
-        f"{name}: {len(latencies)} calls in {seconds:.2f}s, {rps:.0f}/s, "
-        f"p50 {cuts[49]:.2f} ms, p99 {cuts[98]:.2f} ms, server CPU {cpu_ms:.2f} ms/call",
+        f"{name}: {calls} calls in {seconds:.2f}s, {rps:.0f}/s, "
+        f"p50 {cuts[49]:.2f} ms, p99 {cuts[98]:.2f} ms, CPU per call: server {cpu_ms:.2f} ms, "
+        f"PostgreSQL {pg_ms:.2f} ms, client {client_ms:.2f} ms",
         flush=True,
     )
     return rps, cuts[49], cuts[98]
