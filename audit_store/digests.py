@@ -181,10 +181,15 @@ _VERSION_TAIL = 'n_version":'
 #   it at the top level of its data and it occurs once, that one is the top-level one.
 #   Other kinds must not hold it at all.
 #
-# Anything else — text that needs escaping, a nested key of the same name, bytes that are not
-# what the writer makes — is doubted, never passed: the range is then read again and every
-# event parsed (`range_digests`), which names the problem if there is one. Hashing and string
-# work are row-local, so several connections share the work of one tenant.
+# Anything else — a quote or backslash in a column, a nested key of the same name, a layout
+# the writer does not make — is doubted, never passed: the range is then read again and every
+# event parsed (`range_digests`), which names the problem if there is one.
+#
+# What this does not look at is whether the data between head and tail is well-formed JSON:
+# bytes whose hash matches were written by the service, which writes JSON, unless someone
+# rewrote the chain from there on; that is what the signed checkpoints catch (and a rewrite
+# after the last checkpoint can put well-formed JSON there as easily). Hashing and string work
+# are row-local, so several connections share the work of one tenant.
 _HEAD = """convert_to('{"actor":{"id":"' || e.actor_id || '","type":"' || e.actor_type
         || '"},"data":{', 'UTF8')"""
 _TAIL = """convert_to('},"decision_id":"' || coalesce(e.decision_id::text, '')
