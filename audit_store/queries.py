@@ -148,7 +148,7 @@ def _event_conditions(q: EventQuery, params: dict[str, Any]) -> list[str]:
             clauses.append(clause)
             params[name] = value
     if q.verdict is not None:
-        # The kind is spelled out so that the partial index of migration 0005 applies.
+        # The kind is spelled out so that the partial index (migration 0011) applies.
         clauses.append(
             "e.kind = 'review.recorded'"
             " AND event_json(e.canonical)->'data'->>'verdict' = %(verdict)s"
