@@ -32,6 +32,7 @@ def parsed_body(canonical: bytes) -> dict[str, Any]:
 
 
 def _event(row: dict[str, Any]) -> AuditEvent:
+    canonical = bytes(row["canonical"])
     return AuditEvent(
         tenant_id=row["tenant_id"],
         seq=row["seq"],
@@ -43,8 +44,8 @@ def _event(row: dict[str, Any]) -> AuditEvent:
         actor_type=row["actor_type"],
         trace_id=row["trace_id"],
         schema_version=row["schema_version"],
-        body=parsed_body(bytes(row["canonical"])),
-        canonical=bytes(row["canonical"]),
+        body=parsed_body(canonical),
+        canonical=canonical,
         prev_hash=bytes(row["prev_hash"]),
         hash=bytes(row["hash"]),
     )
