@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import struct
 from dataclasses import dataclass
 from datetime import datetime
@@ -179,7 +181,10 @@ _VERSION_TAIL = 'n_version":'
 # - the decision's state and version after the event: `"decision_state":"` can only be a key
 #   (inside a JSON string its quotes would be escaped), so when the event's kind always writes
 #   it at the top level of its data and it occurs once, that one is the top-level one.
-#   Other kinds must not hold it at all.
+#   Other kinds must not hold it at all. Its version must start as a number does (the full
+#   check reads any JSON number as a version, and nothing else). The two values themselves are
+#   read in Python, and only from the last event of each decision in the range
+#   (`_latest_states`): an earlier event's state is overwritten before anything compares it.
 #
 # Anything else — a quote or backslash in a column, a nested key of the same name, a layout
 # the writer does not make — is doubted, never passed: the range is then read again and every
@@ -199,6 +204,7 @@ _TAIL = """convert_to('},"decision_id":"' || coalesce(e.decision_id::text, '')
         || '","schema_version":' || e.schema_version::text || ',"tenant":"' || e.tenant_id
         || '","trace_id":"' || e.trace_id || '"}', 'UTF8')"""
 _KINDS = ", ".join(f"'{kind}'" for kind in STATE_KINDS)
+_NUMBER_STARTS = ", ".join(str(byte) for byte in b"-0123456789")
 _ROW_AGREES = f"""coalesce(
     e.hash = sha256(e.prev_hash || int8send(e.seq) || e.canonical)
     AND strpos(e.tenant_id || e.kind || e.actor_id || e.actor_type || e.trace_id, '"') = 0
@@ -213,16 +219,22 @@ _ROW_AGREES = f"""coalesce(
                 IN substr(e.canonical, e.state_at + {len(_STATE_KEY)})) = 0
             AND position('{_VERSION_TAIL}'::bytea
                 IN substr(e.canonical, e.version_at + {len(_VERSION_KEY)})) = 0
+            -- a minus sign or a digit (get_byte counts from 0)
+            AND get_byte(e.canonical, e.version_at + {len(_VERSION_KEY) - 1}) IN ({_NUMBER_STARTS})
         ELSE e.state_at = 0 END, false)"""
-# The state: up to its closing quote, looked for in the next 40 bytes (a state is a short name;
-# a longer one makes a negative length, an error that has the range read again in full).
-_STATE = f"""CASE WHEN e.decision_id IS NOT NULL AND e.state_at > 0 THEN convert_from(substr(
-        e.canonical, e.state_at + {len(_STATE_KEY)}, position('"'::bytea IN
-        substr(e.canonical, e.state_at + {len(_STATE_KEY)}, 40)) - 1), 'UTF8') END"""
-# The version: up to the comma or brace that ends it (`2.0` stays `2.0`, which `_RANGE` doubts).
-_VERSION = f"""CASE WHEN e.version_at > 0 THEN split_part(split_part(encode(
-        substr(e.canonical, e.version_at + {len(_VERSION_KEY)}, 24), 'escape'), ',', 1), '}}', 1)
-        END"""
+# Each event that says a decision's state comes back as a fixed-size record: its decision id
+# (16 bytes), then the bytes after the state key and after the version key, where the two values
+# must end (`_latest_states` reads them in Python, for the last event of each decision only).
+# The keys sit in the data, and the tail that must close the event is longer than both windows,
+# so in an event that agrees each window is whole.
+_STATE_WINDOW, _VERSION_WINDOW = 40, 24
+_RECORD = struct.Struct(f"16s{_STATE_WINDOW + _VERSION_WINDOW}s")
+_SAYS_STATE = "decision_id IS NOT NULL AND state_at > 0"
+_STATES = f"""count(*) FILTER (WHERE {_SAYS_STATE}),
+    string_agg(uuid_send(decision_id)
+        || substr(canonical, state_at + {len(_STATE_KEY)}, {_STATE_WINDOW})
+        || substr(canonical, version_at + {len(_VERSION_KEY)}, {_VERSION_WINDOW}), '')
+        FILTER (WHERE {_SAYS_STATE})"""
 _FIRST = """(SELECT {column} FROM audit_events
         WHERE tenant_id = %(tenant)s AND seq >= %(start)s AND seq < %(end)s ORDER BY seq LIMIT 1)"""
 
@@ -232,19 +244,15 @@ _FIRST = """(SELECT {column} FROM audit_events
 # decisions' states and the Merkle leaves rely on.
 _RANGE = f"""
 SELECT count(*),
-    coalesce(bool_and(agrees
-        -- a version in its plainest spelling (or a cast error, as `_DIGESTS` would raise),
-        -- and one with every state
-        AND coalesce(version::bigint::text = version, state IS NULL)), true),
+    coalesce(bool_and(agrees), true),
     string_agg(int8send(seq), ''), string_agg(prev_hash, ''), string_agg(hash, ''),
-    string_agg(decision_id::text, E'\\x1e') FILTER (WHERE state IS NOT NULL),
-    string_agg(state || E'\\x1f' || version, E'\\x1e') FILTER (WHERE state IS NOT NULL),
+    {_STATES},
     @LEAVES@,
     {_FIRST.format(column="coalesce(decision_id::text, '')")},
     {_FIRST.format(column="occurred_at")}
 FROM (
-    SELECT e.seq, e.decision_id, e.prev_hash, e.hash, @LEAF@ AS leaf,
-        {_ROW_AGREES} AS agrees, {_STATE} AS state, {_VERSION} AS version
+    SELECT e.seq, e.decision_id, e.prev_hash, e.hash, e.canonical, e.state_at, e.version_at,
+        @LEAF@ AS leaf, {_ROW_AGREES} AS agrees
     -- OFFSET 0: each event's head, tail and key positions worked out once
     FROM (SELECT e.seq, e.decision_id, e.kind, e.prev_hash, e.hash, e.canonical, e.tenant_id,
                  e.actor_id, e.actor_type, e.trace_id, {_HEAD} AS head, {_TAIL} AS tail,
@@ -293,7 +301,8 @@ class RangeDigest:
     first_occurred_at: datetime
     # The chain hash of each event, 32 bytes each, in order.
     hashes: bytes
-    # The events that say a decision's state, in order: decision ids and `state_key`s.
+    # The decisions whose state some event of the range says, and the state (a `state_key`)
+    # the last such event says.
     decisions: list[str]
     states: list[str]
     # SHA-256(0x00 || bytes) of each event, 32 bytes each, in order; None when not asked for.
@@ -342,16 +351,14 @@ async def range_digest(
         return None
     if row is None or not row[0]:
         return EMPTY_RANGE
-    count, agrees, seqs, prevs, hashes, decisions, states, blob, decision, occurred_at = row
+    count, agrees, seqs, prevs, hashes, saying, records, blob, decision, occurred_at = row
     seqs, prevs, hashes = bytes(seqs), bytes(prevs), bytes(hashes)
     if not agrees or not _follows_on(count, seqs, prevs, hashes):
         return None
-    if decisions is not None:
-        decisions, states = decisions.split(_SEPARATOR), states.split(_SEPARATOR)
-        if len(decisions) != len(states):
-            return None  # a separator inside a state
-    else:
-        decisions, states = [], []
+    latest = _latest_states(saying, b"" if records is None else bytes(records))
+    if latest is None:
+        return None
+    decisions, states = latest
     return RangeDigest(
         count=count,
         first_seq=int.from_bytes(seqs[:8], "big", signed=True),
@@ -363,6 +370,46 @@ async def range_digest(
         states=states,
         leaves=None if blob is None else bytes(blob),
     )
+
+
+# A version in its one plain spelling (as `::bigint::text` writes it back), and what ends it.
+_VERSION_VALUE = re.compile(rb"(0|-?[1-9][0-9]{0,17})[,}]")
+
+
+@functools.lru_cache(maxsize=4096)
+def _said(windows: bytes) -> str | None:
+    """The `state_key` that a record's two windows say; None unless they say it exactly (a state
+    that ends with a quote and holds no backslash, a version that is a plain integer)."""
+    state, quote, _ = windows[:_STATE_WINDOW].partition(b'"')
+    version = _VERSION_VALUE.match(windows, _STATE_WINDOW)
+    if not quote or b"\\" in state or version is None:
+        return None
+    try:
+        return state_key(state.decode(), version[1].decode())
+    except UnicodeDecodeError:
+        return None
+
+
+def _latest_states(count: int, records: bytes) -> tuple[list[str], list[str]] | None:
+    """The decisions of a range's `_RECORD`s and the state each one's last record says.
+
+    Only the last record of a decision is read: an earlier one's state is overwritten before
+    anything compares it. None when a record that counts cannot be read exactly. The windows
+    of most records repeat (the keys after a state and a version are those of their event's
+    kind), so what they say is remembered.
+    """
+    if len(records) != _RECORD.size * count:
+        return None
+    latest = dict(_RECORD.iter_unpack(records))
+    decisions, states = [], []
+    for raw, windows in latest.items():
+        said = _said(windows)
+        if said is None:
+            return None
+        hex_ = raw.hex()
+        decisions.append(f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}")
+        states.append(said)
+    return decisions, states
 
 
 async def range_leaves(conn: AsyncConnection[Any], tenant_id: str, start: int, end: int) -> bytes:

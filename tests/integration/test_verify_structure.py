@@ -23,7 +23,7 @@ APP = Actor("app-test", ActorType.APPLICATION)
 AWKWARD = Actor('agent "guillemets" \\ é\n\u2028', ActorType.HUMAN)
 
 
-def _state(state: str, version: int, **more: object) -> dict[str, object]:
+def _state(state: str, version: object, **more: object) -> dict[str, object]:
     return {"decision_state": state, "decision_version": version, **more}
 
 
@@ -65,12 +65,9 @@ def test_plain_events_are_settled_without_reading_their_json(database_url: str) 
     decision = asyncio.run(_plain_history(database_url, tenant))
     fast = asyncio.run(_fast(database_url, tenant))
     assert fast is not None and fast.count == 3
-    # The states said by the two state events, in order; the AI call says none.
-    assert fast.decisions == [str(decision)] * 2
-    assert fast.states == [
-        digests.state_key("PENDING_REVIEW", 1),
-        digests.state_key("APPROVED", 2),
-    ]
+    # The state said by the last of the two state events; the AI call says none.
+    assert fast.decisions == [str(decision)]
+    assert fast.states == [digests.state_key("APPROVED", 2)]
     report = asyncio.run(by_ranges(database_url, tenant, [], None, connections=2, range_size=2))
     assert report.ok and report.events_checked == 3
 
@@ -115,6 +112,56 @@ def test_what_the_bytes_alone_cannot_settle_raises_no_alarm(database_url: str, c
     by_range = asyncio.run(by_ranges(database_url, tenant, [], None, connections=2, range_size=1))
     assert reference.ok, reference.problems
     assert summary(by_range) == summary(reference)
+
+
+def test_a_range_gives_the_last_state_of_each_decision(database_url: str) -> None:
+    tenant = f"structure-{uuid.uuid4().hex[:8]}"
+    first, second = uuid.uuid4(), uuid.uuid4()
+    events = [
+        NewEvent("decision.proposed", APP, first, _state("PENDING_REVIEW", 1)),
+        NewEvent("decision.proposed", APP, second, _state("PENDING_REVIEW", 1)),
+        NewEvent("decision.finalized", APP, first, _state("APPROVED", 2)),
+        NewEvent("decision.claimed", APP, second, _state("PENDING_REVIEW", 2)),
+        NewEvent("review.recorded", APP, second, _state("REJECTED", 3)),
+    ]
+    asyncio.run(_write(database_url, tenant, events))
+    fast = asyncio.run(_fast(database_url, tenant))
+    assert fast is not None and fast.count == 5
+    assert dict(zip(fast.decisions, fast.states, strict=True)) == {
+        str(first): digests.state_key("APPROVED", 2),
+        str(second): digests.state_key("REJECTED", 3),
+    }
+
+
+# Versions the full check reads (any JSON number) but the bytes alone do not settle: each one
+# doubts its range, which is then read in full and found whole.
+ODD_VERSIONS = {
+    "a version written as text, before the last event": ("1", 2),
+    "a version with a fraction, on the last event": (1, 2.0),
+    "a version with an exponent, on the last event": (1, 2e0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ODD_VERSIONS))
+def test_a_version_spelled_otherwise_raises_no_alarm(database_url: str, case: str) -> None:
+    proposed, finalized = ODD_VERSIONS[case]
+    tenant = f"structure-{uuid.uuid4().hex[:8]}"
+    decision = uuid.uuid4()
+    events = [
+        NewEvent("decision.proposed", APP, decision, _state("PENDING_REVIEW", proposed)),
+        NewEvent("decision.finalized", APP, decision, _state("APPROVED", finalized)),
+    ]
+    asyncio.run(_write(database_url, tenant, events))
+
+    async def decisions() -> None:
+        async with await connect(database_url) as conn:
+            await insert_decision(conn, tenant, decision, 2)
+
+    asyncio.run(decisions())
+    assert asyncio.run(_fast(database_url, tenant)) is None
+    report = asyncio.run(by_ranges(database_url, tenant, [], None, connections=2, range_size=1))
+    assert report.ok, report.problems
+    assert report.decisions_checked == 1
 
 
 COLUMN_EDITS = {

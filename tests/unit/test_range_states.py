@@ -1,0 +1,70 @@
+"""How a range's state records are read (audit_store/digests.py, `_latest_states`): the last
+record of each decision counts, and anything it cannot read exactly doubts the range."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from aval.audit_store import digests
+from aval.audit_store.digests import _RECORD, _latest_states
+
+
+def record(decision: uuid.UUID, after_state: bytes, after_version: bytes) -> bytes:
+    """One record as PostgreSQL makes it: fixed windows cut from the bytes after each key."""
+    rest = b',"decision_id":"' + str(decision).encode()
+    return _RECORD.pack(decision.bytes, (after_state + rest)[:40] + (after_version + rest)[:24])
+
+
+A, B = uuid.uuid4(), uuid.uuid4()
+
+
+def test_the_last_record_of_each_decision_counts_in_first_seen_order() -> None:
+    records = [
+        record(A, b'PENDING_REVIEW","decision_type":"t"', b"1,"),
+        record(B, b'PENDING_REVIEW",', b"1,"),
+        record(A, b'APPROVED",', b"2}"),
+        record(B, b'REJECTED",', b"-3,"),
+    ]
+    assert _latest_states(4, b"".join(records)) == (
+        [str(A), str(B)],
+        [digests.state_key("APPROVED", 2), digests.state_key("REJECTED", -3)],
+    )
+
+
+def test_no_record_is_no_state() -> None:
+    assert _latest_states(0, b"") == ([], [])
+
+
+# An earlier record of the same decision is not read: it would be overwritten anyway.
+@pytest.mark.parametrize(
+    ("state", "version"),
+    [
+        (b"APPROVED" * 5, b"2,"),  # no closing quote within the window
+        (b'APPRO\\"VED",', b"2,"),  # an escaped quote inside the state
+        (b'APPRO\xffVED",', b"2,"),  # not UTF-8
+        (b'APPROVED",', b"2.0,"),  # a fraction
+        (b'APPROVED",', b"2e0,"),  # an exponent
+        (b'APPROVED",', b"02,"),  # not JSON
+        (b'APPROVED",', b"-0,"),  # not as written back
+        (b'APPROVED",', b'"2",'),  # text
+        (b'APPROVED",', b"1" * 24),  # no end within the window
+    ],
+)
+def test_a_last_record_read_otherwise_than_exactly_doubts_the_range(
+    state: bytes, version: bytes
+) -> None:
+    records = record(A, b'PENDING_REVIEW",', b"1,") + record(A, state, version)
+    assert _latest_states(2, records) is None
+    # The same odd record before a plain one is never read.
+    assert _latest_states(2, record(A, state, version) + record(A, b'APPROVED",', b"2,")) == (
+        [str(A)],
+        [digests.state_key("APPROVED", 2)],
+    )
+
+
+def test_records_that_do_not_add_up_to_the_count_doubt_the_range() -> None:
+    one = record(A, b'APPROVED",', b"2,")
+    assert _latest_states(2, one) is None
+    assert _latest_states(1, one[:-1]) is None
