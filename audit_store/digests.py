@@ -6,9 +6,10 @@ import functools
 import json
 import re
 import struct
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import AsyncConnection, sql
@@ -274,6 +275,19 @@ FROM audit_events WHERE tenant_id = %s AND seq >= %s AND seq < %s
 _SEPARATOR = "\x1e"
 
 
+def decision_key(decision: uuid.UUID | str) -> bytes:
+    """A decision id as verification keys decisions: its 16 bytes, as PostgreSQL's `uuid_send`
+    gives them (cheaper to read by the million than text)."""
+    if isinstance(decision, uuid.UUID):
+        return decision.bytes
+    return bytes.fromhex(decision.replace("-", ""))
+
+
+def decision_id(key: bytes) -> str:
+    """The id, as text, of a `decision_key`."""
+    return str(uuid.UUID(bytes=key))
+
+
 def state_key(state: str, version: object) -> str:
     """A decision's state and version as one string (`split_state_key` gives them back), so
     that the decisions and their trail compare as two plain dicts."""
@@ -301,9 +315,9 @@ class RangeDigest:
     first_occurred_at: datetime
     # The chain hash of each event, 32 bytes each, in order.
     hashes: bytes
-    # The decisions whose state some event of the range says, and the state (a `state_key`)
-    # the last such event says.
-    decisions: list[str]
+    # The decisions whose state some event of the range says (`decision_key`s), and the state
+    # (a `state_key`) the last such event says.
+    decisions: list[bytes]
     states: list[str]
     # SHA-256(0x00 || bytes) of each event, 32 bytes each, in order; None when not asked for.
     leaves: bytes | None
@@ -390,7 +404,7 @@ def _said(windows: bytes) -> str | None:
         return None
 
 
-def _latest_states(count: int, records: bytes) -> tuple[list[str], list[str]] | None:
+def _latest_states(count: int, records: bytes) -> tuple[list[bytes], list[str]] | None:
     """The decisions of a range's `_RECORD`s and the state each one's last record says.
 
     Only the last record of a decision is read: an earlier one's state is overwritten before
@@ -401,15 +415,10 @@ def _latest_states(count: int, records: bytes) -> tuple[list[str], list[str]] | 
     if len(records) != _RECORD.size * count:
         return None
     latest = dict(_RECORD.iter_unpack(records))
-    decisions, states = [], []
-    for raw, windows in latest.items():
-        said = _said(windows)
-        if said is None:
-            return None
-        hex_ = raw.hex()
-        decisions.append(f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}")
-        states.append(said)
-    return decisions, states
+    states = [_said(windows) for windows in latest.values()]
+    if None in states:
+        return None
+    return list(latest), cast(list[str], states)
 
 
 async def range_leaves(conn: AsyncConnection[Any], tenant_id: str, start: int, end: int) -> bytes:
@@ -442,29 +451,30 @@ async def next_seq(conn: AsyncConnection[Any], tenant_id: str, after: int) -> in
 # The two aggregates take the same rows in the same order, whatever that order is. One
 # statement for the tenant: PostgreSQL reads the rows in their physical order, nothing sorts.
 _DECISIONS = """
-SELECT count(*), string_agg(id::text, E'\\x1e'),
+SELECT count(*), string_agg(uuid_send(id), ''),
     string_agg(state || E'\\x1f' || version::text, E'\\x1e')
 FROM decisions WHERE tenant_id = %s
 """
 
 
-async def decision_states(conn: AsyncConnection[Any], tenant_id: str) -> dict[str, str]:
-    """The stored state and version of every decision of a tenant, as `state_key`s, by id."""
-    cur = await conn.execute(_DECISIONS, (tenant_id,))
+async def decision_states(conn: AsyncConnection[Any], tenant_id: str) -> dict[bytes, str]:
+    """The stored state and version of every decision of a tenant, as `state_key`s, by
+    `decision_key`."""
+    cur = await conn.execute(_DECISIONS, (tenant_id,), binary=True)
     row = await cur.fetchone()
     if row is None or not row[0]:
         return {}
-    ids, states = row[1].split(_SEPARATOR), row[2].split(_SEPARATOR)
-    if not len(ids) == len(states) == row[0]:  # a separator inside a state
+    count, blob, states = row[0], bytes(row[1]), row[2].split(_SEPARATOR)
+    if not len(blob) == 16 * count == 16 * len(states):  # a separator inside a state
         return await _decision_rows(conn, tenant_id)
-    return dict(zip(ids, states, strict=True))
+    return dict(zip((blob[i : i + 16] for i in range(0, len(blob), 16)), states, strict=True))
 
 
-async def _decision_rows(conn: AsyncConnection[Any], tenant_id: str) -> dict[str, str]:
+async def _decision_rows(conn: AsyncConnection[Any], tenant_id: str) -> dict[bytes, str]:
     cur = await conn.execute(
-        "SELECT id::text, state, version FROM decisions WHERE tenant_id = %s", (tenant_id,)
+        "SELECT id, state, version FROM decisions WHERE tenant_id = %s", (tenant_id,)
     )
-    return {row[0]: state_key(row[1], row[2]) for row in await cur.fetchall()}
+    return {row[0].bytes: state_key(row[1], row[2]) for row in await cur.fetchall()}
 
 
 # -- one snapshot over several connections ---------------------------------------------------

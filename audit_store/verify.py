@@ -12,7 +12,15 @@ from psycopg import AsyncConnection
 
 from . import merkle, trail
 from .chain import GENESIS_HASH, chain_hash
-from .digests import EventDigest, RangeDigest, digest_of, split_state_key, state_key
+from .digests import (
+    EventDigest,
+    RangeDigest,
+    decision_id,
+    decision_key,
+    digest_of,
+    split_state_key,
+    state_key,
+)
 from .records import AuditEvent
 from .verify_ranges import Progress as Progress  # re-exported: callers type their progress with it
 from .verify_ranges import RangePass
@@ -90,8 +98,9 @@ class ChainVerifier:
         self._prev_hash = GENESIS_HASH
         self._since = since
         self._quiet = False  # problems of events before `since` are not reported
-        # decision id -> its state and version after its last event, as a `state_key`
-        self.last_state: dict[str, str] = {}
+        # decision (a `decision_key`) -> its state and version after its last event, as a
+        # `state_key`
+        self.last_state: dict[bytes, str] = {}
         self._tree = merkle.Frontier()
         self._pending = sorted(checkpoints, key=lambda c: c.tree_size)
         for checkpoint in self._pending:
@@ -203,7 +212,7 @@ class ChainVerifier:
                 "stored columns disagree with the hashed bytes: " + event.mismatched,
             )
         if decision and event.state is not None:
-            self.last_state[decision] = state_key(*event.state)
+            self.last_state[decision_key(decision)] = state_key(*event.state)
         self._expected_seq = event.seq + 1
         self._prev_hash = event.hash
         self.report.head_hash = event.hash
@@ -284,11 +293,11 @@ class ChainVerifier:
 
     def check_decisions(self, decisions: Iterable[tuple[uuid.UUID | str, str, int]]) -> None:
         """Compares each decision's stored (state, version) with what its last event says."""
-        self.check_decision_states({str(d): state_key(s, v) for d, s, v in decisions})
+        self.check_decision_states({decision_key(d): state_key(s, v) for d, s, v in decisions})
 
-    def check_decision_states(self, stored: dict[str, str]) -> None:
-        """Compares each decision's stored state and version (`state_key`s by id) with its
-        last event's.
+    def check_decision_states(self, stored: dict[bytes, str]) -> None:
+        """Compares each decision's stored state and version (`state_key`s by `decision_key`)
+        with its last event's.
 
         Only events that say a decision's state (`decision_state` in their data) count: an
         event of a kind this code does not know, with no state in it, changes nothing.
@@ -297,21 +306,25 @@ class ChainVerifier:
         trailed_states = self.last_state
         if stored == trailed_states:
             return
+        # Byte order is the order of the ids as text: problems come out as they always did.
         for key in sorted(stored):
             state, version = split_state_key(stored[key])
             trailed = trailed_states.get(key)
+            decision = decision_id(key)
             if trailed is None:
-                self._problem("missing_trail", 0, key, f"decision is {state} but has no event")
+                self._problem("missing_trail", 0, decision, f"decision is {state} but has no event")
             elif trailed != stored[key]:
                 said, said_version = split_state_key(trailed)
                 self._problem(
                     "state_mismatch",
                     0,
-                    key,
+                    decision,
                     f"decision is {state} v{version}, its trail says {said} v{said_version}",
                 )
         for key in sorted(set(trailed_states) - set(stored)):
-            self._problem("orphan_event", 0, key, "events name a decision that does not exist")
+            self._problem(
+                "orphan_event", 0, decision_id(key), "events name a decision that does not exist"
+            )
 
 
 # How a tenant is verified in the database. The events are cut into ranges of sequence numbers,

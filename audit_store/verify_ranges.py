@@ -56,7 +56,7 @@ class RangePass:
         self.next_start, self.last_seq = 0, -1  # no range to check until run() says
         self.leaves_until = verifier.leaves_until
 
-    async def run(self, on_progress: Progress | None, progress_every: int) -> dict[str, str]:
+    async def run(self, on_progress: Progress | None, progress_every: int) -> dict[bytes, str]:
         """Checks every event; returns the stored (state, version) of every decision, read on
         the side."""
         bounds = await digests.seq_bounds(self.conns[0], self.tenant_id)
@@ -73,7 +73,7 @@ class RangePass:
                 task.cancel()
             await asyncio.gather(decisions, *workers, return_exceptions=True)
 
-    async def _decisions(self) -> dict[str, str]:
+    async def _decisions(self) -> dict[bytes, str]:
         async with self.locks[-1]:
             return await digests.decision_states(self.conns[-1], self.tenant_id)
 

@@ -66,7 +66,7 @@ def test_plain_events_are_settled_without_reading_their_json(database_url: str) 
     fast = asyncio.run(_fast(database_url, tenant))
     assert fast is not None and fast.count == 3
     # The state said by the last of the two state events; the AI call says none.
-    assert fast.decisions == [str(decision)]
+    assert fast.decisions == [decision.bytes]
     assert fast.states == [digests.state_key("APPROVED", 2)]
     report = asyncio.run(by_ranges(database_url, tenant, [], None, connections=2, range_size=2))
     assert report.ok and report.events_checked == 3
@@ -128,8 +128,8 @@ def test_a_range_gives_the_last_state_of_each_decision(database_url: str) -> Non
     fast = asyncio.run(_fast(database_url, tenant))
     assert fast is not None and fast.count == 5
     assert dict(zip(fast.decisions, fast.states, strict=True)) == {
-        str(first): digests.state_key("APPROVED", 2),
-        str(second): digests.state_key("REJECTED", 3),
+        first.bytes: digests.state_key("APPROVED", 2),
+        second.bytes: digests.state_key("REJECTED", 3),
     }
 
 

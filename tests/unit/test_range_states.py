@@ -28,9 +28,14 @@ def test_the_last_record_of_each_decision_counts_in_first_seen_order() -> None:
         record(B, b'REJECTED",', b"-3,"),
     ]
     assert _latest_states(4, b"".join(records)) == (
-        [str(A), str(B)],
+        [A.bytes, B.bytes],
         [digests.state_key("APPROVED", 2), digests.state_key("REJECTED", -3)],
     )
+
+
+def test_a_decision_key_is_the_id_in_16_bytes() -> None:
+    assert digests.decision_key(A) == digests.decision_key(str(A)) == A.bytes
+    assert digests.decision_id(A.bytes) == str(A)
 
 
 def test_no_record_is_no_state() -> None:
@@ -59,7 +64,7 @@ def test_a_last_record_read_otherwise_than_exactly_doubts_the_range(
     assert _latest_states(2, records) is None
     # The same odd record before a plain one is never read.
     assert _latest_states(2, record(A, state, version) + record(A, b'APPROVED",', b"2,")) == (
-        [str(A)],
+        [A.bytes],
         [digests.state_key("APPROVED", 2)],
     )
 
