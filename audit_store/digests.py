@@ -228,7 +228,9 @@ _ROW_AGREES = f"""coalesce(
 # must end (`_latest_states` reads them in Python, for the last event of each decision only).
 # The keys sit in the data, and the tail that must close the event is longer than both windows,
 # so in an event that agrees each window is whole.
-_STATE_WINDOW, _VERSION_WINDOW = 40, 24
+# A state is a short name (the longest, PENDING_REVIEW, takes 15 bytes with its quote); a
+# version of up to 18 digits, a sign and what ends it takes 20.
+_STATE_WINDOW, _VERSION_WINDOW = 24, 20
 _RECORD = struct.Struct(f"16s{_STATE_WINDOW + _VERSION_WINDOW}s")
 _SAYS_STATE = "decision_id IS NOT NULL AND state_at > 0"
 _STATES = f"""count(*) FILTER (WHERE {_SAYS_STATE}),

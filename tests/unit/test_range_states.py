@@ -9,12 +9,13 @@ import pytest
 
 from aval.audit_store import digests
 from aval.audit_store.digests import _RECORD, _latest_states
+from aval.audit_store.records import DecisionState
 
 
 def record(decision: uuid.UUID, after_state: bytes, after_version: bytes) -> bytes:
     """One record as PostgreSQL makes it: fixed windows cut from the bytes after each key."""
     rest = b',"decision_id":"' + str(decision).encode()
-    return _RECORD.pack(decision.bytes, (after_state + rest)[:40] + (after_version + rest)[:24])
+    return _RECORD.pack(decision.bytes, (after_state + rest)[:24] + (after_version + rest)[:20])
 
 
 A, B = uuid.uuid4(), uuid.uuid4()
@@ -38,6 +39,13 @@ def test_a_decision_key_is_the_id_in_16_bytes() -> None:
     assert digests.decision_id(A.bytes) == str(A)
 
 
+def test_the_longest_state_and_version_fit_their_windows() -> None:
+    longest = max(DecisionState, key=len)
+    for version in (b"9" * 18, b"-" + b"9" * 18):
+        records = record(A, longest.encode() + b'",', version + b"}")
+        assert _latest_states(1, records) == ([A.bytes], [digests.state_key(longest, int(version))])
+
+
 def test_no_record_is_no_state() -> None:
     assert _latest_states(0, b"") == ([], [])
 
@@ -46,7 +54,7 @@ def test_no_record_is_no_state() -> None:
 @pytest.mark.parametrize(
     ("state", "version"),
     [
-        (b"APPROVED" * 5, b"2,"),  # no closing quote within the window
+        (b"APPROVED" * 3, b"2,"),  # no closing quote within the window
         (b'APPRO\\"VED",', b"2,"),  # an escaped quote inside the state
         (b'APPRO\xffVED",', b"2,"),  # not UTF-8
         (b'APPROVED",', b"2.0,"),  # a fraction
@@ -54,7 +62,7 @@ def test_no_record_is_no_state() -> None:
         (b'APPROVED",', b"02,"),  # not JSON
         (b'APPROVED",', b"-0,"),  # not as written back
         (b'APPROVED",', b'"2",'),  # text
-        (b'APPROVED",', b"1" * 24),  # no end within the window
+        (b'APPROVED",', b"1" * 20),  # no end within the window
     ],
 )
 def test_a_last_record_read_otherwise_than_exactly_doubts_the_range(

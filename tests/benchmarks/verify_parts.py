@@ -1,0 +1,100 @@
+"""Where PostgreSQL's time goes when verification checks a range of events.
+
+Runs, over one tenant of a generated trail, in ranges of 10,000 events on one connection, the
+query that verification sends (`digests._RANGE_WITH_LEAVES`) and then the bare scan with one
+part of that query added at a time. For each it prints the CPU of the PostgreSQL backend per
+event (read from /proc; the server and this script are not counted) and its share of the whole
+query's. The parts do not add up exactly: their costs overlap (one row read serves them all).
+
+Example:
+    python tests/benchmarks/verify_parts.py --tenant bench-07 \\
+        --database-url postgresql://postgres@127.0.0.1:5432/aval_bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from aval.audit_store import digests  # noqa: E402
+
+RANGE = 10_000
+_WHERE = "e.tenant_id = %(tenant)s AND e.seq >= %(start)s AND e.seq < %(end)s"
+# What every variant does: read the range's rows in order and sum up the chain.
+_SCAN = """SELECT count(*), string_agg(int8send(seq), ''), string_agg(prev_hash, ''),
+    string_agg(hash, ''){extra}
+FROM (SELECT e.*, position('{state}'::bytea IN e.canonical) AS state_at,
+             position('{version}'::bytea IN e.canonical) AS version_at
+      FROM audit_events e WHERE {where} ORDER BY e.seq OFFSET 0) e"""
+
+PARTS = {
+    "chain hash": ", bool_and(hash = sha256(prev_hash || int8send(seq) || canonical))",
+    "Merkle leaf": ", string_agg(sha256('\\x00'::bytea || canonical), '')",
+    "expected head": f", bool_and(substr(canonical, 1, 40) = {digests._HEAD})",
+    "expected tail": f", bool_and(substr(canonical, 1, 40) = {digests._TAIL})",
+    "state records": f", {digests._STATES}",
+}
+
+
+def _backend_cpu(pid: int) -> float:
+    """User and system CPU seconds of a local process (the backend serving a connection)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run(conn: psycopg.Connection, query: str, tenant: str, bounds: tuple[int, int]) -> float:
+    """Backend CPU seconds per event for one pass over the tenant's events."""
+    pid, events = conn.info.backend_pid, 0
+    before = _backend_cpu(pid)
+    for start in range(bounds[0], bounds[1] + 1, RANGE):
+        cur = conn.cursor(binary=True)
+        cur.execute(query, {"tenant": tenant, "start": start, "end": start + RANGE})
+        row = cur.fetchone()
+        events += row[0] if row else 0
+    return (_backend_cpu(pid) - before) / max(events, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url", required=True, help="the database generate_trail.py filled"
+    )
+    parser.add_argument("--tenant", default="bench-01")
+    parser.add_argument("--runs", type=int, default=3, help="passes per query; the best counts")
+    args = parser.parse_args()
+    with psycopg.connect(args.database_url, options="-c search_path=aval") as conn:
+        row = conn.execute(
+            "SELECT min(seq), max(seq) FROM audit_events WHERE tenant_id = %s", (args.tenant,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            sys.exit(f"no events for tenant {args.tenant}: run generate_trail.py first")
+        bounds = (int(row[0]), int(row[1]))
+        scan = _SCAN.format(
+            where=_WHERE, state=digests._STATE_KEY, version=digests._VERSION_KEY, extra="{extra}"
+        )
+        queries = {
+            "whole range query": digests._RANGE_WITH_LEAVES,
+            "scan only": scan.format(extra=""),
+        }
+        queries |= {f"scan + {name}": scan.format(extra=part) for name, part in PARTS.items()}
+        print(f"{args.tenant}: {bounds[1] - bounds[0] + 1:,} events, ranges of {RANGE:,}")
+        started = time.perf_counter()
+        whole = 0.0
+        for name, query in queries.items():
+            cost = min(_run(conn, query, args.tenant, bounds) for _ in range(args.runs))
+            whole = whole or cost
+            print(f"  {name:24s} {cost * 1e6:5.2f} µs/event  {cost / whole:6.1%} of the whole")
+        print(f"({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
