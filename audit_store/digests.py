@@ -205,6 +205,8 @@ _TAIL = """convert_to('},"decision_id":"' || coalesce(e.decision_id::text, '')
         || '","schema_version":' || e.schema_version::text || ',"tenant":"' || e.tenant_id
         || '","trace_id":"' || e.trace_id || '"}', 'UTF8')"""
 _KINDS = ", ".join(f"'{kind}'" for kind in STATE_KINDS)
+# The length of the bytes up to the tail: where the data ends.
+_DATA_END = "octet_length(e.canonical) - octet_length(e.tail)"
 _NUMBER_STARTS = ", ".join(str(byte) for byte in b"-0123456789")
 _ROW_AGREES = f"""coalesce(
     e.hash = sha256(e.prev_hash || int8send(e.seq) || e.canonical)
@@ -212,14 +214,17 @@ _ROW_AGREES = f"""coalesce(
     AND strpos(e.tenant_id || e.kind || e.actor_id || e.actor_type || e.trace_id, '\\') = 0
     AND octet_length(e.canonical) >= octet_length(e.head) + octet_length(e.tail)
     AND substr(e.canonical, 1, octet_length(e.head)) = e.head
-    AND substr(e.canonical, octet_length(e.canonical) - octet_length(e.tail) + 1) = e.tail
+    AND substr(e.canonical, {_DATA_END} + 1) = e.tail
     AND CASE WHEN e.kind IN ({_KINDS}) THEN
             e.state_at > 0 AND e.version_at > 0
-            -- and none after the first
-            AND position('{_STATE_TAIL}'::bytea
-                IN substr(e.canonical, e.state_at + {len(_STATE_KEY)})) = 0
-            AND position('{_VERSION_TAIL}'::bytea
-                IN substr(e.canonical, e.version_at + {len(_VERSION_KEY)})) = 0
+            -- and none after the first, up to the tail (which cannot hold one: it is made of
+            -- columns free of quotes, and neither key's tail starts the way it does)
+            AND position('{_STATE_TAIL}'::bytea IN substr(e.canonical,
+                e.state_at + {len(_STATE_KEY)},
+                {_DATA_END} - e.state_at - {len(_STATE_KEY) - 1})) = 0
+            AND position('{_VERSION_TAIL}'::bytea IN substr(e.canonical,
+                e.version_at + {len(_VERSION_KEY)},
+                {_DATA_END} - e.version_at - {len(_VERSION_KEY) - 1})) = 0
             -- a minus sign or a digit (get_byte counts from 0)
             AND get_byte(e.canonical, e.version_at + {len(_VERSION_KEY) - 1}) IN ({_NUMBER_STARTS})
         ELSE e.state_at = 0 END, false)"""

@@ -86,6 +86,9 @@ UNSETTLED = {
     "a state key nested in a proposal": (APP, "", {"output": NESTED}, {}),
     "a state key in an AI call": (APP, "", {}, {"output": NESTED}),
     "a key that ends like the state's": (APP, "", {"suivi": {"review_state": "x"}}, {}),
+    # the last bytes before the tail, where the search for a second key ends
+    "a state key nested at the very end": (APP, "", {"zz": {"decision_state": ""}}, {}),
+    "a version key nested at the very end": (APP, "", {"zz": {"decision_version": 0}}, {}),
 }
 
 
