@@ -38,7 +38,9 @@ class EventDigest:
 
 # Columns stored beside the canonical bytes, and where the bytes say the same thing.
 def _derived_mismatches(event: AuditEvent, parsed: dict[str, Any]) -> list[str]:
-    actor = parsed.get("actor") or {}
+    actor = parsed.get("actor")
+    if not isinstance(actor, dict):
+        actor = {}
     expected = {
         "tenant": (event.tenant_id, parsed.get("tenant")),
         "event_id": (str(event.event_id), parsed.get("event_id")),
@@ -55,23 +57,30 @@ def _derived_mismatches(event: AuditEvent, parsed: dict[str, Any]) -> list[str]:
     return [name for name, (stored, canonical) in expected.items() if stored != canonical]
 
 
+def _no_constant(name: str) -> float:
+    """Refuses NaN and Infinity, which Python's parser takes but JSON (and the writer) does not."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def digest_of(event: AuditEvent) -> EventDigest:
     """An event's digest, its columns compared with its canonical bytes in Python."""
     mismatched: list[str] = []
     state = None
     try:
-        parsed = json.loads(event.canonical)
+        parsed = json.loads(event.canonical, parse_constant=_no_constant)
     except ValueError:
         mismatched.append("canonical bytes are not JSON")
     else:
+        if not isinstance(parsed, dict):
+            parsed = {}  # bytes of another shape than an event's: every field disagrees
         mismatched = _derived_mismatches(event, parsed)
         if parsed.get("occurred_at") != utc_iso(event.occurred_at):
             mismatched.append("occurred_at")
-        data = parsed.get("data") or {}
-        if "decision_state" in data:
+        data = parsed.get("data")
+        if isinstance(data, dict) and "decision_state" in data:
             try:
                 state = (str(data["decision_state"]), int(data.get("decision_version", 0)))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400
                 mismatched.append("data.decision_version")
     return EventDigest(
         seq=event.seq,

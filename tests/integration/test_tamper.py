@@ -120,6 +120,18 @@ async def garble_event(url: str, tenant: str, seq: int, size: int) -> None:
     )
 
 
+async def reshape_event(url: str, tenant: str, seq: int, size: int) -> None:
+    """Well-formed JSON, but no event: an array."""
+    await as_superuser(
+        url,
+        (
+            "UPDATE audit_events SET canonical = convert_to('[\"pas\", 1]', 'UTF8')"
+            " WHERE tenant_id = %s AND seq = %s",
+            (tenant, seq),
+        ),
+    )
+
+
 async def edit_column(url: str, tenant: str, seq: int, size: int) -> None:
     await as_superuser(
         url,
@@ -217,6 +229,7 @@ TAMPERINGS: dict[str, tuple[Tampering, set[str]]] = {
     "edited event": (edit_event, {"hash_mismatch", "canonical_mismatch"}),
     "edited column": (edit_column, {"canonical_mismatch"}),
     "garbled bytes": (garble_event, {"hash_mismatch", "canonical_mismatch"}),
+    "bytes of another shape": (reshape_event, {"hash_mismatch", "canonical_mismatch"}),
     "deleted event": (delete_event, {"sequence_gap", "broken_link", "head_mismatch"}),
     "inserted event": (insert_event, {"broken_link", "hash_mismatch", "rewritten_history"}),
     "reordered events": (swap_events, {"broken_link", "hash_mismatch"}),
