@@ -14,7 +14,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from aval.audit_store import digests  # noqa: E402
+from tests.benchmarks.propose_vs_echo import _cpu_seconds  # noqa: E402
 
 RANGE = 10_000
 _WHERE = "e.tenant_id = %(tenant)s AND e.seq >= %(start)s AND e.seq < %(end)s"
@@ -44,23 +44,16 @@ PARTS = {
 }
 
 
-def _backend_cpu(pid: int) -> float:
-    """User and system CPU seconds of a local process (the backend serving a connection)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _run(conn: psycopg.Connection, query: str, tenant: str, bounds: tuple[int, int]) -> float:
     """Backend CPU seconds per event for one pass over the tenant's events."""
     pid, events = conn.info.backend_pid, 0
-    before = _backend_cpu(pid)
+    before = _cpu_seconds(pid)
     for start in range(bounds[0], bounds[1] + 1, RANGE):
         cur = conn.cursor(binary=True)
         cur.execute(query, {"tenant": tenant, "start": start, "end": start + RANGE})
         row = cur.fetchone()
         events += row[0] if row else 0
-    return (_backend_cpu(pid) - before) / max(events, 1)
+    return (_cpu_seconds(pid) - before) / max(events, 1)
 
 
 def main() -> None:
