@@ -97,49 +97,30 @@ async def verify_now(url: str, tenant: str, checkpoints: list[Checkpoint]) -> ve
 Tampering = Callable[[str, str, int, int], Awaitable[None]]
 
 
-async def edit_event(url: str, tenant: str, seq: int, size: int) -> None:
+async def update_event(url: str, tenant: str, seq: int, assignment: str) -> None:
+    """`UPDATE audit_events SET <assignment>` on one event, as a superuser would."""
     await as_superuser(
         url,
-        (
-            "UPDATE audit_events SET canonical = canonical || '\\x20'::bytea"
-            " WHERE tenant_id = %s AND seq = %s",
-            (tenant, seq),
-        ),
+        (f"UPDATE audit_events SET {assignment} WHERE tenant_id = %s AND seq = %s", (tenant, seq)),
     )
+
+
+async def edit_event(url: str, tenant: str, seq: int, size: int) -> None:
+    await update_event(url, tenant, seq, "canonical = canonical || '\\x20'::bytea")
 
 
 async def garble_event(url: str, tenant: str, seq: int, size: int) -> None:
     """Bytes that are not even UTF-8 JSON: the database cannot parse them either."""
-    await as_superuser(
-        url,
-        (
-            "UPDATE audit_events SET canonical = '\\xfffe7b'::bytea"
-            " WHERE tenant_id = %s AND seq = %s",
-            (tenant, seq),
-        ),
-    )
+    await update_event(url, tenant, seq, "canonical = '\\xfffe7b'::bytea")
 
 
 async def reshape_event(url: str, tenant: str, seq: int, size: int) -> None:
     """Well-formed JSON, but no event: an array."""
-    await as_superuser(
-        url,
-        (
-            "UPDATE audit_events SET canonical = convert_to('[\"pas\", 1]', 'UTF8')"
-            " WHERE tenant_id = %s AND seq = %s",
-            (tenant, seq),
-        ),
-    )
+    await update_event(url, tenant, seq, "canonical = convert_to('[\"pas\", 1]', 'UTF8')")
 
 
 async def edit_column(url: str, tenant: str, seq: int, size: int) -> None:
-    await as_superuser(
-        url,
-        (
-            "UPDATE audit_events SET actor_id = 'quelqu-un' WHERE tenant_id = %s AND seq = %s",
-            (tenant, seq),
-        ),
-    )
+    await update_event(url, tenant, seq, "actor_id = 'quelqu-un'")
 
 
 async def delete_event(url: str, tenant: str, seq: int, size: int) -> None:
