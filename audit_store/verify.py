@@ -308,12 +308,14 @@ class ChainVerifier:
             return
         # Byte order is the order of the ids as text: problems come out as they always did.
         for key in sorted(stored):
-            state, version = split_state_key(stored[key])
             trailed = trailed_states.get(key)
+            if trailed == stored[key]:
+                continue
+            state, version = split_state_key(stored[key])
             decision = decision_id(key)
             if trailed is None:
                 self._problem("missing_trail", 0, decision, f"decision is {state} but has no event")
-            elif trailed != stored[key]:
+            else:
                 said, said_version = split_state_key(trailed)
                 self._problem(
                     "state_mismatch",
