@@ -268,6 +268,11 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
         "unknown AI system {ai_system!r} in tenant {tenant}; registered: {known}",
         "système d'IA inconnu {ai_system!r} dans {tenant} ; systèmes enregistrés : {known}",
     ),
+    # Hostile input (service/servicers/edge.py, service/payloads.py, service/text.py).
+    "NUL_CHARACTER": (
+        "must not contain the NUL character (U+0000)",
+        "ne doit pas contenir le caractère NUL (U+0000)",
+    ),
 }
 
 LANGUAGES = ("en", "fr")
