@@ -273,6 +273,12 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
         "must not contain the NUL character (U+0000)",
         "ne doit pas contenir le caractère NUL (U+0000)",
     ),
+    "VISIBLE_TEXT_REQUIRED": (
+        "must contain at least one visible character (a letter, digit, punctuation mark or "
+        "symbol): spaces, zero-width and control characters alone say nothing",
+        "doit contenir au moins un caractère visible (lettre, chiffre, ponctuation ou "
+        "symbole) : des espaces, des caractères invisibles ou de contrôle seuls ne disent rien",
+    ),
 }
 
 LANGUAGES = ("en", "fr")

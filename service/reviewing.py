@@ -19,6 +19,7 @@ from .identity import Principal
 from .proposals import actor_of
 from .requests import ClaimIn, DecideIn
 from .telemetry import current_trace_id
+from .text import has_visible_text
 
 _VERDICT_FR = {Verdict.APPROVE: "approuver", Verdict.AMEND: "amender", Verdict.REJECT: "rejeter"}
 _VERDICTS = {
@@ -96,7 +97,8 @@ async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) 
 
 def _check_verdict(d: Decision, policy: ReviewPolicy, verdict: Verdict, request: DecideIn) -> None:
     violations = []
-    if verdict.value.lower() in policy.justification_required_for and not request.justification:
+    required = verdict.value.lower() in policy.justification_required_for
+    if required and not has_visible_text(request.justification):
         violations.append(
             FieldViolation(
                 "justification",
