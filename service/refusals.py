@@ -273,6 +273,10 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
         "must not contain the NUL character (U+0000)",
         "ne doit pas contenir le caractère NUL (U+0000)",
     ),
+    "OUTPUT_SCHEMA": (
+        "does not satisfy the output schema of {decision_type}: {detail}",
+        "ne respecte pas le schéma de sortie de {decision_type} : {detail}",
+    ),
     "VISIBLE_TEXT_REQUIRED": (
         "must contain at least one visible character (a letter, digit, punctuation mark or "
         "symbol): spaces, zero-width and control characters alone say nothing",

@@ -16,6 +16,7 @@ from aval.policies import ReviewPolicy
 from .deployment import Deployment, utc_now
 from .errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from .identity import Principal
+from .payloads import schema_violations, size_violations
 from .proposals import actor_of
 from .requests import ClaimIn, DecideIn
 from .telemetry import current_trace_id
@@ -112,6 +113,8 @@ def _check_verdict(d: Decision, policy: ReviewPolicy, verdict: Verdict, request:
         )
     if verdict is Verdict.AMEND and not request.amended_output:
         violations.append(FieldViolation("amended_output", "AMENDED_OUTPUT_REQUIRED"))
+    elif verdict is Verdict.AMEND and request.amended_output:
+        violations += schema_violations(policy, request.amended_output, "amended_output")
     if verdict is not Verdict.AMEND and request.amended_output:
         violations.append(FieldViolation("amended_output", "AMENDED_OUTPUT_NOT_ALLOWED"))
     if violations:
@@ -151,10 +154,15 @@ async def decide(deployment: Deployment, principal: Principal, request: DecideIn
         PermissionDenied: the caller proposed the decision or lacks an eligible role.
         FailedPrecondition: the decision is final, overdue, claimed by another, already
             reviewed by the caller, or the verdict is not allowed by its policy.
-        InvalidArgument: a required justification or amended output is missing.
+        InvalidArgument: a required justification or amended output is missing, or the
+            amended output is over the size limit or outside the type's output schema.
     """
     tenant = deployment.tenant_for(principal, request.tenant, "decision.decide")
     verdict = _VERDICTS[request.verdict]
+    limit = deployment.settings.max_payload_bytes
+    too_large = size_violations(request.amended_output, "amended_output", limit)
+    if too_large:
+        raise InvalidArgument(too_large)
     async with deployment.store.transaction() as conn:
         d, policy = await _load(deployment, conn, tenant, request.decision_id)
         now = utc_now()
