@@ -74,6 +74,17 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "decision {decision} is claimed by {holder} until {until}",
         "la décision {decision} est réservée par {holder} jusqu'au {until}",
     ),
+    "CLAIM_HOLD_EXHAUSTED": (
+        "{holder} has held decision {decision} since {since_paris}, as long as one supervisor "
+        "may ({max_hold}): the claim ends at {until_paris}, and {holder} may claim it again "
+        "from {again_paris}, once colleagues could take it (Paris time; in UTC: {since}, "
+        "{until}, {again})",
+        "{holder} réserve la décision {decision} depuis le {since_paris}, la durée maximale "
+        "pour une même personne ({max_hold}) : la réservation prend fin le {until_paris}, et "
+        "{holder} ne pourra la réserver de nouveau qu'à partir du {again_paris}, une fois "
+        "qu'elle aura été libre pour ses collègues (heure de Paris ; en UTC : {since}, "
+        "{until}, {again})",
+    ),
     "POLICY_MISSING": (
         "no review policy for {decision_type} in tenant {tenant} any more: restore it",
         "plus aucune politique d'examen pour {decision_type} dans la collectivité {tenant} : "

@@ -13,6 +13,7 @@ from aval.audit_store.chain import NewEvent, utc_iso
 from aval.audit_store.records import Decision, DecisionState, Review, Verdict
 from aval.policies import ReviewPolicy
 
+from . import claim_hold
 from .deployment import Deployment, utc_now
 from .errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from .identity import Principal
@@ -71,21 +72,41 @@ def _state_data(d: Decision) -> dict[str, Any]:
 
 
 async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) -> Decision:
-    """Takes (or renews) a lease on a pending decision so other supervisors leave it alone."""
+    """Takes (or renews) a lease on a pending decision so other supervisors leave it alone.
+
+    A lease never runs past the end of the caller's hold (`claim_hold`).
+
+    Raises:
+        FailedPrecondition: as for a verdict (final, overdue, claimed by another, already
+            reviewed), or CLAIM_HOLD_EXHAUSTED when the caller's hold has come to its end.
+    """
     tenant = deployment.tenant_for(principal, request.tenant, "decision.claim")
-    lease = request.lease or timedelta(seconds=deployment.settings.claim_lease_seconds)
+    settings = deployment.settings
+    default_lease = timedelta(seconds=settings.claim_lease_seconds)
     async with deployment.store.transaction() as conn:
         d, policy = await _load(deployment, conn, tenant, request.decision_id)
         now = utc_now()
         _check_reviewer(d, principal, policy, now)
-        d.claimed_by, d.claim_expires_at, d.updated_at = principal.id, now + lease, now
+        last = await trail.last_event(conn, tenant, d.id, "decision.claimed")
+        hold = claim_hold.grant(
+            d,
+            principal.id,
+            claim_hold.PastClaim.of(last),
+            now=now,
+            lease=request.lease or default_lease,
+            max_hold=timedelta(seconds=settings.claim_max_hold),
+            free_for=default_lease,
+        )
+        d.claimed_by, d.claim_expires_at, d.updated_at = principal.id, hold.expires_at, now
         event = NewEvent(
             "decision.claimed",
             actor_of(principal),
             d.id,
             {
                 "claimed_by": principal.id,
-                "claim_expires_at": utc_iso(now + lease),
+                "claim_expires_at": utc_iso(hold.expires_at),
+                "held_since": utc_iso(hold.since),
+                "hold_ends_at": utc_iso(hold.ends_at),
                 **_state_data(d),
             },
         )
