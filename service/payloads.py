@@ -19,7 +19,9 @@ def size_violations(payload: dict[str, Any] | None, field: str, limit: int) -> l
     return [FieldViolation(field, "TOO_LARGE", {"limit": limit})]
 
 
-def schema_violations(policy: ReviewPolicy, output: dict[str, Any], field: str) -> list[FieldViolation]:
+def schema_violations(
+    policy: ReviewPolicy, output: dict[str, Any], field: str
+) -> list[FieldViolation]:
     """One violation per place where `output` breaks its decision type's output schema.
 
     A type without an output schema takes any object. Each violation names the place inside

@@ -222,6 +222,10 @@ def _time_value(value: timestamp_pb2.Timestamp | duration_pb2.Duration, path: st
         raise _Unreadable(path, "OUT_OF_RANGE") from exc
 
 
+def _is_map(field: FieldDescriptor) -> bool:
+    return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
 def _message_value(value: Message, path: str) -> Any:
     if isinstance(value, struct_pb2.Struct):
         return _json_object(value, path)
@@ -245,7 +249,7 @@ def message_fields(message: Message, path: str = "") -> dict[str, Any]:
             data[field.name] = known.name if known is not None else value
         elif field.type != FieldDescriptor.TYPE_MESSAGE:
             data[field.name] = list(value) if field.is_repeated else value
-        elif field.message_type.GetOptions().map_entry:
+        elif _is_map(field):
             data[field.name] = {
                 key: _message_value(item, f"{where}.{key}") if isinstance(item, Message) else item
                 for key, item in value.items()
@@ -307,7 +311,7 @@ def nul_fields(message: Message, path: str = "") -> list[str]:
         where = f"{path}{field.name}"
         if field.type not in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_MESSAGE):
             continue
-        if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
+        if _is_map(field):
             for key, item in value.items():
                 at = f"{where}.{_named_key(key)}" if isinstance(key, str) else f"{where}.{key}"
                 found += [at] if isinstance(key, str) and "\x00" in key else _item_nuls(item, at)

@@ -5,6 +5,7 @@ with nothing visible in them."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import unicodedata
@@ -18,11 +19,11 @@ import grpc
 import psycopg
 import pytest
 from google.protobuf import json_format
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from aval.clients import Client
 from aval.clients.errors import (
@@ -129,7 +130,9 @@ def channel(hostile: ServerProcess) -> Iterator[grpc.Channel]:
         yield opened
 
 
-def call(channel: grpc.Channel, service: str, method: str, request: Message, who: str | None) -> Any:
+def call(
+    channel: grpc.Channel, service: str, method: str, request: Message, who: str | None
+) -> Any:
     """Sends `request` to `service.method` as `who`; a refusal is raised as the SDK's error."""
     module, stub_of = next((m, s) for m, name, s, _ in SERVICES if name == service)
     descriptor = module.DESCRIPTOR.services_by_name[service].methods_by_name[method]
@@ -195,16 +198,20 @@ def nul_cases(descriptor: Descriptor, depth: int = 0) -> list[tuple[str, Setter]
         elif field.message_type.full_name == "google.protobuf.Struct":
             cases += _struct_cases(name)
         elif field.message_type.GetOptions().map_entry:
-            key, value = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
+            key, value = (
+                field.message_type.fields_by_name["key"],
+                field.message_type.fields_by_name["value"],
+            )
             assert key.type == FieldDescriptor.TYPE_STRING, field.full_name
             default = "ok" if value.type == FieldDescriptor.TYPE_STRING else 1
             cases.append(
-                (f"{name}.{NUL_KEY}", lambda m, n=name, d=default: getattr(m, n).__setitem__(NUL, d))
+                (
+                    f"{name}.{NUL_KEY}",
+                    lambda m, n=name, d=default: getattr(m, n).__setitem__(NUL, d),
+                )
             )
             if value.type == FieldDescriptor.TYPE_STRING:
-                cases.append(
-                    (f"{name}.k", lambda m, n=name: getattr(m, n).__setitem__("k", NUL))
-                )
+                cases.append((f"{name}.k", lambda m, n=name: getattr(m, n).__setitem__("k", NUL)))
         else:
             for path, setter in nul_cases(field.message_type, depth + 1):
                 if repeated:
@@ -260,10 +267,9 @@ def test_nul_in_any_string_field_is_invalid_argument_naming_it_I6(
             request = GetMessageClass(request_type)()
             setter(request)
             # Without a token: authentication comes first, and it is never UNKNOWN.
-            refused(UnauthenticatedError, lambda: call(channel, service, method, request, None))
-            error = refused(
-                InvalidArgumentError, lambda: call(channel, service, method, request, principal)
-            )
+            send = functools.partial(call, channel, service, method, request)
+            refused(UnauthenticatedError, functools.partial(send, None))
+            error = refused(InvalidArgumentError, functools.partial(send, principal))
             where = f"{service}.{method}:{path}"
             assert path in fields_of(error), (where, fields_of(error))
             violation = next(v for v in error.violations if v.field == path)
@@ -289,7 +295,9 @@ def test_nul_next_to_other_mistakes_is_named_with_them(as_: Callable[[str], Clie
     d = app.propose(**propose_kwargs("voirie.signalement")).decision
     error = refused(
         InvalidArgumentError,
-        lambda: sup.decide(d.id, verdict="amend", amended_output={"service": "voi\x00rie"}, justification="corrigé"),
+        lambda: sup.decide(
+            d.id, verdict="amend", amended_output={"service": "voi\x00rie"}, justification="corrigé"
+        ),
     )
     assert fields_of(error) == ["amended_output.service"]
     assert sup.get_decision(d.id).state == PENDING and not sup.get_decision(d.id).reviews
@@ -339,7 +347,12 @@ def test_every_json_payload_over_the_limit_is_invalid_argument(
     assert sup.get_decision(pending[0].id).state == PENDING
     # A byte under the limit is accepted for an amendment as for an input.
     fits = {"texte": "x" * (LIMIT - 100)}
-    assert sup.decide(pending[1].id, verdict="amend", amended_output=fits, justification="corrigé").state == AMENDED
+    assert (
+        sup.decide(
+            pending[1].id, verdict="amend", amended_output=fits, justification="corrigé"
+        ).state
+        == AMENDED
+    )
 
 
 VALID_RICH = {"service": "voirie", "urgence": 2}
@@ -365,7 +378,9 @@ SCHEMA_BREACHES: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "output", "path"), SCHEMA_BREACHES, ids=[c[0] for c in SCHEMA_BREACHES])
+@pytest.mark.parametrize(
+    ("kind", "output", "path"), SCHEMA_BREACHES, ids=[c[0] for c in SCHEMA_BREACHES]
+)
 def test_attested_suggestion_outside_the_output_schema_is_invalid_argument(
     as_: Callable[[str], Client], kind: str, output: dict[str, Any], path: str
 ) -> None:
@@ -377,14 +392,17 @@ def test_attested_suggestion_outside_the_output_schema_is_invalid_argument(
     assert error.violations[0].reason == "OUTPUT_SCHEMA", kind
 
 
-@pytest.mark.parametrize(("kind", "output", "path"), SCHEMA_BREACHES, ids=[c[0] for c in SCHEMA_BREACHES])
+@pytest.mark.parametrize(
+    ("kind", "output", "path"), SCHEMA_BREACHES, ids=[c[0] for c in SCHEMA_BREACHES]
+)
 def test_amendment_outside_the_output_schema_is_invalid_argument(
     as_: Callable[[str], Client], kind: str, output: dict[str, Any], path: str
 ) -> None:
     app, sup = as_("app-a"), as_("sup-a1")
     d = app.propose(**propose_kwargs("formulaire.riche", suggestion=VALID_RICH)).decision
     error = refused(
-        InvalidArgumentError, lambda: sup.decide(d.id, verdict="amend", amended_output=output, justification="corrigé")
+        InvalidArgumentError,
+        lambda: sup.decide(d.id, verdict="amend", amended_output=output, justification="corrigé"),
     )
     assert fields_of(error) == [f"amended_output.{path}"], kind
     assert error.violations[0].reason == "OUTPUT_SCHEMA", kind
@@ -420,12 +438,19 @@ def test_a_service_outside_the_enum_is_never_released(as_: Callable[[str], Clien
     d = app.propose(**propose_kwargs("signalement.ia", suggestion={"service": "voirie"})).decision
     error = refused(
         InvalidArgumentError,
-        lambda: sup.decide(d.id, verdict="amend", amended_output={"service": "police"}, justification="corrigé"),
+        lambda: sup.decide(
+            d.id, verdict="amend", amended_output={"service": "police"}, justification="corrigé"
+        ),
     )
     assert fields_of(error) == ["amended_output.service"]
     assert "voirie" in error.violations[0].description  # says what is allowed
     assert sup.get_decision(d.id).state == PENDING
-    assert sup.decide(d.id, verdict="amend", amended_output={"service": "eclairage"}, justification="corrigé").state == AMENDED
+    assert (
+        sup.decide(
+            d.id, verdict="amend", amended_output={"service": "eclairage"}, justification="corrigé"
+        ).state
+        == AMENDED
+    )
 
 
 # --- Item 11: nobody holds a claim forever -----------------------------------------------------
@@ -627,10 +652,8 @@ def test_reasons_without_a_visible_character_are_invalid_argument(
     for name, build in requests.items():
         for text in INVISIBLE:
             service, method, request = build(text)
-            error = refused(
-                InvalidArgumentError,
-                lambda: call(channel, service, method, request, who[service]),
-            )
+            send = functools.partial(call, channel, service, method, request, who[service])
+            error = refused(InvalidArgumentError, send)
             assert name.split(":")[1] in fields_of(error), (name, text)
     assert written(database_url) == before
     assert sup.get_decision(d.id).state == PENDING
@@ -689,9 +712,13 @@ def test_cli_text_output_neutralises_control_and_bidi_characters(
         **propose_kwargs("texte.libre", subject_ref=SUBJECT, input={"demande": ESCAPES},
                          suggestion={"service": ESCAPES}, explanation=ESCAPES)
     ).decision  # fmt: skip
-    pending = as_("app-a").propose(
-        **propose_kwargs("texte.libre", subject_ref=SUBJECT, suggestion={"service": ESCAPES})
-    ).decision
+    pending = (
+        as_("app-a")
+        .propose(
+            **propose_kwargs("texte.libre", subject_ref=SUBJECT, suggestion={"service": ESCAPES})
+        )
+        .decision
+    )
     cli("sup-a1", "claim", decided.id)
     cli("sup-a1", "decide", decided.id, "--reject", "--justification", ESCAPES)
     shown = cli("app-a", "decision", "show", decided.id)
