@@ -94,8 +94,9 @@ def grant(
     stuck = holding and expires_at >= ends_at and (d.claim_expires_at or now) >= ends_at
     if now < ends_at and not stuck:
         return Hold(since, ends_at, expires_at)
-    until = d.claim_expires_at if holding else last.expires_at if last is not None else ends_at
-    assert until is not None
+    # The claim in force ends when it says; a hold already over ended with its last claim.
+    ended = last.expires_at if last is not None else ends_at
+    until = (d.claim_expires_at if holding else None) or ended
     raise exhausted(d, principal_id, since, until, max_hold, free_for)
 
 
