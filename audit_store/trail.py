@@ -167,6 +167,20 @@ async def find_event(
     return None if row is None else _event(row)
 
 
+async def last_event(
+    conn: AsyncConnection[Any], tenant_id: str, decision_id: uuid.UUID, kind: str
+) -> AuditEvent | None:
+    """The latest event of one kind about a decision, or None."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE tenant_id = %s"
+            " AND decision_id = %s AND kind = %s ORDER BY seq DESC LIMIT 1",
+            (tenant_id, decision_id, kind),
+        )
+        row = await cur.fetchone()
+    return None if row is None else _event(row)
+
+
 async def iter_leaf_hashes(
     conn: AsyncConnection[Any], tenant_id: str, up_to_seq: int, *, batch: int = 20_000
 ) -> AsyncGenerator[tuple[int, bytes], None]:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from aval.clients import cli_admin, cli_export, cli_proofs, cli_stats, cli_verify
+from aval.clients import cli_admin, cli_export, cli_proofs, cli_stats, cli_verify, terminal
 from aval.clients.cli_checkpoints import audit_checkpoint, audit_checkpoints, keys_generate
 from aval.clients.cli_output import Printer
 from aval.clients.cli_parser import build_parser, language_in
@@ -198,6 +198,7 @@ def _fail(t: Messages, reason: str, status: int = 1) -> int:
     return status
 
 
+_SERVER_COMMANDS = ("serve", "migrate")
 _LOCAL_COMMANDS: dict[str, Callable[[argparse.Namespace, Messages], int]] = {
     "serve": _server_command,
     "migrate": _server_command,
@@ -226,22 +227,33 @@ _GATEWAY_COMMANDS: dict[str, Callable[[_Session], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the ``aval`` command line.
 
+    Everything a command prints, to standard output or error, shows the control and bidi
+    characters it holds instead of letting the terminal obey them (`terminal.guarded`).
+
     Args:
         argv: The arguments, without the program name; ``sys.argv[1:]`` when ``None``.
 
     Returns:
         The exit status: 0 on success, 1 when a command fails, 2 on a usage mistake.
     """
-    arguments = list(sys.argv[1:] if argv is None else argv)
+    with terminal.guarded() as streams:
+        return _run(list(sys.argv[1:] if argv is None else argv), streams)
+
+
+def _run(arguments: list[str], streams: terminal.Streams) -> int:
     t = Messages(language_of(language_in(arguments)))
     try:
         args = build_parser(t).parse_args(arguments)
     except SystemExit as exit_:  # argparse has printed the usage error or the help
         return exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
     t = Messages(language_of(args.lang))
+    if getattr(args, "json", False):
+        streams.json_output()
     try:
         if getattr(args, "offline", None):
             return _audit_verify_offline(args, t)
+        if args.command in _SERVER_COMMANDS:
+            streams.release()  # the server's own output: its address, then its log
         if args.command in _LOCAL_COMMANDS:
             return _LOCAL_COMMANDS[args.command](args, t)
         if not args.token:

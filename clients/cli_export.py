@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from aval.clients import terminal
 from aval.clients.cli_bundle import write_bundle
 from aval.clients.cli_session import AddCommand, Session
 from aval.clients.messages import Messages
@@ -108,8 +109,9 @@ def filters_of(args: argparse.Namespace) -> dict[str, Any]:
 def _destination(path: str | None) -> Iterator[IO[bytes]]:
     """Standard output, or a file that appears under its name only once complete."""
     if path is None:
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
+        out = terminal.bytes_out()
+        yield out
+        out.flush()
         return
     target = Path(path)
     partial = target.with_name(target.name + ".part")
@@ -144,7 +146,7 @@ def audit_export(s: Session) -> int:
             events, written = chunk.events, written + len(chunk.chunk)
             if progress:
                 text = s.t("export_progress", events=events, size=written // 1024)
-                print(f"\r{text}", end="", file=sys.stderr, flush=True)
+                terminal.overwrite_line(text)
     if progress:
         print(file=sys.stderr)
     if a.out is not None:

@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aval.clients import terminal
 from aval.clients.cli_output import Printer
 from aval.clients.messages import Messages
 from aval.clients.sdk import Client
@@ -40,8 +41,7 @@ class _ProgressBar:
         if not self._enabled:
             return
         share = f" ({100 * checked // total} %)" if total else ""
-        sys.stderr.write("\r" + self._t("verify_progress", checked=checked, total=total) + share)
-        sys.stderr.flush()
+        terminal.overwrite_line(self._t("verify_progress", checked=checked, total=total) + share)
         self._shown = True
 
     def close(self) -> None:

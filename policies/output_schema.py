@@ -48,11 +48,23 @@ class SchemaError(ValueError):
 
 
 class OutputError(ValueError):
-    """Data that does not satisfy an output schema; the message lists every problem."""
+    """Data that does not satisfy an output schema; the message lists every problem.
 
-    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+    Attributes:
+        problems: One text per problem, its place first ("categorie: Input should be ...").
+        places: The same problems as (path inside the data, what is wrong) pairs: the path
+            is "" for the data as a whole, else like "categorie" or "etiquettes[1]".
+    """
+
+    def __init__(
+        self,
+        message: str,
+        problems: tuple[str, ...] = (),
+        places: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(message)
         self.problems = problems
+        self.places = places
 
 
 def check_output_schema(schema: Any) -> None:
@@ -227,21 +239,30 @@ def validate_output(schema: dict[str, Any], data: Any) -> dict[str, Any]:
     """
     model = output_model(schema)
     if not isinstance(data, dict):
-        raise OutputError(f"expected a JSON object, got {_json_type(data)}")
+        what = f"expected a JSON object, got {_json_type(data)}"
+        raise OutputError(what, (f"(root): {what}",), (("", what),))
     try:
         checked = model.model_validate(data)
     except ValidationError as error:
-        problems = tuple(_problem(e) for e in error.errors(include_url=False))
-        raise OutputError("; ".join(problems), problems) from None
+        errors = error.errors(include_url=False)
+        problems = tuple(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {_what(e)}" for e in errors)
+        places = tuple((_path(e["loc"]), _what(e)) for e in errors)
+        raise OutputError("; ".join(problems), problems, places) from None
     result: dict[str, Any] = checked.model_dump(by_alias=True, exclude_unset=True)
     return result
 
 
-def _problem(error: Any) -> str:
-    place = ".".join(str(part) for part in error["loc"]) or "(root)"
+def _path(loc: tuple[str | int, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else part
+    return path
+
+
+def _what(error: Any) -> str:
     if error["type"] in ("missing", "extra_forbidden"):
-        return f"{place}: {error['msg']}"
-    return f"{place}: {error['msg']} (got {_short(error.get('input'))})"
+        return str(error["msg"])
+    return f"{error['msg']} (got {_short(error.get('input'))})"
 
 
 def _short(value: Any, limit: int = 40) -> str:

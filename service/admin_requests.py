@@ -14,12 +14,13 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from aval.v1 import admin_pb2
 
 from .errors import FieldViolation, InvalidArgument
 from .requests import Request, parse
+from .text import visible
 
 # The same rule as `ai_system` in a review policy (policies/review.py).
 AI_SYSTEM_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -34,7 +35,11 @@ SystemName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 VersionName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")
 ]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    AfterValidator(visible),
+]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 Limit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Count = Annotated[int, Field(ge=0, le=_MAX_COUNT)]

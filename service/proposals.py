@@ -22,6 +22,7 @@ from .advice import AdviceResult, check_attested_model, seek_advice
 from .deployment import Deployment, utc_now
 from .errors import AlreadyExists, FieldViolation, InvalidArgument
 from .identity import Principal
+from .payloads import schema_violations, size_violations
 from .requests import ProposeIn
 from .telemetry import current_trace_id
 
@@ -31,15 +32,19 @@ def actor_of(principal: Principal) -> Actor:
     return Actor(id=principal.id, type=kind)
 
 
-def _check_sizes(request: ProposeIn, input_bytes: bytes, limit: int) -> None:
+def _check_payloads(
+    request: ProposeIn, policy: ReviewPolicy, input_bytes: bytes, limit: int
+) -> None:
+    """The input and the attested suggestion within the size limit, and the suggestion within
+    the type's output schema: what a reviewer approves is what may be released."""
     violations = []
     if len(input_bytes) > limit:
         violations.append(FieldViolation("input", "TOO_LARGE", {"limit": limit}))
     suggestion = request.attested_suggestion
-    if suggestion is not None and len(canonical_json(suggestion.output)) > limit:
-        violations.append(
-            FieldViolation("attested_suggestion.output", "TOO_LARGE", {"limit": limit})
-        )
+    if suggestion is not None:
+        where = "attested_suggestion.output"
+        too_large = size_violations(suggestion.output, where, limit)
+        violations += too_large or schema_violations(policy, suggestion.output, where)
     if violations:
         raise InvalidArgument(violations)
 
@@ -148,7 +153,8 @@ async def propose(deployment: Deployment, principal: Principal, request: Propose
     (`advice.seek_advice`); whatever it does, the proposal is recorded.
 
     Raises:
-        InvalidArgument: unknown tenant or decision type, or a payload over the size limit.
+        InvalidArgument: unknown tenant or decision type, a payload over the size limit, or
+            an attested suggestion outside the type's output schema.
         PermissionDenied: the caller may not propose in that tenant.
         AlreadyExists: the key was used with a different body (I4).
         FailedPrecondition: a high-risk type's attested suggestion comes from a model the
@@ -157,7 +163,7 @@ async def propose(deployment: Deployment, principal: Principal, request: Propose
     tenant = deployment.tenant_for(principal, request.tenant, "decision.propose")
     policy = deployment.policy_for(tenant, request.decision_type)
     input_bytes = canonical_json(request.input)
-    _check_sizes(request, input_bytes, deployment.settings.max_payload_bytes)
+    _check_payloads(request, policy, input_bytes, deployment.settings.max_payload_bytes)
     decision_id = uuid.uuid4()
     if request.attested_suggestion is None and policy.ai_system is not None:
         # A retry must not ask the AI again: answer it from the first decision.

@@ -74,6 +74,17 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "decision {decision} is claimed by {holder} until {until}",
         "la décision {decision} est réservée par {holder} jusqu'au {until}",
     ),
+    "CLAIM_HOLD_EXHAUSTED": (
+        "{holder} has held decision {decision} since {since_paris}, as long as one supervisor "
+        "may ({max_hold}): the claim ends at {until_paris}, and {holder} may claim it again "
+        "from {again_paris}, once colleagues could take it (Paris time; in UTC: {since}, "
+        "{until}, {again})",
+        "{holder} réserve la décision {decision} depuis le {since_paris}, la durée maximale "
+        "pour une même personne ({max_hold}) : la réservation prend fin le {until_paris}, et "
+        "{holder} ne pourra la réserver de nouveau qu'à partir du {again_paris}, une fois "
+        "qu'elle aura été libre pour ses collègues (heure de Paris ; en UTC : {since}, "
+        "{until}, {again})",
+    ),
     "POLICY_MISSING": (
         "no review policy for {decision_type} in tenant {tenant} any more: restore it",
         "plus aucune politique d'examen pour {decision_type} dans la collectivité {tenant} : "
@@ -267,6 +278,21 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
     "UNKNOWN_AI_SYSTEM": (
         "unknown AI system {ai_system!r} in tenant {tenant}; registered: {known}",
         "système d'IA inconnu {ai_system!r} dans {tenant} ; systèmes enregistrés : {known}",
+    ),
+    # Hostile input (service/servicers/edge.py, service/payloads.py, service/text.py).
+    "NUL_CHARACTER": (
+        "must not contain the NUL character (U+0000)",
+        "ne doit pas contenir le caractère NUL (U+0000)",
+    ),
+    "OUTPUT_SCHEMA": (
+        "does not satisfy the output schema of {decision_type}: {detail}",
+        "ne respecte pas le schéma de sortie de {decision_type} : {detail}",
+    ),
+    "VISIBLE_TEXT_REQUIRED": (
+        "must contain at least one visible character (a letter, digit, punctuation mark or "
+        "symbol): spaces, zero-width and control characters alone say nothing",
+        "doit contenir au moins un caractère visible (lettre, chiffre, ponctuation ou "
+        "symbole) : des espaces, des caractères invisibles ou de contrôle seuls ne disent rien",
     ),
 }
 

@@ -168,6 +168,7 @@ _VIOLATIONS = {
     "less_than": "OUT_OF_RANGE",
     "less_than_equal": "OUT_OF_RANGE",
     "string_too_long": "TOO_LONG",
+    "no_visible_text": "VISIBLE_TEXT_REQUIRED",
 }
 
 
@@ -221,6 +222,18 @@ def _time_value(value: timestamp_pb2.Timestamp | duration_pb2.Duration, path: st
         raise _Unreadable(path, "OUT_OF_RANGE") from exc
 
 
+def _is_map(field: FieldDescriptor) -> bool:
+    return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
+def _message_value(value: Message, path: str) -> Any:
+    if isinstance(value, struct_pb2.Struct):
+        return _json_object(value, path)
+    if isinstance(value, timestamp_pb2.Timestamp | duration_pb2.Duration):
+        return _time_value(value, path)
+    return message_fields(value, f"{path}.")
+
+
 def message_fields(message: Message, path: str = "") -> dict[str, Any]:
     """The fields set in a request message, as plain Python values keyed by wire name.
 
@@ -235,14 +248,79 @@ def message_fields(message: Message, path: str = "") -> dict[str, Any]:
             known = field.enum_type.values_by_number.get(value)
             data[field.name] = known.name if known is not None else value
         elif field.type != FieldDescriptor.TYPE_MESSAGE:
-            data[field.name] = value
-        elif isinstance(value, struct_pb2.Struct):
-            data[field.name] = _json_object(value, where)
-        elif isinstance(value, timestamp_pb2.Timestamp | duration_pb2.Duration):
-            data[field.name] = _time_value(value, where)
+            data[field.name] = list(value) if field.is_repeated else value
+        elif _is_map(field):
+            data[field.name] = {
+                key: _message_value(item, f"{where}.{key}") if isinstance(item, Message) else item
+                for key, item in value.items()
+            }
+        elif field.is_repeated:
+            data[field.name] = [_message_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
         else:
-            data[field.name] = message_fields(value, f"{where}.")
+            data[field.name] = _message_value(value, where)
     return data
+
+
+def _named_key(key: str) -> str:
+    # A key is part of a field's path: its NUL is named, never echoed.
+    return key.replace("\x00", "\\u0000")
+
+
+def _value_nuls(value: struct_pb2.Value, path: str) -> list[str]:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return [path] if "\x00" in value.string_value else []
+    if kind == "struct_value":
+        return _struct_nuls(value.struct_value, path)
+    if kind == "list_value":
+        return [
+            found
+            for i, item in enumerate(value.list_value.values)
+            for found in _value_nuls(item, f"{path}[{i}]")
+        ]
+    return []
+
+
+def _struct_nuls(struct: struct_pb2.Struct, path: str) -> list[str]:
+    found = []
+    for key, value in struct.fields.items():
+        where = f"{path}.{_named_key(key)}"
+        found += [where] if "\x00" in key else _value_nuls(value, where)
+    return found
+
+
+def _item_nuls(item: Any, path: str) -> list[str]:
+    if isinstance(item, struct_pb2.Struct):
+        return _struct_nuls(item, path)
+    if isinstance(item, struct_pb2.Value):
+        return _value_nuls(item, path)
+    if isinstance(item, Message):
+        return nul_fields(item, f"{path}.")
+    return [path] if isinstance(item, str) and "\x00" in item else []
+
+
+def nul_fields(message: Message, path: str = "") -> list[str]:
+    """The wire path of every string of `message` that holds a NUL character (U+0000).
+
+    PostgreSQL can store no NUL in text or JSON, and no person means one: every string is
+    looked at, set or repeated, map keys and values, Struct keys and values at any depth, in
+    fields a request model reads and in those it ignores alike.
+    """
+    found: list[str] = []
+    for field, value in message.ListFields():
+        where = f"{path}{field.name}"
+        if field.type not in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_MESSAGE):
+            continue
+        if _is_map(field):
+            for key, item in value.items():
+                at = f"{where}.{_named_key(key)}" if isinstance(key, str) else f"{where}.{key}"
+                found += [at] if isinstance(key, str) and "\x00" in key else _item_nuls(item, at)
+        elif field.is_repeated:
+            for i, item in enumerate(value):
+                found += _item_nuls(item, f"{where}[{i}]")
+        else:
+            found += _item_nuls(value, where)
+    return found
 
 
 def parse(model: type[M], message: Message) -> M:

@@ -13,12 +13,15 @@ from aval.audit_store.chain import NewEvent, utc_iso
 from aval.audit_store.records import Decision, DecisionState, Review, Verdict
 from aval.policies import ReviewPolicy
 
+from . import claim_hold
 from .deployment import Deployment, utc_now
 from .errors import FailedPrecondition, FieldViolation, InvalidArgument, PermissionDenied
 from .identity import Principal
+from .payloads import schema_violations, size_violations
 from .proposals import actor_of
 from .requests import ClaimIn, DecideIn
 from .telemetry import current_trace_id
+from .text import has_visible_text
 
 _VERDICT_FR = {Verdict.APPROVE: "approuver", Verdict.AMEND: "amender", Verdict.REJECT: "rejeter"}
 _VERDICTS = {
@@ -69,21 +72,41 @@ def _state_data(d: Decision) -> dict[str, Any]:
 
 
 async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) -> Decision:
-    """Takes (or renews) a lease on a pending decision so other supervisors leave it alone."""
+    """Takes (or renews) a lease on a pending decision so other supervisors leave it alone.
+
+    A lease never runs past the end of the caller's hold (`claim_hold`).
+
+    Raises:
+        FailedPrecondition: as for a verdict (final, overdue, claimed by another, already
+            reviewed), or CLAIM_HOLD_EXHAUSTED when the caller's hold has come to its end.
+    """
     tenant = deployment.tenant_for(principal, request.tenant, "decision.claim")
-    lease = request.lease or timedelta(seconds=deployment.settings.claim_lease_seconds)
+    settings = deployment.settings
+    default_lease = timedelta(seconds=settings.claim_lease_seconds)
     async with deployment.store.transaction() as conn:
         d, policy = await _load(deployment, conn, tenant, request.decision_id)
         now = utc_now()
         _check_reviewer(d, principal, policy, now)
-        d.claimed_by, d.claim_expires_at, d.updated_at = principal.id, now + lease, now
+        last = await trail.last_event(conn, tenant, d.id, "decision.claimed")
+        hold = claim_hold.grant(
+            d,
+            principal.id,
+            claim_hold.PastClaim.of(last),
+            now=now,
+            lease=request.lease or default_lease,
+            max_hold=timedelta(seconds=settings.claim_max_hold),
+            free_for=default_lease,
+        )
+        d.claimed_by, d.claim_expires_at, d.updated_at = principal.id, hold.expires_at, now
         event = NewEvent(
             "decision.claimed",
             actor_of(principal),
             d.id,
             {
                 "claimed_by": principal.id,
-                "claim_expires_at": utc_iso(now + lease),
+                "claim_expires_at": utc_iso(hold.expires_at),
+                "held_since": utc_iso(hold.since),
+                "hold_ends_at": utc_iso(hold.ends_at),
                 **_state_data(d),
             },
         )
@@ -96,7 +119,8 @@ async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) 
 
 def _check_verdict(d: Decision, policy: ReviewPolicy, verdict: Verdict, request: DecideIn) -> None:
     violations = []
-    if verdict.value.lower() in policy.justification_required_for and not request.justification:
+    required = verdict.value.lower() in policy.justification_required_for
+    if required and not has_visible_text(request.justification):
         violations.append(
             FieldViolation(
                 "justification",
@@ -110,6 +134,8 @@ def _check_verdict(d: Decision, policy: ReviewPolicy, verdict: Verdict, request:
         )
     if verdict is Verdict.AMEND and not request.amended_output:
         violations.append(FieldViolation("amended_output", "AMENDED_OUTPUT_REQUIRED"))
+    elif verdict is Verdict.AMEND and request.amended_output:
+        violations += schema_violations(policy, request.amended_output, "amended_output")
     if verdict is not Verdict.AMEND and request.amended_output:
         violations.append(FieldViolation("amended_output", "AMENDED_OUTPUT_NOT_ALLOWED"))
     if violations:
@@ -149,10 +175,15 @@ async def decide(deployment: Deployment, principal: Principal, request: DecideIn
         PermissionDenied: the caller proposed the decision or lacks an eligible role.
         FailedPrecondition: the decision is final, overdue, claimed by another, already
             reviewed by the caller, or the verdict is not allowed by its policy.
-        InvalidArgument: a required justification or amended output is missing.
+        InvalidArgument: a required justification or amended output is missing, or the
+            amended output is over the size limit or outside the type's output schema.
     """
     tenant = deployment.tenant_for(principal, request.tenant, "decision.decide")
     verdict = _VERDICTS[request.verdict]
+    limit = deployment.settings.max_payload_bytes
+    too_large = size_violations(request.amended_output, "amended_output", limit)
+    if too_large:
+        raise InvalidArgument(too_large)
     async with deployment.store.transaction() as conn:
         d, policy = await _load(deployment, conn, tenant, request.decision_id)
         now = utc_now()

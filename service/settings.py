@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # Largest accepted input or suggestion, in bytes of canonical JSON.
     max_payload_bytes: int = Field(default=64 * 1024, ge=1024)
     claim_lease_seconds: float = Field(default=900.0, gt=0)
+    # The longest one supervisor may hold a claim on a decision, renewals included; then it
+    # must stay free for a lease before they claim it again. 4 leases when unset.
+    claim_max_hold_seconds: float | None = Field(default=None, gt=0)
     expiry_interval_seconds: float = Field(default=5.0, gt=0)
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=16, ge=1)
@@ -49,7 +52,14 @@ class Settings(BaseSettings):
     # standard library's asyncio loop.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
-    @field_validator("signing_key_file", "signing_key", "witness_file", mode="before")
+    @property
+    def claim_max_hold(self) -> float:
+        """The longest hold of a claim, in seconds (`claim_max_hold_seconds` or 4 leases)."""
+        return self.claim_max_hold_seconds or 4 * self.claim_lease_seconds
+
+    @field_validator(
+        "signing_key_file", "signing_key", "witness_file", "claim_max_hold_seconds", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -13,8 +13,16 @@ from aval.audit_store.errors import StoreError
 
 from .. import telemetry
 from ..deployment import Deployment
-from ..errors import DomainError, Unavailable, abort_with, from_store_error
+from ..errors import (
+    DomainError,
+    FieldViolation,
+    InvalidArgument,
+    Unavailable,
+    abort_with,
+    from_store_error,
+)
 from ..identity import Principal
+from ..requests import nul_fields
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
@@ -31,6 +39,22 @@ def caller(deployment: Deployment, context: Context) -> Principal:
     return deployment.authenticate([(str(key), value) for key, value in metadata])
 
 
+def _refuse_nul(servicer: Any, request: Any, context: Context) -> None:
+    """Refuses a request holding a NUL character anywhere, after authenticating its caller.
+
+    Checked here, once for every method, so that no string reaches a use case or the database
+    with one, whichever fields the method's request model reads (I6).
+
+    Raises:
+        Unauthenticated: no credentials, or credentials nobody holds.
+        InvalidArgument: naming every field that holds a NUL.
+    """
+    found = nul_fields(request)
+    if found:
+        caller(servicer.deployment, context)
+        raise InvalidArgument([FieldViolation(path, "NUL_CHARACTER") for path in found])
+
+
 def unary(
     method: Callable[[Any, Req, Context], Awaitable[Resp]],
 ) -> Callable[[Any, Req, Context], Awaitable[Resp]]:
@@ -40,6 +64,7 @@ def unary(
     async def wrapper(self: Any, request: Req, context: Context) -> Resp:
         token = telemetry.enter_call(context.invocation_metadata() or ())
         try:
+            _refuse_nul(self, request, context)
             return await method(self, request, context)
         except DomainError as exc:
             await abort_with(context, exc)
@@ -63,6 +88,7 @@ def streaming(
     async def wrapper(self: Any, request: Req, context: Context) -> AsyncIterator[Resp]:
         token = telemetry.enter_call(context.invocation_metadata() or ())
         try:
+            _refuse_nul(self, request, context)
             async for item in method(self, request, context):
                 yield item
         except DomainError as exc:

@@ -1,0 +1,71 @@
+"""Every RPC goes through the edge (service/servicers/edge.py), where a NUL character anywhere
+in its request is refused: every string, however deep, is found."""
+
+from __future__ import annotations
+
+import pytest
+from google.protobuf.message import Message
+
+from aval.service.requests import nul_fields
+from aval.service.servicers import edge
+from aval.service.servicers.admin import AdminServicer
+from aval.service.servicers.audit import AuditServicer
+from aval.service.servicers.gateway import GatewayServicer
+from aval.service.servicers.review import ReviewServicer
+from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, review_pb2
+
+
+def test_every_rpc_method_is_wrapped_by_the_edge() -> None:
+    for module, name, servicer in [
+        (gateway_pb2, "Gateway", GatewayServicer),
+        (review_pb2, "Review", ReviewServicer),
+        (audit_pb2, "Audit", AuditServicer),
+        (admin_pb2, "Admin", AdminServicer),
+    ]:
+        for method in module.DESCRIPTOR.services_by_name[name].methods:
+            code = getattr(servicer, method.name).__code__
+            assert code.co_filename == edge.__file__ and code.co_name == "wrapper", method.name
+
+
+def _propose() -> Message:
+    request = gateway_pb2.ProposeRequest(subject_ref="ok", tenant="a\x00")
+    request.input.update({"k\x00": 1, "deep": {"list": ["ok", {"x": "\x00"}]}, "fine": "oui"})
+    request.attested_suggestion.sources.extend(["ok", "s\x00"])
+    request.attested_suggestion.factors.add(name="f\x00")
+    return request
+
+
+def _model_version() -> Message:
+    request = admin_pb2.RegisterModelVersionRequest(ai_system="s", version="v\x00")
+    request.instructions.metrics["m\x00"] = 1.0
+    request.instructions.metrics["ok"] = 2.0
+    request.instructions.known_limits.extend(["\x00"])
+    return request
+
+
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        (
+            _propose(),
+            [
+                "tenant",
+                "input.deep.list[1].x",
+                "input.k\\u0000",
+                "attested_suggestion.factors[0].name",
+                "attested_suggestion.sources[1]",
+            ],
+        ),
+        (
+            _model_version(),
+            ["version", "instructions.known_limits[0]", "instructions.metrics.m\\u0000"],
+        ),
+        (gateway_pb2.ProposeRequest(subject_ref="propre"), []),
+    ],
+)
+def test_every_nul_is_found_and_named_without_echoing_it(
+    request_: Message, expected: list[str]
+) -> None:
+    found = nul_fields(request_)
+    assert sorted(found) == sorted(expected)
+    assert not any("\x00" in path for path in found)
