@@ -45,11 +45,17 @@ class Settings(BaseSettings):
     witness_file: Path | None = None
     # Seconds between automatic checkpoints of the tenants with new events; 0 disables them.
     checkpoint_interval_seconds: float = Field(default=300.0, ge=0)
+    # The operator's AI egress file: per tenant, the secrets its AI systems may use (a name
+    # -> an environment variable) and the endpoints they may reach (service/egress_file.py).
+    # Without one, no AI system may reach any endpoint nor use any secret.
+    ai_egress_file: Path | None = None
     # The server's event loop: uvloop (libuv; about a tenth less CPU per call here) or the
     # standard library's asyncio loop.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
 
-    @field_validator("signing_key_file", "signing_key", "witness_file", mode="before")
+    @field_validator(
+        "signing_key_file", "signing_key", "witness_file", "ai_egress_file", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

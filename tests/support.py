@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from aval.service.egress import EgressPolicy, EndpointRule, TenantEgress
 from aval.service.identity import token_hash
 from aval.service.signing import PRIVATE_KEY_NAME, Signer, write_key_pair
 
@@ -109,6 +111,15 @@ EGRESS: dict[str, object] = {
         "ville-b": {"endpoints": [{"network": "127.0.0.0/8"}]},
     }
 }
+
+
+def loopback_egress(tenant: str = "ville-a", secrets: tuple[str, ...] = ()) -> EgressPolicy:
+    """An egress policy letting `tenant` reach any port of 127.0.0.1, with `secrets` each read
+    from the environment variable of the same name (for the backends' own tests)."""
+    loopback = EndpointRule(network=ipaddress.ip_network("127.0.0.1/32"))
+    return EgressPolicy(
+        {tenant: TenantEgress({s: s for s in secrets}, (loopback,))}, source="tests"
+    )
 
 
 def write_egress(folder: Path, egress: dict[str, object] | None = None) -> Path:
