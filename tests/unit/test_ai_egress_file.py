@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from aval.policies import PolicyError
+from aval.service.egress import EgressRefused
 from aval.service.egress_file import load_egress, load_egress_file
 
 TENANTS = {"ville-a", "ville-b"}
@@ -120,3 +121,19 @@ async def test_a_good_file_allows_what_it_says_and_no_setting_allows_nothing(
     empty = tmp_path / "empty.yaml"
     empty.write_text("", encoding="utf-8")
     assert load_egress(empty, TENANTS).secret_names("ville-a") == []
+
+
+async def test_the_demo_adds_its_own_advisor_to_the_operators_file(tmp_path: Path) -> None:
+    from aval.service.demo_ai import write_demo_egress
+
+    base = tmp_path / "operator.yaml"
+    base.write_text(
+        "tenants:\n  ville-demo:\n    secrets: {albert: ALBERT_KEY}\n", encoding="utf-8"
+    )
+    for operator in (None, base):
+        path = write_demo_egress(tmp_path / "data", "127.0.0.1:50999", operator)
+        egress = load_egress(path, {"ville-demo"})
+        assert await egress.addresses("ville-demo", "127.0.0.1", 50999) == ("127.0.0.1",)
+        with pytest.raises(EgressRefused):
+            await egress.addresses("ville-demo", "127.0.0.1", 50998)
+    assert egress.secret_names("ville-demo") == ["albert"]
