@@ -328,7 +328,7 @@ _FRENCH: Final[dict[str, str]] = {
         "Changement en attente {id} : {fields} de {name} ne change qu'après l'approbation d'un "
         "autre administrateur (quatre yeux)."
     ),
-    "admin.change_approved": "Changement approuvé : {name} a désormais son nouveau {fields}.",
+    "admin.change_approved": "Changement approuvé pour {name} : {fields} modifiés.",
     "admin.change_refused": "Demande {id} refusée : {name} garde sa configuration ({fields}).",
     "admin.change_column": "configuration : {fields}",
     "admin.pin_refused": (
@@ -715,7 +715,7 @@ _ENGLISH: Final[dict[str, str]] = {
         "Change pending {id}: {fields} of {name} change only once another administrator "
         "approves (four eyes)."
     ),
-    "admin.change_approved": "Change approved: {name} now has its new {fields}.",
+    "admin.change_approved": "Change approved for {name}: {fields} changed.",
     "admin.change_refused": "Request {id} refused: {name} keeps its configuration ({fields}).",
     "admin.change_column": "configuration: {fields}",
     "admin.pin_refused": "Request {id} refused: {name} keeps its pinned version ({pinned}), not "

@@ -107,7 +107,9 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
         )
     book = load_policy_dir(policy_dir)
     load_principals(principals_file)
-    log.info("%s", describe(load_egress(settings.ai_egress_file, book.tenants)))
+    egress = load_egress(settings.ai_egress_file, book.tenants)
+    if not demo_mode:  # the demo adds its own advisor to it once that runs (_allow_demo_ai)
+        log.info("%s", describe(egress))
     try:
         settings = checkpointing.settle_signing_key(settings, demo_mode=demo_mode)
     except SigningKeyError as exc:
@@ -260,7 +262,7 @@ def _allow_demo_ai(launch: Launch, advisor: DemoAdvisorProcess) -> Launch:
     settings = launch.settings
     assert settings.policy_dir is not None
     path = write_demo_egress(settings.data_dir, advisor.endpoint, settings.ai_egress_file)
-    load_egress(path, load_policy_dir(settings.policy_dir).tenants)
+    log.info("%s", describe(load_egress(path, load_policy_dir(settings.policy_dir).tenants)))
     return Launch(settings.model_copy(update={"ai_egress_file": path}), launch.exports)
 
 
