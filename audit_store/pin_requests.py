@@ -1,4 +1,5 @@
-"""SQL for pin requests: the four-eyes change of an AI system's pinned version (R18).
+"""SQL for pin requests: the four-eyes change of an AI system's pinned version (R18), or of
+what its pinned version answers (a configuration change request).
 
 Every function runs on the caller's connection and transaction, beside the registry's
 (`registry.py`) and the audit event of the change (I2).
@@ -8,18 +9,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
 
 PIN_STATES = ("PENDING", "APPROVED", "REFUSED", "SUPERSEDED")
 
 
 @dataclass(frozen=True)
+class FieldChange:
+    """One field of an AI system that a configuration change request changes."""
+
+    field: str
+    previous: str
+    value: str
+
+
+@dataclass(frozen=True)
 class PinRequestRecord:
-    """A request to change the pinned version of an AI system, and what became of it."""
+    """A request to change the pinned version of an AI system, or (when `changes` is not
+    empty, and `version` is "") its configuration; and what became of it."""
 
     tenant_id: str
     id: uuid.UUID
@@ -33,23 +45,75 @@ class PinRequestRecord:
     decided_at: datetime | None = None
     decision_reason: str = ""
     previous_version: str | None = None
+    changes: tuple[FieldChange, ...] = ()
+
+    @property
+    def is_configuration(self) -> bool:
+        return bool(self.changes)
 
 
 _PIN = (
     "tenant_id, id, ai_system, version, reason, requested_by, requested_at, state, decided_by, "
-    "decided_at, decision_reason, previous_version"
+    "decided_at, decision_reason, previous_version, configuration"
 )
 
 
 def _pin(row: Sequence[Any]) -> PinRequestRecord:
-    return PinRequestRecord(*row)
+    (
+        tenant,
+        id_,
+        system,
+        version,
+        reason,
+        by,
+        at,
+        state,
+        decider,
+        decided,
+        why,
+        previous,
+        changes,
+    ) = row
+    return PinRequestRecord(
+        tenant_id=tenant,
+        id=id_,
+        ai_system=system,
+        version=version or "",  # NULL for a configuration change request
+        reason=reason,
+        requested_by=by,
+        requested_at=at,
+        state=state,
+        decided_by=decider,
+        decided_at=decided,
+        decision_reason=why,
+        previous_version=previous,
+        changes=tuple(FieldChange(c["field"], c["previous"], c["value"]) for c in changes or []),
+    )
 
 
 async def insert_pin_request(conn: AsyncConnection[Any], request: PinRequestRecord) -> None:
-    """Records a new pin request (state PENDING)."""
+    """Records a new pin request or configuration change request (state PENDING)."""
     placeholders = ", ".join(["%s"] * len(_PIN.split(", ")))
+    configuration = [
+        {"field": c.field, "previous": c.previous, "value": c.value} for c in request.changes
+    ]
     await conn.execute(
-        f"INSERT INTO pin_requests ({_PIN}) VALUES ({placeholders})", astuple(request)
+        f"INSERT INTO pin_requests ({_PIN}) VALUES ({placeholders})",
+        (
+            request.tenant_id,
+            request.id,
+            request.ai_system,
+            None if request.changes else request.version,
+            request.reason,
+            request.requested_by,
+            request.requested_at,
+            request.state,
+            request.decided_by,
+            request.decided_at,
+            request.decision_reason,
+            request.previous_version,
+            Jsonb(configuration) if request.changes else None,
+        ),
     )
 
 
@@ -107,16 +171,21 @@ async def supersede_pending(
     tenant_id: str,
     ai_system: str,
     *,
-    approved: uuid.UUID,
+    approved: uuid.UUID | None,
     decided_by: str,
     decided_at: datetime,
+    configuration: bool = False,
 ) -> list[uuid.UUID]:
-    """Marks SUPERSEDED the other pending requests of an AI system once one is approved."""
+    """Marks SUPERSEDED the other pending requests of an AI system, of the same sort (pins, or
+    configuration changes when `configuration`), once one is approved (or, with `approved`
+    None, once its configuration changed otherwise)."""
+    sort = "configuration IS NOT NULL" if configuration else "configuration IS NULL"
+    why = f"superseded by {approved}" if approved else "superseded by a direct change"
     cur = await conn.execute(
         "UPDATE pin_requests SET state = 'SUPERSEDED', decided_by = %s, decided_at = %s,"
         " decision_reason = %s"
-        " WHERE tenant_id = %s AND ai_system = %s AND state = 'PENDING' AND id <> %s"
-        " RETURNING id",
-        (decided_by, decided_at, f"superseded by {approved}", tenant_id, ai_system, approved),
+        f" WHERE tenant_id = %s AND ai_system = %s AND state = 'PENDING' AND {sort}"
+        " AND id IS DISTINCT FROM %s RETURNING id",
+        (decided_by, decided_at, why, tenant_id, ai_system, approved),
     )
     return sorted(row[0] for row in await cur.fetchall())

@@ -67,13 +67,19 @@ def register_ai_system(
 ) -> UnaryCall[admin_pb2.RegisterAISystemResponse]:
     """Registers an AI system, or updates its configuration (never its pinned version).
 
+    On a system in service (a pinned version, or named by a review policy), a change of its
+    kind, endpoint, model or api_key_env is held: the reply's ``pending_change`` is the request
+    another administrator approves (``decide_pin``) before it applies.
+
     Args:
         name: The system's name, as review policies name it (e.g. ``orienteur-voirie``).
         kind: ``"openai"`` (an OpenAI-compatible API) or ``"advisor"`` (a gRPC Advisor).
-        endpoint: Base URL of the API (``http://host:11434/v1``), or ``HOST:PORT`` of an Advisor.
+        endpoint: Base URL of the API (``http://host:11434/v1``), or ``HOST:PORT`` of an Advisor;
+            on the tenant's AI egress allow-list (the operator's ``AVAL_AI_EGRESS_FILE``).
         reason: Why, kept in the audit trail.
         model: The model name sent to an OpenAI-compatible API.
-        api_key_env: Name of the server's environment variable holding the API key.
+        api_key_env: Name of a secret the operator declared for the tenant, holding the API
+            key (never an environment variable nor the key).
         enabled: False registers it disabled: no call reaches it.
         timeout_seconds: Deadline of one call; 10 s when omitted.
         max_attempts: Attempts per call, 1 to 5; 2 when 0.
@@ -84,10 +90,12 @@ def register_ai_system(
         tenant: The caller's tenant when empty.
 
     Returns:
-        The system as registered, and whether it was created (False: updated).
+        The system as registered, whether it was created (False: updated), and the pending
+        change request when a change is held for a second administrator.
 
     Raises:
-        InvalidArgumentError: A bad name, endpoint, variable name or number.
+        InvalidArgumentError: A bad name or number, an endpoint or a secret the operator does
+            not allow the tenant.
         PermissionDeniedError: The caller does not administer the tenant.
         AvalError: Any other refusal of the gateway.
     """

@@ -249,6 +249,12 @@ def _systems_register(s: Session) -> int:
     if s.args.json:
         s.show.json(response)
         return 0
+    if response.HasField("pending_change"):
+        held = response.pending_change
+        fields = ", ".join(c.field for c in held.configuration_changes)
+        print(s.t("admin.change_held", id=held.id, fields=fields, name=held.ai_system))
+        print(s.t("admin.pin_next", id=held.id))
+        return _show_system(s, response.ai_system, "admin.system_now")
     key = "admin.system_created" if response.created else "admin.system_updated"
     return _show_system(s, response.ai_system, key)
 
@@ -311,6 +317,11 @@ def _decide_pin(s: Session, approve: bool) -> int:
         s.show.json(response)
         return 0
     pin = response.pin_request
+    if pin.configuration_changes:
+        fields = ", ".join(c.field for c in pin.configuration_changes)
+        key = "admin.change_approved" if approve else "admin.change_refused"
+        print(s.t(key, id=pin.id, name=pin.ai_system, fields=fields))
+        return 0
     key = "admin.pin_approved" if approve else "admin.pin_refused"
     pinned = response.ai_system.pinned_version or s.t("admin.none")
     print(s.t(key, id=pin.id, name=pin.ai_system, version=pin.version, pinned=pinned))

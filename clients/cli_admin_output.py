@@ -118,8 +118,15 @@ def _pin_state(t: Messages, pin: admin_pb2.PinRequest) -> str:
     return t("admin.pin_state." + admin_pb2.PinRequestState.Name(pin.state))
 
 
+def _what(t: Messages, p: admin_pb2.PinRequest) -> str:
+    """What a request changes: the pinned version, or the configuration's fields."""
+    if p.configuration_changes:
+        return t("admin.change_column", fields=", ".join(c.field for c in p.configuration_changes))
+    return f"{p.previous_version or _NOTHING} → {p.version}"
+
+
 def pins_lines(t: Messages, pins: Sequence[admin_pb2.PinRequest]) -> list[str]:
-    """Pin requests as a table, or a sentence when there is none."""
+    """Pin and configuration change requests as a table, or a sentence when there is none."""
     if not pins:
         return [t("admin.pins_empty")]
     header = [t(f"admin.col.{key}") for key in ("id", "system", "version", "state", "by", "at")]
@@ -127,7 +134,7 @@ def pins_lines(t: Messages, pins: Sequence[admin_pb2.PinRequest]) -> list[str]:
         [
             p.id,
             p.ai_system,
-            f"{p.previous_version or _NOTHING} → {p.version}",
+            _what(t, p),
             _pin_state(t, p),
             p.requested_by + (f" / {p.decided_by}" if p.decided_by else ""),
             format_time(p.requested_at),

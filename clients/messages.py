@@ -272,7 +272,10 @@ _FRENCH: Final[dict[str, str]] = {
     "help.admin_kind": "advisor (service gRPC Advisor) ou openai (API compatible OpenAI)",
     "help.admin_endpoint": "URL de base de l'API (http://hôte:11434/v1) ou HÔTE:PORT d'un Advisor",
     "help.admin_model": "nom du modèle envoyé à une API compatible OpenAI",
-    "help.admin_api_key_env": "variable d'environnement du serveur qui contient la clé d'API",
+    "help.admin_api_key_env": (
+        "nom d'un secret que l'exploitant a déclaré pour la collectivité (AVAL_AI_EGRESS_FILE), "
+        "qui contient la clé d'API"
+    ),
     "help.admin_timeout": "délai d'un appel, par exemple 10s ou 500ms (défaut 10s)",
     "help.admin_max_attempts": "tentatives par appel, de 1 à 5 (défaut 2)",
     "help.admin_energy": "estimation d'énergie, en milliwattheures",
@@ -288,11 +291,13 @@ _FRENCH: Final[dict[str, str]] = {
     "help.admin_accuracy_note": "exactitude, en mots (par exemple « 0,91 sur 120 signalements »)",
     "help.admin_metric": "mesure d'exactitude NOM=VALEUR (répétable)",
     "help.admin_pin": "demander l'épinglage d'une version (un autre administrateur l'approuve)",
-    "help.admin_pins": "lister les demandes d'épinglage, en attente d'abord",
+    "help.admin_pins": (
+        "lister les demandes d'épinglage et de changement de configuration, en attente d'abord"
+    ),
     "help.admin_pending": "seulement les demandes en attente",
-    "help.admin_approve": "approuver la demande d'épinglage d'un autre administrateur",
-    "help.admin_refuse": "refuser la demande d'épinglage d'un autre administrateur",
-    "help.admin_pin_id": "identifiant de la demande d'épinglage",
+    "help.admin_approve": "approuver la demande d'un autre administrateur (épinglage, réglage)",
+    "help.admin_refuse": "refuser la demande d'un autre administrateur (épinglage, réglage)",
+    "help.admin_pin_id": "identifiant de la demande",
     "help.admin_shadow": "faire tourner une version candidate en mode fantôme, ou l'arrêter",
     "help.admin_off": "arrêter le mode fantôme",
     "help.admin_stop": "arrêter l'IA (arrêt d'urgence) : les propositions vont en examen manuel",
@@ -319,6 +324,13 @@ _FRENCH: Final[dict[str, str]] = {
         "Un autre administrateur doit l'approuver : aval admin pins approve {id} --reason …"
     ),
     "admin.pin_approved": "Épinglage approuvé : {name} utilise désormais la version {pinned}.",
+    "admin.change_held": (
+        "Changement en attente {id} : {fields} de {name} ne change qu'après l'approbation d'un "
+        "autre administrateur (quatre yeux)."
+    ),
+    "admin.change_approved": "Changement approuvé pour {name} : {fields} modifiés.",
+    "admin.change_refused": "Demande {id} refusée : {name} garde sa configuration ({fields}).",
+    "admin.change_column": "configuration : {fields}",
     "admin.pin_refused": (
         "Demande {id} refusée : {name} garde sa version épinglée ({pinned}), pas {version}."
     ),
@@ -649,7 +661,10 @@ _ENGLISH: Final[dict[str, str]] = {
     "help.admin_kind": "advisor (a gRPC Advisor service) or openai (an OpenAI-compatible API)",
     "help.admin_endpoint": "base URL of the API (http://host:11434/v1) or HOST:PORT of an Advisor",
     "help.admin_model": "model name sent to an OpenAI-compatible API",
-    "help.admin_api_key_env": "the server's environment variable that holds the API key",
+    "help.admin_api_key_env": (
+        "name of a secret the operator declared for the tenant (AVAL_AI_EGRESS_FILE), holding "
+        "the API key"
+    ),
     "help.admin_timeout": "deadline of a call, e.g. 10s or 500ms (default 10s)",
     "help.admin_max_attempts": "attempts per call, 1 to 5 (default 2)",
     "help.admin_energy": "energy estimate, in milliwatt-hours",
@@ -665,11 +680,11 @@ _ENGLISH: Final[dict[str, str]] = {
     "help.admin_accuracy_note": "accuracy in words (e.g. '0.91 on 120 reports')",
     "help.admin_metric": "accuracy figure NAME=VALUE (repeatable)",
     "help.admin_pin": "request to pin a version (another administrator approves it)",
-    "help.admin_pins": "list pin requests, pending first",
+    "help.admin_pins": "list pin and configuration change requests, pending first",
     "help.admin_pending": "only pending requests",
-    "help.admin_approve": "approve another administrator's pin request",
-    "help.admin_refuse": "refuse another administrator's pin request",
-    "help.admin_pin_id": "the pin request's id",
+    "help.admin_approve": "approve another administrator's request (pin, configuration)",
+    "help.admin_refuse": "refuse another administrator's request (pin, configuration)",
+    "help.admin_pin_id": "the request's id",
     "help.admin_shadow": "run a candidate version in shadow mode, or stop it",
     "help.admin_off": "stop the shadow mode",
     "help.admin_stop": "stop the AI (kill switch): proposals go to manual review",
@@ -696,6 +711,13 @@ _ENGLISH: Final[dict[str, str]] = {
     "admin.pin_next": "Another administrator must approve it: aval admin pins approve {id} "
     "--reason …",
     "admin.pin_approved": "Pin approved: {name} now uses version {pinned}.",
+    "admin.change_held": (
+        "Change pending {id}: {fields} of {name} change only once another administrator "
+        "approves (four eyes)."
+    ),
+    "admin.change_approved": "Change approved for {name}: {fields} changed.",
+    "admin.change_refused": "Request {id} refused: {name} keeps its configuration ({fields}).",
+    "admin.change_column": "configuration: {fields}",
     "admin.pin_refused": "Request {id} refused: {name} keeps its pinned version ({pinned}), not "
     "{version}.",
     "admin.shadow_on": (

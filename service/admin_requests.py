@@ -1,7 +1,8 @@
 """Validated requests of the Admin service, and the checks of an AI system's configuration (I6).
 
 `parse` (requests.py) checks types, presence and lengths; the functions here check what needs
-the domain's words: names, endpoints, environment variable names, metrics.
+the domain's words: names, endpoints, metrics, and what the operator's AI egress file allows the
+tenant (endpoints and secrets).
 """
 
 from __future__ import annotations
@@ -18,15 +19,19 @@ from pydantic import AfterValidator, Field, StringConstraints
 
 from aval.v1 import admin_pb2
 
+from .egress import SETTING, EgressPolicy, host_name, ip_literal, shown_endpoint
 from .errors import FieldViolation, InvalidArgument
 from .requests import Request, parse
 from .text import visible
 
 # The same rule as `ai_system` in a review policy (policies/review.py).
 AI_SYSTEM_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
 _HOST_PORT = re.compile(
     r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):(?P<port>\d{1,5})$"
+)
+# What an OpenAI-compatible base URL may hold: nothing a URL parser could read two ways.
+_CLEAN_URL = re.compile(
+    r"^https?://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
 )
 _MAX_COUNT = 2**62
 _MAX_METRICS = 50
@@ -153,18 +158,47 @@ def _endpoint_violations(system: AISystemIn) -> list[FieldViolation]:
         match = _HOST_PORT.match(system.endpoint)
         if match is None or not 1 <= int(match["port"]) <= 65535:
             return [FieldViolation(where, "ADVISOR_ADDRESS", {"value": system.endpoint})]
-        return []
+        return _host_violations(match["host"])
     bad_url = [FieldViolation(where, "ENDPOINT_URL", {"value": system.endpoint})]
     try:
         parts = urlsplit(system.endpoint)
-        hostname, _ = parts.hostname, parts.port  # a bad port raises ValueError
+        hostname, port = parts.hostname, parts.port  # a bad port raises ValueError
     except ValueError:
         return bad_url
     if parts.scheme not in ("http", "https") or not hostname or parts.query or parts.fragment:
         return bad_url
-    if parts.username is not None or parts.password is not None:
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         return [FieldViolation(where, "ENDPOINT_CREDENTIALS")]
-    return []
+    if port == 0 or not _CLEAN_URL.match(system.endpoint):
+        return bad_url
+    return _host_violations(parts.netloc.rpartition(":")[0] if port else parts.netloc)
+
+
+def _host_violations(host: str) -> list[FieldViolation]:
+    """A host must be a DNS name or an IP address in its usual form: not a number that a
+    resolver would read as an address (2130706433, 0x7f000001, 127.1)."""
+    if ip_literal(host) is not None or host_name(host) is not None:
+        return []
+    return [FieldViolation("ai_system.endpoint", "ENDPOINT_HOST", {"host": host[:100]})]
+
+
+async def egress_violations(
+    egress: EgressPolicy, tenant: str, kind: str, endpoint: str, secret: str
+) -> list[FieldViolation]:
+    """What the operator's egress file does not allow an AI system of `tenant` (I5): its
+    endpoint, and its API key's secret when it names one. Never names a variable nor a value."""
+    if not egress.configured:
+        fields = ["ai_system.endpoint", *(["ai_system.api_key_env"] if secret else [])]
+        return [FieldViolation(f, "NO_AI_EGRESS", {"setting": SETTING}) for f in fields]
+    violations = []
+    if await egress.endpoint_refusal(tenant, kind, endpoint) is not None:
+        params = {"endpoint": shown_endpoint(kind, endpoint), "tenant": tenant, "setting": SETTING}
+        violations.append(FieldViolation("ai_system.endpoint", "ENDPOINT_NOT_ALLOWED", params))
+    if secret and not egress.declares(tenant, secret):
+        declared = ", ".join(egress.secret_names(tenant)) or "—"
+        params = {"tenant": tenant, "declared": declared, "setting": SETTING}
+        violations.append(FieldViolation("ai_system.api_key_env", "SECRET_NOT_DECLARED", params))
+    return violations
 
 
 def system_violations(system: AISystemIn) -> list[FieldViolation]:
@@ -175,8 +209,6 @@ def system_violations(system: AISystemIn) -> list[FieldViolation]:
     violations += _endpoint_violations(system)
     if system.backend_kind == "OPENAI_COMPATIBLE" and not system.model:
         violations.append(FieldViolation("ai_system.model", "MODEL_REQUIRED"))
-    if system.api_key_env and not _ENV_NAME.match(system.api_key_env):
-        violations.append(FieldViolation("ai_system.api_key_env", "ENV_NAME"))
     return violations
 
 

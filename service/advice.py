@@ -169,6 +169,13 @@ async def seek_advice(
     if shadow is not None:
         calls.append(_record(plan, policy, decision_id, CallRole.SHADOW, shadow, outcomes[1]))
     first = outcomes[0]
+    if first.refusal:  # the egress policy prevented the call: nothing was sent
+        return AdviceResult(
+            AdviceStatus(first.status),
+            f"AI_{first.refusal}",
+            {"ai_system": plan.system.name},
+            calls=tuple(calls),
+        )
     if first.advice is None:
         return AdviceResult(
             AdviceStatus(first.status),
@@ -226,7 +233,7 @@ def _config(plan: AdvicePlan) -> BackendConfig:
         kind=kind,
         endpoint=system.endpoint,
         model=system.model,
-        api_key_env=system.api_key_env,
+        api_key_secret=system.api_key_env,
         timeout=system.timeout_ms / 1000,
         max_attempts=system.max_attempts,
     )

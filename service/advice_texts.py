@@ -8,8 +8,8 @@ from typing import Any
 
 from . import refusals
 
-# reason -> (English, French). The AI's own error (reason AI_ANSWER) is technical text from
-# the backend, shown as it is in every language.
+# reason -> (English, French). The AI's failure (reason AI_ANSWER) is a technical status written
+# by the backends (never the AI's own error text), shown as it is in every language.
 _TEXTS: dict[str, tuple[str, str]] = {
     "AI_ANSWER": ("{detail}", "{detail}"),
     "AI_SYSTEM_UNREGISTERED": (
@@ -25,6 +25,31 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "AI_SYSTEM_DISABLED": (
         "the AI system {ai_system!r} is disabled in the registry",
         "le système d'IA {ai_system!r} est désactivé dans le registre",
+    ),
+    # The operator's AI egress policy prevented the call (service/egress.py).
+    "AI_ENDPOINT_NOT_ALLOWED": (
+        "the endpoint of the AI system {ai_system!r} is not on this tenant's AI egress "
+        "allow-list (AVAL_AI_EGRESS_FILE), so it is not called; a human decides without a "
+        "suggestion",
+        "l'adresse du système d'IA {ai_system!r} n'est pas dans la liste des destinations "
+        "autorisées de la collectivité (AVAL_AI_EGRESS_FILE) : il n'est pas appelé, un agent "
+        "décide sans suggestion",
+    ),
+    "AI_ENDPOINT_UNRESOLVED": (
+        "the host name of the AI system {ai_system!r} does not resolve, so it is not called",
+        "le nom d'hôte du système d'IA {ai_system!r} ne se résout pas : il n'est pas appelé",
+    ),
+    "AI_SECRET_NOT_DECLARED": (
+        "the API key of the AI system {ai_system!r} is not a secret the operator declared for "
+        "this tenant (AVAL_AI_EGRESS_FILE), so it is not called",
+        "la clé d'API du système d'IA {ai_system!r} n'est pas un secret que l'exploitant a "
+        "déclaré pour la collectivité (AVAL_AI_EGRESS_FILE) : il n'est pas appelé",
+    ),
+    "AI_SECRET_UNSET": (
+        "the secret holding the API key of the AI system {ai_system!r} has no value on this "
+        "server (ask the operator), so it is not called",
+        "le secret qui porte la clé d'API du système d'IA {ai_system!r} n'a pas de valeur sur "
+        "ce serveur (voir l'exploitant) : il n'est pas appelé",
     ),
     "HIGH_RISK_UNPINNED": (
         "high-risk decision type: the AI system {ai_system!r} has no pinned model version "

@@ -14,8 +14,10 @@ import logging
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import yaml
 from psycopg import AsyncConnection
 
 from aval.audit_store import Store, registry, trail
@@ -26,6 +28,7 @@ from aval.audit_store.registry import AISystemRecord, ModelVersionRecord
 from .advisor_demo import INTENDED_PURPOSE, KNOWN_LIMITS, SYSTEM_NAME, train_demo_model
 from .demo import DEMO_TENANT
 from .deployment import utc_now
+from .egress_file import demo_egress
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,23 @@ class DemoAdvisorProcess:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def write_demo_egress(data_dir: Path, endpoint: str, base: Path | None) -> Path:
+    """Writes `<data_dir>/demo/ai-egress.yaml`: the operator's egress file `base` (if any) with
+    ville-demo allowed to reach the demo's advisor at `endpoint` (loopback HOST:PORT)."""
+    host, _, port = endpoint.rpartition(":")
+    folder = data_dir / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "ai-egress.yaml"
+    path.write_text(
+        "# Written by `aval serve --demo`: the demo's AI system runs on loopback.\n"
+        + yaml.safe_dump(
+            demo_egress(base, DEMO_TENANT, host, int(port)), allow_unicode=True, sort_keys=False
+        ),
+        encoding="utf-8",
+    )
+    return path
 
 
 def start_demo_advisor_process() -> DemoAdvisorProcess:

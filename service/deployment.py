@@ -12,6 +12,7 @@ from aval.policies import PolicyBook, ReviewPolicy
 
 from .authorization import Authorizer
 from .backends import Backends
+from .egress import EgressPolicy
 from .errors import FieldViolation, InvalidArgument
 from .identity import Authenticator, Principal
 from .settings import Settings
@@ -35,7 +36,10 @@ class Deployment:
     writer: ProposalWriter
     # Signs checkpoints; None when no key is configured (checkpoint RPCs are then refused).
     signer: Signer | None = None
-    # The clients of the AI systems behind the gateway, with their circuit breakers.
+    # The operator's AI egress allow-list (AVAL_AI_EGRESS_FILE); nothing allowed without one.
+    egress: EgressPolicy = field(default_factory=EgressPolicy.none)
+    # The clients of the AI systems behind the gateway, with their circuit breakers; built
+    # with the same egress policy.
     backends: Backends = field(default_factory=Backends)
 
     def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:

@@ -179,10 +179,17 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "attente peut être tranchée",
     ),
     "PIN_REQUESTER_CANNOT_DECIDE": (
-        "four eyes: {principal} requested this pin change and can neither approve nor refuse it; "
+        "four eyes: {principal} requested this change and can neither approve nor refuse it; "
         "another administrator of {tenant} must decide",
-        "principe des quatre yeux : {principal} a demandé ce changement d'épinglage et ne peut ni "
+        "principe des quatre yeux : {principal} a demandé ce changement et ne peut ni "
         "l'approuver ni le refuser ; un autre administrateur de {tenant} doit trancher",
+    ),
+    "CHANGE_NOT_ALLOWED": (
+        "the change of {ai_system!r} asks for what the AI egress file no longer allows "
+        "({fields}): refuse it, or ask the operator to allow it (AVAL_AI_EGRESS_FILE)",
+        "le changement de {ai_system!r} demande ce que le fichier de sortie vers l'IA n'autorise "
+        "plus ({fields}) : refusez-le, ou demandez à l'exploitant de l'autoriser "
+        "(AVAL_AI_EGRESS_FILE)",
     ),
     "SHADOW_IS_PINNED": (
         "version {version!r} is the pinned version of {ai_system!r}: a shadow runs another, "
@@ -239,10 +246,38 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
         "http(s)://HÔTE[:PORT]/CHEMIN, par exemple http://127.0.0.1:11434/v1",
     ),
     "ENDPOINT_CREDENTIALS": (
-        "must not contain credentials: put the API key in an environment variable of the "
-        "server and name it in api_key_env",
-        "ne doit contenir aucun identifiant : placez la clé d'API dans une variable "
-        "d'environnement du serveur et donnez son nom dans api_key_env",
+        "must not contain credentials: the operator declares the API key as a secret of the "
+        "tenant (AVAL_AI_EGRESS_FILE), and api_key_env names that secret",
+        "ne doit contenir aucun identifiant : l'exploitant déclare la clé d'API comme secret de "
+        "la collectivité (AVAL_AI_EGRESS_FILE), et api_key_env donne le nom de ce secret",
+    ),
+    "ENDPOINT_HOST": (
+        "{host!r} is neither a DNS host name nor an IP address in its usual form",
+        "{host!r} n'est ni un nom d'hôte DNS ni une adresse IP sous sa forme habituelle",
+    ),
+    # What the operator's AI egress file allows a tenant (service/egress.py).
+    "NO_AI_EGRESS": (
+        "this server allows AI systems no endpoint and no secret: its operator lists them, per "
+        "tenant, in the AI egress file named by {setting}",
+        "ce serveur n'autorise aux systèmes d'IA aucune destination ni aucun secret : son "
+        "exploitant les déclare, par collectivité, dans le fichier de sortie vers l'IA nommé par "
+        "{setting}",
+    ),
+    "ENDPOINT_NOT_ALLOWED": (
+        "{endpoint} is not on the AI egress allow-list of tenant {tenant}: ask the operator to "
+        "allow it in the AI egress file ({setting}); a host name allowed through a network must "
+        "resolve only to addresses in it",
+        "{endpoint} n'est pas dans la liste des destinations autorisées de la collectivité "
+        "{tenant} : demandez à l'exploitant de l'autoriser dans le fichier de sortie vers l'IA "
+        "({setting}) ; un nom d'hôte autorisé par un réseau ne doit se résoudre qu'en adresses de "
+        "ce réseau",
+    ),
+    "SECRET_NOT_DECLARED": (
+        "not a secret the operator declared for tenant {tenant}; declared: {declared} (the "
+        "operator declares them in {setting}; never an environment variable nor a key)",
+        "ce n'est pas un secret que l'exploitant a déclaré pour la collectivité {tenant} ; "
+        "secrets déclarés : {declared} (l'exploitant les déclare dans {setting} ; jamais une "
+        "variable d'environnement ni une clé)",
     ),
     "ADVISOR_ADDRESS": (
         "{value!r} is not the address of an Advisor service: expected HOST:PORT, e.g. "
@@ -253,10 +288,6 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
     "MODEL_REQUIRED": (
         "required for an OpenAI-compatible backend: the name of the model it serves",
         "obligatoire pour une API compatible OpenAI : le nom du modèle qu'elle sert",
-    ),
-    "ENV_NAME": (
-        "expected the name of an environment variable (e.g. ALBERT_API_KEY), never the key",
-        "attendu le nom d'une variable d'environnement (par exemple ALBERT_API_KEY), jamais la clé",
     ),
     "PIN_BY_REQUEST": (
         "only an approved pin request changes the pinned version: `aval admin pin`",

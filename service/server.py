@@ -32,13 +32,16 @@ from aval.v1 import (
 
 from . import checkpointing, demo, telemetry
 from .authorization import Authorizer
+from .backends import Backends
 from .demo_ai import (
     DemoAdvisorError,
     DemoAdvisorProcess,
     register_demo_advisor,
     start_demo_advisor_process,
+    write_demo_egress,
 )
 from .deployment import Deployment
+from .egress_file import describe, load_egress
 from .expiry import run_expiry
 from .identity import TokenAuthenticator, load_principals
 from .servicers.admin import AdminServicer
@@ -80,8 +83,8 @@ class Launch:
 def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
     """Settles the database (embedded if needed, migrated) and the configuration files.
 
-    Loads the policies and principals once, so that a mistake in them stops the start here,
-    with the file and the fix, before any worker starts.
+    Loads the policies, principals and AI egress file once, so that a mistake in them stops
+    the start here, with the file and the fix, before any worker starts.
     """
     url = database_url(settings)
     applied = asyncio.run(migrate(url))
@@ -102,8 +105,11 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
             "no principals: set AVAL_PRINCIPALS_FILE to a principals YAML file, "
             "or run `aval serve --demo`"
         )
-    load_policy_dir(policy_dir)
+    book = load_policy_dir(policy_dir)
     load_principals(principals_file)
+    egress = load_egress(settings.ai_egress_file, book.tenants)
+    if not demo_mode:  # the demo adds its own advisor to it once that runs (_allow_demo_ai)
+        log.info("%s", describe(egress))
     try:
         settings = checkpointing.settle_signing_key(settings, demo_mode=demo_mode)
     except SigningKeyError as exc:
@@ -118,6 +124,8 @@ async def _deployment(settings: Settings) -> Deployment:
     assert settings.database_url and settings.policy_dir and settings.principals_file
     url = settings.database_url
     principals = load_principals(settings.principals_file)
+    policies = load_policy_dir(settings.policy_dir)
+    egress = load_egress(settings.ai_egress_file, policies.tenants)
     store = Store(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
     await store.open()
     listener = ChangeListener(url)
@@ -127,12 +135,14 @@ async def _deployment(settings: Settings) -> Deployment:
     return Deployment(
         settings=settings,
         store=store,
-        policies=load_policy_dir(settings.policy_dir),
+        policies=policies,
         authenticator=TokenAuthenticator(principals),
         authorizer=Authorizer([p for p, _ in principals], settings.grants_file),
         listener=listener,
         writer=writer,
         signer=checkpointing.load_signer(settings),
+        egress=egress,
+        backends=Backends(egress=egress),
     )
 
 
@@ -228,6 +238,8 @@ def run(settings: Settings, *, demo_mode: bool) -> int:
     launch = prepare(settings, demo_mode=demo_mode)
     advisor = _start_demo_ai(launch.settings) if demo_mode else None
     try:
+        if advisor is not None:
+            launch = _allow_demo_ai(launch, advisor)
         host = launch.settings.listen.rsplit(":", 1)[0]
         if launch.settings.workers > 1:
             from .workers import supervise  # the multi-process path only
@@ -243,6 +255,15 @@ def run(settings: Settings, *, demo_mode: bool) -> int:
     finally:
         if advisor is not None:
             advisor.stop()
+
+
+def _allow_demo_ai(launch: Launch, advisor: DemoAdvisorProcess) -> Launch:
+    """The launch with an egress file that also lets ville-demo reach the demo's AI system."""
+    settings = launch.settings
+    assert settings.policy_dir is not None
+    path = write_demo_egress(settings.data_dir, advisor.endpoint, settings.ai_egress_file)
+    log.info("%s", describe(load_egress(path, load_policy_dir(settings.policy_dir).tenants)))
+    return Launch(settings.model_copy(update={"ai_egress_file": path}), launch.exports)
 
 
 def _start_demo_ai(settings: Settings) -> DemoAdvisorProcess:

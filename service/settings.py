@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     witness_file: Path | None = None
     # Seconds between automatic checkpoints of the tenants with new events; 0 disables them.
     checkpoint_interval_seconds: float = Field(default=300.0, ge=0)
+    # The operator's AI egress file: per tenant, the secrets its AI systems may use (a name
+    # -> an environment variable) and the endpoints they may reach (service/egress_file.py).
+    # Without one, no AI system may reach any endpoint nor use any secret.
+    ai_egress_file: Path | None = None
     # The server's event loop: uvloop (libuv; about a tenth less CPU per call here) or the
     # standard library's asyncio loop.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
@@ -58,7 +62,12 @@ class Settings(BaseSettings):
         return self.claim_max_hold_seconds or 4 * self.claim_lease_seconds
 
     @field_validator(
-        "signing_key_file", "signing_key", "witness_file", "claim_max_hold_seconds", mode="before"
+        "signing_key_file",
+        "signing_key",
+        "witness_file",
+        "claim_max_hold_seconds",
+        "ai_egress_file",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from aval.service.egress import EgressPolicy, EndpointRule, TenantEgress
 from aval.service.identity import token_hash
 from aval.service.signing import PRIVATE_KEY_NAME, Signer, write_key_pair
 
@@ -94,6 +96,40 @@ PRINCIPALS: dict[str, tuple[str, list[str], list[dict[str, object]]]] = {
 }
 
 
+# The operator's AI egress configuration of test servers (AVAL_AI_EGRESS_FILE): the endpoints
+# the tests' AI systems use (loopback; 10.0.0.7:50061 is only ever registered, never called)
+# and one secret of ville-a, whose variable is left unset.
+EGRESS: dict[str, object] = {
+    "tenants": {
+        "ville-a": {
+            "secrets": {"ALBERT_API_KEY": "AVAL_TEST_ALBERT_API_KEY"},
+            "endpoints": [
+                {"network": "127.0.0.0/8"},
+                {"network": "10.0.0.7/32", "ports": [50061]},
+            ],
+        },
+        "ville-b": {"endpoints": [{"network": "127.0.0.0/8"}]},
+    }
+}
+
+
+def loopback_egress(tenant: str = "ville-a", secrets: tuple[str, ...] = ()) -> EgressPolicy:
+    """An egress policy letting `tenant` reach any port of 127.0.0.1, with `secrets` each read
+    from the environment variable of the same name (for the backends' own tests)."""
+    loopback = EndpointRule(network=ipaddress.ip_network("127.0.0.1/32"))
+    return EgressPolicy(
+        {tenant: TenantEgress({s: s for s in secrets}, (loopback,))}, source="tests"
+    )
+
+
+def write_egress(folder: Path, egress: dict[str, object] | None = None) -> Path:
+    """Writes an AI egress file (EGRESS unless given) in `folder`; returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "ai-egress.yaml"
+    path.write_text(yaml.safe_dump(EGRESS if egress is None else egress), encoding="utf-8")
+    return path
+
+
 def token_of(principal_id: str) -> str:
     return f"test-token-{principal_id}"
 
@@ -163,6 +199,7 @@ class ServerProcess:
             "AVAL_POLICY_DIR": str(policy_dir),
             "AVAL_PRINCIPALS_FILE": str(principals_file),
             "AVAL_DATA_DIR": str(config_dir / "data"),
+            "AVAL_AI_EGRESS_FILE": str(write_egress(config_dir)),
             "AVAL_EXPIRY_INTERVAL_SECONDS": "0.2",
             "AVAL_SHUTDOWN_GRACE_SECONDS": "2",
             "OTEL_TRACES_EXPORTER": "none",
@@ -178,6 +215,8 @@ class ServerProcess:
         env.update(extra_env or {})
         if demo:
             del env["AVAL_POLICY_DIR"], env["AVAL_PRINCIPALS_FILE"]
+            if "AVAL_AI_EGRESS_FILE" not in (extra_env or {}):
+                del env["AVAL_AI_EGRESS_FILE"]  # the demo allows its own advisor
         if database_url is None:  # the embedded PostgreSQL, in the data dir
             env.pop("AVAL_DATABASE_URL", None)
         else:

@@ -8,7 +8,6 @@ gRPC Advisor) reports one attempt to the retry loop, which turns them into a `Ca
 from __future__ import annotations
 
 import enum
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,8 +35,9 @@ class BackendConfig:
     endpoint: str
     # The model name sent to an OpenAI-compatible backend when no version is requested.
     model: str
-    # The environment variable holding the API key ("" = none); read at call time.
-    api_key_env: str
+    # The name of a secret the operator declared for the tenant in its egress file, which
+    # holds the API key ("" = none); resolved at call time through the operator's map only.
+    api_key_secret: str
     # Seconds per attempt.
     timeout: float
     # Attempts per call, 1 to 5.
@@ -76,12 +76,22 @@ class Advice:
 
 
 @dataclass(frozen=True)
+class Access:
+    """What the egress policy grants one call: the API key (None: none), and where to connect:
+    the host name itself, or the checked addresses of a name allowed through a network."""
+
+    api_key: str | None
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CallOutcome:
     """What became of one call (all its attempts); `advice` is set iff SUGGESTED."""
 
     status: CallStatus
     advice: Advice | None
-    # English, for the reviewers' flag and the trail; at most DETAIL_LIMIT characters.
+    # English, for the reviewers' flag and the trail; at most DETAIL_LIMIT characters. Never
+    # text from the backend's errors: a status and a fixed reason.
     detail: str
     attempts: int
     # UTC.
@@ -89,6 +99,8 @@ class CallOutcome:
     latency_ms: int
     input_tokens: int | None
     output_tokens: int | None
+    # Why the egress policy prevented the call (service/egress.py), "" when it did not.
+    refusal: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,12 +119,13 @@ class FailureKind(enum.Enum):
     REFUSED = "refused"
     # The backend answered with something unusable: not JSON, out of schema, another model.
     INVALID_OUTPUT = "invalid_output"
-    # The call could not be made as configured (e.g. the API key's variable is unset).
+    # The call could not be made as configured.
     MISCONFIGURED = "misconfigured"
 
 
 class AttemptFailed(Exception):
-    """One attempt did not produce a valid answer; `detail` is safe to show and record."""
+    """One attempt did not produce a valid answer; `detail` is safe to show and record: it is
+    written here, never copied from the backend's error."""
 
     def __init__(
         self,
@@ -134,39 +147,20 @@ class Backend(Protocol):
     """One backend's protocol adapter: makes single attempts, raising AttemptFailed."""
 
     async def attempt(
-        self, config: BackendConfig, request: AdviceRequest, trace_headers: dict[str, str]
+        self,
+        config: BackendConfig,
+        request: AdviceRequest,
+        trace_headers: dict[str, str],
+        access: Access,
     ) -> Answer: ...
 
     async def aclose(self) -> None: ...
-
-
-def api_key(config: BackendConfig) -> str | None:
-    """The API key from the environment at call time, None when the backend needs none.
-
-    Raises:
-        AttemptFailed (MISCONFIGURED): the named variable is unset or empty.
-    """
-    if not config.api_key_env:
-        return None
-    key = os.environ.get(config.api_key_env, "")
-    if not key:
-        raise AttemptFailed(
-            FailureKind.MISCONFIGURED,
-            f"the environment variable {config.api_key_env} that should hold the API key of "
-            f"{config.name!r} is not set on this server",
-        )
-    return key
 
 
 def bounded(text: str, limit: int = DETAIL_LIMIT) -> str:
     """`text` on one line, cut to `limit` characters."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def scrubbed(text: str, secret: str | None) -> str:
-    """`text` without the secret, should a backend echo it back in an error."""
-    return text.replace(secret, "[redacted]") if secret else text
 
 
 def expected_version(
@@ -181,7 +175,7 @@ def expected_version(
         AttemptFailed (INVALID_OUTPUT): naming both versions.
     """
     if request.model_version and answered != request.model_version:
-        got = repr(answered) if answered else "no version"
+        got = repr(answered[:60]) if answered else "no version"
         raise AttemptFailed(
             FailureKind.INVALID_OUTPUT,
             f"the AI system answered with {got}, not the requested version "

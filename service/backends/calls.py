@@ -1,8 +1,10 @@
-"""One call to an AI system: circuit breaker, retries, a client span, and its outcome."""
+"""One call to an AI system: the egress check, circuit breaker, retries, a client span, and
+its outcome."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -13,25 +15,40 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from aval.policies.output_schema import SchemaError, check_output_schema
+from aval.service import egress
+from aval.service.egress import EgressPolicy, EgressRefused, target_of
 
 from .advisor_client import AdvisorBackend
 from .base import (
+    Access,
     AdviceRequest,
-    AttemptFailed,
     Backend,
     BackendConfig,
     CallOutcome,
     CallStatus,
     FailureKind,
-    api_key,
     bounded,
 )
+from .guarded_http import GuardedTransport
 from .openai_compat import OpenAICompatBackend
 from .resilience import Backoff, CircuitBreaker, Permit, Tried, with_retries
 
 SPAN_NAME = "aval.ai.suggest"
 # Failures that say nothing about the backend's health: it answered.
 _ANSWERED = frozenset({FailureKind.INVALID_OUTPUT, FailureKind.REFUSED})
+# Why the egress policy prevented a call, for the reviewers' flag and the trail.
+_PREVENTED = {
+    egress.ENDPOINT_NOT_ALLOWED: (
+        "the endpoint of {name!r} is not on this tenant's AI egress allow-list "
+        f"({egress.SETTING})"
+    ),
+    egress.ENDPOINT_UNRESOLVED: "the host name of the endpoint of {name!r} does not resolve",
+    egress.SECRET_NOT_DECLARED: (
+        "the API key of {name!r} is not a secret the operator declared for this tenant "
+        f"({egress.SETTING})"
+    ),
+    egress.SECRET_UNSET: "the secret holding the API key of {name!r} has no value on this server",
+}
 
 
 class Backends:
@@ -54,6 +71,7 @@ class Backends:
     def __init__(
         self,
         *,
+        egress: EgressPolicy | None = None,
         failure_threshold: int = 5,
         cooldown: float = 30.0,
         backoff: Backoff | None = None,
@@ -62,6 +80,7 @@ class Backends:
         draw: Callable[[], float] = random.random,
         tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
+        self._egress = egress or EgressPolicy.none()
         self._threshold = failure_threshold
         self._cooldown = cooldown
         self._backoff = backoff or Backoff()
@@ -87,6 +106,8 @@ class Backends:
         Never raises for an AI failure: an unreachable, failing, slow or misconfigured
         backend gives UNAVAILABLE, an answer outside the schema (or from another version than
         the one asked) gives INVALID_OUTPUT, each with an English detail for the reviewers.
+        An endpoint or a secret the egress policy does not allow gives UNAVAILABLE with the
+        `refusal`, and nothing is sent.
         """
         started_at = datetime.now(UTC)
         start = time.perf_counter()
@@ -106,8 +127,10 @@ class Backends:
             SPAN_NAME, kind=SpanKind.CLIENT, attributes=attributes
         ) as span:
 
-            def outcome(status: CallStatus, detail: str, tried: Tried | None = None) -> CallOutcome:
-                result = _outcome(status, detail, tried, started_at, start)
+            def outcome(
+                status: CallStatus, detail: str, tried: Tried | None = None, refusal: str = ""
+            ) -> CallOutcome:
+                result = _outcome(status, detail, tried, started_at, start, refusal)
                 _annotate(span, result)
                 return result
 
@@ -116,9 +139,10 @@ class Backends:
             except SchemaError as error:
                 return outcome("UNAVAILABLE", f"not called: {error}")
             try:
-                api_key(config)
-            except AttemptFailed as error:
-                return outcome("UNAVAILABLE", f"not called: {error.detail}")
+                access = await self._access(config)
+            except EgressRefused as refused:
+                why = _PREVENTED[refused.reason].format(name=config.name)
+                return outcome("UNAVAILABLE", f"not called: {why}", refusal=refused.reason)
             backend = self._backend(config)
             if isinstance(backend, str):
                 return outcome("UNAVAILABLE", backend)
@@ -132,7 +156,7 @@ class Backends:
                 )
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
-            tried = await self._attempts(backend, config, request, carrier, breaker, permit)
+            tried = await self._attempts(backend, config, request, carrier, access, breaker, permit)
             failure = tried.failure
             if failure is None:
                 return outcome("SUGGESTED", "", tried)
@@ -143,18 +167,32 @@ class Backends:
                 return outcome("INVALID_OUTPUT", detail, tried)
             return outcome("UNAVAILABLE", detail, tried)
 
+    async def _access(self, config: BackendConfig) -> Access:
+        """The endpoint's checked addresses, then the API key, from the egress policy.
+
+        Raises:
+            EgressRefused: the policy allows one or the other to nobody of this tenant.
+        """
+        try:
+            target = target_of(config.kind, config.endpoint)
+        except ValueError:
+            raise EgressRefused(egress.ENDPOINT_NOT_ALLOWED) from None
+        addresses = await self._egress.addresses(config.tenant, target.host, target.port)
+        return Access(self._egress.api_key(config.tenant, config.api_key_secret), addresses)
+
     async def _attempts(
         self,
         backend: Backend,
         config: BackendConfig,
         request: AdviceRequest,
         carrier: dict[str, str],
+        access: Access,
         breaker: CircuitBreaker,
         permit: Permit,
     ) -> Tried:
         try:
             tried = await with_retries(
-                lambda: backend.attempt(config, request, carrier),
+                lambda: backend.attempt(config, request, carrier, access),
                 max_attempts=config.max_attempts,
                 backoff=self._backoff,
                 sleep=self._sleep,
@@ -183,10 +221,11 @@ class Backends:
                     f"not called: the endpoint of {config.name!r} must be an http(s) URL "
                     "ending in /v1"
                 )
+            guard = GuardedTransport(functools.partial(self._egress.addresses, config.tenant))
             try:
-                made = OpenAICompatBackend(config.endpoint)
-            except httpx.InvalidURL as error:
-                return f"not called: the endpoint of {config.name!r} is not a valid URL ({error})"
+                made = OpenAICompatBackend(config.endpoint, transport=guard)
+            except httpx.InvalidURL:
+                return f"not called: the endpoint of {config.name!r} is not a valid URL"
         elif config.kind == "ADVISOR":
             made = AdvisorBackend(config.endpoint)
         else:
@@ -213,6 +252,7 @@ def _outcome(
     tried: Tried | None,
     started_at: datetime,
     start: float,
+    refusal: str = "",
 ) -> CallOutcome:
     answer = tried.answer if tried is not None else None
     failure = tried.failure if tried is not None else None
@@ -226,6 +266,7 @@ def _outcome(
         latency_ms=max(0, round((time.perf_counter() - start) * 1000)),
         input_tokens=source.input_tokens if source is not None else None,
         output_tokens=source.output_tokens if source is not None else None,
+        refusal=refusal,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -21,16 +22,15 @@ from aval.audit_store.records import Factor
 from aval.policies.output_schema import OutputError, SchemaError, validate_output
 
 from .base import (
+    Access,
     Advice,
     AdviceRequest,
     Answer,
     AttemptFailed,
     BackendConfig,
     FailureKind,
-    api_key,
     bounded,
     expected_version,
-    scrubbed,
 )
 
 # A rationale longer than this is cut, not refused: it is read by a person, not parsed.
@@ -124,15 +124,20 @@ def request_body(config: BackendConfig, request: AdviceRequest) -> dict[str, Any
 
 
 class OpenAICompatBackend:
-    """One OpenAI-compatible endpoint: one HTTP client (a connection pool) reused by calls."""
+    """One OpenAI-compatible endpoint: one HTTP client (a connection pool) reused by calls.
+
+    The transport given by the caller decides where connections may go (guarded_http.py).
+    """
 
     def __init__(self, endpoint: str, *, transport: httpx.AsyncBaseTransport | None = None):
         base = endpoint if endpoint.endswith("/") else endpoint + "/"
-        # Redirects are not followed: the Authorization header must not travel elsewhere.
+        # Redirects are not followed: the Authorization header must not travel elsewhere; nor
+        # are the environment's proxies and .netrc credentials used.
         self._client = httpx.AsyncClient(
             base_url=base,
             transport=transport,
             follow_redirects=False,
+            trust_env=False,
             headers={"Accept": "application/json"},
         )
 
@@ -140,12 +145,15 @@ class OpenAICompatBackend:
         await self._client.aclose()
 
     async def attempt(
-        self, config: BackendConfig, request: AdviceRequest, trace_headers: dict[str, str]
+        self,
+        config: BackendConfig,
+        request: AdviceRequest,
+        trace_headers: dict[str, str],
+        access: Access,
     ) -> Answer:
-        key = api_key(config)
         headers = dict(trace_headers)
-        if key is not None:
-            headers["Authorization"] = f"Bearer {key}"
+        if access.api_key is not None:
+            headers["Authorization"] = f"Bearer {access.api_key}"
         body = request_body(config, request)
         try:
             # Both limits: httpx's applies per socket operation, the outer one to the whole
@@ -162,24 +170,41 @@ class OpenAICompatBackend:
                 FailureKind.TRANSIENT, f"no answer within {config.timeout:g} s"
             ) from None
         except httpx.TransportError as error:
-            text = scrubbed(str(error), key) or type(error).__name__
-            raise AttemptFailed(
-                FailureKind.TRANSIENT, bounded(f"cannot reach the AI system: {text}", 160)
-            ) from None
+            # The error's text may quote what the remote end sent: only its kind is told.
+            raise AttemptFailed(FailureKind.TRANSIENT, _transport_failure(error)) from None
         except httpx.RequestError as error:  # e.g. a body in an unknown content encoding
             raise AttemptFailed(
                 FailureKind.INVALID_OUTPUT,
                 f"the AI system's response cannot be read ({type(error).__name__})",
             ) from None
-        return _read(response, request, str(body["model"]), key)
+        return _read(response, request, str(body["model"]))
 
 
-def _read(response: httpx.Response, request: AdviceRequest, asked: str, key: str | None) -> Answer:
+def _transport_failure(error: httpx.TransportError) -> str:
+    if isinstance(error, httpx.ConnectError):
+        return "cannot reach the AI system (connection refused or failed)"
+    if isinstance(error, httpx.NetworkError):
+        return "cannot reach the AI system (connection lost)"
+    if isinstance(error, httpx.ProtocolError):
+        return "cannot reach the AI system (the answer broke the HTTP protocol)"
+    return f"cannot reach the AI system ({type(error).__name__})"
+
+
+def status_text(status: int) -> str:
+    """An HTTP status and its standard phrase, never the remote's own words."""
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def _read(response: httpx.Response, request: AdviceRequest, asked: str) -> Answer:
     status = response.status_code
     if status >= 300:
+        # The body and the reason phrase are the remote's: an internal page's text must not
+        # reach reviewers or the trail (SSRF), so only the status is told.
         kind = FailureKind.TRANSIENT if status >= 500 or status == 429 else FailureKind.REFUSED
-        reason = scrubbed(_error_text(response), key)
-        raise AttemptFailed(kind, bounded(f"HTTP {status} from the AI system: {reason}", 200))
+        raise AttemptFailed(kind, f"{status_text(status)} from the AI system")
     try:
         data = response.json()
     except ValueError:
@@ -205,18 +230,21 @@ def _read(response: httpx.Response, request: AdviceRequest, asked: str, key: str
     if not isinstance(content, str) or not content.strip():
         refusal = message.get("refusal")
         if isinstance(refusal, str) and refusal:
-            raise invalid(f"the model refused to answer: {refusal}")
+            raise invalid("the model refused to answer")
         raise invalid("the model's message has no content")
     fenced = _FENCE.match(content)
     try:
         parsed = json.loads(fenced.group("body") if fenced else content)
-    except ValueError as error:
-        raise invalid(f"the model's answer is not JSON ({error}): {content[:60]!r}") from None
+    except ValueError:
+        raise invalid("the model's answer is not JSON") from None
     try:
         wrapper = _Wrapper.model_validate(parsed)
     except ValidationError as error:
+        # Named by the envelope's own fields: an unexpected one's name is the remote's.
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
+            "an unexpected field"
+            if e["type"] == "extra_forbidden"
+            else f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
             for e in error.errors(include_url=False)
         )
         raise invalid(f"the model's answer is not in the expected form: {problems}") from None
@@ -256,17 +284,3 @@ def _usage(data: Any) -> tuple[int | None, int | None]:
 
 def _count(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-def _error_text(response: httpx.Response) -> str:
-    """The server's own error message when it gives one in the OpenAI shape."""
-    try:
-        data = response.json()
-    except ValueError:
-        return response.text[:150] or response.reason_phrase
-    error = data.get("error") if isinstance(data, dict) else None
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return str(error["message"])[:150]
-    if isinstance(error, str):
-        return error[:150]
-    return response.reason_phrase

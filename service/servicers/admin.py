@@ -10,7 +10,7 @@ from aval.audit_store.pin_requests import PinRequestRecord
 from aval.audit_store.registry import ModelVersionRecord, StopRecord
 from aval.v1 import admin_pb2, admin_pb2_grpc
 
-from .. import administration, oversight
+from .. import administration, change_requests, oversight
 from ..admin_requests import (
     DecidePinIn,
     EvaluateIn,
@@ -74,8 +74,12 @@ def ai_system(registered: RegisteredSystem) -> admin_pb2.AISystem:
     )
 
 
+def _wire_value(field: str, value: str) -> str:
+    return f"BACKEND_KIND_{value}" if field == "kind" else value
+
+
 def pin_request(r: PinRequestRecord) -> admin_pb2.PinRequest:
-    """The wire form of a pin request."""
+    """The wire form of a pin request or configuration change request."""
     return admin_pb2.PinRequest(
         tenant=r.tenant_id,
         id=str(r.id),
@@ -89,6 +93,14 @@ def pin_request(r: PinRequestRecord) -> admin_pb2.PinRequest:
         decided_at=timestamp(r.decided_at),
         decision_reason=r.decision_reason,
         previous_version=r.previous_version or "",
+        configuration_changes=[
+            admin_pb2.ConfigurationChange(
+                field=c.field,
+                previous=_wire_value(c.field, c.previous),
+                value=_wire_value(c.field, c.value),
+            )
+            for c in r.changes
+        ],
     )
 
 
@@ -156,8 +168,12 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     ) -> admin_pb2.RegisterAISystemResponse:
         principal = caller(self.deployment, context)
         ask = parse_ai_system(request)
-        registered, created = await administration.register_system(self.deployment, principal, ask)
-        return admin_pb2.RegisterAISystemResponse(ai_system=ai_system(registered), created=created)
+        done = await administration.register_system(self.deployment, principal, ask)
+        return admin_pb2.RegisterAISystemResponse(
+            ai_system=ai_system(done.registered),
+            created=done.created,
+            pending_change=pin_request(done.pending) if done.pending is not None else None,
+        )
 
     @unary
     async def ListAISystems(
@@ -184,7 +200,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     ) -> admin_pb2.RequestPinResponse:
         principal = caller(self.deployment, context)
         ask = parse(RequestPinIn, request)
-        made = await administration.request_pin(self.deployment, principal, ask)
+        made = await change_requests.request_pin(self.deployment, principal, ask)
         return admin_pb2.RequestPinResponse(pin_request=pin_request(made))
 
     @unary
@@ -193,7 +209,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     ) -> admin_pb2.DecidePinResponse:
         principal = caller(self.deployment, context)
         ask = parse(DecidePinIn, request)
-        closed, registered = await administration.decide_pin(self.deployment, principal, ask)
+        closed, registered = await change_requests.decide_pin(self.deployment, principal, ask)
         return admin_pb2.DecidePinResponse(
             pin_request=pin_request(closed), ai_system=ai_system(registered)
         )
@@ -204,7 +220,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     ) -> admin_pb2.ListPinRequestsResponse:
         principal = caller(self.deployment, context)
         ask = parse(ListPinRequestsIn, request)
-        found = await administration.list_pins(self.deployment, principal, ask)
+        found = await change_requests.list_pins(self.deployment, principal, ask)
         return admin_pb2.ListPinRequestsResponse(pin_requests=[pin_request(r) for r in found])
 
     @unary

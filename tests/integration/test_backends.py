@@ -36,6 +36,10 @@ from aval.service.backends import (
     BreakerState,
 )
 from tests.openai_server import OpenAIServer
+from tests.support import loopback_egress
+
+# The tests' backends may reach loopback, with these secrets (each its own variable).
+EGRESS = loopback_egress(secrets=("AVAL_TEST_AI_KEY", "AVAL_TEST_MISSING_KEY"))
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -72,7 +76,7 @@ def _config(endpoint: str, model: str = "good", **changes: Any) -> BackendConfig
         kind="OPENAI_COMPATIBLE",
         endpoint=endpoint,
         model=model,
-        api_key_env="",
+        api_key_secret="",
         timeout=5.0,
         max_attempts=1,
     )
@@ -103,7 +107,7 @@ async def server() -> AsyncIterator[OpenAIServer]:
 
 @pytest.fixture
 async def backends() -> AsyncIterator[Backends]:
-    made = Backends(backoff=Backoff(base=0.01, cap=0.05))
+    made = Backends(egress=EGRESS, backoff=Backoff(base=0.01, cap=0.05))
     yield made
     await made.aclose()
 
@@ -195,7 +199,9 @@ async def test_server_errors_beyond_max_attempts_are_unavailable(
 ) -> None:
     outcome = await backends.suggest(_config(server.url, "flaky-5", max_attempts=2), _request())
     assert (outcome.status, outcome.advice, outcome.attempts) == ("UNAVAILABLE", None, 2)
-    assert outcome.detail.startswith("HTTP 500 from the AI system: scripted failure 2 of 5")
+    # The status only: the body is the remote's text (issue 10, item 5).
+    assert outcome.detail.startswith("HTTP 500 Internal Server Error from the AI system")
+    assert "scripted failure" not in outcome.detail
     assert outcome.detail.endswith("(after 2 attempts)")
 
 
@@ -229,7 +235,7 @@ async def test_the_breaker_opens_after_five_failed_calls_and_a_probe_closes_it(
     server: OpenAIServer,
 ) -> None:
     clock = FakeClock()
-    backends = Backends(clock=clock, cooldown=30, backoff=Backoff(base=0, cap=0))
+    backends = Backends(egress=EGRESS, clock=clock, cooldown=30, backoff=Backoff(base=0, cap=0))
     config, request = _config(server.url, "flaky-5"), _request()
     try:
         for _ in range(5):
@@ -272,7 +278,7 @@ async def test_the_api_key_is_sent_as_a_bearer_token_only_when_configured(
     server: OpenAIServer, backends: Backends, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AVAL_TEST_AI_KEY", "s3cret-key")
-    keyed = _config(server.url, api_key_env="AVAL_TEST_AI_KEY")
+    keyed = _config(server.url, api_key_secret="AVAL_TEST_AI_KEY")
     assert (await backends.suggest(keyed, _request())).status == "SUGGESTED"
     assert (await backends.suggest(_config(server.url), _request())).status == "SUGGESTED"
     with_key, without_key = server.chat_requests()
@@ -284,10 +290,11 @@ async def test_an_unset_api_key_variable_is_unavailable_without_a_call(
     server: OpenAIServer, backends: Backends, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("AVAL_TEST_MISSING_KEY", raising=False)
-    config = _config(server.url, api_key_env="AVAL_TEST_MISSING_KEY", max_attempts=3)
+    config = _config(server.url, api_key_secret="AVAL_TEST_MISSING_KEY", max_attempts=3)
     outcome = await backends.suggest(config, _request())
     assert (outcome.status, outcome.attempts) == ("UNAVAILABLE", 0)
-    assert outcome.detail.startswith("not called: the environment variable AVAL_TEST_MISSING_KEY")
+    assert outcome.refusal == "SECRET_UNSET"
+    assert outcome.detail.startswith("not called: the secret holding the API key")
     assert server.chat_requests() == []
 
 
@@ -296,10 +303,10 @@ async def test_a_server_echoing_the_key_does_not_leak_it_into_the_detail(
 ) -> None:
     monkeypatch.setenv("AVAL_TEST_AI_KEY", "s3cret-key")
     async with OpenAIServer(behaviour="fail-401") as server:
-        config = _config(server.url, api_key_env="AVAL_TEST_AI_KEY")
+        config = _config(server.url, api_key_secret="AVAL_TEST_AI_KEY")
         refused = await backends.suggest(config, _request())
     assert refused.status == "UNAVAILABLE"
-    assert refused.detail.startswith("HTTP 401 from the AI system: Incorrect API key provided")
+    assert refused.detail.startswith("HTTP 401 Unauthorized from the AI system")
     assert "s3cret-key" not in refused.detail
 
 
@@ -319,7 +326,7 @@ async def test_the_call_is_a_client_span_of_the_propose_span_and_its_trace_conti
     server: OpenAIServer,
 ) -> None:
     provider, exporter = _tracing()
-    backends = Backends(tracer_provider=provider)
+    backends = Backends(egress=EGRESS, tracer_provider=provider)
     try:
         with provider.get_tracer("test").start_as_current_span(
             "Propose", kind=SpanKind.SERVER
@@ -349,7 +356,7 @@ async def test_the_call_is_a_client_span_of_the_propose_span_and_its_trace_conti
 
 async def test_a_failed_call_marks_its_span_as_an_error(server: OpenAIServer) -> None:
     provider, exporter = _tracing()
-    backends = Backends(tracer_provider=provider)
+    backends = Backends(egress=EGRESS, tracer_provider=provider)
     try:
         await backends.suggest(_config(server.url, "garbage"), _request())
     finally:

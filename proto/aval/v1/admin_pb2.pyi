@@ -228,7 +228,10 @@ class AISystem(_message.Message):
     model: _builtins.str
     """Model name sent to an OpenAI-compatible backend."""
     api_key_env: _builtins.str
-    """Name of the environment variable that holds the API key (never the key)."""
+    """Name of a secret the operator declared for the tenant in its AI egress file
+    (AVAL_AI_EGRESS_FILE), which holds the API key; never an environment variable nor the key.
+    Empty: no key is sent.
+    """
     pinned_version: _builtins.str
     """Empty when no version is pinned."""
     shadow_version: _builtins.str
@@ -313,19 +316,29 @@ class RegisterAISystemResponse(_message.Message):
 
     AI_SYSTEM_FIELD_NUMBER: _builtins.int
     CREATED_FIELD_NUMBER: _builtins.int
+    PENDING_CHANGE_FIELD_NUMBER: _builtins.int
     created: _builtins.bool
     """False when it already existed and was updated."""
     @_builtins.property
-    def ai_system(self) -> Global___AISystem: ...
+    def ai_system(self) -> Global___AISystem:
+        """As it is now: a held change (pending_change) is not in it yet."""
+
+    @_builtins.property
+    def pending_change(self) -> Global___PinRequest:
+        """Set when the request changes what a system in service answers: the pending request that
+        another administrator must approve (DecidePin with its id) before the change applies.
+        """
+
     def __init__(
         self,
         *,
         ai_system: Global___AISystem | None = ...,
         created: _builtins.bool = ...,
+        pending_change: Global___PinRequest | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ai_system", b"ai_system"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ai_system", b"ai_system", "pending_change", b"pending_change"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ai_system", b"ai_system", "created", b"created"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ai_system", b"ai_system", "created", b"created", "pending_change", b"pending_change"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -421,7 +434,40 @@ class RegisterModelVersionResponse(_message.Message):
 Global___RegisterModelVersionResponse: _TypeAlias = RegisterModelVersionResponse  # noqa: Y015
 
 @_typing.final
+class ConfigurationChange(_message.Message):
+    """One field of an AI system that a configuration change request changes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIELD_FIELD_NUMBER: _builtins.int
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    field: _builtins.str
+    """The AISystem field: "kind", "endpoint", "model" or "api_key_env"."""
+    previous: _builtins.str
+    """Its value when the request was made, and the value asked for (a kind by its enum name)."""
+    value: _builtins.str
+    def __init__(
+        self,
+        *,
+        field: _builtins.str = ...,
+        previous: _builtins.str = ...,
+        value: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["field", b"field", "previous", b"previous", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfigurationChange: _TypeAlias = ConfigurationChange  # noqa: Y015
+
+@_typing.final
 class PinRequest(_message.Message):
+    """A four-eyes request on an AI system: pin a version, or (when configuration_changes is set
+    and version is empty) change what its pinned version answers.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TENANT_FIELD_NUMBER: _builtins.int
@@ -436,10 +482,12 @@ class PinRequest(_message.Message):
     DECIDED_AT_FIELD_NUMBER: _builtins.int
     DECISION_REASON_FIELD_NUMBER: _builtins.int
     PREVIOUS_VERSION_FIELD_NUMBER: _builtins.int
+    CONFIGURATION_CHANGES_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     id: _builtins.str
     ai_system: _builtins.str
     version: _builtins.str
+    """The version to pin; empty for a configuration change request."""
     reason: _builtins.str
     requested_by: _builtins.str
     state: Global___PinRequestState.ValueType
@@ -451,6 +499,10 @@ class PinRequest(_message.Message):
     def requested_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def decided_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def configuration_changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConfigurationChange]:
+        """The fields a configuration change request changes; empty for a pin request."""
+
     def __init__(
         self,
         *,
@@ -466,10 +518,11 @@ class PinRequest(_message.Message):
         decided_at: _timestamp_pb2.Timestamp | None = ...,
         decision_reason: _builtins.str = ...,
         previous_version: _builtins.str = ...,
+        configuration_changes: _abc.Iterable[Global___ConfigurationChange] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["decided_at", b"decided_at", "requested_at", b"requested_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ai_system", b"ai_system", "decided_at", b"decided_at", "decided_by", b"decided_by", "decision_reason", b"decision_reason", "id", b"id", "previous_version", b"previous_version", "reason", b"reason", "requested_at", b"requested_at", "requested_by", b"requested_by", "state", b"state", "tenant", b"tenant", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ai_system", b"ai_system", "configuration_changes", b"configuration_changes", "decided_at", b"decided_at", "decided_by", b"decided_by", "decision_reason", b"decision_reason", "id", b"id", "previous_version", b"previous_version", "reason", b"reason", "requested_at", b"requested_at", "requested_by", b"requested_by", "state", b"state", "tenant", b"tenant", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -107,7 +107,12 @@ class AdminServicer:
 
     def RegisterAISystem(self, request, context):
         """Registers an AI system, or updates it (everything but its pinned version, which only an
-        approved pin request changes; the first registration may pin a registered version).
+        approved pin request changes). Its endpoint must be on the tenant's AI egress allow-list
+        and its api_key_env a secret the operator declared for the tenant (AVAL_AI_EGRESS_FILE).
+        On a system in service (with a pinned version, or named by a review policy), a change of
+        what it answers (kind, endpoint, model, api_key_env) is not applied: it becomes a pending
+        request (RegisterAISystemResponse.pending_change) that another administrator approves or
+        refuses with DecidePin; the other fields change at once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -135,14 +140,15 @@ class AdminServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DecidePin(self, request, context):
-        """Approves or refuses a pin request (never the requester's own).
+        """Approves or refuses a pin request or a configuration change request (never the
+        requester's own).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListPinRequests(self, request, context):
-        """Lists pin requests, pending first.
+        """Lists pin requests and configuration change requests, pending first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

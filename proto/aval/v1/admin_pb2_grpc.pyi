@@ -38,7 +38,12 @@ class AdminStub:
     def __new__(cls, channel: _aio.Channel) -> AdminAsyncStub: ...
     RegisterAISystem: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RegisterAISystemRequest, _admin_pb2.RegisterAISystemResponse]
     """Registers an AI system, or updates it (everything but its pinned version, which only an
-    approved pin request changes; the first registration may pin a registered version).
+    approved pin request changes). Its endpoint must be on the tenant's AI egress allow-list
+    and its api_key_env a secret the operator declared for the tenant (AVAL_AI_EGRESS_FILE).
+    On a system in service (with a pinned version, or named by a review policy), a change of
+    what it answers (kind, endpoint, model, api_key_env) is not applied: it becomes a pending
+    request (RegisterAISystemResponse.pending_change) that another administrator approves or
+    refuses with DecidePin; the other fields change at once.
     """
     ListAISystems: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListAISystemsRequest, _admin_pb2.ListAISystemsResponse]
     """Lists a tenant's AI systems with their versions and instructions for use."""
@@ -47,9 +52,11 @@ class AdminStub:
     RequestPin: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RequestPinRequest, _admin_pb2.RequestPinResponse]
     """Asks to pin another version; another administrator must approve it."""
     DecidePin: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DecidePinRequest, _admin_pb2.DecidePinResponse]
-    """Approves or refuses a pin request (never the requester's own)."""
+    """Approves or refuses a pin request or a configuration change request (never the
+    requester's own).
+    """
     ListPinRequests: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListPinRequestsRequest, _admin_pb2.ListPinRequestsResponse]
-    """Lists pin requests, pending first."""
+    """Lists pin requests and configuration change requests, pending first."""
     SetShadow: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetShadowRequest, _admin_pb2.SetShadowResponse]
     """Runs a candidate version in shadow beside the pinned one, or stops doing so."""
     Stop: _grpc.UnaryUnaryMultiCallable[_admin_pb2.StopRequest, _admin_pb2.StopResponse]
@@ -75,7 +82,12 @@ class AdminAsyncStub(AdminStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     RegisterAISystem: _aio.UnaryUnaryMultiCallable[_admin_pb2.RegisterAISystemRequest, _admin_pb2.RegisterAISystemResponse]  # type: ignore[assignment]
     """Registers an AI system, or updates it (everything but its pinned version, which only an
-    approved pin request changes; the first registration may pin a registered version).
+    approved pin request changes). Its endpoint must be on the tenant's AI egress allow-list
+    and its api_key_env a secret the operator declared for the tenant (AVAL_AI_EGRESS_FILE).
+    On a system in service (with a pinned version, or named by a review policy), a change of
+    what it answers (kind, endpoint, model, api_key_env) is not applied: it becomes a pending
+    request (RegisterAISystemResponse.pending_change) that another administrator approves or
+    refuses with DecidePin; the other fields change at once.
     """
     ListAISystems: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListAISystemsRequest, _admin_pb2.ListAISystemsResponse]  # type: ignore[assignment]
     """Lists a tenant's AI systems with their versions and instructions for use."""
@@ -84,9 +96,11 @@ class AdminAsyncStub(AdminStub):
     RequestPin: _aio.UnaryUnaryMultiCallable[_admin_pb2.RequestPinRequest, _admin_pb2.RequestPinResponse]  # type: ignore[assignment]
     """Asks to pin another version; another administrator must approve it."""
     DecidePin: _aio.UnaryUnaryMultiCallable[_admin_pb2.DecidePinRequest, _admin_pb2.DecidePinResponse]  # type: ignore[assignment]
-    """Approves or refuses a pin request (never the requester's own)."""
+    """Approves or refuses a pin request or a configuration change request (never the
+    requester's own).
+    """
     ListPinRequests: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListPinRequestsRequest, _admin_pb2.ListPinRequestsResponse]  # type: ignore[assignment]
-    """Lists pin requests, pending first."""
+    """Lists pin requests and configuration change requests, pending first."""
     SetShadow: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetShadowRequest, _admin_pb2.SetShadowResponse]  # type: ignore[assignment]
     """Runs a candidate version in shadow beside the pinned one, or stops doing so."""
     Stop: _aio.UnaryUnaryMultiCallable[_admin_pb2.StopRequest, _admin_pb2.StopResponse]  # type: ignore[assignment]
@@ -115,7 +129,12 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.RegisterAISystemResponse, _abc.Awaitable[_admin_pb2.RegisterAISystemResponse]]:
         """Registers an AI system, or updates it (everything but its pinned version, which only an
-        approved pin request changes; the first registration may pin a registered version).
+        approved pin request changes). Its endpoint must be on the tenant's AI egress allow-list
+        and its api_key_env a secret the operator declared for the tenant (AVAL_AI_EGRESS_FILE).
+        On a system in service (with a pinned version, or named by a review policy), a change of
+        what it answers (kind, endpoint, model, api_key_env) is not applied: it becomes a pending
+        request (RegisterAISystemResponse.pending_change) that another administrator approves or
+        refuses with DecidePin; the other fields change at once.
         """
 
     @_abc_1.abstractmethod
@@ -148,7 +167,9 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.DecidePinRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.DecidePinResponse, _abc.Awaitable[_admin_pb2.DecidePinResponse]]:
-        """Approves or refuses a pin request (never the requester's own)."""
+        """Approves or refuses a pin request or a configuration change request (never the
+        requester's own).
+        """
 
     @_abc_1.abstractmethod
     def ListPinRequests(
@@ -156,7 +177,7 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.ListPinRequestsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ListPinRequestsResponse, _abc.Awaitable[_admin_pb2.ListPinRequestsResponse]]:
-        """Lists pin requests, pending first."""
+        """Lists pin requests and configuration change requests, pending first."""
 
     @_abc_1.abstractmethod
     def SetShadow(
