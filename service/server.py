@@ -31,7 +31,7 @@ from aval.v1 import (
 )
 
 from . import checkpointing, demo, telemetry
-from .authorization import Authorizer
+from .authorization import Authorizer, GrantsFileError
 from .demo_ai import (
     DemoAdvisorError,
     DemoAdvisorProcess,
@@ -103,7 +103,11 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
             "or run `aval serve --demo`"
         )
     load_policy_dir(policy_dir)
-    load_principals(principals_file)
+    principals = load_principals(principals_file)
+    try:  # the grants file, checked with the principals it will authorise
+        Authorizer([p for p, _ in principals], settings.grants_file)
+    except GrantsFileError as exc:
+        raise StartupError(str(exc)) from exc
     try:
         settings = checkpointing.settle_signing_key(settings, demo_mode=demo_mode)
     except SigningKeyError as exc:
