@@ -77,14 +77,14 @@ class Authenticator(Protocol):
 
 class _GrantSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tenant: str
+    tenant: str = Field(min_length=1)
     roles: list[str] = Field(min_length=1)
 
 
 class _PrincipalSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=200)
-    tenant: str
+    tenant: str = Field(min_length=1)
     roles: list[str] = Field(min_length=1)
     token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     display_name: str = ""
@@ -245,10 +245,14 @@ def _refuse_ambiguity(document: _Document, spec: _PrincipalsFile) -> None:
         earlier = by_id.setdefault(_folded(p.id), i)
         if earlier != i:
             other = spec.principals[earlier]
-            same = "is" if other.id == p.id else f"reads the same as {other.id!r} (case aside), as"
+            same = (
+                "is already declared"
+                if other.id == p.id
+                else f"reads the same as {other.id!r} (case and Unicode forms aside), declared"
+            )
             raise document.error(
                 ("principals", i, "id"),
-                f"principal id {p.id!r} (tenant {p.tenant}) {same} declared at line "
+                f"principal id {p.id!r} (tenant {p.tenant}) {same} at line "
                 f"{document.line(('principals', earlier, 'id'))} (tenant {other.tenant}); a "
                 "principal's id must be unique across the deployment, whatever its tenant",
                 f"give one of them another id (for example '{p.tenant}-{p.id}'); if both are one "

@@ -78,15 +78,11 @@ class Launch:
 
 
 def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
-    """Settles the database (embedded if needed, migrated) and the configuration files.
+    """Settles the configuration files and the database (embedded if needed, migrated).
 
     Loads the policies and principals once, so that a mistake in them stops the start here,
-    with the file and the fix, before any worker starts.
+    with the file and the fix, before the database is touched and before any worker starts.
     """
-    url = database_url(settings)
-    applied = asyncio.run(migrate(url))
-    if applied:
-        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
     exports: list[tuple[str, str]] = []
     principals_file, policy_dir = settings.principals_file, settings.policy_dir
     if demo_mode:
@@ -112,6 +108,10 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
         settings = checkpointing.settle_signing_key(settings, demo_mode=demo_mode)
     except SigningKeyError as exc:
         raise StartupError(str(exc)) from exc
+    url = database_url(settings)
+    applied = asyncio.run(migrate(url))
+    if applied:
+        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
     settled = settings.model_copy(
         update={"database_url": url, "policy_dir": policy_dir, "principals_file": principals_file}
     )

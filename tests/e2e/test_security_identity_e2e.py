@@ -314,15 +314,16 @@ AMBIGUOUS_FILES = {
 
 @pytest.mark.parametrize("case", sorted(AMBIGUOUS_FILES))
 def test_an_ambiguous_principals_file_stops_the_server_naming_file_line_and_fix_I5(
-    case: str, database_url: str, tmp_path: Path
+    case: str, tmp_path: Path
 ) -> None:
+    """Before anything else: the database named here does not even exist."""
     text, line, says = AMBIGUOUS_FILES[case]
     policy_dir, _ = write_config(tmp_path)
     principals = tmp_path / "ambiguous.yaml"
     principals.write_text(text, encoding="utf-8")
     env = {
         **os.environ,
-        "AVAL_DATABASE_URL": database_url,
+        "AVAL_DATABASE_URL": "postgresql://aval@127.0.0.1:1/nowhere",
         "AVAL_POLICY_DIR": str(policy_dir),
         "AVAL_PRINCIPALS_FILE": str(principals),
         "AVAL_DATA_DIR": str(tmp_path / "data"),
