@@ -131,9 +131,9 @@ async def record_proposals(
     one statement; returns the ids inserted.
 
     Run on an autocommit connection, the statement is its own transaction: each decision and
-    its events commit together (I2) when this returns (I7). A decision whose (tenant,
+    its events commit together (I2) when this returns (I7). A decision whose (tenant, proposer,
     idempotency key) is taken — by a committed row or an earlier one of the batch — is skipped
-    with its events and calls.
+    with its events and calls; another proposer's key never is (I4).
     """
     rows: list[dict[str, Any]] = []
     events: list[bytes] = []
@@ -182,11 +182,16 @@ async def get(
 
 
 async def by_idempotency_key(
-    conn: AsyncConnection[Any], tenant_id: str, key: str
+    conn: AsyncConnection[Any], tenant_id: str, proposer_id: str, key: str
 ) -> Decision | None:
-    """The decision first recorded under (tenant, idempotency key), if any."""
+    """The decision `proposer_id` first recorded under its idempotency key in the tenant, if any.
+
+    Keys belong to their proposer: another's decision under the same key is never returned.
+    """
     cur = await conn.execute(
-        "SELECT id FROM decisions WHERE tenant_id = %s AND idempotency_key = %s", (tenant_id, key)
+        "SELECT id FROM decisions"
+        " WHERE tenant_id = %s AND proposer_id = %s AND idempotency_key = %s",
+        (tenant_id, proposer_id, key),
     )
     row = await cur.fetchone()
     return None if row is None else await get(conn, tenant_id, row[0])

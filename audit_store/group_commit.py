@@ -36,7 +36,7 @@ class ProposalWriter:
     """Writes new decisions with their first audit events, many per transaction.
 
     `write` resolves to True once the decision and its events are committed, or to False if
-    its (tenant, idempotency key) was already taken (nothing of it is written then).
+    its (tenant, proposer, idempotency key) was already taken (nothing of it is written then).
     """
 
     def __init__(self, store: Store, *, max_batch: int = 256, writers: int = 1) -> None:

@@ -45,17 +45,25 @@ class Deployment:
     def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
         return self.authenticator.authenticate(metadata)
 
-    def tenant_for(self, principal: Principal, requested: str, action: str) -> str:
+    def tenant_for(
+        self, principal: Principal, requested: str, action: str, field: str = "tenant"
+    ) -> str:
         """The tenant a request acts on (the caller's when empty), once the caller may act there.
 
+        The grant is checked first: a tenant that does not exist is refused exactly like one
+        that exists but is not granted, so that no caller can list the tenants (I5). Only a
+        caller the operator granted in a tenant that has no policies is told it is unknown.
+
         Raises:
-            InvalidArgument: the tenant is unknown to this deployment.
-            PermissionDenied: the caller holds no grant for the action in that tenant (I5).
+            PermissionDenied: the caller holds no grant for the action in that tenant (I5),
+                whether or not the tenant exists.
+            InvalidArgument: the caller is granted in the tenant, but it has no policies here;
+                the violation names `field`.
         """
         tenant = requested or principal.tenant
-        if tenant not in self.policies.tenants:
-            raise InvalidArgument([FieldViolation("tenant", "UNKNOWN_TENANT", {"tenant": tenant})])
         self.authorizer.require(principal, tenant, action)
+        if tenant not in self.policies.tenants:
+            raise InvalidArgument([FieldViolation(field, "UNKNOWN_TENANT", {"tenant": tenant})])
         return tenant
 
     def policy_for(self, tenant: str, decision_type: str) -> ReviewPolicy:

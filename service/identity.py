@@ -4,27 +4,62 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from aval.audit_store.records import SYSTEM_ACTOR
 
 from .errors import Unauthenticated
 
 ROLES = ("application", "supervisor", "inspector", "admin")
 
 
+@dataclass(frozen=True, order=True)
+class PrincipalKey:
+    """Who a principal is, unambiguously across the deployment (I5).
+
+    A principal of the principals file is (``file``, its tenant, its id); a person signed in
+    through OpenID Connect is to be (``oidc``, issuer, subject). Grants, and anything else that
+    must tell principals apart, are keyed by this, never by a bare id.
+    """
+
+    kind: str
+    namespace: str
+    subject: str
+
+    def __str__(self) -> str:
+        # Casbin compares subjects as strings. JSON keeps the parts apart whatever they hold, and
+        # never equals a role name: a subject named like a role would hold that role everywhere.
+        parts = [self.kind, self.namespace, self.subject]
+        return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: its home tenant and its roles per tenant."""
+    """An authenticated caller: its home tenant and its roles per tenant.
+
+    `id` is what the trail, decisions, reviews, claims and pin requests record, and what
+    separation of duties compares. It names one principal only because ids are unique across
+    the deployment, whatever their tenant: `load_principals` and `TokenAuthenticator` refuse
+    anything else.
+    """
 
     id: str
     tenant: str
     roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     display_name: str = ""
+
+    @cached_property
+    def key(self) -> PrincipalKey:
+        return PrincipalKey("file", self.tenant, self.id)
 
     def roles_in(self, tenant: str) -> frozenset[str]:
         return self.roles.get(tenant, frozenset())
@@ -42,19 +77,27 @@ class Authenticator(Protocol):
 
 class _GrantSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tenant: str
+    tenant: str = Field(min_length=1)
     roles: list[str] = Field(min_length=1)
 
 
 class _PrincipalSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=200)
-    tenant: str
+    tenant: str = Field(min_length=1)
     roles: list[str] = Field(min_length=1)
     token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     display_name: str = ""
     # Roles in other tenants, granted explicitly (a pooled inspector, I5).
     grants: list[_GrantSpec] = []
+
+    @field_validator("id")
+    @classmethod
+    def _readable(cls, value: str) -> str:
+        # The id is what the trail shows: nothing invisible, nothing a terminal would act on.
+        if not value.isprintable() or value != value.strip():
+            raise ValueError("a principal id must be printable text without spaces around it")
+        return value
 
 
 class _PrincipalsFile(BaseModel):
@@ -67,26 +110,191 @@ def token_hash(token: str) -> str:
 
 
 class PrincipalsFileError(ValueError):
-    """A principals file that cannot be used."""
+    """A principals file that cannot be used: where, what, and how to mend it."""
+
+    def __init__(self, path: Path, line: int | None, field: str, message: str, fix: str) -> None:
+        self.path, self.line, self.field, self.message, self.fix = path, line, field, message, fix
+        where = f"{path}:{line}" if line else str(path)
+        super().__init__(f"{where}: {field}: {message} — fix: {fix}")
+
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class _Document:
+    """A YAML file's data with its node tree, whose marks give the line of every value."""
+
+    path: Path
+    data: Any
+    root: yaml.Node | None
+
+    def line(self, loc: Loc) -> int | None:
+        """1-based line of the value at `loc` (of its key in a mapping), or of its nearest
+        parent."""
+        node, line = self.root, (self.root.start_mark.line + 1 if self.root else None)
+        for part in loc:
+            child = None
+            if isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    if key.value == str(part):
+                        child, line = value, key.start_mark.line + 1
+            elif (
+                isinstance(node, yaml.SequenceNode)
+                and isinstance(part, int)
+                and part < len(node.value)
+            ):
+                child = node.value[part]
+                line = child.start_mark.line + 1
+            if child is None:
+                break
+            node = child
+        return line
+
+    def error(self, loc: Loc, message: str, fix: str) -> PrincipalsFileError:
+        where = ".".join(str(p) for p in loc) or "(document)"
+        return PrincipalsFileError(self.path, self.line(loc), where, message, fix)
+
+
+def _read(path: Path) -> _Document:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PrincipalsFileError(
+            path, None, "(file)", str(exc), "check AVAL_PRINCIPALS_FILE"
+        ) from exc
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise PrincipalsFileError(
+            path,
+            mark.line + 1 if mark else None,
+            "(syntax)",
+            str(exc).split("\n")[0],
+            "correct the YAML syntax at that line",
+        ) from exc
+    finally:
+        loader.dispose()
+    document = _Document(path, data, root)
+    _refuse_repeated_keys(document, root, ())
+    return document
+
+
+def _refuse_repeated_keys(document: _Document, node: yaml.Node | None, loc: Loc) -> None:
+    """YAML keeps the last of two equal keys silently: a principal would change tenant unseen."""
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            if name in first:
+                raise PrincipalsFileError(
+                    document.path,
+                    key.start_mark.line + 1,
+                    ".".join(str(p) for p in (*loc, name)),
+                    f"'{name}' is given twice in one entry (first at line {first[name]}); "
+                    "YAML would keep only the last",
+                    f"keep one '{name}'",
+                )
+            first[name] = key.start_mark.line + 1
+            _refuse_repeated_keys(document, value, (*loc, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _refuse_repeated_keys(document, item, (*loc, i))
+
+
+def _fix_for(error_type: str, loc: Loc, message: str) -> str:
+    name = str(loc[-1]) if loc else ""
+    if error_type == "extra_forbidden":
+        return f"remove '{name}' or correct its spelling"
+    if error_type == "missing":
+        return f"add '{name}'"
+    if name == "token_sha256":
+        return "write the SHA-256 of the token, 64 lowercase hexadecimal digits"
+    return message
+
+
+def _validate(document: _Document) -> _PrincipalsFile:
+    try:
+        return _PrincipalsFile.model_validate(document.data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        raise document.error(loc, message, _fix_for(first["type"], loc, message)) from exc
+
+
+def _folded(principal_id: str) -> str:
+    """What a reader of the trail cannot tell apart: case and Unicode compatibility forms."""
+    return unicodedata.normalize("NFKC", principal_id).casefold()
+
+
+def _refuse_ambiguity(document: _Document, spec: _PrincipalsFile) -> None:
+    """One id, one token: each names one principal of the whole deployment (I5)."""
+    by_id: dict[str, int] = {}
+    by_token: dict[str, int] = {}
+    for i, p in enumerate(spec.principals):
+        if _folded(p.id) == _folded(SYSTEM_ACTOR.id):
+            raise document.error(
+                ("principals", i, "id"),
+                f"the id {p.id!r} is reserved for the server's own events in the trail",
+                "choose another id",
+            )
+        earlier = by_id.setdefault(_folded(p.id), i)
+        if earlier != i:
+            other = spec.principals[earlier]
+            same = (
+                "is already declared"
+                if other.id == p.id
+                else f"reads the same as {other.id!r} (case and Unicode forms aside), declared"
+            )
+            raise document.error(
+                ("principals", i, "id"),
+                f"principal id {p.id!r} (tenant {p.tenant}) {same} at line "
+                f"{document.line(('principals', earlier, 'id'))} (tenant {other.tenant}); a "
+                "principal's id must be unique across the deployment, whatever its tenant",
+                f"give one of them another id (for example '{p.tenant}-{p.id}'); if both are one "
+                "caller, keep one entry and list its roles in the other tenant under `grants:`",
+            )
+        earlier = by_token.setdefault(p.token_sha256, i)
+        if earlier != i:
+            other = spec.principals[earlier]
+            raise document.error(
+                ("principals", i, "token_sha256"),
+                f"principal {p.id!r} has the token of {other.id!r} (line "
+                f"{document.line(('principals', earlier, 'token_sha256'))}); a token must name "
+                "one principal",
+                "give each principal its own token, and write its SHA-256 here",
+            )
 
 
 def load_principals(path: Path) -> list[tuple[Principal, str]]:
-    """Reads (principal, token hash) pairs from a YAML principals file."""
-    try:
-        spec = _PrincipalsFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PrincipalsFileError(f"{path}: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise PrincipalsFileError(f"{path}: {where}: {first['msg']}") from exc
+    """Reads (principal, token hash) pairs from a YAML principals file.
+
+    Raises:
+        PrincipalsFileError: the file cannot be read or validated, gives a key twice in one
+            entry, names an unknown role, or names a principal ambiguously (an id used twice,
+            even in two tenants or differing only by case; a token shared; the server's own
+            actor id). The message names the file, the line and the fix.
+    """
+    document = _read(path)
+    spec = _validate(document)
+    for i, p in enumerate(spec.principals):
+        for loc, named in [(("roles",), p.roles)] + [
+            (("grants", g, "roles"), grant.roles) for g, grant in enumerate(p.grants)
+        ]:
+            unknown = sorted(set(named) - set(ROLES))
+            if unknown:
+                raise document.error(
+                    ("principals", i, *loc),
+                    f"principal {p.id}: unknown roles {unknown}",
+                    f"use the known roles: {', '.join(ROLES)}",
+                )
+    _refuse_ambiguity(document, spec)
     loaded = []
     for p in spec.principals:
-        unknown = {r for r in p.roles + [r for g in p.grants for r in g.roles] if r not in ROLES}
-        if unknown:
-            raise PrincipalsFileError(
-                f"{path}: principal {p.id}: unknown roles {sorted(unknown)}; known: {ROLES}"
-            )
         roles = {p.tenant: frozenset(p.roles)}
         for grant in p.grants:
             roles[grant.tenant] = roles.get(grant.tenant, frozenset()) | frozenset(grant.roles)
@@ -98,6 +306,11 @@ class TokenAuthenticator:
     """Bearer tokens in the `authorization` metadata; only their SHA-256 is ever stored."""
 
     def __init__(self, principals: Sequence[tuple[Principal, str]]) -> None:
+        ids = [p.id for p, _ in principals]
+        hashes = [h for _, h in principals]
+        if len(set(ids)) != len(ids) or len(set(hashes)) != len(hashes):
+            # What records a principal by its id (the trail, separation of duties) needs this.
+            raise ValueError("each principal needs an id and a token of its own (I5)")
         self._by_hash = {h: p for p, h in principals}
         self.principals = [p for p, _ in principals]
 

@@ -28,18 +28,17 @@ def event_query(
     read several at once.
 
     Raises:
-        InvalidArgument: a tenant is unknown (named by its field, e.g. ``tenants[1]``).
-        PermissionDenied: the caller may not query one of the tenants.
+        PermissionDenied: the caller may not query one of the tenants, or it does not exist
+            (refused alike, I5).
+        InvalidArgument: a tenant the caller is granted has no policies (named by its field,
+            e.g. ``tenants[1]``).
     """
-    unknown = [
-        FieldViolation(f"tenants[{i}]", "UNKNOWN_TENANT", {"tenant": name})
-        for i, name in enumerate(request.tenants)
-        if name not in deployment.policies.tenants
-    ]
-    if unknown:
-        raise InvalidArgument(unknown)
-    asked = [*([request.tenant] if request.tenant else []), *request.tenants] or [""]
-    tenants = {deployment.tenant_for(principal, name, "audit.query") for name in asked}
+    asked = [("tenant", request.tenant)] if request.tenant else []
+    asked += [(f"tenants[{i}]", name) for i, name in enumerate(request.tenants)]
+    tenants = {
+        deployment.tenant_for(principal, name, "audit.query", field)
+        for field, name in asked or [("tenant", "")]
+    }
     verdict = request.verdict.removeprefix("VERDICT_")
     return queries.EventQuery(
         tenants=tuple(sorted(tenants)),

@@ -148,15 +148,17 @@ class Proposed:
 async def propose(deployment: Deployment, principal: Principal, request: ProposeIn) -> Proposed:
     """Records a proposal in PENDING_REVIEW with its audit event, in one transaction.
 
-    A retry with the same (tenant, idempotency key) and body returns the first decision.
+    A retry by the same caller with the same (tenant, idempotency key) and body returns the
+    first decision. Keys belong to the caller who chose them: another caller's use of the same
+    key is neither revealed nor returned (I4, I5).
     Without an attested suggestion, the AI system the decision type names is asked first
     (`advice.seek_advice`); whatever it does, the proposal is recorded.
 
     Raises:
-        InvalidArgument: unknown tenant or decision type, a payload over the size limit, or
-            an attested suggestion outside the type's output schema.
-        PermissionDenied: the caller may not propose in that tenant.
-        AlreadyExists: the key was used with a different body (I4).
+        InvalidArgument: unknown decision type, a payload over the size limit, or an attested
+            suggestion outside the type's output schema.
+        PermissionDenied: the caller may not propose in that tenant, or it does not exist.
+        AlreadyExists: the caller used the key with a different body (I4).
         FailedPrecondition: a high-risk type's attested suggestion comes from a model the
             tenant's registry does not pin.
     """
@@ -167,7 +169,7 @@ async def propose(deployment: Deployment, principal: Principal, request: Propose
     decision_id = uuid.uuid4()
     if request.attested_suggestion is None and policy.ai_system is not None:
         # A retry must not ask the AI again: answer it from the first decision.
-        replay = await _replay(deployment, tenant, request, input_bytes)
+        replay = await _replay(deployment, tenant, principal, request, input_bytes)
         if replay is not None:
             return replay
         advice = await seek_advice(deployment, tenant, policy, request, decision_id)
@@ -179,22 +181,28 @@ async def propose(deployment: Deployment, principal: Principal, request: Propose
     encoded = [e.canonical(tenant, candidate.created_at, candidate.trace_id) for e in events]
     if await deployment.writer.write(candidate, encoded, advice.calls):
         return Proposed(candidate, replayed=False)
-    replay = await _replay(deployment, tenant, request, input_bytes)
+    replay = await _replay(deployment, tenant, principal, request, input_bytes)
     if replay is None:  # the row that held the key is gone; rows are never deleted
         raise AlreadyExists("IDEMPOTENCY_KEY_REUSED", key=request.idempotency_key)
     return replay
 
 
 async def _replay(
-    deployment: Deployment, tenant: str, request: ProposeIn, input_bytes: bytes
+    deployment: Deployment,
+    tenant: str,
+    principal: Principal,
+    request: ProposeIn,
+    input_bytes: bytes,
 ) -> Proposed | None:
-    """The first decision recorded under the request's idempotency key, if there is one.
+    """The first decision the caller recorded under the request's idempotency key, if any.
 
     Raises:
-        AlreadyExists: the key was used with a different body (I4).
+        AlreadyExists: the caller used the key with a different body (I4).
     """
     async with deployment.store.reading() as conn:
-        first = await decisions.by_idempotency_key(conn, tenant, request.idempotency_key)
+        first = await decisions.by_idempotency_key(
+            conn, tenant, principal.id, request.idempotency_key
+        )
     if first is None:
         return None
     if first.request_sha256 != _request_hash(request, hashlib.sha256(input_bytes).hexdigest()):

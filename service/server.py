@@ -31,7 +31,7 @@ from aval.v1 import (
 )
 
 from . import checkpointing, demo, telemetry
-from .authorization import Authorizer
+from .authorization import Authorizer, GrantsFileError
 from .backends import Backends
 from .demo_ai import (
     DemoAdvisorError,
@@ -81,15 +81,12 @@ class Launch:
 
 
 def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
-    """Settles the database (embedded if needed, migrated) and the configuration files.
+    """Settles the configuration files and the database (embedded if needed, migrated).
 
-    Loads the policies, principals and AI egress file once, so that a mistake in them stops
-    the start here, with the file and the fix, before any worker starts.
+    Loads the policies, principals, grants and AI egress file once, so that a mistake in them
+    stops the start here, with the file and the fix, before the database is touched and before
+    any worker starts.
     """
-    url = database_url(settings)
-    applied = asyncio.run(migrate(url))
-    if applied:
-        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
     exports: list[tuple[str, str]] = []
     principals_file, policy_dir = settings.principals_file, settings.policy_dir
     if demo_mode:
@@ -106,7 +103,11 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
             "or run `aval serve --demo`"
         )
     book = load_policy_dir(policy_dir)
-    load_principals(principals_file)
+    principals = load_principals(principals_file)
+    try:  # the grants file, checked with the principals it will authorise
+        Authorizer([p for p, _ in principals], settings.grants_file)
+    except GrantsFileError as exc:
+        raise StartupError(str(exc)) from exc
     egress = load_egress(settings.ai_egress_file, book.tenants)
     if not demo_mode:  # the demo adds its own advisor to it once that runs (_allow_demo_ai)
         log.info("%s", describe(egress))
@@ -114,6 +115,10 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
         settings = checkpointing.settle_signing_key(settings, demo_mode=demo_mode)
     except SigningKeyError as exc:
         raise StartupError(str(exc)) from exc
+    url = database_url(settings)
+    applied = asyncio.run(migrate(url))
+    if applied:
+        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
     settled = settings.model_copy(
         update={"database_url": url, "policy_dir": policy_dir, "principals_file": principals_file}
     )

@@ -163,12 +163,11 @@ def _row(values: tuple[Any, ...], approval_rate: float, review_seconds: float) -
 
 def _tenants(deployment: Deployment, principal: Principal, request: StatsIn) -> list[str]:
     """The tenants asked for, each checked against the caller's grants (I5)."""
-    asked = [*([request.tenant] if request.tenant else []), *request.tenants]
-    if not asked:
-        asked = [""]
+    asked = [("tenant", request.tenant)] if request.tenant else []
+    asked += [(f"tenants[{i}]", name) for i, name in enumerate(request.tenants)]
     tenants: list[str] = []
-    for name in asked:
-        tenant = deployment.tenant_for(principal, name, "audit.query")
+    for field, name in asked or [("tenant", "")]:
+        tenant = deployment.tenant_for(principal, name, "audit.query", field)
         if tenant not in tenants:
             tenants.append(tenant)
     return tenants

@@ -269,15 +269,15 @@ async def test_oversized_payload_is_refused_I6(
     assert refused.value.violations[0].field == "input"
 
 
-async def test_unknown_decision_type_and_tenant_are_invalid_arguments_I6(
+async def test_unknown_decision_type_is_invalid_and_unknown_tenant_not_granted_I6_I5(
     deployment: Deployment, principals: dict[str, Principal]
 ) -> None:
     with pytest.raises(InvalidArgument) as refused:
         await proposals.propose(deployment, principals["app-a"], propose_in("inconnu.type"))
     assert refused.value.violations[0].field == "decision_type"
-    with pytest.raises(InvalidArgument) as refused:
+    with pytest.raises(PermissionDenied) as denied:  # refused like not granted (I5)
         await proposals.propose(deployment, principals["app-a"], propose_in(tenant="ville-zz"))
-    assert refused.value.violations[0].field == "tenant"
+    assert denied.value.reason == "NOT_GRANTED"
 
 
 async def test_state_changed_without_events_is_caught_I3(

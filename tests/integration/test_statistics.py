@@ -262,7 +262,7 @@ async def test_each_tenant_sees_only_its_own_figures_I5(world: World) -> None:
             await world.stats("insp-a", **asked)
     with pytest.raises(PermissionDenied):
         await world.stats("sup-a1")  # a supervisor may not query the trail
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(PermissionDenied):  # unknown is refused like not granted (I5)
         await world.stats("insp-pool", tenants=["ville-a", "ville-z"])
 
 

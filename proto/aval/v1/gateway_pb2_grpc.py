@@ -58,8 +58,8 @@ class GatewayServicer:
 
     def Propose(self, request, context):
         """Records a proposal and the AI's suggestion, held in PENDING_REVIEW. Idempotent per
-        (tenant, idempotency_key): the same body returns the first decision, a different body
-        fails with ALREADY_EXISTS.
+        (tenant, caller, idempotency_key): the same body returns the caller's first decision, a
+        different body fails with ALREADY_EXISTS; another caller's key is independent.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

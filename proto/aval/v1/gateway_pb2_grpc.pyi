@@ -35,8 +35,8 @@ class GatewayStub:
     def __new__(cls, channel: _aio.Channel) -> GatewayAsyncStub: ...
     Propose: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ProposeRequest, _gateway_pb2.ProposeResponse]
     """Records a proposal and the AI's suggestion, held in PENDING_REVIEW. Idempotent per
-    (tenant, idempotency_key): the same body returns the first decision, a different body
-    fails with ALREADY_EXISTS.
+    (tenant, caller, idempotency_key): the same body returns the caller's first decision, a
+    different body fails with ALREADY_EXISTS; another caller's key is independent.
     """
     GetDecision: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.GetDecisionRequest, _gateway_pb2.GetDecisionResponse]
     """Returns a decision; the outcome and notice are set once it is final."""
@@ -50,8 +50,8 @@ class GatewayAsyncStub(GatewayStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     Propose: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ProposeRequest, _gateway_pb2.ProposeResponse]  # type: ignore[assignment]
     """Records a proposal and the AI's suggestion, held in PENDING_REVIEW. Idempotent per
-    (tenant, idempotency_key): the same body returns the first decision, a different body
-    fails with ALREADY_EXISTS.
+    (tenant, caller, idempotency_key): the same body returns the caller's first decision, a
+    different body fails with ALREADY_EXISTS; another caller's key is independent.
     """
     GetDecision: _aio.UnaryUnaryMultiCallable[_gateway_pb2.GetDecisionRequest, _gateway_pb2.GetDecisionResponse]  # type: ignore[assignment]
     """Returns a decision; the outcome and notice are set once it is final."""
@@ -68,8 +68,8 @@ class GatewayServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.ProposeResponse, _abc.Awaitable[_gateway_pb2.ProposeResponse]]:
         """Records a proposal and the AI's suggestion, held in PENDING_REVIEW. Idempotent per
-        (tenant, idempotency_key): the same body returns the first decision, a different body
-        fails with ALREADY_EXISTS.
+        (tenant, caller, idempotency_key): the same body returns the caller's first decision, a
+        different body fails with ALREADY_EXISTS; another caller's key is independent.
         """
 
     @_abc_1.abstractmethod
