@@ -4,15 +4,18 @@ Starts `aval serve` (tests/support.py's ServerProcess) on the PostgreSQL of AVAL
 (an embedded one when unset), measures its resident memory once it has answered a few ordinary
 calls (the baseline), then sends --requests Propose calls of --size bytes each with no token,
 --concurrency at a time over --connections connections to the loopback address, every call
-bounded by --timeout seconds. While they run, the resident memory of the server and of its
-children (worker processes; never PostgreSQL's) is sampled from /proc every few milliseconds;
-afterwards it is sampled until it settles (--settle seconds at most). Prints the baseline,
-peak and settled figures, the kernel's own high-water mark (VmHWM), how the calls ended, and
-PASS or FAIL against: peak under --peak-limit MB, settled within --settled-margin of the
-baseline.
+bounded by --timeout seconds (--method floods another RPC, e.g. the health check that needs
+no token; --principal sends a test principal's token). While they run, the resident memory of
+the server and of its children (worker processes; never PostgreSQL's) is sampled from /proc
+every few milliseconds; afterwards it is sampled until it settles (--settle seconds at most).
+Prints the baseline, peak and settled figures, the kernel's own high-water mark (VmHWM), how
+the calls ended, and PASS or FAIL against: peak under --peak-limit MB, settled within
+--settled-margin of the baseline.
 
-Example:
-    python tests/benchmarks/memory_flood.py            # 800 requests of 3.9 MB
+Examples:
+    python tests/benchmarks/memory_flood.py            # 800 requests of 3.9 MB, no token
+    python tests/benchmarks/memory_flood.py --method /grpc.health.v1.Health/Check --size 1000000
+    python tests/benchmarks/memory_flood.py --principal app-a --size 1000000
 """
 
 from __future__ import annotations
@@ -123,10 +126,17 @@ def large_request(size: int) -> bytes:
 
 
 async def flood(
-    address: str, payload: bytes, requests: int, concurrency: int, connections: int, timeout: float
+    address: str,
+    payload: bytes,
+    requests: int,
+    concurrency: int,
+    connections: int,
+    seconds_per_call: float,
+    method: str = PROPOSE,
+    token: str | None = None,
 ) -> collections.Counter[str]:
-    """Sends `requests` copies of `payload` to Propose with no credentials; counts the outcomes
-    by status code."""
+    """Sends `requests` copies of `payload` to `method` (with `token`, if any); counts the
+    outcomes by status code."""
     outcomes: collections.Counter[str] = collections.Counter()
     options = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
     channels = [
@@ -135,15 +145,16 @@ async def flood(
         for i in range(connections)
     ]
     calls = [
-        channel.unary_unary(PROPOSE, request_serializer=None, response_deserializer=None)
+        channel.unary_unary(method, request_serializer=None, response_deserializer=None)
         for channel in channels
     ]
+    metadata = (("authorization", f"Bearer {token}"),) if token else ()
     gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> None:
         async with gate:
             try:
-                await calls[i % connections](payload, timeout=timeout)
+                await calls[i % connections](payload, metadata=metadata, timeout=seconds_per_call)
                 outcomes["OK"] += 1
             except grpc.aio.AioRpcError as err:
                 outcomes[err.code().name] += 1
@@ -194,6 +205,10 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=30.0, help="seconds to wait at most")
     parser.add_argument("--peak-limit", type=float, default=300.0, help="MB")
     parser.add_argument("--settled-margin", type=float, default=0.20, help="of the baseline")
+    parser.add_argument("--method", default=PROPOSE, help="e.g. /grpc.health.v1.Health/Check")
+    parser.add_argument(
+        "--principal", help="send the token of this test principal (e.g. app-a): no token if unset"
+    )
     options = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="aval-flood-", dir="/tmp"))
@@ -206,11 +221,12 @@ def main() -> None:
         time.sleep(1)
         baseline = rss_mb(pid)
         payload = large_request(options.size)
+        who = f"as {options.principal}" if options.principal else "without a token"
         print(
             f"server pid {pid} at {server.address} on the "
             f"{'configured' if database_url else 'embedded'} PostgreSQL; baseline "
-            f"{baseline:.1f} MB; flooding with {options.requests} unauthenticated requests of "
-            f"{len(payload) / 1e6:.2f} MB, {options.concurrency} at a time over "
+            f"{baseline:.1f} MB; flooding {options.method} with {options.requests} requests of "
+            f"{len(payload) / 1e6:.2f} MB {who}, {options.concurrency} at a time over "
             f"{options.connections} connections",
             flush=True,
         )
@@ -224,6 +240,8 @@ def main() -> None:
                     options.concurrency,
                     options.connections,
                     options.timeout,
+                    options.method,
+                    token_of(options.principal) if options.principal else None,
                 )
             )
         elapsed = time.monotonic() - started
