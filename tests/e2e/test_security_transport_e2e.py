@@ -34,7 +34,7 @@ from aval.v1 import admin_pb2, audit_pb2, common_pb2, gateway_pb2, review_pb2
 from tests.support import ServerProcess, token_of
 
 from .conftest import ClientOf
-from .helpers import AMENDED, PENDING, metadata_of, propose_kwargs, queue_ids, wait_until
+from .helpers import AMENDED, EXPIRED, PENDING, metadata_of, propose_kwargs, queue_ids, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,7 @@ TRANSPORT_OR_SERVER_FAULTS = {
     grpc.StatusCode.INTERNAL,
     grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
-STALL_SECONDS = 2
+STALL_SECONDS = 5
 
 
 def rpc_id(method: MethodDescriptor) -> str:
@@ -659,17 +659,24 @@ def test_unread_exports_cannot_starve_the_server(
 ) -> None:
     """More unread export streams than the export pool holds: those beyond it are refused at
     once with RESOURCE_EXHAUSTED naming the setting; Propose and GetDecision still answer
-    promptly; the unread ones are ended after the stall timeout, their connections released."""
+    promptly, and the deadline sweeper expires what is due; the unread ones are ended after
+    the stall timeout, their connections released."""
     app = on_tight("app-a")
     fill_trail(app, 3)
+    due = app.propose(**propose_kwargs("express.test")).decision  # a deadline of 2 s
     exports = [UnreadExport(tight.address) for _ in range(5)]
+    opened = time.monotonic()
     try:
         time.sleep(1)
         with Client(tight.address, token_of("app-a"), timeout=5) as prompt:
             for _ in range(3):
                 d = prompt.propose(**propose_kwargs()).decision
                 assert prompt.get_decision(d.id).state == PENDING
-        time.sleep(STALL_SECONDS + 2)
+            wait_until(
+                lambda: prompt.get_decision(due.id).state == EXPIRED, 3, "the sweeper expired it"
+            )
+        assert time.monotonic() - opened < STALL_SECONDS  # while the exports were held
+        time.sleep(max(0.0, opened + STALL_SECONDS + 2 - time.monotonic()))
         outcomes = [export.outcome() for export in exports]
     finally:
         for export in exports:
