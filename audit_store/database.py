@@ -15,7 +15,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .decisions import NOTIFY_CHANNEL
-from .errors import DatabaseUnavailable
+from .errors import DatabaseUnavailable, ExportsBusy
 from .migrate import SCHEMA, SERVICE_ROLE
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,9 @@ async def _configure_autocommit(conn: AsyncConnection[Any]) -> None:
 class Store:
     """PostgreSQL through an async pool; the only state of the service."""
 
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, min_size: int = 2, max_size: int = 10, export_size: int = 4
+    ) -> None:
         self.url = url
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             url,
@@ -57,6 +59,17 @@ class Store:
             open=False,
             name="aval-autocommit",
         )
+        # Exports hold a connection (and its snapshot) for as long as their client reads: on a
+        # pool of their own, however many there are, they never starve the main pool.
+        self.export_pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
+            url,
+            min_size=0,
+            max_size=export_size,
+            configure=_configure,
+            open=False,
+            name="aval-export",
+        )
+        self._exports = 0
 
     async def open(self, *, wait_seconds: float = 30.0) -> None:
         """Opens the pools and waits for their first connections.
@@ -67,12 +80,30 @@ class Store:
         try:
             await self.pool.open(wait=True, timeout=wait_seconds)
             await self.autocommit_pool.open(wait=True, timeout=wait_seconds)
+            await self.export_pool.open()
         except PoolTimeout as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {_safe(self.url)}") from exc
 
     async def close(self) -> None:
+        await self.export_pool.close()
         await self.autocommit_pool.close()
         await self.pool.close()
+
+    async def ping(self, seconds: float) -> bool:
+        """Whether a connection of the main pool answers a query within `seconds`.
+
+        A connection found broken is replaced by the pool: one more try tells a database that
+        came back from one that is still away.
+        """
+        for _ in range(2):
+            try:
+                async with asyncio.timeout(seconds):
+                    async with self.pool.connection(timeout=seconds) as conn:
+                        await conn.execute("SELECT 1")
+                return True
+            except (psycopg.Error, TimeoutError):
+                continue
+        return False
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection[Any]]:
@@ -98,6 +129,23 @@ class Store:
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield conn
+
+    @contextlib.asynccontextmanager
+    async def export_snapshot(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A `snapshot` on a connection of the export pool.
+
+        Raises:
+            ExportsBusy: every export connection is in use; nobody waits for one.
+        """
+        if self._exports >= self.export_pool.max_size:
+            raise ExportsBusy(self.export_pool.max_size)
+        self._exports += 1
+        try:
+            async with self.export_pool.connection() as conn, conn.transaction():
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield conn
+        finally:
+            self._exports -= 1
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection[Any]]:

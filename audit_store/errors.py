@@ -35,3 +35,11 @@ class ConcurrentUpdate(StoreError):
 
 class DatabaseUnavailable(StoreError):
     """The database cannot be reached or refused the connection."""
+
+
+class ExportsBusy(StoreError):
+    """Every connection of the export pool is in use (`limit` of them)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"all {limit} export connections are in use")
+        self.limit = limit

@@ -1,6 +1,7 @@
 """The Python SDK of the Aval gateway (``Client``, ``AsyncClient``) and its typed errors."""
 
 from aval.clients.errors import (
+    AbortedError,
     AlreadyExistsError,
     AvalError,
     DeadlineExceededError,
@@ -10,6 +11,7 @@ from aval.clients.errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    ResourceExhaustedError,
     UnauthenticatedError,
     UnavailableError,
     from_rpc_error,
@@ -17,6 +19,7 @@ from aval.clients.errors import (
 from aval.clients.sdk import AsyncClient, Client, is_final
 
 __all__ = [
+    "AbortedError",
     "AlreadyExistsError",
     "AsyncClient",
     "AvalError",
@@ -28,6 +31,7 @@ __all__ = [
     "InvalidArgumentError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ResourceExhaustedError",
     "UnauthenticatedError",
     "UnavailableError",
     "from_rpc_error",

@@ -18,6 +18,7 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 
 from aval.clients.errors import FieldViolation, InvalidArgumentError
+from aval.clients.limits import check_nesting
 from aval.v1 import audit_pb2, common_pb2, gateway_pb2, review_pb2
 
 ResultT = TypeVar("ResultT")
@@ -96,8 +97,12 @@ def to_struct(value: Mapping[str, Any], field: str) -> struct_pb2.Struct:
         The struct.
 
     Raises:
-        InvalidArgumentError: ``value`` holds something JSON cannot represent.
+        InvalidArgumentError: ``value`` holds something JSON cannot represent, or nests deeper
+            than the gateway accepts (reason ``NESTED_TOO_DEEP``).
     """
+    if not isinstance(value, Mapping):
+        raise _invalid(field, f"expected a JSON object, got {type(value).__name__}")
+    check_nesting(value, field)
     struct = struct_pb2.Struct()
     try:
         json_format.ParseDict(dict(value), struct)

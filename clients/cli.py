@@ -13,6 +13,7 @@ from aval.clients.cli_checkpoints import audit_checkpoint, audit_checkpoints, ke
 from aval.clients.cli_output import Printer
 from aval.clients.cli_parser import build_parser, language_in
 from aval.clients.errors import (
+    AbortedError,
     AlreadyExistsError,
     AvalError,
     DeadlineExceededError,
@@ -20,6 +21,7 @@ from aval.clients.errors import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    ResourceExhaustedError,
     UnauthenticatedError,
     UnavailableError,
 )
@@ -42,6 +44,8 @@ _ERROR_KEYS: dict[type[AvalError], str] = {
     FailedPreconditionError: "failed_precondition",
     UnavailableError: "unavailable",
     DeadlineExceededError: "deadline",
+    ResourceExhaustedError: "resource_exhausted",
+    AbortedError: "aborted",
 }
 
 

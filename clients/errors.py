@@ -111,6 +111,15 @@ class DeadlineExceededError(AvalError):
     """The call's deadline passed before the gateway answered (DEADLINE_EXCEEDED)."""
 
 
+class ResourceExhaustedError(AvalError):
+    """A limit of the gateway was reached: a request larger than it reads, or every export
+    connection in use (RESOURCE_EXHAUSTED); the message says which."""
+
+
+class AbortedError(AvalError):
+    """The gateway ended the call, e.g. a stream its client stopped reading (ABORTED)."""
+
+
 class InternalError(AvalError):
     """Any other status: a fault of the gateway rather than of the request."""
 
@@ -124,6 +133,8 @@ _ERROR_TYPES: dict[grpc.StatusCode, type[AvalError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
+    grpc.StatusCode.ABORTED: AbortedError,
 }
 
 

@@ -27,6 +27,7 @@ import grpc.aio
 from aval.clients import _admin_calls, _calls
 from aval.clients._calls import UnaryCall, is_final
 from aval.clients.errors import UnavailableError, from_rpc_error
+from aval.clients.limits import check_payloads
 from aval.v1 import (
     admin_pb2_grpc,
     audit_pb2,
@@ -79,9 +80,11 @@ class _Connection:
         timeout: float,
         channel: grpc.Channel | grpc.aio.Channel,
         language: str,
+        max_payload_bytes: int | None,
     ) -> None:
         self.address = address
         self._timeout = timeout
+        self._max_payload_bytes = max_payload_bytes
         self._metadata = _metadata(token, language)
         # Looked up by the service names of UnaryCall: the stubs of a blocking channel and of
         # an asyncio one have the same attributes.
@@ -93,6 +96,8 @@ class _Connection:
         }
 
     def _start(self, call: UnaryCall[Any]) -> Any:
+        if self._max_payload_bytes is not None:
+            check_payloads(call.request, self._max_payload_bytes)
         rpc = getattr(self._stubs[call.service], call.method)
         return rpc(call.request, timeout=self._timeout, metadata=self._metadata)
 
@@ -137,6 +142,8 @@ class Client(_Connection):
         token: Bearer token of the caller (service account or agent); none when ``None``.
         timeout: Deadline in seconds of each unary call (watching has none by default).
         channel_credentials: TLS credentials; a plaintext channel when ``None``.
+        max_payload_bytes: The gateway's payload limit (its ``AVAL_MAX_PAYLOAD_BYTES``), when
+            known: a JSON value larger than that is refused here (``TOO_LARGE``), unsent.
     """
 
     def __init__(
@@ -147,13 +154,14 @@ class Client(_Connection):
         timeout: float = 30.0,
         channel_credentials: grpc.ChannelCredentials | None = None,
         language: str = "fr",
+        max_payload_bytes: int | None = None,
     ) -> None:
         self._channel = (
             grpc.secure_channel(address, channel_credentials)
             if channel_credentials is not None
             else grpc.insecure_channel(address)
         )
-        super().__init__(address, token, timeout, self._channel, language)
+        super().__init__(address, token, timeout, self._channel, language, max_payload_bytes)
 
     def _send(self, call: UnaryCall[_R]) -> _R:
         with _translated_errors():
@@ -322,13 +330,14 @@ class AsyncClient(_Connection):
         timeout: float = 30.0,
         channel_credentials: grpc.ChannelCredentials | None = None,
         language: str = "fr",
+        max_payload_bytes: int | None = None,
     ) -> None:
         self._channel = (
             grpc.aio.secure_channel(address, channel_credentials)
             if channel_credentials is not None
             else grpc.aio.insecure_channel(address)
         )
-        super().__init__(address, token, timeout, self._channel, language)
+        super().__init__(address, token, timeout, self._channel, language, max_payload_bytes)
 
     async def _send(self, call: UnaryCall[_R]) -> _R:
         with _translated_errors():

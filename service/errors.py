@@ -19,10 +19,16 @@ from grpc_status import rpc_status
 
 from aval.audit_store import errors as store_errors
 
-from .refusals import REFUSALS, VIOLATIONS, render
+from .refusals import REFUSALS, VIOLATIONS, render, shown, shown_params
 
 ERROR_DOMAIN = "aval.v1"
 DEFAULT_LANGUAGE = "fr"
+# The trailers of a refusal stay under this many bytes: gRPC clients refuse trailers over 8 KiB
+# by default (some of the time between 8 and 16 KiB, always beyond), and a client that cannot
+# read a refusal sees a transport error instead of the server's answer.
+TRAILER_BUDGET = 6 * 1024
+# Characters of a field's path a refusal shows: paths into JSON values hold the caller's keys.
+FIELD_PATH_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,11 @@ class FieldViolation:
     @property
     def description(self) -> str:
         return self.text("en")
+
+    @property
+    def path(self) -> str:
+        """The field's path as refusals show it (cut short, invisible characters escaped)."""
+        return shown(self.field, FIELD_PATH_LIMIT)
 
 
 class DomainError(Exception):
@@ -62,13 +73,24 @@ class DomainError(Exception):
 class InvalidArgument(DomainError):
     code = grpc.StatusCode.INVALID_ARGUMENT
 
-    def __init__(self, violations: Sequence[FieldViolation]) -> None:
+    def __init__(self, violations: Sequence[FieldViolation], *, omitted: int = 0) -> None:
         self.violations = list(violations)
+        # Bad fields left out of the refusal to keep it readable (`first`).
+        self.omitted = omitted
         super().__init__("INVALID_ARGUMENT")
 
     def text(self, language: str = "en") -> str:
-        summary = "; ".join(f"{v.field}: {v.text(language)}" for v in self.violations)
-        return render(REFUSALS, self.reason, language, summary=summary)
+        parts = [f"{v.path}: {v.text(language)}" for v in self.violations]
+        if self.omitted:
+            parts.append(render(REFUSALS, "MORE_VIOLATIONS", language, count=self.omitted))
+        # The summary is made of parameters already shown: no second cut.
+        english, french = REFUSALS[self.reason]
+        return (french if language == "fr" else english).replace("{summary}", "; ".join(parts))
+
+    def first(self, count: int) -> InvalidArgument:
+        """The same refusal naming only the first `count` bad fields."""
+        rest = len(self.violations) - count
+        return InvalidArgument(self.violations[:count], omitted=self.omitted + max(rest, 0))
 
 
 class Unauthenticated(DomainError):
@@ -95,6 +117,14 @@ class Unavailable(DomainError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+class ResourceExhausted(DomainError):
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Aborted(DomainError):
+    code = grpc.StatusCode.ABORTED
+
+
 def from_store_error(exc: store_errors.StoreError) -> DomainError:
     """The domain meaning of a store error that reached the edge."""
     if isinstance(exc, store_errors.DecisionNotFound):
@@ -105,6 +135,8 @@ def from_store_error(exc: store_errors.StoreError) -> DomainError:
         )
     if isinstance(exc, store_errors.ConcurrentUpdate):
         return Unavailable("CONCURRENT_UPDATE", decision=exc.decision_id)
+    if isinstance(exc, store_errors.ExportsBusy):
+        return ResourceExhausted("EXPORTS_BUSY", limit=exc.limit)
     return Unavailable("DATABASE_UNAVAILABLE")
 
 
@@ -115,8 +147,30 @@ def _packed(message: Any) -> any_pb2.Any:
 
 
 def to_status(exc: DomainError, language: str = DEFAULT_LANGUAGE) -> status_pb2.Status:
-    """A google.rpc.Status with ErrorInfo, LocalizedMessage and, for bad input, BadRequest."""
-    metadata = {k: str(v) for k, v in exc.params.items()}
+    """A google.rpc.Status with ErrorInfo, LocalizedMessage and, for bad input, BadRequest.
+
+    Parameters are shown cut short (refusals.shown); a refusal of many bad fields names as many
+    as fit in `TRAILER_BUDGET`, and how many more there are.
+    """
+    status = _status(exc, language)
+    while (
+        isinstance(exc, InvalidArgument)
+        and len(exc.violations) > 1
+        and _trailer_bytes(status) > TRAILER_BUDGET
+    ):
+        exc = exc.first(len(exc.violations) // 2)
+        status = _status(exc, language)
+    return status
+
+
+def _trailer_bytes(status: status_pb2.Status) -> int:
+    # grpc-message percent-encodes the message (3 bytes per byte at worst) and
+    # grpc-status-details-bin carries the serialized status in base64.
+    return 3 * len(status.message.encode()) + 4 * (int(status.ByteSize()) + 2) // 3 + 100
+
+
+def _status(exc: DomainError, language: str) -> status_pb2.Status:
+    metadata = shown_params(exc.params)
     details = [
         _packed(
             error_details_pb2.ErrorInfo(reason=exc.reason, domain=ERROR_DOMAIN, metadata=metadata)
@@ -129,7 +183,7 @@ def to_status(exc: DomainError, language: str = DEFAULT_LANGUAGE) -> status_pb2.
                 error_details_pb2.BadRequest(
                     field_violations=[
                         error_details_pb2.BadRequest.FieldViolation(
-                            field=v.field,
+                            field=v.path,
                             description=v.description,
                             reason=v.reason,
                             localized_message=error_details_pb2.LocalizedMessage(

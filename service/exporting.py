@@ -6,7 +6,7 @@ import base64
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,13 +118,15 @@ class Chunk:
 
 async def export_events(
     deployment: Deployment, principal: Principal, request: ExportEventsIn
-) -> AsyncIterator[Chunk]:
+) -> AsyncGenerator[Chunk, None]:
     """Streams the events a query selects, in (tenant, sequence) order, as of one snapshot.
 
     The events are read through server-side cursors, one batch at a time, and sent in chunks
     of about `CHUNK_BYTES` that always end with a whole line: memory stays bounded however
-    large the export. A CSV export always has its header, even with no event; a JSON Lines
-    export with no event sends nothing.
+    large the export. The snapshot is a connection of the export pool, held until the last
+    chunk is taken or the generator is closed (a stalled client: service/admission.py). A CSV
+    export always has its header, even with no event; a JSON Lines export with no event sends
+    nothing.
 
     Args:
         deployment: The running service.
@@ -137,6 +139,7 @@ async def export_events(
     Raises:
         InvalidArgument: a tenant is unknown.
         PermissionDenied: the caller may not query one of the tenants (I5).
+        ExportsBusy: every export connection is in use.
     """
     query = event_query(deployment, principal, request.query)
     pending: list[bytes] = []
@@ -147,7 +150,7 @@ async def export_events(
         line = writer.line
         pending.append(writer.header().encode())
         size = len(pending[0])
-    async with deployment.store.snapshot() as conn:
+    async with deployment.store.export_snapshot() as conn:
         async for event in queries.stream(conn, query):
             data = line(event).encode()
             if size + len(data) > CHUNK_BYTES and pending:

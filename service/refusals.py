@@ -3,6 +3,8 @@ google.rpc.LocalizedMessage that supervisors and agents read), keyed by a stable
 
 from __future__ import annotations
 
+import string
+from collections.abc import Mapping
 from typing import Any
 
 # reason -> (English, French). Placeholders are filled from the error's parameters, which also
@@ -144,6 +146,26 @@ REFUSALS: dict[str, tuple[str, str]] = {
         "de {tree_size} événements le couvre : lancez `aval audit verify`",
     ),
     "INVALID_ARGUMENT": ("invalid request: {summary}", "requête invalide : {summary}"),
+    # Added to the summary when the refusal names only the first of its bad fields.
+    "MORE_VIOLATIONS": ("and {count} more", "et {count} de plus"),
+    "EXPORTS_BUSY": (
+        "all {limit} export connections of this server are in use: retry when an export ends, "
+        "or have the operator raise AVAL_EXPORT_POOL_SIZE",
+        "les {limit} connexions d'export de ce serveur sont toutes occupées : réessayez quand un "
+        "export se termine, ou faites augmenter AVAL_EXPORT_POOL_SIZE par l'exploitant",
+    ),
+    "REQUEST_STALLED": (
+        "no request arrived within {seconds} seconds of the call's start: send it at once",
+        "aucune requête n'est arrivée dans les {seconds} secondes suivant le début de l'appel : "
+        "envoyez-la aussitôt",
+    ),
+    "STREAM_STALLED": (
+        "the server ended this stream: its client took no message for {seconds} seconds; read a "
+        "stream as it arrives (set AVAL_STREAM_STALL_SECONDS on the server to wait longer)",
+        "le serveur a clos ce flux : son client n'en a lu aucun message pendant {seconds} "
+        "secondes ; lisez un flux au fil de l'eau (AVAL_STREAM_STALL_SECONDS sur le serveur "
+        "permet d'attendre plus longtemps)",
+    ),
     # The Admin service (service/administration.py, service/oversight.py).
     "AI_SYSTEM_NOT_FOUND": (
         "no AI system {ai_system!r} in tenant {tenant}: register it with "
@@ -232,6 +254,23 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
         "permis seulement avec VERDICT_AMEND",
     ),
     "INVALID_VALUE": ("{detail}", "valeur invalide : {detail}"),
+    # Bodies that cannot be decoded (service/admission.py).
+    "UNDECODABLE": (
+        "not a valid {message} message: its bytes are corrupt or truncated",
+        "ce n'est pas un message {message} valide : ses octets sont corrompus ou tronqués",
+    ),
+    "NO_MESSAGE": (
+        "the call carried no {message} message",
+        "l'appel ne contenait aucun message {message}",
+    ),
+    "NOT_UTF8": (
+        "a text field of this {message} holds bytes that are not UTF-8",
+        "un champ texte de ce message {message} contient des octets qui ne sont pas de l'UTF-8",
+    ),
+    "NESTED_TOO_DEEP": (
+        "JSON nested deeper than {limit} levels of objects and arrays",
+        "JSON imbriqué sur plus de {limit} niveaux d'objets et de listes",
+    ),
     # The Admin service (service/admin_requests.py, service/oversight.py).
     "AI_SYSTEM_NAME": (
         "lowercase letters, digits, '.', '_' and '-', starting with a letter or a digit, at "
@@ -329,8 +368,64 @@ VIOLATIONS: dict[str, tuple[str, str]] = {
 
 LANGUAGES = ("en", "fr")
 
+# Characters of a parameter that a refusal shows, at most: parameters repeat what the caller
+# sent, and a refusal must stay small enough for any client to read (its trailers).
+ECHO_LIMIT = 100
+# Parameters the server supplies rather than the caller, shown longer: what the caller may
+# choose among (a tenant's decision types, its AI systems).
+LONGER_ECHO = {"known": 500}
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def shown(value: object, limit: int = ECHO_LIMIT) -> str:
+    """A parameter as refusals show it: at most `limit` characters, then an ellipsis, with
+    invisible characters (controls, bidi and zero-width marks…) written as escapes, so that
+    no refusal can reorder or hide text on the reader's screen."""
+    out: list[str] = []
+    size = 0
+    for char in value if isinstance(value, str) else str(value):
+        piece = char if char.isprintable() else _escape(char)
+        if size + len(piece) > limit:
+            out.append("…")
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)
+
+
+class _Echo(string.Formatter):
+    """Fills placeholders with `shown` parameters; `{x!r}` quotes them."""
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        value, used = super().get_field(field_name, args, kwargs)
+        text = shown(value, LONGER_ECHO.get(field_name, ECHO_LIMIT))
+        return text, used
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        return "'" + value.replace("'", "\\'") + "'" if conversion == "r" else value
+
+
+_ECHO = _Echo()
+
 
 def render(table: dict[str, tuple[str, str]], reason: str, language: str, **params: Any) -> str:
-    """The text of a reason in a language ("en" or "fr"), its placeholders filled."""
+    """The text of a reason in a language ("en" or "fr"), its placeholders filled with the
+    parameters as `shown` (cut short, invisible characters escaped)."""
     english, french = table[reason]
-    return (french if language == "fr" else english).format(**params)
+    return _ECHO.vformat(french if language == "fr" else english, (), params)
+
+
+def shown_params(params: Mapping[str, Any]) -> dict[str, str]:
+    """The parameters as ErrorInfo.metadata carries them: each `shown`."""
+    return {
+        str(key): shown(value, LONGER_ECHO.get(str(key), ECHO_LIMIT))
+        for key, value in params.items()
+    }

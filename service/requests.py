@@ -25,6 +25,10 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
 Language = Literal["fr", "en"]
 M = TypeVar("M", bound="Request")
+# Levels of objects and arrays a JSON value may nest, itself counted: the deepest that every
+# response still carries within protobuf's 100 levels of messages (31 in an audit event, where
+# a suggestion's output sits two levels down its data), with one to spare.
+MAX_JSON_DEPTH = 30
 
 
 class Request(BaseModel):
@@ -192,12 +196,15 @@ class _Unreadable(ValueError):
         self.path, self.reason = path, reason
 
 
-def _json_value(value: struct_pb2.Value, path: str) -> Any:
+def _json_value(value: struct_pb2.Value, path: str, depth: int) -> Any:
     kind = value.WhichOneof("kind")
+    if kind in ("struct_value", "list_value") and depth >= MAX_JSON_DEPTH:
+        raise _Unreadable(path, "NESTED_TOO_DEEP")
     if kind == "struct_value":
-        return _json_object(value.struct_value, path)
+        return _json_object(value.struct_value, path, depth + 1)
     if kind == "list_value":
-        return [_json_value(v, f"{path}[{i}]") for i, v in enumerate(value.list_value.values)]
+        values = value.list_value.values
+        return [_json_value(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(values)]
     if kind == "number_value":
         number = value.number_value
         if not math.isfinite(number):
@@ -209,8 +216,8 @@ def _json_value(value: struct_pb2.Value, path: str) -> Any:
     return None
 
 
-def _json_object(struct: struct_pb2.Struct, path: str) -> dict[str, Any]:
-    return {key: _json_value(v, f"{path}.{key}") for key, v in struct.fields.items()}
+def _json_object(struct: struct_pb2.Struct, path: str, depth: int = 1) -> dict[str, Any]:
+    return {key: _json_value(v, f"{path}.{key}", depth) for key, v in struct.fields.items()}
 
 
 def _time_value(value: timestamp_pb2.Timestamp | duration_pb2.Duration, path: str) -> Any:
@@ -332,8 +339,8 @@ def parse(model: type[M], message: Message) -> M:
     try:
         data = message_fields(message)
     except _Unreadable as exc:
-        detail = "cannot be represented"
-        raise InvalidArgument([FieldViolation(exc.path, exc.reason, {"detail": detail})]) from exc
+        params = {"detail": "cannot be represented", "limit": MAX_JSON_DEPTH}
+        raise InvalidArgument([FieldViolation(exc.path, exc.reason, params)]) from exc
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -31,6 +31,7 @@ from aval.v1 import (
 )
 
 from . import checkpointing, demo, telemetry
+from .admission import Admission, server_options
 from .authorization import Authorizer, GrantsFileError
 from .backends import Backends
 from .demo_ai import (
@@ -43,6 +44,7 @@ from .demo_ai import (
 from .deployment import Deployment
 from .egress_file import describe, load_egress
 from .expiry import run_expiry
+from .health import follow_database
 from .identity import TokenAuthenticator, load_principals
 from .servicers.admin import AdminServicer
 from .servicers.audit import AuditServicer
@@ -131,7 +133,12 @@ async def _deployment(settings: Settings) -> Deployment:
     principals = load_principals(settings.principals_file)
     policies = load_policy_dir(settings.policy_dir)
     egress = load_egress(settings.ai_egress_file, policies.tenants)
-    store = Store(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+    store = Store(
+        url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        export_size=settings.export_pool_size,
+    )
     await store.open()
     listener = ChangeListener(url)
     await listener.start()
@@ -161,9 +168,10 @@ async def serve_worker(
     """
     telemetry.configure_tracing()
     deployment = await _deployment(settings)
+    admission = Admission(deployment.authenticate, settings)
     server = grpc.aio.server(
-        interceptors=telemetry.server_interceptors(),  # type: ignore[arg-type]
-        options=[("grpc.so_reuseport", 1 if share_port else 0)],
+        interceptors=[*telemetry.server_interceptors(), admission],  # type: ignore[list-item]
+        options=server_options(settings, share_port=share_port),
     )
     gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayServicer(deployment), server)
     review_pb2_grpc.add_ReviewServicer_to_server(ReviewServicer(deployment), server)
@@ -192,15 +200,21 @@ async def serve_worker(
         loop.add_signal_handler(sig, stopping.set)
     sweeper = asyncio.create_task(run_expiry(deployment.store, settings.expiry_interval_seconds))
     checkpointer = checkpointing.start_periodic(deployment)
+    prober = asyncio.create_task(
+        follow_database(
+            deployment.store, health_servicer, ("", *SERVICE_NAMES), settings.health_probe_seconds
+        )
+    )
     try:
         await stopping.wait()
     finally:
         log.info("shutting down: draining RPCs for up to %.0fs", settings.shutdown_grace_seconds)
         await health_servicer.enter_graceful_shutdown()
         await server.stop(settings.shutdown_grace_seconds)
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in (sweeper, prober):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await checkpointing.stop_periodic(checkpointer)
         await deployment.writer.stop()
         await deployment.backends.aclose()

@@ -35,6 +35,17 @@ class Settings(BaseSettings):
     expiry_interval_seconds: float = Field(default=5.0, gt=0)
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=16, ge=1)
+    # Connections of the pool that ExportEvents streams read from, apart from the main pool so
+    # that exports never starve other calls; an export beyond them is refused at once.
+    export_pool_size: int = Field(default=4, ge=1)
+    # Seconds a server stream (an export above all) waits for its client to take the next
+    # message before the server ends it (ABORTED, STREAM_STALLED) and frees what it holds.
+    stream_stall_seconds: float = Field(default=30.0, gt=0)
+    # Request bodies read and decoded at once (calls with a token); more calls wait, their
+    # bodies unread. A call gives its slot back once its request is decoded.
+    max_concurrent_requests: int = Field(default=16, ge=1)
+    # Seconds between probes of the database; health says NOT_SERVING while it is unusable.
+    health_probe_seconds: float = Field(default=5.0, gt=0)
     # Server processes sharing the listening port; more than 1 uses more cores of one host.
     workers: int = Field(default=1, ge=1, le=64)
     # Seconds in-flight RPCs get to finish after SIGTERM.

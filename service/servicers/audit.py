@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 from aval.v1 import audit_pb2, audit_pb2_grpc
@@ -86,8 +87,12 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
     ) -> AsyncIterator[audit_pb2.ExportEventsResponse]:
         principal = caller(self.deployment, context)
         ask = parse(ExportEventsIn, request)
-        async for chunk in exporting.export_events(self.deployment, principal, ask):
-            yield audit_pb2.ExportEventsResponse(chunk=chunk.data, events=chunk.events)
+        # Closed as soon as this stream ends, stalled or not: it holds an export connection.
+        async with contextlib.aclosing(
+            exporting.export_events(self.deployment, principal, ask)
+        ) as chunks:
+            async for chunk in chunks:
+                yield audit_pb2.ExportEventsResponse(chunk=chunk.data, events=chunk.events)
 
     @unary
     async def ExplainDecision(

@@ -12,6 +12,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2  # type: ignore[i
 from grpc_status import rpc_status
 
 from aval.clients import (
+    AbortedError,
     AlreadyExistsError,
     AvalError,
     DeadlineExceededError,
@@ -21,6 +22,7 @@ from aval.clients import (
     InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
+    ResourceExhaustedError,
     UnauthenticatedError,
     UnavailableError,
     from_rpc_error,
@@ -119,7 +121,9 @@ def test_details_are_read_even_when_the_status_disagrees_with_the_call() -> None
         (grpc.StatusCode.DEADLINE_EXCEEDED, DeadlineExceededError),
         (grpc.StatusCode.INTERNAL, InternalError),
         (grpc.StatusCode.UNKNOWN, InternalError),
-        (grpc.StatusCode.RESOURCE_EXHAUSTED, InternalError),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, ResourceExhaustedError),
+        (grpc.StatusCode.ABORTED, AbortedError),
+        (grpc.StatusCode.DATA_LOSS, InternalError),
     ],
 )
 def test_each_status_code_has_its_error_type(
