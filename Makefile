@@ -40,9 +40,9 @@ lint: setup ## ruff and buf lint
 	cd proto && ../$(BIN)/buf lint
 
 typecheck: setup ## mypy --strict over the aval package (generated code excluded)
-	$(BIN)/python tests/typecheck.py
+	$(BIN)/python -m mypy --strict -p aval.service -p aval.audit_store -p aval.policies -p aval.clients
 
-proto: setup ## Regenerate aval.v1 from proto/aval/v1/*.proto
+proto: setup ## Regenerate aval/v1 from proto/aval/v1/*.proto
 	$(BIN)/python proto/generate.py
 
 proto-check: setup ## Fail if the generated code is stale

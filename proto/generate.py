@@ -1,4 +1,5 @@
-"""Regenerates the Python code of the wire contract (aval.v1) from proto/aval/v1/*.proto.
+"""Regenerates the Python code of the wire contract (aval/v1, imported as aval.v1) from
+proto/aval/v1/*.proto.
 
 Run `python proto/generate.py` after editing a .proto file; `--check` exits non-zero when the
 committed code is stale. Never edit the generated files by hand.
@@ -15,7 +16,9 @@ import tempfile
 from pathlib import Path
 
 PROTO_ROOT = Path(__file__).resolve().parent
-PACKAGE_DIR = PROTO_ROOT / "aval" / "v1"
+SOURCE_DIR = PROTO_ROOT / "aval" / "v1"
+# The generated modules live in the package itself, where `import aval.v1` finds them.
+PACKAGE_DIR = PROTO_ROOT.parent / "aval" / "v1"
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", "_pb2_grpc.pyi")
 
 
@@ -31,7 +34,7 @@ def generate(out_dir: Path) -> list[Path]:
     """Runs protoc over every .proto of aval/v1 into out_dir; returns the files written."""
     from grpc_tools import protoc  # dev dependency, imported late so --help works without it
 
-    protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in PACKAGE_DIR.glob("*.proto"))
+    protos = sorted(str(p.relative_to(PROTO_ROOT)) for p in SOURCE_DIR.glob("*.proto"))
     include = str(Path(protoc.__file__).parent / "_proto")
     args = [
         "grpc_tools.protoc",
