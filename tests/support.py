@@ -15,9 +15,9 @@ from pathlib import Path
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from aval.service.egress import EgressPolicy, EndpointRule, TenantEgress
+from aval.service.ai.egress import EgressPolicy, EndpointRule, TenantEgress
+from aval.service.audit.signing import PRIVATE_KEY_NAME, Signer, write_key_pair
 from aval.service.identity import token_hash
-from aval.service.signing import PRIVATE_KEY_NAME, Signer, write_key_pair
 
 POLICIES = {
     "ville-a": """

@@ -1,14 +1,14 @@
 """Everything PostgreSQL: migrations, the store, the hash-chained trail and its verification."""
 
-from .database import ChangeListener, Store
-from .errors import (
+from aval.audit_store.database import ChangeListener, Store
+from aval.audit_store.errors import (
     ConcurrentUpdate,
     DatabaseUnavailable,
     DecisionNotFound,
     ReviewAlreadyRecorded,
     StoreError,
 )
-from .migrate import migrate
+from aval.audit_store.migrate import migrate
 
 __all__ = [
     "ChangeListener",

@@ -18,8 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .records import AuditEvent
-from .verify import ChainVerifier, NoteParser, Problem, Report
+from aval.audit_store.records import AuditEvent
+from aval.audit_store.verify import ChainVerifier, NoteParser, Problem, Report
 
 EVENTS = "events.jsonl"
 CHECKPOINTS = "checkpoints.jsonl"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .records import Actor, JsonObject
+from aval.audit_store.records import Actor, JsonObject
 
 SCHEMA_VERSION = 1
 GENESIS_HASH = bytes(32)

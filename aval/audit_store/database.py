@@ -14,9 +14,9 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from .decisions import NOTIFY_CHANNEL
-from .errors import DatabaseUnavailable, ExportsBusy
-from .migrate import SCHEMA, SERVICE_ROLE
+from aval.audit_store.decisions import NOTIFY_CHANNEL
+from aval.audit_store.errors import DatabaseUnavailable, ExportsBusy
+from aval.audit_store.migrate import SCHEMA, SERVICE_ROLE
 
 log = logging.getLogger(__name__)
 

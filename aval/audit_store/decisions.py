@@ -16,8 +16,16 @@ from psycopg import AsyncConnection, errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from .errors import ConcurrentUpdate, DecisionNotFound, ReviewAlreadyRecorded
-from .records import AdviceStatus, AICall, Decision, DecisionState, Review, Suggestion, Verdict
+from aval.audit_store.errors import ConcurrentUpdate, DecisionNotFound, ReviewAlreadyRecorded
+from aval.audit_store.records import (
+    AdviceStatus,
+    AICall,
+    Decision,
+    DecisionState,
+    Review,
+    Suggestion,
+    Verdict,
+)
 
 # Signalled by a trigger on every insert or update of a decision (migration 0002), with the
 # payload "tenant/decision id"; delivered when the transaction commits.

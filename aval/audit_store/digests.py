@@ -14,9 +14,9 @@ from typing import Any, cast
 import psycopg
 from psycopg import AsyncConnection, sql
 
-from . import trail
-from .chain import utc_iso
-from .records import AuditEvent
+from aval.audit_store import trail
+from aval.audit_store.chain import utc_iso
+from aval.audit_store.records import AuditEvent
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from . import decisions
-from .database import Store
-from .records import AICall, Decision
+from aval.audit_store import decisions
+from aval.audit_store.database import Store
+from aval.audit_store.records import AICall, Decision
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from . import trail
-from .records import AuditEvent, Verdict
+from aval.audit_store import trail
+from aval.audit_store.records import AuditEvent, Verdict
 
 # Read by position, see _record.
 _COLUMNS = (

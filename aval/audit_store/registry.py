@@ -15,7 +15,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from .errors import StoreError
+from aval.audit_store.errors import StoreError
 
 # The kinds of ai_systems.kind and the scopes of ai_stops.scope.
 KINDS = ("OPENAI_COMPATIBLE", "ADVISOR")

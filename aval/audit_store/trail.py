@@ -12,8 +12,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from .chain import NewEvent
-from .records import AuditEvent
+from aval.audit_store.chain import NewEvent
+from aval.audit_store.records import AuditEvent
 
 _EVENT_COLUMNS = (
     "tenant_id, seq, event_id, occurred_at, decision_id, kind, actor_id, actor_type, trace_id, "

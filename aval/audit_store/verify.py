@@ -10,9 +10,9 @@ from typing import Any, Protocol
 
 from psycopg import AsyncConnection
 
-from . import merkle, trail
-from .chain import GENESIS_HASH, chain_hash
-from .digests import (
+from aval.audit_store import merkle, trail
+from aval.audit_store.chain import GENESIS_HASH, chain_hash
+from aval.audit_store.digests import (
     EventDigest,
     RangeDigest,
     decision_id,
@@ -21,9 +21,11 @@ from .digests import (
     split_state_key,
     state_key,
 )
-from .records import AuditEvent
-from .verify_ranges import Progress as Progress  # re-exported: callers type their progress with it
-from .verify_ranges import RangePass
+from aval.audit_store.records import AuditEvent
+from aval.audit_store.verify_ranges import (
+    Progress as Progress,  # re-exported: callers type their progress with it
+)
+from aval.audit_store.verify_ranges import RangePass
 
 # (note, signature) -> does the deployment's public key sign it?
 SignatureCheck = Callable[[bytes, bytes], bool]

@@ -9,17 +9,32 @@ import collections
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from psycopg import AsyncConnection
 
-from . import digests
-from .digests import EventDigest, RangeDigest
-
-if TYPE_CHECKING:
-    from .verify import ChainVerifier
+from aval.audit_store import digests
+from aval.audit_store.digests import EventDigest, RangeDigest
 
 Progress = Callable[[int], None]
+
+
+class _Count(Protocol):
+    events_checked: int
+
+
+class RangeVerifier(Protocol):
+    """What a range pass hands its outcomes to, in sequence order (`verify.ChainVerifier`)."""
+
+    @property
+    def report(self) -> _Count: ...
+
+    @property
+    def leaves_until(self) -> int: ...
+
+    def check(self, event: EventDigest) -> None: ...
+
+    def check_range(self, events: RangeDigest) -> None: ...
 
 
 # What checking a range gave: a summary when PostgreSQL found it whole, else its events.
@@ -39,7 +54,7 @@ class RangePass:
 
     def __init__(
         self,
-        verifier: ChainVerifier,
+        verifier: RangeVerifier,
         conns: list[AsyncConnection[Any]],
         tenant_id: str,
         range_size: int,

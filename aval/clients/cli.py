@@ -62,7 +62,7 @@ class _Session:
 def _server_command(args: argparse.Namespace, t: Messages) -> int:
     # Imported only here: a machine with just the SDK and the CLI has no server to import.
     try:
-        from aval.service.commands import (  # type: ignore[import-not-found, unused-ignore]
+        from aval.service.runtime.commands import (  # type: ignore[import-not-found, unused-ignore]
             migrate,
             serve,
         )

@@ -129,7 +129,7 @@ def keys_generate(args: argparse.Namespace, t: Messages) -> int:
     """
     try:
         # The server package holds the key code; a machine with only the SDK does not sign.
-        from aval.service import signing  # type: ignore[import-not-found, unused-ignore]
+        from aval.service.audit import signing  # type: ignore[import-not-found, unused-ignore]
     except ImportError as err:
         return _fail(t, t("server_missing", error=err))
     folder = Path(args.out)

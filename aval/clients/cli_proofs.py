@@ -62,7 +62,7 @@ def add_commands(audit: Any, add: AddCommand, t: Messages) -> None:
 
 def _signing() -> Any:
     # Imported here: the other commands need none of it, and it loads `cryptography`.
-    from aval.service import signing  # type: ignore[import-not-found, unused-ignore]
+    from aval.service.audit import signing  # type: ignore[import-not-found, unused-ignore]
 
     return signing
 

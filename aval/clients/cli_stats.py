@@ -12,7 +12,7 @@ from typing import Any
 from aval.clients.cli_session import AddCommand, Session
 from aval.clients.messages import Language, Messages
 from aval.clients.stats_report import Settings, percent, render_html, table_rows
-from aval.service.report_html import duration
+from aval.service.audit.report_html import duration
 
 DEFAULT_APPROVAL_RATE, DEFAULT_REVIEW_SECONDS = 0.95, 30.0
 

@@ -78,8 +78,8 @@ def verify_offline(
     """
     # Imported here: the online commands need none of this.
     from aval.audit_store.bundle import verify_bundle
-    from aval.service.convert import verification_report
-    from aval.service.signing import parse_note, read_public_key, verify_signature
+    from aval.service.audit.signing import parse_note, read_public_key, verify_signature
+    from aval.service.edge.convert import verification_report
 
     key = None
     if args.public_key:

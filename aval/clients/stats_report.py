@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from html import escape
 
 from aval.clients.messages import Language
-from aval.service.report_html import duration
+from aval.service.audit.report_html import duration
 from aval.v1 import audit_pb2
 
 Row = audit_pb2.StatsRow

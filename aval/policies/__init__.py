@@ -1,7 +1,13 @@
 """Policy as code: review policies per tenant and decision type, presets, and grants (Casbin)."""
 
-from .loading import PolicyBook, PolicyError, load_policy_dir, load_policy_text, load_presets
-from .review import ReviewPolicy
+from aval.policies.loading import (
+    PolicyBook,
+    PolicyError,
+    load_policy_dir,
+    load_policy_text,
+    load_presets,
+)
+from aval.policies.review import ReviewPolicy
 
 __all__ = [
     "PolicyBook",

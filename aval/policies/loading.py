@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .review import (
+from aval.policies.review import (
     NOTICE_TEMPLATES,
     DecisionTypeFields,
     Preset,

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from .output_schema import check_output_schema
+from aval.policies.output_schema import check_output_schema
 
 VerdictName = Literal["approve", "amend", "reject"]
 

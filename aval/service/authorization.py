@@ -9,8 +9,8 @@ from pathlib import Path
 
 import casbin
 
-from .errors import PermissionDenied
-from .identity import ROLES, Principal, PrincipalKey
+from aval.service.errors import PermissionDenied
+from aval.service.identity import ROLES, Principal, PrincipalKey
 
 
 def _packaged(name: str) -> str:

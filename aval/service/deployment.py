@@ -9,14 +9,13 @@ from datetime import UTC, datetime
 from aval.audit_store import ChangeListener, Store
 from aval.audit_store.group_commit import ProposalWriter
 from aval.policies import PolicyBook, ReviewPolicy
-
-from .authorization import Authorizer
-from .backends import Backends
-from .egress import EgressPolicy
-from .errors import FieldViolation, InvalidArgument
-from .identity import Authenticator, Principal
-from .settings import Settings
-from .signing import Signer
+from aval.service.ai.backends import Backends
+from aval.service.ai.egress import EgressPolicy
+from aval.service.audit.signing import Signer
+from aval.service.authorization import Authorizer
+from aval.service.errors import FieldViolation, InvalidArgument
+from aval.service.identity import Authenticator, Principal
+from aval.service.settings import Settings
 
 
 def utc_now() -> datetime:

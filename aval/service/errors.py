@@ -18,8 +18,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from aval.audit_store import errors as store_errors
-
-from .refusals import REFUSALS, VIOLATIONS, render, shown, shown_params
+from aval.service.refusals import REFUSALS, VIOLATIONS, render, shown, shown_params
 
 ERROR_DOMAIN = "aval.v1"
 DEFAULT_LANGUAGE = "fr"

@@ -15,9 +15,8 @@ from typing import Any, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from aval.audit_store.records import SYSTEM_ACTOR
-
-from .errors import Unauthenticated
+from aval.audit_store.records import SYSTEM_ACTOR, Actor, ActorType
+from aval.service.errors import Unauthenticated
 
 ROLES = ("application", "supervisor", "inspector", "admin")
 
@@ -67,6 +66,12 @@ class Principal:
     @property
     def is_application(self) -> bool:
         return "application" in self.roles_in(self.tenant)
+
+
+def actor_of(principal: Principal) -> Actor:
+    """How the trail names a principal acting: an application, or a person."""
+    kind = ActorType.APPLICATION if principal.is_application else ActorType.HUMAN
+    return Actor(id=principal.id, type=kind)
 
 
 class Authenticator(Protocol):

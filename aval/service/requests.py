@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from .errors import FieldViolation, InvalidArgument
+from aval.service.errors import FieldViolation, InvalidArgument
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s]+$")]

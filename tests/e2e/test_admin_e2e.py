@@ -37,8 +37,8 @@ from aval.clients.errors import (
     UnauthenticatedError,
 )
 from aval.policies import ReviewPolicy, load_policy_dir
-from aval.service.identity import Principal
-from aval.service.proposals import actor_of, proposed_event
+from aval.service.decisions.proposals import proposed_event
+from aval.service.identity import Principal, actor_of
 from aval.v1 import admin_pb2, admin_pb2_grpc
 from tests.support import write_config
 

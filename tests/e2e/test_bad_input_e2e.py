@@ -21,7 +21,7 @@ from aval.clients.errors import (
     PermissionDeniedError,
     UnauthenticatedError,
 )
-from aval.service.server import SERVICE_NAMES
+from aval.service.runtime.server import SERVICE_NAMES
 from aval.v1 import audit_pb2, gateway_pb2, review_pb2
 from tests.support import ServerProcess, token_of
 

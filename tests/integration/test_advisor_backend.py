@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
-from aval.service.backends import AdviceRequest, BackendConfig, Backends, Backoff
+from aval.service.ai.backends import AdviceRequest, BackendConfig, Backends, Backoff
 from aval.v1 import advisor_pb2, advisor_pb2_grpc
 from tests.support import loopback_egress
 

@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from aval.service.advisor_demo import (
+from aval.service.ai.advisor_demo import (
     OUTPUT_SCHEMA,
     AdvisorStartError,
     DemoModel,
@@ -145,7 +145,7 @@ async def test_a_bad_listen_address_is_refused_naming_the_fix(
 
 def test_the_standalone_process_serves_and_stops_on_sigterm(model: DemoModel) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "aval.service.advisor_demo", "--listen", "127.0.0.1:0"],
+        [sys.executable, "-m", "aval.service.ai.advisor_demo", "--listen", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -178,7 +178,7 @@ def test_evaluate_prints_the_held_out_accuracy_and_the_confusion_matrix(
     model: DemoModel,
 ) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "aval.service.advisor_demo", "--evaluate"],
+        [sys.executable, "-m", "aval.service.ai.advisor_demo", "--evaluate"],
         capture_output=True,
         text=True,
         check=True,

@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
 
 from aval.audit_store.chain import canonical_json
-from aval.service.backends import (
+from aval.service.ai.backends import (
     SPAN_NAME,
     AdviceRequest,
     BackendConfig,

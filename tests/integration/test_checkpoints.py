@@ -18,13 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aval.audit_store import Store, checkpoints, merkle, trail
 from aval.audit_store.chain import GENESIS_HASH, utc_iso
-from aval.service import checkpointing
-from aval.service.deployment import Deployment
-from aval.service.errors import FailedPrecondition, PermissionDenied
-from aval.service.identity import Principal
-from aval.service.requests import TenantIn
-from aval.service.settings import Settings
-from aval.service.signing import (
+from aval.service.audit import checkpointing
+from aval.service.audit.signing import (
     NoteFormatError,
     Signer,
     SigningKeyError,
@@ -34,6 +29,11 @@ from aval.service.signing import (
     read_public_key,
     verify_signature,
 )
+from aval.service.deployment import Deployment
+from aval.service.errors import FailedPrecondition, PermissionDenied
+from aval.service.identity import Principal
+from aval.service.requests import TenantIn
+from aval.service.settings import Settings
 
 from .trail_access import append
 

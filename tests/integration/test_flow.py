@@ -10,7 +10,7 @@ import pytest
 
 from aval.audit_store import decisions, trail, verify
 from aval.audit_store.records import DecisionState
-from aval.service import proposals, reading, reviewing
+from aval.service.decisions import proposals, reading, reviewing
 from aval.service.deployment import Deployment
 from aval.service.errors import (
     AlreadyExists,
@@ -84,7 +84,7 @@ async def test_proposer_can_never_approve_its_own_proposal_I1(
 async def test_deadline_never_approves_I1(
     deployment: Deployment, principals: dict[str, Principal]
 ) -> None:
-    from aval.service.expiry import expire_overdue
+    from aval.service.decisions.expiry import expire_overdue
 
     d = (
         await proposals.propose(deployment, principals["app-a"], propose_in("express.test"))

@@ -15,8 +15,8 @@ import pytest
 from aval.audit_store import ChangeListener, Store, migrate, verify
 from aval.audit_store.group_commit import ProposalWriter
 from aval.policies import load_policy_dir
-from aval.service import proposals
 from aval.service.authorization import Authorizer
+from aval.service.decisions import proposals
 from aval.service.deployment import Deployment
 from aval.service.errors import AlreadyExists
 from aval.service.identity import Principal, TokenAuthenticator, load_principals

@@ -18,7 +18,8 @@ import pytest
 from aval.audit_store import Store, queries, trail
 from aval.audit_store.chain import NewEvent, utc_iso
 from aval.audit_store.records import Actor, ActorType, AuditEvent
-from aval.service import exporting, inspection, proposals, reviewing
+from aval.service.audit import exporting, inspection
+from aval.service.decisions import proposals, reviewing
 from aval.service.deployment import Deployment
 from aval.service.errors import InvalidArgument, PermissionDenied
 from aval.service.identity import Principal

@@ -22,10 +22,10 @@ from aval.audit_store.records import (
     Suggestion,
 )
 from aval.audit_store.registry import AISystemRecord, ModelVersionRecord, StopRecord
-from aval.service import reviewing
+from aval.service.decisions import reviewing
+from aval.service.decisions.proposals import proposed_event
 from aval.service.deployment import Deployment
-from aval.service.identity import Principal
-from aval.service.proposals import actor_of, proposed_event
+from aval.service.identity import Principal, actor_of
 from aval.service.requests import DecideIn
 
 NOW = datetime.now(UTC).replace(microsecond=0)

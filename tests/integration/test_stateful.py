@@ -30,8 +30,8 @@ from aval.audit_store.errors import DecisionNotFound
 from aval.audit_store.group_commit import ProposalWriter
 from aval.audit_store.records import Decision, DecisionState, Verdict
 from aval.policies import load_policy_dir
-from aval.service import proposals, reviewing
 from aval.service.authorization import Authorizer
+from aval.service.decisions import proposals, reviewing
 from aval.service.deployment import Deployment
 from aval.service.errors import (
     AlreadyExists,

@@ -17,15 +17,16 @@ import pytest
 from aval.audit_store import ChangeListener, Store, verify
 from aval.audit_store.group_commit import ProposalWriter
 from aval.policies import load_policy_dir
-from aval.service import proposals, reviewing, statistics
+from aval.service.audit import statistics
+from aval.service.audit.statistics import StatsRow
 from aval.service.authorization import Authorizer
+from aval.service.decisions import proposals, reviewing
+from aval.service.decisions.expiry import expire_overdue
 from aval.service.deployment import Deployment
 from aval.service.errors import InvalidArgument, PermissionDenied
-from aval.service.expiry import expire_overdue
 from aval.service.identity import Principal, TokenAuthenticator, load_principals
 from aval.service.requests import ClaimIn, DecideIn, ProposeIn, StatsIn
 from aval.service.settings import Settings
-from aval.service.statistics import StatsRow
 
 # Two hours ago, to the second: the express.test decision (2 s deadline) is overdue for the
 # real clock of the expiry sweep, the others (days) are not.

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from aval.audit_store import digests, merkle, trail, verify
 from aval.audit_store.chain import GENESIS_HASH, NewEvent, chain_hash
 from aval.audit_store.records import Actor, ActorType
-from aval.service import verification
+from aval.service.audit import verification
 from aval.service.deployment import Deployment
 
 from .test_tamper import KEY, TAMPERINGS, Checkpoint, parse_note, signature_ok

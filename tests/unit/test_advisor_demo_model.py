@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from aval.service.advisor_demo import (
+from aval.service.ai.advisor_demo import (
     KNOWN_LIMITS,
     MODEL_RELEASE,
     OUTPUT_SCHEMA,
@@ -20,9 +20,9 @@ from aval.service.advisor_demo import (
     train,
     train_demo_model,
 )
-from aval.service.advisor_demo.dataset import parse_dataset
-from aval.service.advisor_demo.explanation import FACTORS_SHOWN, explain
-from aval.service.advisor_demo.tokens import read_words
+from aval.service.ai.advisor_demo.dataset import parse_dataset
+from aval.service.ai.advisor_demo.explanation import FACTORS_SHOWN, explain
+from aval.service.ai.advisor_demo.tokens import read_words
 
 TEXTS = (
     "le lampadaire de la rue est éteint",

@@ -8,7 +8,7 @@ import ipaddress
 
 import pytest
 
-from aval.service.egress import (
+from aval.service.ai.egress import (
     ENDPOINT_NOT_ALLOWED,
     ENDPOINT_UNRESOLVED,
     SECRET_NOT_DECLARED,

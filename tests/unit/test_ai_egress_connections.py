@@ -14,8 +14,8 @@ from typing import Any
 import grpc
 import pytest
 
-from aval.service.backends import AdviceRequest, BackendConfig, Backends, Backoff
-from aval.service.egress import EgressPolicy, EndpointRule, TenantEgress
+from aval.service.ai.backends import AdviceRequest, BackendConfig, Backends, Backoff
+from aval.service.ai.egress import EgressPolicy, EndpointRule, TenantEgress
 from aval.v1 import advisor_pb2, advisor_pb2_grpc
 from tests.openai_server import OpenAIServer
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from aval.policies import PolicyError
-from aval.service.egress import EgressRefused
-from aval.service.egress_file import load_egress, load_egress_file
+from aval.service.ai.egress import EgressRefused
+from aval.service.ai.egress_file import load_egress, load_egress_file
 
 TENANTS = {"ville-a", "ville-b"}
 
@@ -124,7 +124,7 @@ async def test_a_good_file_allows_what_it_says_and_no_setting_allows_nothing(
 
 
 async def test_the_demo_adds_its_own_advisor_to_the_operators_file(tmp_path: Path) -> None:
-    from aval.service.demo_ai import write_demo_egress
+    from aval.service.runtime.demo_ai import write_demo_egress
 
     base = tmp_path / "operator.yaml"
     base.write_text(

@@ -7,9 +7,9 @@ import random
 import pytest
 
 from aval.audit_store.records import Factor
-from aval.service.backends import Advice, Backoff, BreakerState, CircuitBreaker
-from aval.service.backends.base import Answer, AttemptFailed, FailureKind
-from aval.service.backends.resilience import with_retries
+from aval.service.ai.backends import Advice, Backoff, BreakerState, CircuitBreaker
+from aval.service.ai.backends.base import Answer, AttemptFailed, FailureKind
+from aval.service.ai.backends.resilience import with_retries
 
 ANSWER = Answer(Advice({"x": 1}, 0.5, "ok", (Factor("a", 1.0),), (), "v1"), 3, 4)
 

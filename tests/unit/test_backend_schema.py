@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aval.service.backends import (
+from aval.service.ai.backends import (
     OutputError,
     SchemaError,
     check_output_schema,

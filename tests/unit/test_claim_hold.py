@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aval.service.claim_hold import Hold, PastClaim, grant, paris_time
+from aval.service.decisions.claim_hold import Hold, PastClaim, grant, paris_time
 from aval.service.errors import FailedPrecondition
 
 T0 = datetime(2026, 3, 12, 13, 0, tzinfo=UTC)

@@ -243,10 +243,10 @@ def test_serve_and_migrate_run_the_server_commands(monkeypatch: pytest.MonkeyPat
         seen.update(migrated=True)
         return 0
 
-    fake = types.ModuleType("aval.service.commands")
+    fake = types.ModuleType("aval.service.runtime.commands")
     fake.serve = serve  # type: ignore[attr-defined]
     fake.migrate = migrate  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "aval.service.commands", fake)
+    monkeypatch.setitem(sys.modules, "aval.service.runtime.commands", fake)
     assert cli.main(["serve", "--listen", "0.0.0.0:6000", "--demo", "--workers", "2"]) == 7
     assert seen == {"listen": "0.0.0.0:6000", "demo": True, "workers": 2}
     assert cli.main(["migrate"]) == 0

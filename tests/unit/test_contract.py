@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aval.service.servicers.admin import AdminServicer
-from aval.service.servicers.audit import AuditServicer
-from aval.service.servicers.gateway import GatewayServicer
-from aval.service.servicers.review import ReviewServicer
+from aval.service.edge.servicers.admin import AdminServicer
+from aval.service.edge.servicers.audit import AuditServicer
+from aval.service.edge.servicers.gateway import GatewayServicer
+from aval.service.edge.servicers.review import ReviewServicer
 from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, review_pb2
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from google.protobuf.message import Message
 
+from aval.service.edge.servicers import edge
+from aval.service.edge.servicers.admin import AdminServicer
+from aval.service.edge.servicers.audit import AuditServicer
+from aval.service.edge.servicers.gateway import GatewayServicer
+from aval.service.edge.servicers.review import ReviewServicer
 from aval.service.requests import nul_fields
-from aval.service.servicers import edge
-from aval.service.servicers.admin import AdminServicer
-from aval.service.servicers.audit import AuditServicer
-from aval.service.servicers.gateway import GatewayServicer
-from aval.service.servicers.review import ReviewServicer
 from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, review_pb2
 
 

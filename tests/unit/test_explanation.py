@@ -19,8 +19,8 @@ from aval.audit_store.records import (
     Verdict,
 )
 from aval.policies import ReviewPolicy, load_policy_dir
-from aval.service.explanation import explain_for_citizen, mask_input, parse_factors
-from aval.service.explanation_inspector import EventProof, explain_for_inspector
+from aval.service.audit.explanation import explain_for_citizen, mask_input, parse_factors
+from aval.service.audit.explanation_inspector import EventProof, explain_for_inspector
 from tests.support import write_config
 
 T0 = datetime(2026, 3, 12, 13, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aval.policies import PolicyError, load_policy_dir, load_policy_text, load_presets
-from aval.service.demo import demo_policy_dir
+from aval.service.runtime.demo import demo_policy_dir
 
 VALID = """\
 tenant: ville-x

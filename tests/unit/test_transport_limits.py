@@ -13,7 +13,7 @@ from aval.audit_store.chain import canonical_json
 from aval.clients import Client, InvalidArgumentError
 from aval.clients.limits import MAX_JSON_DEPTH as SDK_MAX_JSON_DEPTH
 from aval.clients.limits import json_depth, payload_bytes
-from aval.service.admission import receive_limit
+from aval.service.edge.admission import receive_limit
 from aval.service.errors import (
     TRAILER_BUDGET,
     FieldViolation,

@@ -1,0 +1,2 @@
+"""The inspectors' side: queries, exports, explanations, verification, checkpoints, proofs,
+statistics."""

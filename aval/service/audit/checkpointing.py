@@ -1,0 +1,315 @@
+"""Signed checkpoints: CreateCheckpoint, ListCheckpoints, the witness file and the periodic task."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import random
+from datetime import datetime
+from pathlib import Path
+
+from aval.audit_store import checkpoints
+from aval.audit_store.chain import utc_iso
+from aval.audit_store.checkpoints import CheckpointRecord, TrailInconsistent
+from aval.service.audit import signing
+from aval.service.audit.signing import Signer, format_note
+from aval.service.deployment import Deployment, utc_now
+from aval.service.errors import FailedPrecondition
+from aval.service.identity import Principal
+from aval.service.requests import TenantIn
+from aval.service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CREATE_ACTION = "audit.checkpoint"
+LIST_ACTION = "audit.verify"
+
+
+def load_signer(settings: Settings) -> Signer | None:
+    """The signing key of the settings (AVAL_SIGNING_KEY_FILE, else AVAL_SIGNING_KEY), or None.
+
+    Raises:
+        SigningKeyError: The key is configured but unusable.
+    """
+    text = settings.signing_key.get_secret_value() if settings.signing_key is not None else None
+    return signing.load_signer(settings.signing_key_file, text)
+
+
+def settle_signing_key(settings: Settings, *, demo_mode: bool) -> Settings:
+    """Checks the signing key once at start-up, so that a bad key stops the start.
+
+    In the demo, without a configured key, one is created the first time in
+    `<data_dir>/keys/` and reused afterwards. Without any key the server still starts, with a
+    warning, and refuses the checkpoint RPCs.
+
+    Args:
+        settings: The settings.
+        demo_mode: Whether `aval serve --demo` runs.
+
+    Returns:
+        The settings, with the demo's key file when one was settled.
+
+    Raises:
+        SigningKeyError: The configured key is unusable.
+    """
+    if demo_mode and settings.signing_key_file is None and settings.signing_key is None:
+        settings = settings.model_copy(
+            update={"signing_key_file": signing.ensure_key_pair(settings.data_dir / "keys")}
+        )
+    signer = load_signer(settings)
+    if signer is None:
+        log.warning(
+            "no checkpoint signing key: CreateCheckpoint and the periodic checkpoints are "
+            "disabled; set AVAL_SIGNING_KEY_FILE to an Ed25519 key (`aval keys generate`)"
+        )
+    else:
+        log.info("checkpoints are signed with key %s", signer.key_id)
+    return settings
+
+
+def start_periodic(deployment: Deployment) -> asyncio.Task[None] | None:
+    """Starts the periodic checkpoints, unless there is no key or the interval is 0.
+
+    Returns:
+        The task, to give to `stop_periodic`; None when not started.
+    """
+    interval = deployment.settings.checkpoint_interval_seconds
+    if deployment.signer is None or interval <= 0:
+        return None
+    return asyncio.create_task(run_checkpoints(deployment, interval), name="aval-checkpoints")
+
+
+async def stop_periodic(task: asyncio.Task[None] | None) -> None:
+    """Stops the task `start_periodic` started, if any, and waits for it to end."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def witness_path(settings: Settings) -> Path:
+    """The witness file: AVAL_WITNESS_FILE, else `<data_dir>/witness/checkpoints.jsonl`."""
+    return settings.witness_file or settings.data_dir / "witness" / "checkpoints.jsonl"
+
+
+def sign_checkpoint(
+    signer: Signer,
+    tenant_id: str,
+    tree_size: int,
+    root_hash: bytes,
+    head_hash: bytes,
+    frontier: bytes,
+    issued_at: datetime,
+) -> CheckpointRecord:
+    """Writes and signs the note of a checkpoint.
+
+    Args:
+        signer: The deployment's signing key.
+        tenant_id: The tenant.
+        tree_size: Events covered.
+        root_hash: RFC 9162 root over their canonical bytes.
+        head_hash: Chain hash of the last event covered.
+        frontier: The serialised Merkle frontier after `tree_size` leaves.
+        issued_at: When it is signed (UTC, microseconds are kept).
+
+    Returns:
+        The checkpoint, ready to store.
+    """
+    note = format_note(
+        {
+            "tenant": tenant_id,
+            "tree_size": tree_size,
+            "root_hash": root_hash.hex(),
+            "head_hash": head_hash.hex(),
+            "issued_at": utc_iso(issued_at),
+            "key_id": signer.key_id,
+        }
+    )
+    return CheckpointRecord(
+        tenant_id=tenant_id,
+        tree_size=tree_size,
+        root_hash=root_hash,
+        head_hash=head_hash,
+        issued_at=issued_at,
+        key_id=signer.key_id,
+        signed_note=note,
+        signature=signer.sign(note),
+        frontier=frontier,
+    )
+
+
+def witness_line(record: CheckpointRecord) -> bytes:
+    """One line of the witness file: the checkpoint as JSON, note and signature in base64."""
+    entry = {
+        "tenant": record.tenant_id,
+        "tree_size": record.tree_size,
+        "root_hash": record.root_hash.hex(),
+        "head_hash": record.head_hash.hex(),
+        "issued_at": utc_iso(record.issued_at),
+        "key_id": record.key_id,
+        "signed_note": base64.b64encode(record.signed_note).decode("ascii"),
+        "signature": base64.b64encode(record.signature).decode("ascii"),
+    }
+    return json.dumps(entry, sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def append_witness(path: Path, record: CheckpointRecord) -> None:
+    """Appends a checkpoint to the witness file and waits until it is on disk.
+
+    One `write` with O_APPEND per line, so that several processes can share the file.
+
+    Args:
+        path: The witness file; it and its folder are created if missing.
+        record: The checkpoint.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = witness_line(record)
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(descriptor, data)
+        if written != len(data):  # pragma: no cover - a full disk
+            raise OSError(f"short write to the witness file {path}")
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+async def checkpoint_tenant(deployment: Deployment, tenant_id: str) -> CheckpointRecord:
+    """Signs a checkpoint of a tenant's trail, unless the trail did not grow since the latest.
+
+    Reads the trail in one snapshot; stores the checkpoint and appends it to the witness file
+    in one transaction (the witness line is on disk before the commit). Safe with several
+    replicas: when another one stored a checkpoint of the same size first, that one is returned.
+
+    Args:
+        deployment: The running deployment (no authorisation is checked here).
+        tenant_id: The tenant.
+
+    Returns:
+        The new checkpoint, or the latest one when no event was appended since.
+
+    Raises:
+        FailedPrecondition: No signing key (NO_SIGNING_KEY), or the events after the latest
+            checkpoint do not continue its chain (TRAIL_BROKEN).
+    """
+    signer = deployment.signer
+    if signer is None:
+        raise FailedPrecondition("NO_SIGNING_KEY")
+    store = deployment.store
+    try:
+        async with store.snapshot() as conn:
+            previous = await checkpoints.latest(conn, tenant_id)
+            size, root, head, frontier = await checkpoints.compute(conn, tenant_id)
+    except TrailInconsistent as exc:
+        raise FailedPrecondition(
+            "TRAIL_BROKEN", tenant=exc.tenant_id, seq=exc.seq, detail=exc.detail
+        ) from exc
+    if previous is not None and previous.tree_size == size:
+        return previous
+    record = sign_checkpoint(signer, tenant_id, size, root, head, frontier, utc_now())
+    async with store.transaction() as conn:
+        if await checkpoints.insert(conn, record):
+            await asyncio.to_thread(append_witness, witness_path(deployment.settings), record)
+            log.info(
+                "signed checkpoint of %s at tree size %d (key %s)",
+                tenant_id,
+                size,
+                signer.key_id,
+            )
+            return record
+        stored = await checkpoints.at_size(conn, tenant_id, size)
+    assert stored is not None, "the conflicting checkpoint is committed"
+    return stored
+
+
+async def create_checkpoint(
+    deployment: Deployment, principal: Principal, request: TenantIn
+) -> CheckpointRecord:
+    """CreateCheckpoint: signs a checkpoint of the tenant's trail now.
+
+    Args:
+        deployment: The running deployment.
+        principal: The caller; needs the grant `audit.checkpoint` in the tenant.
+        request: The tenant (the caller's when empty).
+
+    Returns:
+        The new checkpoint, or the latest one when the trail did not grow since.
+
+    Raises:
+        InvalidArgument: Unknown tenant.
+        PermissionDenied: The caller may not checkpoint that tenant.
+        FailedPrecondition: No signing key, or a trail that cannot be checkpointed.
+    """
+    tenant = deployment.tenant_for(principal, request.tenant, CREATE_ACTION)
+    return await checkpoint_tenant(deployment, tenant)
+
+
+async def list_checkpoints(
+    deployment: Deployment, principal: Principal, request: TenantIn
+) -> tuple[list[CheckpointRecord], str]:
+    """ListCheckpoints: every checkpoint of the tenant, and the key that verifies them.
+
+    Args:
+        deployment: The running deployment.
+        principal: The caller; needs the grant `audit.verify` in the tenant.
+        request: The tenant (the caller's when empty).
+
+    Returns:
+        The checkpoints, oldest first, and the hex raw public key of this deployment's signing
+        key (empty when it has none).
+
+    Raises:
+        InvalidArgument: Unknown tenant.
+        PermissionDenied: The caller may not read that tenant's checkpoints.
+    """
+    tenant = deployment.tenant_for(principal, request.tenant, LIST_ACTION)
+    async with deployment.store.reading() as conn:
+        found = await checkpoints.list_all(conn, tenant)
+    signer = deployment.signer
+    return found, signer.public_key_hex if signer is not None else ""
+
+
+async def checkpoint_due_tenants(deployment: Deployment) -> int:
+    """Signs a checkpoint for every tenant whose trail grew since its latest checkpoint.
+
+    A tenant whose trail cannot be checkpointed is logged and skipped; the others still are.
+
+    Args:
+        deployment: The running deployment, with a signing key.
+
+    Returns:
+        How many tenants were looked at.
+    """
+    async with deployment.store.reading() as conn:
+        due = await checkpoints.tenants_to_checkpoint(conn)
+    for tenant in due:
+        try:
+            await checkpoint_tenant(deployment, tenant)
+        except FailedPrecondition as exc:
+            log.error("cannot checkpoint tenant %s: %s", tenant, exc.message)
+    return len(due)
+
+
+async def run_checkpoints(deployment: Deployment, interval: float) -> None:
+    """Runs until cancelled: every `interval` seconds, checkpoints the tenants with new events.
+
+    Each replica runs it; the intervals are jittered so that replicas rarely sign at once, and
+    when they do the table's primary key keeps one checkpoint per size.
+
+    Args:
+        deployment: The running deployment, with a signing key.
+        interval: Seconds between rounds (more than 0).
+    """
+    while True:
+        await asyncio.sleep(interval * random.uniform(0.9, 1.1))
+        try:
+            await checkpoint_due_tenants(deployment)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the task must outlive a database restart; logged, retried
+            log.exception("periodic checkpoints failed; retrying in %.1fs", interval)

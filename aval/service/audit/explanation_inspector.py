@@ -1,0 +1,270 @@
+"""The full record of one decision for an inspector: input, AI, policy, verdicts, trail, proofs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from aval.audit_store.records import AuditEvent, Decision, Review, Verdict
+from aval.policies import ReviewPolicy
+from aval.service.audit.explanation import parse_factors
+from aval.service.audit.report_html import Code, Document, Inline, TextFormat, duration, when
+
+# Labels as (French, English).
+_L = {
+    "title": ("Dossier d'inspection de la décision", "Inspection record of decision"),
+    "decision": ("Décision", "Decision"),
+    "tenant": ("collectivité ", "tenant "),
+    "type": ("type ", "type "),
+    "state": ("état ", "state "),
+    "version": (", version ", ", version "),
+    "approvals": ("validations ", "approvals "),
+    "rejections": ("rejets ", "rejections "),
+    "proposed": ("proposée par ", "proposed by "),
+    "at": (" le ", " at "),
+    "deadline": ("échéance ", "deadline "),
+    "final": ("définitive le ", "final at "),
+    "ttd": ("délai de décision ", "time to decision "),
+    "key": ("clé d'idempotence ", "idempotency key "),
+    "trace": ("trace ", "trace id "),
+    "input": ("Entrée", "Input"),
+    "ref": ("référence ", "reference "),
+    "hash": ("empreinte SHA-256 ", "SHA-256 hash "),
+    "sources": ("données (champs) ", "data (fields) "),
+    "sent_by": (", transmises par l'application ", ", sent by the application "),
+    "ai": ("Suggestion de l'IA", "AI suggestion"),
+    "no_ai": ("aucune : décision prise sans IA", "none: decided without AI"),
+    "model": ("modèle ", "model "),
+    "confidence": ("confiance ", "confidence "),
+    "output": ("sortie ", "output "),
+    "explanation": ("explication ", "explanation "),
+    "factor": ("facteur ", "factor "),
+    "weight": (", poids ", ", weight "),
+    "policy": ("Politique d'examen", "Review policy"),
+    "revision": ("révision appliquée ", "revision applied "),
+    "current": ("révision actuelle ", "current revision "),
+    "rules": ("règles actuelles : ", "current rules: "),
+    "missing": ("politique absente de la configuration", "policy missing from the configuration"),
+    "verdicts": ("Avis humains", "Human verdicts"),
+    "none": ("aucun", "none"),
+    "roles": ("rôles ", "roles "),
+    "took": ("durée d'examen ", "review time "),
+    "from_claim": (" depuis sa prise en charge", " from their claim"),
+    "from_proposal": (" depuis la proposition", " from the proposal"),
+    "overrode": ("a contredit l'IA : ", "overrode the AI: "),
+    "yes_no": (("non", "oui"), ("no", "yes")),
+    "why": ("justification ", "justification "),
+    "amended": ("sortie modifiée ", "amended output "),
+    "outcome": ("Résultat", "Outcome"),
+    "events": ("Événements d'audit", "Audit events"),
+    "by": (" par ", " by "),
+    "seq": ("n° ", "#"),
+    "proof": ("preuve d'inclusion : feuille ", "inclusion proof: leaf "),
+    "tree": (" de l'arbre de taille ", " of the tree of size "),
+    "root": (", racine ", ", root "),
+    "path": (", chemin ", ", audit path "),
+    "no_proof": (
+        "pas encore de preuve d'inclusion (après le dernier point de contrôle)",
+        "no inclusion proof yet (after the latest checkpoint)",
+    ),
+    "no_proofs": ("Preuves d'inclusion : aucune fournie.", "Inclusion proofs: none given."),
+}
+
+
+@dataclass(frozen=True)
+class EventProof:
+    """An event's RFC 9162 inclusion proof against a signed checkpoint (hex hashes)."""
+
+    seq: int
+    leaf_index: int
+    tree_size: int
+    root_hash: str
+    audit_path: tuple[str, ...]
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def review_started(review: Review, events: Sequence[AuditEvent]) -> datetime | None:
+    """When a reviewer's review began, if they claimed the decision before their verdict.
+
+    Args:
+        review: The verdict.
+        events: The decision's audit events.
+
+    Returns:
+        The time of the reviewer's first ``decision.claimed`` event before the verdict, or None
+        (their review time then runs from the proposal).
+    """
+    claims = [
+        e.occurred_at
+        for e in events
+        if e.kind == "decision.claimed"
+        and e.actor_id == review.reviewer_id
+        and e.occurred_at <= review.decided_at
+    ]
+    return min(claims, default=None)
+
+
+def _when(moment: datetime, language: str) -> str:
+    return when(moment, language, seconds=True)
+
+
+def _joined(values: Sequence[str]) -> list[Inline]:
+    parts: list[Inline] = []
+    for n, value in enumerate(values):
+        parts += [", " if n else "", Code(value)]
+    return parts
+
+
+def _policy(doc: Document, d: Decision, policy: ReviewPolicy | None, i: int) -> None:
+    def t(key: str) -> str:
+        return str(_L[key][i])
+
+    doc.h2(t("policy"))
+    doc.li(t("revision"), Code(d.policy_revision))
+    if policy is None:
+        doc.li(t("missing"))
+        return
+    if policy.revision != d.policy_revision:
+        doc.li(t("current"), Code(policy.revision))
+    rules = {
+        "required_approvals": policy.required_approvals,
+        "rejections_to_close": policy.rejections_to_close,
+        "eligible_roles": list(policy.eligible_roles),
+        "allow_amend": policy.allow_amend,
+        "justification_required_for": sorted(policy.justification_required_for),
+        "deadline_seconds": policy.deadline.total_seconds(),
+    }
+    doc.li(t("rules"), Code(_json(rules)))
+
+
+def _verdicts(doc: Document, d: Decision, events: Sequence[AuditEvent], lang: str) -> None:
+    i = 1 if lang == "en" else 0
+
+    def t(key: str) -> str:
+        return str(_L[key][i])
+
+    doc.h2(t("verdicts"))
+    for r in d.reviews:
+        started = review_started(r, events)
+        took = (r.decided_at - (started or d.created_at)).total_seconds()
+        since = t("from_claim") if started else t("from_proposal")
+        overrode = _L["yes_no"][i][r.verdict is not Verdict.APPROVE]
+        doc.li(Code(r.reviewer_id), f" — {r.verdict.value}{t('at')}{_when(r.decided_at, lang)}")
+        doc.li(t("roles"), *_joined(r.reviewer_roles), level=1)
+        doc.li(t("took"), duration(took, lang), since, level=1)
+        doc.li(t("overrode"), overrode, level=1)
+        doc.li(t("why"), f"« {r.justification} »" if r.justification else "—", level=1)
+        if r.amended_output is not None:
+            doc.li(t("amended"), Code(_json(r.amended_output)), level=1)
+    if not d.reviews:
+        doc.li(t("none"))
+
+
+def _events(
+    doc: Document, events: Sequence[AuditEvent], proofs: Mapping[int, EventProof], lang: str
+) -> None:
+    i = 1 if lang == "en" else 0
+
+    def t(key: str) -> str:
+        return str(_L[key][i])
+
+    doc.h2(t("events"))
+    for e in events:
+        doc.li(
+            f"{t('seq')}{e.seq} — {_when(e.occurred_at, lang)} — ",
+            Code(e.kind),
+            t("by"),
+            Code(e.actor_id),
+            f" ({e.actor_type}) — hash ",
+            Code(e.hash.hex()),
+        )
+        proof = proofs.get(e.seq)
+        if proof is not None:
+            doc.li(
+                f"{t('proof')}{proof.leaf_index}{t('tree')}{proof.tree_size}{t('root')}",
+                Code(proof.root_hash),
+                t("path"),
+                *_joined(proof.audit_path),
+                level=1,
+            )
+        elif proofs:
+            doc.li(t("no_proof"), level=1)
+    if not proofs:
+        doc.p(t("no_proofs"))
+
+
+def explain_for_inspector(
+    d: Decision,
+    policy: ReviewPolicy | None,
+    events: list[AuditEvent],
+    language: str,
+    fmt: TextFormat = "markdown",
+    proofs: Mapping[int, EventProof] | None = None,
+) -> str:
+    """The full record of a decision and its trail, for an inspector (R3, R4, R16).
+
+    Input reference, hash and data sources (field names); model, suggestion, confidence and
+    explanation; the policy and its revision; each verdict with who, roles, when, how long and
+    why, and whether it overrode the AI; the outcome, the trace id, and the audit events.
+
+    Args:
+        d: The decision, with its reviews.
+        policy: The current policy of its type; None when it is no longer configured.
+        events: The decision's audit events, in sequence order.
+        language: "fr" (the default for anything else) or "en".
+        fmt: "markdown", or "html" for a self-contained page.
+        proofs: Inclusion proofs by event sequence number, listed under their events; events
+            without one are said to come after the latest checkpoint. None: no proofs given.
+
+    Returns:
+        The record in the requested format.
+    """
+    i = 1 if language == "en" else 0
+
+    def t(key: str) -> str:
+        return str(_L[key][i])
+
+    doc = Document(f"{t('title')} {d.id}", "en" if i else "fr")
+    doc.h1(t("title"), " ", Code(str(d.id)))
+    doc.h2(t("decision"))
+    doc.li(t("tenant"), Code(d.tenant_id), "; ", t("type"), Code(d.decision_type))
+    doc.li(t("state"), Code(d.state.value), f"{t('version')}{d.version}")
+    doc.li(
+        f"{t('approvals')}{d.approvals}/{d.required_approvals}; "
+        f"{t('rejections')}{d.rejections}/{d.rejections_to_close}"
+    )
+    doc.li(t("proposed"), Code(d.proposer_id), f"{t('at')}{_when(d.created_at, language)}")
+    doc.li(t("deadline"), _when(d.deadline, language))
+    if d.finalized_at is not None:
+        ttd = duration((d.finalized_at - d.created_at).total_seconds(), language)
+        doc.li(f"{t('final')}{_when(d.finalized_at, language)}; {t('ttd')}{ttd}")
+    doc.li(t("key"), Code(d.idempotency_key))
+    doc.li(t("trace"), Code(d.trace_id) if d.trace_id else "—")
+    doc.h2(t("input"))
+    doc.li(t("ref"), Code(d.subject_ref))
+    doc.li(t("hash"), Code(d.input_sha256))
+    doc.li(t("sources"), *_joined(sorted(d.input)), t("sent_by"), Code(d.proposer_id))
+    doc.h2(t("ai"))
+    s = d.suggestion
+    if s is None:
+        doc.li(t("no_ai"))
+    else:
+        doc.li(t("model"), Code(f"{s.model_name or '?'}@{s.model_version or '?'}"))
+        doc.li(t("confidence"), "—" if s.confidence is None else f"{s.confidence:g}")
+        doc.li(t("output"), Code(_json(s.output)))
+        summary, factors = parse_factors(s.explanation)
+        doc.li(t("explanation"), f"« {summary} »" if summary else "—")
+        for f in factors:
+            weight = "" if f.weight is None else f"{t('weight')}{f.weight:g}"
+            doc.li(t("factor"), Code(f.name), weight, f" — {f.detail}" if f.detail else "", level=1)
+    _policy(doc, d, policy, i)
+    _verdicts(doc, d, events, language)
+    doc.h2(t("outcome"))
+    doc.li(Code(_json(d.outcome)) if d.outcome is not None else t("none"))
+    _events(doc, events, proofs or {}, language)
+    return doc.render(fmt)

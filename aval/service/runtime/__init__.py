@@ -1,0 +1,1 @@
+"""The process: the gRPC server and its workers, the commands that start it, the demo."""

