@@ -1,6 +1,7 @@
 """The pass over a tenant's events that `verify.verify_tenant` drives: ranges of sequence
 numbers checked by PostgreSQL on several connections at once (`digests.range_digest`), their
-outcomes handed to the `ChainVerifier` in sequence order."""
+outcomes handed to the `ChainVerifier` in sequence order; and what it reads besides the
+ranges (where the sequence starts and ends, the decisions' stored states)."""
 
 from __future__ import annotations
 
@@ -158,9 +159,7 @@ class RangePass:
                 on_progress(report.events_checked)
 
 
-# -- what is read besides the ranges -------------------------------------------------------
-
-_SEPARATOR = "\x1e"
+# -- where the sequence starts, ends and resumes ---------------------------------------------
 
 
 async def seq_bounds(conn: AsyncConnection[Any], tenant_id: str) -> tuple[int, int] | None:
@@ -190,6 +189,7 @@ SELECT count(*), string_agg(uuid_send(id), ''),
     string_agg(state || E'\\x1f' || version::text, E'\\x1e')
 FROM decisions WHERE tenant_id = %s
 """
+_SEPARATOR = "\x1e"
 
 
 async def decision_states(conn: AsyncConnection[Any], tenant_id: str) -> dict[bytes, str]:
