@@ -1,42 +1,20 @@
-"""The hash chain: canonical event bytes and the hash that links each event to the previous."""
+"""A new event of the hash chain: what the store appends (its hashing is `aval.verifier.chain`)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from aval.audit_store.records import Actor, JsonObject
 
-SCHEMA_VERSION = 1
-GENESIS_HASH = bytes(32)
-
-
-def canonical_json(value: Any) -> bytes:
-    """Canonical JSON: sorted keys, no insignificant white space, UTF-8, no NaN."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
-
-
-def sha256_hex(value: Any) -> str:
-    """Hex SHA-256 of the canonical JSON of a value."""
-    return hashlib.sha256(canonical_json(value)).hexdigest()
-
-
-def chain_hash(prev_hash: bytes, seq: int, canonical: bytes) -> bytes:
-    """SHA-256(prev_hash || seq as 8 bytes big-endian || canonical): the same as the SQL append."""
-    return hashlib.sha256(prev_hash + seq.to_bytes(8, "big", signed=True) + canonical).digest()
-
-
-def utc_iso(moment: datetime) -> str:
-    """RFC 3339 in UTC with microseconds, the one spelling of time inside canonical bytes."""
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+# Re-exported: the store's writers (decisions, reviews, AI calls) take them from here.
+from aval.verifier.chain import GENESIS_HASH as GENESIS_HASH
+from aval.verifier.chain import SCHEMA_VERSION
+from aval.verifier.chain import canonical_json as canonical_json
+from aval.verifier.chain import chain_hash as chain_hash
+from aval.verifier.chain import sha256_hex as sha256_hex
+from aval.verifier.chain import utc_iso as utc_iso
 
 
 @dataclass(frozen=True)

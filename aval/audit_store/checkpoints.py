@@ -8,8 +8,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from aval.audit_store import merkle
-from aval.audit_store.chain import GENESIS_HASH, chain_hash
+from aval.verifier import merkle
+from aval.verifier.chain import GENESIS_HASH, chain_hash
 
 _COLUMNS = (
     "tenant_id, tree_size, root_hash, head_hash, issued_at, key_id, signed_note, signature, "

@@ -1,98 +1,23 @@
-"""Events as verification reads them: whole ranges checked by PostgreSQL, or one by one."""
+"""Events checked by PostgreSQL for verification: whole ranges at once, or one by one."""
 
 from __future__ import annotations
 
 import functools
-import json
 import re
 import struct
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 
 import psycopg
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 
 from aval.audit_store import trail
-from aval.audit_store.chain import utc_iso
-from aval.audit_store.records import AuditEvent
-
-
-@dataclass(frozen=True)
-class EventDigest:
-    """What verifying one event needs: the chain's fields, and the outcome of comparing the
-    stored columns with the hashed bytes (done by PostgreSQL when verifying in the database)."""
-
-    seq: int
-    canonical: bytes
-    prev_hash: bytes
-    hash: bytes
-    decision_id: str
-    occurred_at: datetime
-    # Names of the stored columns that disagree with the canonical bytes; "" when none.
-    mismatched: str
-    # The decision's (state, version) after this event, when the event says it.
-    state: tuple[str, int] | None
-
-
-# Columns stored beside the canonical bytes, and where the bytes say the same thing.
-def _derived_mismatches(event: AuditEvent, parsed: dict[str, Any]) -> list[str]:
-    actor = parsed.get("actor")
-    if not isinstance(actor, dict):
-        actor = {}
-    expected = {
-        "tenant": (event.tenant_id, parsed.get("tenant")),
-        "event_id": (str(event.event_id), parsed.get("event_id")),
-        "decision_id": (
-            str(event.decision_id) if event.decision_id else "",
-            parsed.get("decision_id"),
-        ),
-        "kind": (event.kind, parsed.get("kind")),
-        "actor.id": (event.actor_id, actor.get("id")),
-        "actor.type": (event.actor_type, actor.get("type")),
-        "trace_id": (event.trace_id, parsed.get("trace_id")),
-        "schema_version": (event.schema_version, parsed.get("schema_version")),
-    }
-    return [name for name, (stored, canonical) in expected.items() if stored != canonical]
-
-
-def _no_constant(name: str) -> float:
-    """Refuses NaN and Infinity, which Python's parser takes but JSON (and the writer) does not."""
-    raise ValueError(f"{name} is not JSON")
-
-
-def digest_of(event: AuditEvent) -> EventDigest:
-    """An event's digest, its columns compared with its canonical bytes in Python."""
-    mismatched: list[str] = []
-    state = None
-    try:
-        parsed = json.loads(event.canonical, parse_constant=_no_constant)
-    except ValueError:
-        mismatched.append("canonical bytes are not JSON")
-    else:
-        if not isinstance(parsed, dict):
-            parsed = {}  # bytes of another shape than an event's: every field disagrees
-        mismatched = _derived_mismatches(event, parsed)
-        if parsed.get("occurred_at") != utc_iso(event.occurred_at):
-            mismatched.append("occurred_at")
-        data = parsed.get("data")
-        if isinstance(data, dict) and "decision_state" in data:
-            try:
-                state = (str(data["decision_state"]), int(data.get("decision_version", 0)))
-            except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400
-                mismatched.append("data.decision_version")
-    return EventDigest(
-        seq=event.seq,
-        canonical=event.canonical,
-        prev_hash=event.prev_hash,
-        hash=event.hash,
-        decision_id=str(event.decision_id) if event.decision_id else "",
-        occurred_at=event.occurred_at,
-        mismatched=", ".join(mismatched),
-        state=state,
-    )
-
+from aval.verifier.events import (
+    EMPTY_RANGE,
+    EventDigest,
+    RangeDigest,
+    digest_of,
+    state_key,
+)
 
 # The same comparisons as digest_of, made by PostgreSQL: a verifier that reads millions of
 # events must not parse their JSON in Python.
@@ -288,66 +213,6 @@ _LEAVES = """
 SELECT string_agg(sha256('\\x00'::bytea || canonical), '' ORDER BY seq)
 FROM audit_events WHERE tenant_id = %s AND seq >= %s AND seq < %s
 """
-_SEPARATOR = "\x1e"
-
-
-def decision_key(decision: uuid.UUID | str) -> bytes:
-    """A decision id as verification keys decisions: its 16 bytes, as PostgreSQL's `uuid_send`
-    gives them (cheaper to read by the million than text)."""
-    if isinstance(decision, uuid.UUID):
-        return decision.bytes
-    return bytes.fromhex(decision.replace("-", ""))
-
-
-def decision_id(key: bytes) -> str:
-    """The id, as text, of a `decision_key`."""
-    return str(uuid.UUID(bytes=key))
-
-
-def state_key(state: str, version: object) -> str:
-    """A decision's state and version as one string (`split_state_key` gives them back), so
-    that the decisions and their trail compare as two plain dicts."""
-    return f"{state}\x1f{version}"
-
-
-def split_state_key(key: str) -> tuple[str, str]:
-    """The state and the version (as text) of a `state_key`."""
-    state, _, version = key.rpartition("\x1f")
-    return state, version
-
-
-@dataclass(frozen=True)
-class RangeDigest:
-    """A range of events in which PostgreSQL found nothing wrong, summed up for the chain.
-
-    What is left to check is how it joins the events before it (`first_seq`,
-    `first_prev_hash`), the Merkle tree at the checkpoints it holds, and the decisions.
-    """
-
-    count: int
-    first_seq: int
-    first_prev_hash: bytes
-    first_decision_id: str
-    first_occurred_at: datetime
-    # The chain hash of each event, 32 bytes each, in order.
-    hashes: bytes
-    # The decisions whose state some event of the range says (`decision_key`s), and the state
-    # (a `state_key`) the last such event says.
-    decisions: list[bytes]
-    states: list[str]
-    # SHA-256(0x00 || bytes) of each event, 32 bytes each, in order; None when not asked for.
-    leaves: bytes | None
-
-    @property
-    def last_seq(self) -> int:
-        return self.first_seq + self.count - 1
-
-    @property
-    def last_hash(self) -> bytes:
-        return self.hashes[-32:]
-
-
-EMPTY_RANGE = RangeDigest(0, 0, b"", "", datetime.min, b"", [], [], None)
 
 
 def _follows_on(count: int, seqs: bytes, prevs: bytes, hashes: bytes) -> bool:
@@ -442,72 +307,3 @@ async def range_leaves(conn: AsyncConnection[Any], tenant_id: str, start: int, e
     cur = await conn.execute(_LEAVES, (tenant_id, start, end), binary=True)
     row = await cur.fetchone()
     return b"" if row is None or row[0] is None else bytes(row[0])
-
-
-async def seq_bounds(conn: AsyncConnection[Any], tenant_id: str) -> tuple[int, int] | None:
-    """The smallest and largest sequence numbers of a tenant's events; None when none."""
-    cur = await conn.execute(
-        "SELECT min(seq), max(seq) FROM audit_events WHERE tenant_id = %s", (tenant_id,)
-    )
-    row = await cur.fetchone()
-    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
-
-
-async def next_seq(conn: AsyncConnection[Any], tenant_id: str, after: int) -> int | None:
-    """The smallest sequence number above `after`, or None."""
-    cur = await conn.execute(
-        "SELECT min(seq) FROM audit_events WHERE tenant_id = %s AND seq > %s", (tenant_id, after)
-    )
-    row = await cur.fetchone()
-    return None if row is None or row[0] is None else int(row[0])
-
-
-# -- decisions -------------------------------------------------------------------------------
-
-# The two aggregates take the same rows in the same order, whatever that order is. One
-# statement for the tenant: PostgreSQL reads the rows in their physical order, nothing sorts.
-_DECISIONS = """
-SELECT count(*), string_agg(uuid_send(id), ''),
-    string_agg(state || E'\\x1f' || version::text, E'\\x1e')
-FROM decisions WHERE tenant_id = %s
-"""
-
-
-async def decision_states(conn: AsyncConnection[Any], tenant_id: str) -> dict[bytes, str]:
-    """The stored state and version of every decision of a tenant, as `state_key`s, by
-    `decision_key`."""
-    cur = await conn.execute(_DECISIONS, (tenant_id,), binary=True)
-    row = await cur.fetchone()
-    if row is None or not row[0]:
-        return {}
-    count, blob, states = row[0], bytes(row[1]), row[2].split(_SEPARATOR)
-    if not len(blob) == 16 * count == 16 * len(states):  # a separator inside a state
-        return await _decision_rows(conn, tenant_id)
-    return dict(zip((blob[i : i + 16] for i in range(0, len(blob), 16)), states, strict=True))
-
-
-async def _decision_rows(conn: AsyncConnection[Any], tenant_id: str) -> dict[bytes, str]:
-    cur = await conn.execute(
-        "SELECT id, state, version FROM decisions WHERE tenant_id = %s", (tenant_id,)
-    )
-    return {row[0].bytes: state_key(row[1], row[2]) for row in await cur.fetchall()}
-
-
-# -- one snapshot over several connections ---------------------------------------------------
-
-
-async def export_snapshot(conn: AsyncConnection[Any]) -> str:
-    """The id of the snapshot of `conn`'s transaction (REPEATABLE READ), for `join_snapshot`."""
-    cur = await conn.execute("SELECT pg_export_snapshot()")
-    row = await cur.fetchone()
-    assert row is not None
-    return str(row[0])
-
-
-async def join_snapshot(conn: AsyncConnection[Any], snapshot: str) -> None:
-    """Makes the transaction just begun on `conn` see exactly what the exporter sees.
-
-    Call it first in the transaction; the exporting transaction must still be open.
-    """
-    await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    await conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))

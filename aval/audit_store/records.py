@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# Re-exported: the store reads and writes events; their shape is the verifier's.
+from aval.verifier.events import AuditEvent as AuditEvent
+
 JsonObject = dict[str, Any]
 
 
@@ -239,23 +242,3 @@ class AICall:
             "cost_micro_eur": self.cost_micro_eur,
             "output": self.output,
         }
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    """One entry of a tenant's hash-chained trail, as stored."""
-
-    tenant_id: str
-    seq: int
-    event_id: uuid.UUID
-    occurred_at: datetime
-    decision_id: uuid.UUID | None
-    kind: str
-    actor_id: str
-    actor_type: str
-    trace_id: str
-    schema_version: int
-    body: JsonObject
-    canonical: bytes
-    prev_hash: bytes
-    hash: bytes

@@ -1,6 +1,7 @@
 """The pass over a tenant's events that `verify.verify_tenant` drives: ranges of sequence
 numbers checked by PostgreSQL on several connections at once (`digests.range_digest`), their
-outcomes handed to the `ChainVerifier` in sequence order."""
+outcomes handed to the `ChainVerifier` in sequence order; and what it reads besides the
+ranges (where the sequence starts and ends, the decisions' stored states)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 from psycopg import AsyncConnection
 
 from aval.audit_store import digests
-from aval.audit_store.digests import EventDigest, RangeDigest
+from aval.verifier.events import EventDigest, RangeDigest, state_key
 
 Progress = Callable[[int], None]
 
@@ -24,7 +25,7 @@ class _Count(Protocol):
 
 
 class RangeVerifier(Protocol):
-    """What a range pass hands its outcomes to, in sequence order (`verify.ChainVerifier`)."""
+    """What a range pass hands its outcomes to, in sequence order (`ChainVerifier`)."""
 
     @property
     def report(self) -> _Count: ...
@@ -74,7 +75,7 @@ class RangePass:
     async def run(self, on_progress: Progress | None, progress_every: int) -> dict[bytes, str]:
         """Checks every event; returns the stored (state, version) of every decision, read on
         the side."""
-        bounds = await digests.seq_bounds(self.conns[0], self.tenant_id)
+        bounds = await seq_bounds(self.conns[0], self.tenant_id)
         if bounds is not None:
             self.next_start, self.last_seq = bounds
         decisions = asyncio.create_task(self._decisions())
@@ -90,7 +91,7 @@ class RangePass:
 
     async def _decisions(self) -> dict[bytes, str]:
         async with self.locks[-1]:
-            return await digests.decision_states(self.conns[-1], self.tenant_id)
+            return await decision_states(self.conns[-1], self.tenant_id)
 
     async def _claim(self) -> _Claim | None:
         await self.ahead.acquire()
@@ -116,7 +117,7 @@ class RangePass:
                     if checked is None:
                         checked = await digests.range_digests(conn, tenant, claim.start, claim.end)
                     elif not checked.count:  # a hole in the sequence numbers: jump over it
-                        found = await digests.next_seq(conn, tenant, claim.end - 1)
+                        found = await next_seq(conn, tenant, claim.end - 1)
                         self.next_start = max(
                             self.next_start, self.last_seq + 1 if found is None else found
                         )
@@ -156,3 +157,56 @@ class RangePass:
             if on_progress is not None and report.events_checked // progress_every > reported:
                 reported = report.events_checked // progress_every
                 on_progress(report.events_checked)
+
+
+# -- where the sequence starts, ends and resumes ---------------------------------------------
+
+
+async def seq_bounds(conn: AsyncConnection[Any], tenant_id: str) -> tuple[int, int] | None:
+    """The smallest and largest sequence numbers of a tenant's events; None when none."""
+    cur = await conn.execute(
+        "SELECT min(seq), max(seq) FROM audit_events WHERE tenant_id = %s", (tenant_id,)
+    )
+    row = await cur.fetchone()
+    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+
+
+async def next_seq(conn: AsyncConnection[Any], tenant_id: str, after: int) -> int | None:
+    """The smallest sequence number above `after`, or None."""
+    cur = await conn.execute(
+        "SELECT min(seq) FROM audit_events WHERE tenant_id = %s AND seq > %s", (tenant_id, after)
+    )
+    row = await cur.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+# -- decisions -------------------------------------------------------------------------------
+
+# The two aggregates take the same rows in the same order, whatever that order is. One
+# statement for the tenant: PostgreSQL reads the rows in their physical order, nothing sorts.
+_DECISIONS = """
+SELECT count(*), string_agg(uuid_send(id), ''),
+    string_agg(state || E'\\x1f' || version::text, E'\\x1e')
+FROM decisions WHERE tenant_id = %s
+"""
+_SEPARATOR = "\x1e"
+
+
+async def decision_states(conn: AsyncConnection[Any], tenant_id: str) -> dict[bytes, str]:
+    """The stored state and version of every decision of a tenant, as `state_key`s, by
+    `decision_key`."""
+    cur = await conn.execute(_DECISIONS, (tenant_id,), binary=True)
+    row = await cur.fetchone()
+    if row is None or not row[0]:
+        return {}
+    count, blob, states = row[0], bytes(row[1]), row[2].split(_SEPARATOR)
+    if not len(blob) == 16 * count == 16 * len(states):  # a separator inside a state
+        return await _decision_rows(conn, tenant_id)
+    return dict(zip((blob[i : i + 16] for i in range(0, len(blob), 16)), states, strict=True))
+
+
+async def _decision_rows(conn: AsyncConnection[Any], tenant_id: str) -> dict[bytes, str]:
+    cur = await conn.execute(
+        "SELECT id, state, version FROM decisions WHERE tenant_id = %s", (tenant_id,)
+    )
+    return {row[0].bytes: state_key(row[1], row[2]) for row in await cur.fetchall()}

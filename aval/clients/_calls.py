@@ -525,7 +525,7 @@ def prove_inclusion(
 ) -> UnaryCall[audit_pb2.ProveInclusionResponse]:
     """Proves that one event is in the tree a signed checkpoint covers (RFC 9162).
 
-    Check the proof with ``aval.audit_store.merkle.verify_inclusion`` on
+    Check the proof with ``aval.verifier.merkle.verify_inclusion`` on
     ``leaf_hash(event.canonical)``, ``leaf_index``, ``checkpoint.tree_size``, ``audit_path``
     and the checkpoint's root.
 
@@ -558,7 +558,7 @@ def prove_consistency(
 ) -> UnaryCall[audit_pb2.ProveConsistencyResponse]:
     """Proves that the trail only grew between two signed checkpoints (RFC 9162).
 
-    Check the proof with ``aval.audit_store.merkle.verify_consistency`` on the two
+    Check the proof with ``aval.verifier.merkle.verify_consistency`` on the two
     checkpoints' sizes and roots.
 
     Args:

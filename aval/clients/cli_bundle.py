@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Any
 
 from aval.clients.sdk import Client
 from aval.v1 import audit_pb2
+from aval.verifier.bundle import CHECKPOINTS, EVENTS, MANIFEST, PUBLIC_KEY, sha256_file
+from aval.verifier.bundle import README as README_NAME
 
 FORMAT = "aval-bundle/1"
 
@@ -64,10 +65,6 @@ def _checkpoint_line(checkpoint: audit_pb2.Checkpoint) -> str:
     )
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_bundle(client: Client, tenant: str, folder: Path) -> dict[str, Any]:
     """Writes the bundle of one tenant into `folder` (created; must not exist or be empty).
 
@@ -78,18 +75,18 @@ def write_bundle(client: Client, tenant: str, folder: Path) -> dict[str, Any]:
     if any(folder.iterdir()):
         raise FileExistsError(f"{folder} is not empty")
     listed = client.list_checkpoints(tenant=tenant)
-    with (folder / "checkpoints.jsonl").open("w", encoding="utf-8") as out:
+    with (folder / CHECKPOINTS).open("w", encoding="utf-8") as out:
         for checkpoint in listed.checkpoints:
             out.write(_checkpoint_line(checkpoint) + "\n")
     key_id = listed.checkpoints[-1].key_id if listed.checkpoints else ""
-    (folder / "public_key.txt").write_text(f"{listed.public_key}\n", encoding="utf-8")
+    (folder / PUBLIC_KEY).write_text(f"{listed.public_key}\n", encoding="utf-8")
     events = 0
-    with (folder / "events.jsonl").open("wb") as out:
+    with (folder / EVENTS).open("wb") as out:
         for chunk in client.export_events(tenant=tenant, format="jsonl"):
             out.write(chunk.chunk)
             events = chunk.events
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
-    (folder / "README.md").write_text(
+    (folder / README_NAME).write_text(
         README.format(
             tenant=tenant,
             created_at=created_at,
@@ -99,7 +96,7 @@ def write_bundle(client: Client, tenant: str, folder: Path) -> dict[str, Any]:
         ),
         encoding="utf-8",
     )
-    names = ["events.jsonl", "checkpoints.jsonl", "public_key.txt", "README.md"]
+    names = [EVENTS, CHECKPOINTS, PUBLIC_KEY, README_NAME]
     manifest = {
         "format": FORMAT,
         "tenant": tenant,
@@ -107,9 +104,9 @@ def write_bundle(client: Client, tenant: str, folder: Path) -> dict[str, Any]:
         "events": events,
         "checkpoints": len(listed.checkpoints),
         "key_id": key_id,
-        "sha256": {name: _sha256(folder / name) for name in names},
+        "sha256": {name: sha256_file(folder / name) for name in names},
     }
-    (folder / "manifest.json").write_text(
+    (folder / MANIFEST).write_text(
         json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
     return manifest

@@ -17,6 +17,7 @@ from aval.clients.cli_checkpoints import checkpoint_lines
 from aval.clients.cli_session import AddCommand, Session
 from aval.clients.messages import Messages
 from aval.v1 import audit_pb2
+from aval.verifier import merkle
 
 
 class ProofFailed(Exception):
@@ -62,9 +63,9 @@ def add_commands(audit: Any, add: AddCommand, t: Messages) -> None:
 
 def _signing() -> Any:
     # Imported here: the other commands need none of it, and it loads `cryptography`.
-    from aval.service.audit import signing  # type: ignore[import-not-found, unused-ignore]
+    from aval.verifier import notes
 
-    return signing
+    return notes
 
 
 def _trusted_key(text: str | None) -> bytes | None:
@@ -154,8 +155,6 @@ def check_inclusion(
     Raises:
         ProofFailed: What failed, on one line.
     """
-    from aval.audit_store import merkle
-
     event, checkpoint = response.event, response.checkpoint
     if not _same_event(event_ref, event):
         raise ProofFailed(t("proof.other_event", asked=event_ref, got=event.seq))
@@ -197,8 +196,6 @@ def check_consistency(
     Raises:
         ProofFailed: What failed, on one line.
     """
-    from aval.audit_store import merkle
-
     old, new = response.old_checkpoint, response.new_checkpoint
     if old.tree_size != old_size:
         raise ProofFailed(t("proof.other_checkpoint", asked=old_size, got=old.tree_size))
@@ -232,8 +229,6 @@ def inclusion_lines(t: Messages, response: audit_pb2.ProveInclusionResponse) -> 
     Returns:
         The event, its leaf, the checkpoint, then the audit path, one hash a line.
     """
-    from aval.audit_store import merkle
-
     e = response.event
     return [
         t("proof.event", seq=e.seq, id=e.event_id, kind=e.kind),

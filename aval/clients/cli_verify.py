@@ -6,12 +6,16 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aval.clients import terminal
 from aval.clients.cli_output import Printer
 from aval.clients.messages import Messages
 from aval.clients.sdk import Client
 from aval.v1 import audit_pb2
+
+if TYPE_CHECKING:
+    from aval.verifier.chain_verifier import Report
 
 
 def parse_since(text: str | None) -> datetime | None:
@@ -77,9 +81,8 @@ def verify_offline(
         ValueError: the public key cannot be read.
     """
     # Imported here: the online commands need none of this.
-    from aval.audit_store.bundle import verify_bundle
-    from aval.service.audit.signing import parse_note, read_public_key, verify_signature
-    from aval.service.edge.convert import verification_report
+    from aval.verifier.bundle import verify_bundle
+    from aval.verifier.notes import parse_note, read_public_key, verify_signature
 
     key = None
     if args.public_key:
@@ -96,9 +99,30 @@ def verify_offline(
         )
     finally:
         bar.close()
-    responses = [verification_report(report) for report in reports]
+    responses = [_wire(report) for report in reports]
     for response in responses:
         show.verification(response)
     if key is None and not args.json:
         print(t("verify_own_key"), file=sys.stderr)
     return responses
+
+
+def _wire(report: Report) -> audit_pb2.VerifyChainResponse:
+    """A bundle's report in the wire form the gateway sends, so both print the same way."""
+    return audit_pb2.VerifyChainResponse(
+        ok=report.ok,
+        events_checked=report.events_checked,
+        decisions_checked=report.decisions_checked,
+        checkpoints_checked=report.checkpoints_checked,
+        head_hash=report.head_hash.hex(),
+        problems=[
+            audit_pb2.VerificationProblem(
+                kind=p.kind,
+                tenant=p.tenant_id,
+                seq=p.seq,
+                decision_id=p.decision_id,
+                detail=p.detail,
+            )
+            for p in report.problems
+        ],
+    )

@@ -2,7 +2,7 @@
 
 Each tenant ``bench-NN`` gets a year of decisions, their reviews and their chained events, as
 the service would have written them: events of concurrent decisions interleave, every event's
-canonical bytes and chain hash are made by ``aval.audit_store.chain`` (the same functions as the
+canonical bytes and chain hash are made by ``aval.verifier.chain`` (the same functions as the
 service), each decision's row agrees with its last event, and ``chain_heads`` holds each
 tenant's head, so that ``VerifyChain`` finds nothing wrong. Rows are loaded with COPY on a
 superuser connection, which bypasses ``append_audit_events`` and nothing else (triggers,
@@ -35,14 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from aval.audit_store import migrate  # noqa: E402
-from aval.audit_store.chain import (  # noqa: E402
-    GENESIS_HASH,
-    NewEvent,
-    canonical_json,
-    chain_hash,
-    utc_iso,
-)
+from aval.audit_store.chain import NewEvent  # noqa: E402
 from aval.audit_store.records import Actor, ActorType  # noqa: E402
+from aval.verifier.chain import GENESIS_HASH, canonical_json, chain_hash, utc_iso  # noqa: E402
 
 # Decision type -> (AI system, required approvals). Model versions change over the year.
 TYPES = {

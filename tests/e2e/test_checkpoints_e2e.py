@@ -14,7 +14,7 @@ import pytest
 
 from aval.clients import Client
 from aval.clients.errors import FailedPreconditionError
-from aval.service.audit.signing import parse_note, read_public_key, verify_signature
+from aval.verifier.notes import parse_note, read_public_key, verify_signature
 from tests.support import TEST_SIGNING_KEY, ServerProcess, token_of
 
 from .conftest import ClientOf

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aval.audit_store import merkle
+from aval.verifier import merkle
 
 from .conftest import ClientOf
 from .helpers import propose_kwargs

@@ -11,10 +11,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from aval.audit_store import merkle
 from aval.clients import Client
 from aval.clients.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from aval.v1 import audit_pb2
+from aval.verifier import merkle
 from tests.support import ServerProcess, token_of
 
 from .helpers import all_events, propose_kwargs, run_cli

@@ -26,7 +26,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
 
-from aval.audit_store.chain import canonical_json
 from aval.service.ai.backends import (
     SPAN_NAME,
     AdviceRequest,
@@ -35,6 +34,7 @@ from aval.service.ai.backends import (
     Backoff,
     BreakerState,
 )
+from aval.verifier.chain import canonical_json
 from tests.openai_server import OpenAIServer
 from tests.support import loopback_egress
 

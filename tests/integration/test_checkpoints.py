@@ -16,24 +16,24 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from aval.audit_store import Store, checkpoints, merkle, trail
-from aval.audit_store.chain import GENESIS_HASH, utc_iso
+from aval.audit_store import Store, checkpoints, trail
 from aval.service.audit import checkpointing
-from aval.service.audit.signing import (
-    NoteFormatError,
-    Signer,
-    SigningKeyError,
-    format_note,
-    generate_key_pair,
-    parse_note,
-    read_public_key,
-    verify_signature,
-)
+from aval.service.audit.signing import Signer, generate_key_pair
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition, PermissionDenied
 from aval.service.identity import Principal
 from aval.service.requests import TenantIn
 from aval.service.settings import Settings
+from aval.verifier import merkle
+from aval.verifier.chain import GENESIS_HASH, utc_iso
+from aval.verifier.notes import (
+    NoteFormatError,
+    SigningKeyError,
+    format_note,
+    parse_note,
+    read_public_key,
+    verify_signature,
+)
 
 from .trail_access import append
 

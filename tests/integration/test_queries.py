@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from aval.audit_store import Store, queries, trail
-from aval.audit_store.chain import NewEvent, utc_iso
+from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import Actor, ActorType, AuditEvent
 from aval.service.audit import exporting, inspection
 from aval.service.decisions import proposals, reviewing
@@ -32,6 +32,7 @@ from aval.service.requests import (
     parse,
 )
 from aval.v1 import audit_pb2
+from aval.verifier.chain import utc_iso
 
 # Every decision of this module is suggested by this AI system: the filter that keeps the
 # other tests' events of the shared database out of the comparisons.

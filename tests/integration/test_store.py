@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from aval.audit_store import Store, migrate, trail, verify
-from aval.audit_store.chain import GENESIS_HASH, chain_hash
 from aval.audit_store.migrate import SERVICE_ROLE, available_migrations
+from aval.verifier.chain import GENESIS_HASH, chain_hash
 
 from .trail_access import append, as_superuser
 

@@ -17,9 +17,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aval.audit_store import merkle, trail, verify
-from aval.audit_store.chain import NewEvent, chain_hash
+from aval.audit_store import trail, verify
+from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import SYSTEM_ACTOR
+from aval.verifier import merkle
+from aval.verifier.chain import chain_hash
 
 from .trail_access import as_superuser, connect
 

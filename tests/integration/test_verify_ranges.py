@@ -18,11 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aval.audit_store import digests, merkle, trail, verify
-from aval.audit_store.chain import GENESIS_HASH, NewEvent, chain_hash
+from aval.audit_store import digests, trail, verify, verify_ranges
+from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import Actor, ActorType
 from aval.service.audit import verification
 from aval.service.deployment import Deployment
+from aval.verifier import merkle
+from aval.verifier.chain import GENESIS_HASH, chain_hash
+from aval.verifier.chain_verifier import ChainVerifier
 
 from .test_tamper import KEY, TAMPERINGS, Checkpoint, parse_note, signature_ok
 from .trail_access import as_superuser, connect
@@ -108,11 +111,11 @@ async def one_at_a_time(
     url: str, tenant: str, checkpoints: list[Checkpoint], since: datetime | None
 ) -> verify.Report:
     """The reference: every event read and checked on its own, as verification always did."""
-    verifier = verify.ChainVerifier(
+    verifier = ChainVerifier(
         tenant, checkpoints, signature_ok=signature_ok, parse_note=parse_note, since=since
     )
     async with await connect(url) as conn, conn.transaction():
-        bounds = await digests.seq_bounds(conn, tenant)
+        bounds = await verify_ranges.seq_bounds(conn, tenant)
         if bounds is not None:
             for event in await digests.range_digests(conn, tenant, bounds[0], bounds[1] + 1):
                 verifier.check(event)
@@ -134,12 +137,12 @@ async def shared_snapshot(
         first = await stack.enter_async_context(await connect(url))
         await stack.enter_async_context(first.transaction())
         await first.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        snapshot = await digests.export_snapshot(first)
+        snapshot = await verify.export_snapshot(first)
         conns = [first]
         for _ in range(count - 1):
             helper = await stack.enter_async_context(await connect(url))
             await stack.enter_async_context(helper.transaction())
-            await digests.join_snapshot(helper, snapshot)
+            await verify.join_snapshot(helper, snapshot)
             conns.append(helper)
         yield conns
 
@@ -243,9 +246,7 @@ async def drop_decision(url: str, tenant: str, seq: int, size: int) -> None:
         )
 
 
-async def rewrite_from(
-    url: str, tenant: str, seq: int, edit: Callable[[bytes], bytes]
-) -> None:
+async def rewrite_from(url: str, tenant: str, seq: int, edit: Callable[[bytes], bytes]) -> None:
     """Edits the bytes of event `seq`, and recomputes every later hash and the head, as
     someone with full access would: only a signed checkpoint can tell."""
     async with await connect(url) as conn:

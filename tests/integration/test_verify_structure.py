@@ -15,6 +15,7 @@ import pytest
 from aval.audit_store import digests, trail
 from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import Actor, ActorType
+from aval.verifier.events import RangeDigest, state_key
 
 from .test_verify_ranges import by_ranges, insert_decision, one_at_a_time, summary
 from .trail_access import as_superuser, connect
@@ -55,7 +56,7 @@ async def _plain_history(url: str, tenant: str) -> uuid.UUID:
     return decision
 
 
-async def _fast(url: str, tenant: str) -> digests.RangeDigest | None:
+async def _fast(url: str, tenant: str) -> RangeDigest | None:
     async with await connect(url) as conn, conn.transaction():
         return await digests.range_digest(conn, tenant, 1, 1_000, leaves=True)
 
@@ -67,7 +68,7 @@ def test_plain_events_are_settled_without_reading_their_json(database_url: str) 
     assert fast is not None and fast.count == 3
     # The state said by the last of the two state events; the AI call says none.
     assert fast.decisions == [decision.bytes]
-    assert fast.states == [digests.state_key("APPROVED", 2)]
+    assert fast.states == [state_key("APPROVED", 2)]
     report = asyncio.run(by_ranges(database_url, tenant, [], None, connections=2, range_size=2))
     assert report.ok and report.events_checked == 3
 
@@ -131,8 +132,8 @@ def test_a_range_gives_the_last_state_of_each_decision(database_url: str) -> Non
     fast = asyncio.run(_fast(database_url, tenant))
     assert fast is not None and fast.count == 5
     assert dict(zip(fast.decisions, fast.states, strict=True)) == {
-        first.bytes: digests.state_key("APPROVED", 2),
-        second.bytes: digests.state_key("REJECTED", 3),
+        first.bytes: state_key("APPROVED", 2),
+        second.bytes: state_key("REJECTED", 3),
     }
 
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aval.audit_store import digests
-from aval.audit_store.chain import canonical_json, utc_iso
 from aval.audit_store.records import AuditEvent
+from aval.verifier.chain import canonical_json, utc_iso
+from aval.verifier.events import digest_of
 
 WHEN = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
 EVENT_ID, DECISION = uuid.uuid4(), uuid.uuid4()
@@ -41,7 +41,7 @@ def honest(**data: object) -> bytes:
 
 
 def test_honest_bytes_agree_and_say_the_state() -> None:
-    digest = digests.digest_of(event(honest(decision_state="APPROVED", decision_version=2)))
+    digest = digest_of(event(honest(decision_state="APPROVED", decision_version=2)))
     assert digest.mismatched == ""
     assert digest.state == ("APPROVED", 2)
 
@@ -62,6 +62,6 @@ def test_honest_bytes_agree_and_say_the_state() -> None:
     ],
 )  # fmt: skip
 def test_odd_bytes_are_named_not_raised(canonical: bytes, named: str) -> None:
-    digest = digests.digest_of(event(canonical))
+    digest = digest_of(event(canonical))
     assert named in digest.mismatched
     assert digest.state is None

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aval.audit_store import merkle
+from aval.verifier import merkle
 
 # --- An independent implementation, straight from RFC 9162 section 2.1 (recursive, slices). ---
 

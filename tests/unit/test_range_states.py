@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from aval.audit_store import digests
 from aval.audit_store.digests import _RECORD, _latest_states
 from aval.audit_store.records import DecisionState
+from aval.verifier.events import decision_id, decision_key, state_key
 
 
 def record(decision: uuid.UUID, after_state: bytes, after_version: bytes) -> bytes:
@@ -30,20 +30,20 @@ def test_the_last_record_of_each_decision_counts_in_first_seen_order() -> None:
     ]
     assert _latest_states(4, b"".join(records)) == (
         [A.bytes, B.bytes],
-        [digests.state_key("APPROVED", 2), digests.state_key("REJECTED", -3)],
+        [state_key("APPROVED", 2), state_key("REJECTED", -3)],
     )
 
 
 def test_a_decision_key_is_the_id_in_16_bytes() -> None:
-    assert digests.decision_key(A) == digests.decision_key(str(A)) == A.bytes
-    assert digests.decision_id(A.bytes) == str(A)
+    assert decision_key(A) == decision_key(str(A)) == A.bytes
+    assert decision_id(A.bytes) == str(A)
 
 
 def test_the_longest_state_and_version_fit_their_windows() -> None:
     longest = max(DecisionState, key=len)
     for version in (b"9" * 18, b"-" + b"9" * 18):
         records = record(A, longest.encode() + b'",', version + b"}")
-        assert _latest_states(1, records) == ([A.bytes], [digests.state_key(longest, int(version))])
+        assert _latest_states(1, records) == ([A.bytes], [state_key(longest, int(version))])
 
 
 def test_no_record_is_no_state() -> None:
@@ -73,7 +73,7 @@ def test_a_last_record_read_otherwise_than_exactly_doubts_the_range(
     # The same odd record before a plain one is never read.
     assert _latest_states(2, record(A, state, version) + record(A, b'APPROVED",', b"2,")) == (
         [A.bytes],
-        [digests.state_key("APPROVED", 2)],
+        [state_key("APPROVED", 2)],
     )
 
 

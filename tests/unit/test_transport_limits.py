@@ -9,7 +9,6 @@ import pytest
 from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2
 
-from aval.audit_store.chain import canonical_json
 from aval.clients import Client, InvalidArgumentError
 from aval.clients.limits import MAX_JSON_DEPTH as SDK_MAX_JSON_DEPTH
 from aval.clients.limits import json_depth, payload_bytes
@@ -24,6 +23,7 @@ from aval.service.errors import (
 from aval.service.refusals import ECHO_LIMIT, shown
 from aval.service.requests import MAX_JSON_DEPTH, ProposeIn, parse
 from aval.v1 import admin_pb2, gateway_pb2, review_pb2
+from aval.verifier.chain import canonical_json
 
 
 def digits(limit: int) -> dict[str, Any]:

@@ -13,15 +13,16 @@ from datetime import datetime
 from pathlib import Path
 
 from aval.audit_store import checkpoints
-from aval.audit_store.chain import utc_iso
 from aval.audit_store.checkpoints import CheckpointRecord, TrailInconsistent
 from aval.service.audit import signing
-from aval.service.audit.signing import Signer, format_note
+from aval.service.audit.signing import Signer
 from aval.service.deployment import Deployment, utc_now
 from aval.service.errors import FailedPrecondition
 from aval.service.identity import Principal
 from aval.service.requests import TenantIn
 from aval.service.settings import Settings
+from aval.verifier.chain import utc_iso
+from aval.verifier.notes import format_note
 
 log = logging.getLogger(__name__)
 

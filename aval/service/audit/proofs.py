@@ -9,13 +9,14 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from aval.audit_store import checkpoints, merkle, trail
+from aval.audit_store import checkpoints, trail
 from aval.audit_store.checkpoints import CheckpointRecord
 from aval.audit_store.records import AuditEvent
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from aval.service.identity import Principal
 from aval.service.requests import ProveConsistencyIn, ProveInclusionIn
+from aval.verifier import merkle
 
 ACTION = "audit.query"
 

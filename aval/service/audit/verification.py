@@ -11,11 +11,11 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from aval.audit_store import checkpoints, digests, trail, verify
-from aval.service.audit.signing import parse_note, verify_signature
+from aval.audit_store import checkpoints, trail, verify
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal
 from aval.service.requests import Request
+from aval.verifier.notes import parse_note, verify_signature
 
 
 class VerifyIn(Request):
@@ -38,7 +38,7 @@ async def _helpers(
     helpers: list[AsyncConnection[Any]] = []
     async with contextlib.AsyncExitStack() as stack:
         if count > 0:
-            snapshot = await digests.export_snapshot(conn)
+            snapshot = await verify.export_snapshot(conn)
         for _ in range(count):
             try:
                 helper = await stack.enter_async_context(
@@ -47,7 +47,7 @@ async def _helpers(
             except PoolTimeout:
                 break
             await stack.enter_async_context(helper.transaction())
-            await digests.join_snapshot(helper, snapshot)
+            await verify.join_snapshot(helper, snapshot)
             helpers.append(helper)
         yield helpers
 

@@ -18,8 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aval.audit_store.records import AuditEvent
-from aval.audit_store.verify import ChainVerifier, NoteParser, Problem, Report
+from aval.verifier.chain_verifier import ChainVerifier, NoteParser, Problem, Report
+from aval.verifier.events import AuditEvent
 
 EVENTS = "events.jsonl"
 CHECKPOINTS = "checkpoints.jsonl"

@@ -1,0 +1,1 @@
+"""Everything needed to verify a trail offline: standard library and `cryptography` only."""
