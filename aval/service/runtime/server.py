@@ -192,7 +192,9 @@ async def serve_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    sweeper = asyncio.create_task(run_expiry(deployment.store, settings.expiry_interval_seconds))
+    sweeper = asyncio.create_task(
+        run_expiry(deployment.store, deployment.clock, settings.expiry_interval_seconds)
+    )
     checkpointer = checkpointing.start_periodic(deployment)
     prober = asyncio.create_task(
         follow_database(
