@@ -243,7 +243,9 @@ async def drop_decision(url: str, tenant: str, seq: int, size: int) -> None:
         )
 
 
-async def rewrite_from(url: str, tenant: str, seq: int, edit: Callable[[bytes], bytes]) -> None:
+async def rewrite_from(
+    url: str, tenant: str, seq: int, edit: Callable[[bytes], bytes]
+) -> None:
     """Edits the bytes of event `seq`, and recomputes every later hash and the head, as
     someone with full access would: only a signed checkpoint can tell."""
     async with await connect(url) as conn:
