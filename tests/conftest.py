@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import tempfile
 import uuid
@@ -18,6 +19,7 @@ from aval.audit_store import ChangeListener, Store, migrate
 from aval.audit_store.group_commit import ProposalWriter
 from aval.policies import load_policy_dir
 from aval.service.authorization import Authorizer
+from aval.service.clock import MovableClock
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal, TokenAuthenticator, load_principals
 from aval.service.settings import Settings
@@ -107,6 +109,18 @@ async def deployment(
     )
     await writer.stop()
     await listener.stop()
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    """This test's time for the service: advance it instead of sleeping past a deadline."""
+    return MovableClock()
+
+
+@pytest.fixture
+def timed(deployment: Deployment, clock: MovableClock) -> Deployment:
+    """The shared deployment, reading the time from this test's movable clock."""
+    return dataclasses.replace(deployment, clock=clock)
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -170,6 +171,40 @@ def write_signing_key(folder: Path) -> tuple[Path, bytes]:
     if not key_file.exists():
         write_key_pair(key_file.parent, _TEST_KEY)
     return key_file, TEST_SIGNING_KEY.public_key_raw
+
+
+class ClockFile:
+    """The clock of servers started with `extra_env=clock.env`: a test advances it, not sleeps.
+
+    The server adds the file's seconds to its own clock (AVAL_TEST_CLOCK_FILE); they only grow.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / "test-clock"
+        self.offset = 0.0
+        self._write()
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"AVAL_TEST_CLOCK_FILE": str(self.path)}
+
+    def now(self) -> datetime:
+        """The servers' time, give or take the moment a call takes."""
+        return datetime.now(UTC) + timedelta(seconds=self.offset)
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+        self._write()
+
+    def advance_to(self, moment: datetime) -> None:
+        """Moves the servers' time to `moment` at least (never back)."""
+        self.advance(max(0.0, (moment - self.now()).total_seconds()))
+
+    def _write(self) -> None:
+        # Replaced whole, so that the server never reads a half-written number.
+        new = self.path.with_name(self.path.name + ".new")
+        new.write_text(repr(self.offset), encoding="utf-8")
+        new.replace(self.path)
 
 
 @dataclass

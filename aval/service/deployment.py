@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from aval.audit_store import ChangeListener, Store
 from aval.audit_store.group_commit import ProposalWriter
@@ -13,13 +12,10 @@ from aval.service.ai.backends import Backends
 from aval.service.ai.egress import EgressPolicy
 from aval.service.audit.signing import Signer
 from aval.service.authorization import Authorizer
+from aval.service.clock import SYSTEM_CLOCK, Clock
 from aval.service.errors import FieldViolation, InvalidArgument
 from aval.service.identity import Authenticator, Principal
 from aval.service.settings import Settings
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -40,6 +36,8 @@ class Deployment:
     # The clients of the AI systems behind the gateway, with their circuit breakers; built
     # with the same egress policy.
     backends: Backends = field(default_factory=Backends)
+    # The time of every use case, the deadline sweeper, claims and checkpoints; tests move it.
+    clock: Clock = SYSTEM_CLOCK
 
     def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
         return self.authenticator.authenticate(metadata)

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # The server's event loop: uvloop (libuv; about a tenth less CPU per call here) or the
     # standard library's asyncio loop.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # Tests only: a file of seconds added to the clock, so an end-to-end test makes a deadline
+    # pass without sleeping; refused unless listening on loopback (see clock.FileClock).
+    test_clock_file: Path | None = None
 
     @property
     def claim_max_hold(self) -> float:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
@@ -44,7 +43,7 @@ from aval.v1 import (
     review_pb2,
     review_pb2_grpc,
 )
-from tests.support import POLICIES, ServerProcess, token_of
+from tests.support import POLICIES, ClockFile, ServerProcess, token_of
 
 from .helpers import AMENDED, PENDING, REJECTED, fields_of, metadata_of, propose_kwargs, run_cli
 
@@ -87,9 +86,22 @@ SERVICES: list[tuple[Any, str, Callable[[grpc.Channel], Any], str]] = [
 
 
 @pytest.fixture(scope="module")
-def hostile(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def hostile_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e-hostile")
+
+
+@pytest.fixture(scope="module")
+def server_clock(hostile_folder: Path) -> ClockFile:
+    """The hostile gateway's clock: tests advance it to end claims and holds, never sleep."""
+    return ClockFile(hostile_folder)
+
+
+@pytest.fixture(scope="module")
+def hostile(
+    database_url: str, hostile_folder: Path, server_clock: ClockFile
+) -> Iterator[ServerProcess]:
     """A gateway with a small payload limit, short claims and two more decision types."""
-    folder = tmp_path_factory.mktemp("e2e-hostile")
+    folder = hostile_folder
     policies = folder / "hostile-policies"
     policies.mkdir()
     (policies / "ville-a.yaml").write_text(POLICIES["ville-a"] + EXTRA_TYPES, encoding="utf-8")
@@ -103,6 +115,7 @@ def hostile(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "AVAL_MAX_PAYLOAD_BYTES": str(LIMIT),
             "AVAL_CLAIM_LEASE_SECONDS": str(LEASE),
             "AVAL_CLAIM_MAX_HOLD_SECONDS": str(MAX_HOLD),
+            **server_clock.env,
         },
     )
     yield process
@@ -481,7 +494,10 @@ def claim(channel: grpc.Channel, who: str, decision_id: str, lease: float) -> co
 
 
 def test_renewals_cannot_hold_a_claim_beyond_the_maximum_hold(
-    as_: Callable[[str], Client], channel: grpc.Channel, database_url: str
+    as_: Callable[[str], Client],
+    channel: grpc.Channel,
+    database_url: str,
+    server_clock: ClockFile,
 ) -> None:
     app, sup1, sup2 = as_("app-a"), as_("sup-a1"), as_("sup-a2")
     d = app.propose(**propose_kwargs("voirie.signalement")).decision
@@ -489,9 +505,10 @@ def test_renewals_cannot_hold_a_claim_beyond_the_maximum_hold(
     since = _expires(first) - timedelta(seconds=1)
     events_before = written(database_url)[0]
     renewals = 0
-    started = time.monotonic()
+    moved = 0.0
     while True:
-        time.sleep(0.3)
+        server_clock.advance(0.3)
+        moved += 0.3
         try:
             renewed = claim(channel, "sup-a1", d.id, 1)
         except FailedPreconditionError as refusal:
@@ -499,7 +516,7 @@ def test_renewals_cannot_hold_a_claim_beyond_the_maximum_hold(
             break
         renewals += 1
         assert _expires(renewed) <= since + timedelta(seconds=MAX_HOLD), renewals
-        assert time.monotonic() - started < MAX_HOLD + 3, "renewed beyond the maximum hold"
+        assert moved < MAX_HOLD + 3, "renewed beyond the maximum hold"
     assert renewals >= 3
     assert error.reason == "CLAIM_HOLD_EXHAUSTED"
     params = error_info(error)
@@ -513,8 +530,7 @@ def test_renewals_cannot_hold_a_claim_beyond_the_maximum_hold(
     # The refusal wrote nothing; every granted renewal wrote its event.
     assert written(database_url)[0] == events_before + renewals
     # Once it lapses, the holder must leave it free for a lease: another supervisor takes it.
-    while datetime.now(UTC) < until + timedelta(milliseconds=50):
-        time.sleep(0.05)
+    server_clock.advance_to(until + timedelta(milliseconds=50))
     again_refused = refused(FailedPreconditionError, lambda: sup1.claim(d.id))
     assert again_refused.reason == "CLAIM_HOLD_EXHAUSTED"
     taken = sup2.claim(d.id, lease_seconds=60)
@@ -522,23 +538,26 @@ def test_renewals_cannot_hold_a_claim_beyond_the_maximum_hold(
     assert sup2.decide(d.id, verdict="approve").state != PENDING
 
 
-def test_a_long_lease_is_cut_to_the_maximum_hold(as_: Callable[[str], Client]) -> None:
+def test_a_long_lease_is_cut_to_the_maximum_hold(
+    as_: Callable[[str], Client], server_clock: ClockFile
+) -> None:
     app, sup1 = as_("app-a"), as_("sup-a1")
     d = app.propose(**propose_kwargs("voirie.signalement")).decision
-    asked = datetime.now(UTC)
+    asked = server_clock.now()
     claimed = sup1.claim(d.id, lease_seconds=86400)
     assert _expires(claimed) <= asked + timedelta(seconds=MAX_HOLD + 1)
 
 
-def test_after_a_free_lease_the_holder_may_claim_again(as_: Callable[[str], Client]) -> None:
+def test_after_a_free_lease_the_holder_may_claim_again(
+    as_: Callable[[str], Client], server_clock: ClockFile
+) -> None:
     app, sup1 = as_("app-a"), as_("sup-a1")
     d = app.propose(**propose_kwargs("voirie.signalement")).decision
     first = sup1.claim(d.id, lease_seconds=86400)
     hold_end = _expires(first)
     # Nothing more to give: a renewal cannot run past the hold (a shorter lease could).
     refused(FailedPreconditionError, lambda: sup1.claim(d.id, lease_seconds=86400))
-    while datetime.now(UTC) < hold_end + timedelta(seconds=LEASE, milliseconds=100):
-        time.sleep(0.1)
+    server_clock.advance_to(hold_end + timedelta(seconds=LEASE, milliseconds=100))
     again = sup1.claim(d.id, lease_seconds=1)  # a new hold, after colleagues could take it
     assert again.claim.claimed_by == "sup-a1"
     assert _expires(again) > hold_end + timedelta(seconds=LEASE)

@@ -10,6 +10,7 @@ import pytest
 
 from aval.audit_store import decisions, trail, verify
 from aval.audit_store.records import DecisionState
+from aval.service.clock import MovableClock
 from aval.service.decisions import proposals, reading, reviewing
 from aval.service.deployment import Deployment
 from aval.service.errors import (
@@ -82,22 +83,20 @@ async def test_proposer_can_never_approve_its_own_proposal_I1(
 
 
 async def test_deadline_never_approves_I1(
-    deployment: Deployment, principals: dict[str, Principal]
+    timed: Deployment, clock: MovableClock, principals: dict[str, Principal]
 ) -> None:
     from aval.service.decisions.expiry import expire_overdue
 
-    d = (
-        await proposals.propose(deployment, principals["app-a"], propose_in("express.test"))
-    ).decision
-    await asyncio.sleep(2.1)
+    d = (await proposals.propose(timed, principals["app-a"], propose_in("express.test"))).decision
+    clock.advance(2.1)
     with pytest.raises(FailedPrecondition, match="deadline"):
-        await reviewing.decide(deployment, principals["sup-a1"], verdict(d.id, "approve"))
-    assert await expire_overdue(deployment.store) >= 1
-    async with deployment.store.reading() as conn:
+        await reviewing.decide(timed, principals["sup-a1"], verdict(d.id, "approve"))
+    assert await expire_overdue(timed.store, clock) >= 1
+    async with timed.store.reading() as conn:
         expired = await decisions.get(conn, "ville-a", d.id)
     assert expired.state is DecisionState.EXPIRED
     assert expired.outcome is None and not expired.state.takes_effect
-    assert await events_of(deployment, "ville-a", d.id) == ["decision.proposed", "decision.expired"]
+    assert await events_of(timed, "ville-a", d.id) == ["decision.proposed", "decision.expired"]
 
 
 async def test_ineligible_role_cannot_decide_I1(

@@ -20,6 +20,7 @@ from aval.policies import load_policy_dir
 from aval.service.audit import statistics
 from aval.service.audit.statistics import StatsRow
 from aval.service.authorization import Authorizer
+from aval.service.clock import SYSTEM_CLOCK
 from aval.service.decisions import proposals, reviewing
 from aval.service.decisions.expiry import expire_overdue
 from aval.service.deployment import Deployment
@@ -62,14 +63,26 @@ def verdict(decision_id: uuid.UUID, name: str) -> DecideIn:
     )
 
 
+class SetClock:
+    """The service's clock in this story: it reads what the story last set."""
+
+    def __init__(self) -> None:
+        self.time = T0
+
+    def now(self) -> datetime:
+        return self.time
+
+
 class World:
     """A deployment on a fresh database, its principals, and the service's clock."""
 
-    def __init__(self, deployment: Deployment, principals: dict[str, Principal]) -> None:
-        self.deployment, self.principals, self.now = deployment, principals, T0
+    def __init__(
+        self, deployment: Deployment, principals: dict[str, Principal], clock: SetClock
+    ) -> None:
+        self.deployment, self.principals, self.clock = deployment, principals, clock
 
     def at(self, seconds: float) -> None:
-        self.now = T0 + timedelta(seconds=seconds)
+        self.clock.time = T0 + timedelta(seconds=seconds)
 
     async def propose(self, at: float, decision_type: str, model: str | None, by: str) -> uuid.UUID:
         self.at(at)
@@ -111,6 +124,7 @@ async def world(new_database: Callable[..., str], config_dir: Path) -> AsyncIter
     writer = ProposalWriter(store)
     writer.start()
     loaded = load_principals(config_dir / "principals.yaml")
+    clock = SetClock()
     deployment = Deployment(
         settings=Settings(database_url=url, max_payload_bytes=4096),
         store=store,
@@ -119,34 +133,32 @@ async def world(new_database: Callable[..., str], config_dir: Path) -> AsyncIter
         authorizer=Authorizer([p for p, _ in loaded]),
         listener=listener,
         writer=writer,
+        clock=clock,
     )
-    w = World(deployment, {p.id: p for p, _ in loaded})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(proposals, "utc_now", lambda: w.now)
-        patch.setattr(reviewing, "utc_now", lambda: w.now)
-        voirie = "voirie.signalement"
-        d1 = await w.propose(0, voirie, "voirie-ia@2.0", "app-a")
-        await w.decide(10, "sup-a1", d1, "approve")
-        d2 = await w.propose(100, voirie, "voirie-ia@2.0", "app-a")
-        await w.decide(120, "sup-a1", d2, "approve")
-        d3 = await w.propose(200, voirie, "voirie-ia@2.0", "app-a")
-        w.at(260)
-        await reviewing.claim(deployment, w.principals["sup-a2"], ClaimIn(decision_id=d3))
-        await w.decide(500, "sup-a2", d3, "amend")
-        d4 = await w.propose(300, voirie, None, "app-a")
-        await w.decide(900, "sup-a2", d4, "reject")
-        d5 = await w.propose(1000, "aides.attribution", "bareme-ccas@2026.1", "app-a")
-        await w.decide(1005, "sup-a1", d5, "approve")
-        await w.decide(1400, "sup-a2", d5, "approve")
-        d6 = await w.propose(2000, "aides.attribution", "bareme-ccas@2026.1", "app-a")
-        await w.decide(2100, "sup-a2", d6, "amend")
-        await w.decide(2110, "sup-a1", d6, "approve")
-        d7 = await w.propose(3000, "aides.attribution", "bareme-ccas@2026.1", "app-a")
-        await w.decide(3008, "sup-a1", d7, "approve")
-        await w.propose(3100, "express.test", "bareme-ccas@2026.1", "app-a")
-        assert await expire_overdue(store) == 1
-        b1 = await w.propose(50, voirie, "voirie-ia@2.0", "app-b")
-        await w.decide(60, "sup-b", b1, "approve")
+    w = World(deployment, {p.id: p for p, _ in loaded}, clock)
+    voirie = "voirie.signalement"
+    d1 = await w.propose(0, voirie, "voirie-ia@2.0", "app-a")
+    await w.decide(10, "sup-a1", d1, "approve")
+    d2 = await w.propose(100, voirie, "voirie-ia@2.0", "app-a")
+    await w.decide(120, "sup-a1", d2, "approve")
+    d3 = await w.propose(200, voirie, "voirie-ia@2.0", "app-a")
+    w.at(260)
+    await reviewing.claim(deployment, w.principals["sup-a2"], ClaimIn(decision_id=d3))
+    await w.decide(500, "sup-a2", d3, "amend")
+    d4 = await w.propose(300, voirie, None, "app-a")
+    await w.decide(900, "sup-a2", d4, "reject")
+    d5 = await w.propose(1000, "aides.attribution", "bareme-ccas@2026.1", "app-a")
+    await w.decide(1005, "sup-a1", d5, "approve")
+    await w.decide(1400, "sup-a2", d5, "approve")
+    d6 = await w.propose(2000, "aides.attribution", "bareme-ccas@2026.1", "app-a")
+    await w.decide(2100, "sup-a2", d6, "amend")
+    await w.decide(2110, "sup-a1", d6, "approve")
+    d7 = await w.propose(3000, "aides.attribution", "bareme-ccas@2026.1", "app-a")
+    await w.decide(3008, "sup-a1", d7, "approve")
+    await w.propose(3100, "express.test", "bareme-ccas@2026.1", "app-a")
+    assert await expire_overdue(store, SYSTEM_CLOCK) == 1
+    b1 = await w.propose(50, voirie, "voirie-ia@2.0", "app-b")
+    await w.decide(60, "sup-b", b1, "approve")
     yield w
     await writer.stop()
     await listener.stop()

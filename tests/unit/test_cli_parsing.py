@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import socket
@@ -16,6 +17,7 @@ import pytest
 from aval.clients import cli, cli_parser
 from aval.clients.errors import FieldViolation, InvalidArgumentError
 from aval.clients.messages import CATALOGUES, Messages
+from aval.clients.sdk import Client
 from aval.v1 import audit_pb2, common_pb2, review_pb2
 
 # One representative command line per command; the dispatch table must know each of them.
@@ -90,7 +92,27 @@ class FakeClient:
         return None
 
     def __getattr__(self, name: str) -> Any:
+        """Only the SDK's methods the test gave a result for, called as the SDK accepts them.
+
+        Anything else fails the test, naming the call: a command cannot pass because a call
+        it made silently did nothing.
+        """
+        real = getattr(Client, name, None)
+        if not callable(real) or name.startswith("_"):
+            raise AssertionError(f"the SDK has no method {name}, yet the command called it")
+        if name not in FakeClient.results:
+            raise AssertionError(f"unexpected call to Client.{name}: the test expects none")
+
+        signature = inspect.signature(real)
+        parameters = list(signature.parameters.values())
+        if parameters and parameters[0].name == "self":  # a plain method, not a wrapped call
+            signature = signature.replace(parameters=parameters[1:])
+
         def method(*args: Any, **kwargs: Any) -> Any:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise AssertionError(f"Client.{name} called with wrong arguments: {exc}") from exc
             FakeClient.calls.append((name, args, kwargs))
             result = FakeClient.results[name]
             if isinstance(result, Exception):
@@ -107,6 +129,9 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeClient]]:
     FakeClient.results = {}
     FakeClient.calls = []
     yield FakeClient
+    # A canned answer nobody asked for means the command skipped a call the test relies on.
+    unused = set(FakeClient.results) - {name for name, _, _ in FakeClient.calls}
+    assert not unused, f"the command never called {sorted(unused)}"
 
 
 def approved_decision() -> common_pb2.Decision:

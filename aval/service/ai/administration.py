@@ -25,7 +25,7 @@ from aval.service.ai.admin_requests import (
     SetShadowIn,
     egress_violations,
 )
-from aval.service.deployment import Deployment, utc_now
+from aval.service.deployment import Deployment
 from aval.service.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -178,7 +178,7 @@ async def register_system(
     if violations:
         raise InvalidArgument(violations)
     async with deployment.store.transaction() as conn:
-        now = utc_now()
+        now = deployment.clock.now()
         current = await registry.get_system(conn, tenant, fields.name, for_update=True)
         _kept_versions(request, current)
         wanted = _wanted(tenant, request, now)
@@ -328,7 +328,7 @@ async def register_version(
     tenant = deployment.tenant_for(principal, request.tenant, "admin.write")
     instructions = request.instructions
     async with deployment.store.transaction() as conn:
-        now = utc_now()
+        now = deployment.clock.now()
         system = await registered_system(conn, tenant, request.ai_system)
         record = ModelVersionRecord(
             ai_system=system.name,
@@ -373,7 +373,7 @@ async def set_shadow(
     tenant = deployment.tenant_for(principal, request.tenant, "admin.write")
     version = request.version or None
     async with deployment.store.transaction() as conn:
-        now = utc_now()
+        now = deployment.clock.now()
         system = await registered_system(conn, tenant, request.ai_system, for_update=True)
         if version is not None:
             await require_version(conn, system, version)

@@ -33,7 +33,7 @@ from aval.service.ai.administration import (
     require_version,
     with_versions,
 )
-from aval.service.deployment import Deployment, utc_now
+from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition, NotFound, PermissionDenied
 from aval.service.identity import Principal
 
@@ -49,7 +49,7 @@ async def request_pin(
     """
     tenant = deployment.tenant_for(principal, request.tenant, "admin.write")
     async with deployment.store.transaction() as conn:
-        now = utc_now()
+        now = deployment.clock.now()
         system = await registered_system(conn, tenant, request.ai_system)
         await require_version(conn, system, request.version)
         if system.pinned_version == request.version:
@@ -122,7 +122,7 @@ async def decide_pin(
     if request.approve and asked.is_configuration and asked.state == "PENDING":
         await _still_allowed(deployment, tenant, asked)
     async with deployment.store.transaction() as conn:
-        now = utc_now()
+        now = deployment.clock.now()
         # The system's row first: decisions on one system are serialised.
         system = await registered_system(conn, tenant, asked.ai_system, for_update=True)
         pending = await pin_requests.get_pin_request(conn, tenant, request_id, for_update=True)

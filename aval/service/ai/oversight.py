@@ -16,7 +16,7 @@ from aval.audit_store.chain import utc_iso
 from aval.audit_store.registry import StopRecord
 from aval.service.ai.admin_requests import EvaluateIn, StopIn, UsageIn
 from aval.service.ai.administration import append_event, registered_system
-from aval.service.deployment import Deployment, utc_now
+from aval.service.deployment import Deployment
 from aval.service.errors import FieldViolation, InvalidArgument
 from aval.service.identity import Principal
 from aval.service.requests import TenantIn
@@ -63,7 +63,7 @@ async def stop(
     _target_shape(request)
     async with deployment.store.transaction() as conn:
         await _check_target(deployment, conn, tenant, request)
-        now = utc_now()
+        now = deployment.clock.now()
         wanted = StopRecord(
             tenant_id=tenant,
             scope=request.scope_name,
@@ -84,7 +84,7 @@ async def resume(deployment: Deployment, principal: Principal, request: StopIn) 
     tenant = deployment.tenant_for(principal, request.tenant, "admin.write")
     _target_shape(request)
     async with deployment.store.transaction() as conn:
-        now = utc_now()
+        now = deployment.clock.now()
         lifted = await registry.delete_stop(conn, tenant, request.scope_name, request.target)
         if lifted is None:
             return False

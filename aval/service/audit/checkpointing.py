@@ -16,7 +16,7 @@ from aval.audit_store import checkpoints
 from aval.audit_store.checkpoints import CheckpointRecord, TrailInconsistent
 from aval.service.audit import signing
 from aval.service.audit.signing import Signer
-from aval.service.deployment import Deployment, utc_now
+from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition
 from aval.service.identity import Principal
 from aval.service.requests import TenantIn
@@ -212,7 +212,7 @@ async def checkpoint_tenant(deployment: Deployment, tenant_id: str) -> Checkpoin
         ) from exc
     if previous is not None and previous.tree_size == size:
         return previous
-    record = sign_checkpoint(signer, tenant_id, size, root, head, frontier, utc_now())
+    record = sign_checkpoint(signer, tenant_id, size, root, head, frontier, deployment.clock.now())
     async with store.transaction() as conn:
         if await checkpoints.insert(conn, record):
             await asyncio.to_thread(append_witness, witness_path(deployment.settings), record)

@@ -32,7 +32,7 @@ from aval.audit_store.registry import AdvicePlan, ModelVersionRecord
 from aval.policies import ReviewPolicy
 from aval.service.ai.backends import AdviceRequest, BackendConfig, CallOutcome
 from aval.service.decisions.advice_texts import render
-from aval.service.deployment import Deployment, utc_now
+from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition
 from aval.service.requests import ProposeIn
 
@@ -139,7 +139,9 @@ async def seek_advice(
     refused = _refusal(policy, plan)
     if refused is not None:
         result = AdviceResult(AdviceStatus.STOPPED, *refused)
-        prevented = _prevented_call(plan, policy, decision_id, result.detail)
+        prevented = _prevented_call(
+            plan, policy, decision_id, result.detail, deployment.clock.now()
+        )
         return dataclasses.replace(result, calls=(prevented,))
     config = _config(plan)
     question = AdviceRequest(
@@ -271,7 +273,7 @@ def _record(
 
 
 def _prevented_call(
-    plan: AdvicePlan, policy: ReviewPolicy, decision_id: uuid.UUID, detail: str
+    plan: AdvicePlan, policy: ReviewPolicy, decision_id: uuid.UUID, detail: str, now: datetime
 ) -> AICall:
     return AICall(
         id=uuid.uuid4(),
@@ -282,7 +284,7 @@ def _prevented_call(
         role=CallRole.PRIMARY,
         status=AdviceStatus.STOPPED,
         detail=_bounded(detail),
-        started_at=utc_now(),
+        started_at=now,
         latency_ms=0,
         attempts=0,
         input_tokens=None,

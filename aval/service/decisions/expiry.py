@@ -9,20 +9,20 @@ from collections import defaultdict
 from aval.audit_store import Store, decisions, trail
 from aval.audit_store.chain import NewEvent, utc_iso
 from aval.audit_store.records import SYSTEM_ACTOR, DecisionState
-from aval.service.deployment import utc_now
+from aval.service.clock import Clock
 
 log = logging.getLogger(__name__)
 _BATCH = 200
 
 
-async def expire_overdue(store: Store) -> int:
+async def expire_overdue(store: Store, clock: Clock) -> int:
     """Expires one batch of overdue decisions with their audit events; returns how many.
 
     Safe with several replicas: rows another replica is expiring are skipped (SKIP LOCKED) and
     a decision is expired only while still pending.
     """
     async with store.transaction() as conn:
-        now = utc_now()
+        now = clock.now()
         overdue = await decisions.lock_overdue(conn, now, _BATCH)
         by_tenant: dict[str, list[NewEvent]] = defaultdict(list)
         for d in overdue:
@@ -48,11 +48,11 @@ async def expire_overdue(store: Store) -> int:
     return len(overdue)
 
 
-async def run_expiry(store: Store, interval: float) -> None:
+async def run_expiry(store: Store, clock: Clock, interval: float) -> None:
     """Runs until cancelled: expires overdue decisions every `interval` seconds."""
     while True:
         try:
-            while await expire_overdue(store) == _BATCH:
+            while await expire_overdue(store, clock) == _BATCH:
                 pass
         except asyncio.CancelledError:
             raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from aval.audit_store import decisions
 from aval.audit_store.chain import NewEvent, canonical_json, sha256_hex, utc_iso
@@ -18,7 +19,7 @@ from aval.audit_store.records import (
 from aval.policies import ReviewPolicy
 from aval.service.decisions.advice import AdviceResult, check_attested_model, seek_advice
 from aval.service.decisions.payloads import schema_violations, size_violations
-from aval.service.deployment import Deployment, utc_now
+from aval.service.deployment import Deployment
 from aval.service.errors import AlreadyExists, FieldViolation, InvalidArgument
 from aval.service.identity import Principal, actor_of
 from aval.service.requests import ProposeIn
@@ -78,8 +79,8 @@ def _new_decision(
     input_bytes: bytes,
     decision_id: uuid.UUID,
     advice: AdviceResult,
+    now: datetime,
 ) -> Decision:
-    now = utc_now()
     input_sha256 = hashlib.sha256(input_bytes).hexdigest()
     suggestion = advice.suggestion
     return Decision(
@@ -169,7 +170,9 @@ async def propose(deployment: Deployment, principal: Principal, request: Propose
     else:
         await check_attested_model(deployment, tenant, policy, request)
         advice = _attested(request)
-    candidate = _new_decision(tenant, request, principal, policy, input_bytes, decision_id, advice)
+    candidate = _new_decision(
+        tenant, request, principal, policy, input_bytes, decision_id, advice, deployment.clock.now()
+    )
     events = [proposed_event(candidate, actor_of(principal)), *advice.events(decision_id)]
     encoded = [e.canonical(tenant, candidate.created_at, candidate.trace_id) for e in events]
     if await deployment.writer.write(candidate, encoded, advice.calls):

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from aval.audit_store import decisions
 from aval.audit_store.records import Decision
-from aval.service.deployment import Deployment, utc_now
+from aval.service.deployment import Deployment
 from aval.service.errors import FieldViolation, InvalidArgument
 from aval.service.identity import Principal
 from aval.service.requests import DecisionRef, ListQueueIn
@@ -63,7 +63,7 @@ async def list_queue(
             tenant,
             decision_type=request.decision_type or None,
             actionable_for=principal.id if request.actionable_only else None,
-            now=utc_now(),
+            now=deployment.clock.now(),
             after=after,
             limit=request.page_size + 1,
         )

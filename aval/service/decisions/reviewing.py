@@ -14,7 +14,7 @@ from aval.audit_store.records import Decision, DecisionState, Review, Verdict
 from aval.policies import ReviewPolicy
 from aval.service.decisions import claim_hold
 from aval.service.decisions.payloads import schema_violations, size_violations
-from aval.service.deployment import Deployment, utc_now
+from aval.service.deployment import Deployment
 from aval.service.errors import (
     FailedPrecondition,
     FieldViolation,
@@ -88,7 +88,7 @@ async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) 
     default_lease = timedelta(seconds=settings.claim_lease_seconds)
     async with deployment.store.transaction() as conn:
         d, policy = await _load(deployment, conn, tenant, request.decision_id)
-        now = utc_now()
+        now = deployment.clock.now()
         _check_reviewer(d, principal, policy, now)
         last = await trail.last_event(conn, tenant, d.id, "decision.claimed")
         hold = claim_hold.grant(
@@ -189,7 +189,7 @@ async def decide(deployment: Deployment, principal: Principal, request: DecideIn
         raise InvalidArgument(too_large)
     async with deployment.store.transaction() as conn:
         d, policy = await _load(deployment, conn, tenant, request.decision_id)
-        now = utc_now()
+        now = deployment.clock.now()
         _check_reviewer(d, principal, policy, now)
         _check_verdict(d, policy, verdict, request)
         review = Review(

@@ -31,7 +31,7 @@ from aval.service.ai.advisor_demo import (
     train_demo_model,
 )
 from aval.service.ai.egress_file import demo_egress
-from aval.service.deployment import utc_now
+from aval.service.clock import SYSTEM_CLOCK
 from aval.service.runtime.demo import DEMO_TENANT
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ async def register_demo_advisor(database_url: str, endpoint: str) -> str:
         ),
         metrics=model.evaluation.figures(),
         registered_by=SYSTEM_ACTOR.id,
-        registered_at=utc_now(),
+        registered_at=SYSTEM_CLOCK.now(),
     )
     store = Store(database_url, min_size=1, max_size=1)
     await store.open()
@@ -128,7 +128,7 @@ async def register_demo_advisor(database_url: str, endpoint: str) -> str:
             events = await _bring_up_to_date(conn, endpoint, version)
             if events:
                 await trail.append_events(
-                    conn, DEMO_TENANT, events, occurred_at=utc_now(), trace_id=""
+                    conn, DEMO_TENANT, events, occurred_at=SYSTEM_CLOCK.now(), trace_id=""
                 )
     finally:
         await store.close()
@@ -139,7 +139,7 @@ async def register_demo_advisor(database_url: str, endpoint: str) -> str:
 async def _bring_up_to_date(
     conn: AsyncConnection[Any], endpoint: str, version: ModelVersionRecord
 ) -> list[NewEvent]:
-    now = utc_now()
+    now = SYSTEM_CLOCK.now()
     events: list[NewEvent] = []
     current = await registry.get_system(conn, DEMO_TENANT, SYSTEM_NAME, for_update=True)
     if current is None:

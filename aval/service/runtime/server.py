@@ -25,6 +25,7 @@ from aval.service.ai.egress_file import describe, load_egress
 from aval.service.audit import checkpointing
 from aval.service.audit.signing import SigningKeyError
 from aval.service.authorization import Authorizer, GrantsFileError
+from aval.service.clock import SYSTEM_CLOCK, Clock, ClockFileRefused, FileClock
 from aval.service.decisions.expiry import run_expiry
 from aval.service.deployment import Deployment
 from aval.service.edge.admission import Admission, server_options
@@ -84,6 +85,12 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
     any worker starts.
     """
     exports: list[tuple[str, str]] = []
+    if settings.test_clock_file is not None:
+        clock_of(settings)
+        log.warning(
+            "TEST CLOCK: the time is moved by %s; never for a real deployment",
+            settings.test_clock_file,
+        )
     principals_file, policy_dir = settings.principals_file, settings.policy_dir
     if demo_mode:
         principals_file, exports = demo.write_demo_principals(settings.data_dir)
@@ -121,6 +128,16 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
     return Launch(settled, exports)
 
 
+def clock_of(settings: Settings) -> Clock:
+    """The system clock, or the test clock of AVAL_TEST_CLOCK_FILE where it is allowed."""
+    if settings.test_clock_file is None:
+        return SYSTEM_CLOCK
+    try:
+        return FileClock(settings.test_clock_file, settings.listen)
+    except ClockFileRefused as exc:
+        raise StartupError(str(exc)) from exc
+
+
 async def _deployment(settings: Settings) -> Deployment:
     assert settings.database_url and settings.policy_dir and settings.principals_file
     url = settings.database_url
@@ -149,6 +166,7 @@ async def _deployment(settings: Settings) -> Deployment:
         signer=checkpointing.load_signer(settings),
         egress=egress,
         backends=Backends(egress=egress),
+        clock=clock_of(settings),
     )
 
 
@@ -192,7 +210,9 @@ async def serve_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    sweeper = asyncio.create_task(run_expiry(deployment.store, settings.expiry_interval_seconds))
+    sweeper = asyncio.create_task(
+        run_expiry(deployment.store, deployment.clock, settings.expiry_interval_seconds)
+    )
     checkpointer = checkpointing.start_periodic(deployment)
     prober = asyncio.create_task(
         follow_database(
