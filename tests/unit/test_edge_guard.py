@@ -1,5 +1,6 @@
-"""Every RPC goes through the edge (service/servicers/edge.py), where a NUL character anywhere
-in its request is refused: every string, however deep, is found."""
+"""Every RPC goes through the edge (aval/service/edge/servicers/edge.py, put on each servicer
+class by `guarded`), where a NUL character anywhere in its request is refused: every string,
+however deep, is found."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from aval.service.ai.admin_requests import (
 from aval.service.ai.administration import RegisteredSystem
 from aval.service.deployment import Deployment
 from aval.service.edge.convert import timestamp
-from aval.service.edge.servicers.edge import Context, caller, unary
+from aval.service.edge.servicers.edge import Context, caller, guarded
 from aval.service.requests import TenantIn, parse
 from aval.v1 import admin_pb2, admin_pb2_grpc
 
@@ -157,116 +157,93 @@ def usage_row(tenant: str, u: UsageRow) -> admin_pb2.UsageRow:
     )
 
 
+@guarded
 class AdminServicer(admin_pb2_grpc.AdminServicer):
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
 
-    @unary
     async def RegisterAISystem(
         self, request: admin_pb2.RegisterAISystemRequest, context: Context
     ) -> admin_pb2.RegisterAISystemResponse:
-        principal = caller(self.deployment, context)
         ask = parse_ai_system(request)
-        done = await administration.register_system(self.deployment, principal, ask)
+        done = await administration.register_system(self.deployment, caller(), ask)
         return admin_pb2.RegisterAISystemResponse(
             ai_system=ai_system(done.registered),
             created=done.created,
             pending_change=pin_request(done.pending) if done.pending is not None else None,
         )
 
-    @unary
     async def ListAISystems(
         self, request: admin_pb2.ListAISystemsRequest, context: Context
     ) -> admin_pb2.ListAISystemsResponse:
-        principal = caller(self.deployment, context)
         found = await administration.list_systems(
-            self.deployment, principal, parse(TenantIn, request)
+            self.deployment, caller(), parse(TenantIn, request)
         )
         return admin_pb2.ListAISystemsResponse(ai_systems=[ai_system(s) for s in found])
 
-    @unary
     async def RegisterModelVersion(
         self, request: admin_pb2.RegisterModelVersionRequest, context: Context
     ) -> admin_pb2.RegisterModelVersionResponse:
-        principal = caller(self.deployment, context)
         ask = parse_model_version(request)
-        registered = await administration.register_version(self.deployment, principal, ask)
+        registered = await administration.register_version(self.deployment, caller(), ask)
         return admin_pb2.RegisterModelVersionResponse(ai_system=ai_system(registered))
 
-    @unary
     async def RequestPin(
         self, request: admin_pb2.RequestPinRequest, context: Context
     ) -> admin_pb2.RequestPinResponse:
-        principal = caller(self.deployment, context)
         ask = parse(RequestPinIn, request)
-        made = await change_requests.request_pin(self.deployment, principal, ask)
+        made = await change_requests.request_pin(self.deployment, caller(), ask)
         return admin_pb2.RequestPinResponse(pin_request=pin_request(made))
 
-    @unary
     async def DecidePin(
         self, request: admin_pb2.DecidePinRequest, context: Context
     ) -> admin_pb2.DecidePinResponse:
-        principal = caller(self.deployment, context)
         ask = parse(DecidePinIn, request)
-        closed, registered = await change_requests.decide_pin(self.deployment, principal, ask)
+        closed, registered = await change_requests.decide_pin(self.deployment, caller(), ask)
         return admin_pb2.DecidePinResponse(
             pin_request=pin_request(closed), ai_system=ai_system(registered)
         )
 
-    @unary
     async def ListPinRequests(
         self, request: admin_pb2.ListPinRequestsRequest, context: Context
     ) -> admin_pb2.ListPinRequestsResponse:
-        principal = caller(self.deployment, context)
         ask = parse(ListPinRequestsIn, request)
-        found = await change_requests.list_pins(self.deployment, principal, ask)
+        found = await change_requests.list_pins(self.deployment, caller(), ask)
         return admin_pb2.ListPinRequestsResponse(pin_requests=[pin_request(r) for r in found])
 
-    @unary
     async def SetShadow(
         self, request: admin_pb2.SetShadowRequest, context: Context
     ) -> admin_pb2.SetShadowResponse:
-        principal = caller(self.deployment, context)
         ask = parse(SetShadowIn, request)
-        registered = await administration.set_shadow(self.deployment, principal, ask)
+        registered = await administration.set_shadow(self.deployment, caller(), ask)
         return admin_pb2.SetShadowResponse(ai_system=ai_system(registered))
 
-    @unary
     async def Stop(
         self, request: admin_pb2.StopRequest, context: Context
     ) -> admin_pb2.StopResponse:
-        principal = caller(self.deployment, context)
-        in_force, created = await oversight.stop(self.deployment, principal, parse(StopIn, request))
+        in_force, created = await oversight.stop(self.deployment, caller(), parse(StopIn, request))
         return admin_pb2.StopResponse(stop=ai_stop(in_force), created=created)
 
-    @unary
     async def Resume(
         self, request: admin_pb2.ResumeRequest, context: Context
     ) -> admin_pb2.ResumeResponse:
-        principal = caller(self.deployment, context)
-        resumed = await oversight.resume(self.deployment, principal, parse(StopIn, request))
+        resumed = await oversight.resume(self.deployment, caller(), parse(StopIn, request))
         return admin_pb2.ResumeResponse(resumed=resumed)
 
-    @unary
     async def ListStops(
         self, request: admin_pb2.ListStopsRequest, context: Context
     ) -> admin_pb2.ListStopsResponse:
-        principal = caller(self.deployment, context)
-        found = await oversight.list_stops(self.deployment, principal, parse(TenantIn, request))
+        found = await oversight.list_stops(self.deployment, caller(), parse(TenantIn, request))
         return admin_pb2.ListStopsResponse(stops=[ai_stop(s) for s in found])
 
-    @unary
     async def Evaluate(
         self, request: admin_pb2.EvaluateRequest, context: Context
     ) -> admin_pb2.EvaluateResponse:
-        principal = caller(self.deployment, context)
-        found = await oversight.evaluate(self.deployment, principal, parse(EvaluateIn, request))
+        found = await oversight.evaluate(self.deployment, caller(), parse(EvaluateIn, request))
         return admin_pb2.EvaluateResponse(versions=[version_evaluation(e) for e in found])
 
-    @unary
     async def GetUsage(
         self, request: admin_pb2.GetUsageRequest, context: Context
     ) -> admin_pb2.GetUsageResponse:
-        principal = caller(self.deployment, context)
-        tenant, rows = await oversight.usage(self.deployment, principal, parse(UsageIn, request))
+        tenant, rows = await oversight.usage(self.deployment, caller(), parse(UsageIn, request))
         return admin_pb2.GetUsageResponse(rows=[usage_row(tenant, r) for r in rows])
