@@ -15,13 +15,7 @@ from aval.audit_store import checkpoints, digests, trail, verify
 from aval.service.audit.signing import parse_note, verify_signature
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal
-from aval.service.requests import Request
-
-
-class VerifyIn(Request):
-    tenant: str = ""
-    since: datetime | None = None
-
+from aval.service.requests.audit import VerifyIn
 
 # Connections that check one tenant's events at once, all in one snapshot: hashing and parsing
 # the events is most of the work, and PostgreSQL does it on as many cores.

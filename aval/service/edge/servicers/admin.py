@@ -4,7 +4,11 @@ eyes, run shadows and the kill switch; administrators and inspectors read evalua
 from __future__ import annotations
 
 from aval.service.ai import administration, change_requests, oversight
-from aval.service.ai.admin_requests import (
+from aval.service.deployment import Deployment
+from aval.service.edge import convert
+from aval.service.edge.servicers.edge import Context, caller, guarded
+from aval.service.requests import TenantIn, parse
+from aval.service.requests.admin import (
     DecidePinIn,
     EvaluateIn,
     ListPinRequestsIn,
@@ -15,10 +19,6 @@ from aval.service.ai.admin_requests import (
     parse_ai_system,
     parse_model_version,
 )
-from aval.service.deployment import Deployment
-from aval.service.edge import convert
-from aval.service.edge.servicers.edge import Context, caller, guarded
-from aval.service.requests import TenantIn, parse
 from aval.v1 import admin_pb2, admin_pb2_grpc
 
 

@@ -16,15 +16,15 @@ from aval.service.audit import (
 from aval.service.deployment import Deployment
 from aval.service.edge import convert
 from aval.service.edge.servicers.edge import Context, caller, guarded
-from aval.service.requests import (
+from aval.service.requests import TenantIn, parse
+from aval.service.requests.audit import (
     ExplainIn,
     ExportEventsIn,
     ProveConsistencyIn,
     ProveInclusionIn,
     QueryEventsIn,
     StatsIn,
-    TenantIn,
-    parse,
+    VerifyIn,
 )
 from aval.v1 import audit_pb2, audit_pb2_grpc
 
@@ -116,14 +116,14 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
     async def VerifyChain(
         self, request: audit_pb2.VerifyChainRequest, context: Context
     ) -> audit_pb2.VerifyChainResponse:
-        ask = parse(verification.VerifyIn, request)
+        ask = parse(VerifyIn, request)
         report = await verification.verify_chain(self.deployment, caller(), ask)
         return convert.verification_report(report)
 
     async def VerifyTrail(
         self, request: audit_pb2.VerifyTrailRequest, context: Context
     ) -> AsyncIterator[audit_pb2.VerifyTrailResponse]:
-        ask = parse(verification.VerifyIn, request)
+        ask = parse(VerifyIn, request)
         async for update in verification.verify_with_progress(self.deployment, caller(), ask):
             if isinstance(update, tuple):
                 checked, total = update

@@ -8,7 +8,8 @@ from aval.service.decisions import proposals, reading
 from aval.service.deployment import Deployment
 from aval.service.edge import convert
 from aval.service.edge.servicers.edge import Context, caller, guarded
-from aval.service.requests import DecisionRef, ProposeIn, parse
+from aval.service.requests import parse
+from aval.service.requests.decisions import DecisionRef, ProposeIn
 from aval.v1 import gateway_pb2, gateway_pb2_grpc
 
 

@@ -6,7 +6,8 @@ from aval.service.decisions import reading, reviewing
 from aval.service.deployment import Deployment
 from aval.service.edge import convert
 from aval.service.edge.servicers.edge import Context, caller, guarded
-from aval.service.requests import ClaimIn, DecideIn, ListQueueIn, parse
+from aval.service.requests import parse
+from aval.service.requests.decisions import ClaimIn, DecideIn, ListQueueIn
 from aval.v1 import review_pb2, review_pb2_grpc
 
 
