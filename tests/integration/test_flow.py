@@ -20,7 +20,7 @@ from aval.service.errors import (
     PermissionDenied,
 )
 from aval.service.identity import Principal
-from aval.service.requests import ClaimIn, DecideIn, DecisionRef, ListQueueIn, ProposeIn
+from aval.service.requests.decisions import ClaimIn, DecideIn, DecisionRef, ListQueueIn, ProposeIn
 
 
 def propose_in(decision_type: str = "aides.attribution", **changes: Any) -> ProposeIn:

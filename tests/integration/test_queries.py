@@ -23,14 +23,9 @@ from aval.service.decisions import proposals, reviewing
 from aval.service.deployment import Deployment
 from aval.service.errors import InvalidArgument, PermissionDenied
 from aval.service.identity import Principal
-from aval.service.requests import (
-    ClaimIn,
-    DecideIn,
-    ExportEventsIn,
-    ProposeIn,
-    QueryEventsIn,
-    parse,
-)
+from aval.service.requests import parse
+from aval.service.requests.audit import ExportEventsIn, QueryEventsIn
+from aval.service.requests.decisions import ClaimIn, DecideIn, ProposeIn
 from aval.v1 import audit_pb2
 from aval.verifier.chain import utc_iso
 

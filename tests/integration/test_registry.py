@@ -26,7 +26,7 @@ from aval.service.decisions import reviewing
 from aval.service.decisions.proposals import proposed_event
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal, actor_of
-from aval.service.requests import DecideIn
+from aval.service.requests.decisions import DecideIn
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -41,7 +41,7 @@ from aval.service.errors import (
     PermissionDenied,
 )
 from aval.service.identity import Principal, TokenAuthenticator, load_principals
-from aval.service.requests import ClaimIn, DecideIn, ProposeIn
+from aval.service.requests.decisions import ClaimIn, DecideIn, ProposeIn
 from aval.service.settings import Settings
 
 T = TypeVar("T")

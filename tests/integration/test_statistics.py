@@ -26,7 +26,8 @@ from aval.service.decisions.expiry import expire_overdue
 from aval.service.deployment import Deployment
 from aval.service.errors import InvalidArgument, PermissionDenied
 from aval.service.identity import Principal, TokenAuthenticator, load_principals
-from aval.service.requests import ClaimIn, DecideIn, ProposeIn, StatsIn
+from aval.service.requests.audit import StatsIn
+from aval.service.requests.decisions import ClaimIn, DecideIn, ProposeIn
 from aval.service.settings import Settings
 
 # Two hours ago, to the second: the express.test decision (2 s deadline) is overdue for the

@@ -1,5 +1,6 @@
-"""Every RPC goes through the edge (service/servicers/edge.py), where a NUL character anywhere
-in its request is refused: every string, however deep, is found."""
+"""Every RPC goes through the edge (aval/service/edge/servicers/edge.py, put on each servicer
+class by `guarded`), where a NUL character anywhere in its request is refused: every string,
+however deep, is found."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aval.service.edge.servicers.audit import AuditServicer
 from aval.service.edge.servicers.gateway import GatewayServicer
 from aval.service.edge.servicers.review import ReviewServicer
 from aval.service.requests import nul_fields
-from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, review_pb2
+from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, gateway_pb2_grpc, review_pb2
 
 
 def test_every_rpc_method_is_wrapped_by_the_edge() -> None:
@@ -25,6 +26,14 @@ def test_every_rpc_method_is_wrapped_by_the_edge() -> None:
         for method in module.DESCRIPTOR.services_by_name[name].methods:
             code = getattr(servicer, method.name).__code__
             assert code.co_filename == edge.__file__ and code.co_name == "wrapper", method.name
+
+
+def test_a_servicer_missing_an_rpc_method_is_refused() -> None:
+    class Partial(gateway_pb2_grpc.GatewayServicer):
+        async def Propose(self, request: object, context: object) -> None: ...
+
+    with pytest.raises(TypeError, match=r"Partial\.GetDecision"):
+        edge.guarded(Partial)
 
 
 def _propose() -> Message:

@@ -21,7 +21,8 @@ from aval.service.errors import (
     to_status,
 )
 from aval.service.refusals import ECHO_LIMIT, shown
-from aval.service.requests import MAX_JSON_DEPTH, ProposeIn, parse
+from aval.service.requests import MAX_JSON_DEPTH, parse
+from aval.service.requests.decisions import ProposeIn
 from aval.v1 import admin_pb2, gateway_pb2, review_pb2
 from aval.verifier.chain import canonical_json
 

@@ -19,12 +19,6 @@ from aval.audit_store import pin_requests, registry, trail
 from aval.audit_store.chain import NewEvent
 from aval.audit_store.pin_requests import FieldChange, PinRequestRecord
 from aval.audit_store.registry import CONFIGURATION, AISystemRecord, ModelVersionRecord
-from aval.service.ai.admin_requests import (
-    RegisterAISystemIn,
-    RegisterModelVersionIn,
-    SetShadowIn,
-    egress_violations,
-)
 from aval.service.deployment import Deployment
 from aval.service.errors import (
     AlreadyExists,
@@ -35,6 +29,12 @@ from aval.service.errors import (
 )
 from aval.service.identity import Principal, actor_of
 from aval.service.requests import TenantIn
+from aval.service.requests.admin import (
+    RegisterAISystemIn,
+    RegisterModelVersionIn,
+    SetShadowIn,
+    egress_violations,
+)
 from aval.service.telemetry import current_trace_id
 
 # The fields whose change alters what an AI system answers: on a system in service it needs a

@@ -17,12 +17,6 @@ from psycopg import AsyncConnection
 from aval.audit_store import pin_requests, registry
 from aval.audit_store.pin_requests import PinRequestRecord
 from aval.audit_store.registry import AISystemRecord
-from aval.service.ai.admin_requests import (
-    DecidePinIn,
-    ListPinRequestsIn,
-    RequestPinIn,
-    egress_violations,
-)
 from aval.service.ai.administration import (
     RegisteredSystem,
     append_event,
@@ -36,6 +30,12 @@ from aval.service.ai.administration import (
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition, NotFound, PermissionDenied
 from aval.service.identity import Principal
+from aval.service.requests.admin import (
+    DecidePinIn,
+    ListPinRequestsIn,
+    RequestPinIn,
+    egress_violations,
+)
 
 
 async def request_pin(

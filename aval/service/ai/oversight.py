@@ -14,12 +14,12 @@ from aval.audit_store import ai_usage, registry
 from aval.audit_store.ai_usage import UsageRow, VersionEvaluation
 from aval.audit_store.chain import utc_iso
 from aval.audit_store.registry import StopRecord
-from aval.service.ai.admin_requests import EvaluateIn, StopIn, UsageIn
 from aval.service.ai.administration import append_event, registered_system
 from aval.service.deployment import Deployment
 from aval.service.errors import FieldViolation, InvalidArgument
 from aval.service.identity import Principal
 from aval.service.requests import TenantIn
+from aval.service.requests.admin import EvaluateIn, StopIn, UsageIn
 
 
 def _target_shape(request: StopIn) -> None:

@@ -16,7 +16,7 @@ from aval.audit_store.records import AuditEvent
 from aval.service.audit.inspection import event_query
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal
-from aval.service.requests import ExportEventsIn
+from aval.service.requests.audit import ExportEventsIn
 
 # A chunk is sent once it holds this many bytes (or the lines run out); it always ends a line.
 CHUNK_BYTES = 64 * 1024

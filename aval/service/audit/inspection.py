@@ -14,7 +14,7 @@ from aval.service.audit.report_html import text_format
 from aval.service.deployment import Deployment
 from aval.service.errors import FieldViolation, InvalidArgument
 from aval.service.identity import Principal
-from aval.service.requests import ExplainIn, QueryEventsIn
+from aval.service.requests.audit import ExplainIn, QueryEventsIn
 
 
 def event_query(

@@ -15,7 +15,7 @@ from aval.audit_store.records import AuditEvent
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from aval.service.identity import Principal
-from aval.service.requests import ProveConsistencyIn, ProveInclusionIn
+from aval.service.requests.audit import ProveConsistencyIn, ProveInclusionIn
 from aval.verifier import merkle
 
 ACTION = "audit.query"

@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from aval.service.deployment import Deployment
 from aval.service.errors import FieldViolation, InvalidArgument
 from aval.service.identity import Principal
-from aval.service.requests import StatsIn
+from aval.service.requests.audit import StatsIn
 
 DEFAULT_APPROVAL_RATE = 0.95
 DEFAULT_REVIEW_SECONDS = 30.0

@@ -14,14 +14,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from aval.audit_store import checkpoints, trail, verify
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal
-from aval.service.requests import Request
+from aval.service.requests.audit import VerifyIn
 from aval.verifier.notes import parse_note, verify_signature
-
-
-class VerifyIn(Request):
-    tenant: str = ""
-    since: datetime | None = None
-
 
 # Connections that check one tenant's events at once, all in one snapshot: hashing and parsing
 # the events is most of the work, and PostgreSQL does it on as many cores.

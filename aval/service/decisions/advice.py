@@ -34,7 +34,7 @@ from aval.service.ai.backends import AdviceRequest, BackendConfig, CallOutcome
 from aval.service.decisions.advice_texts import render
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition
-from aval.service.requests import ProposeIn
+from aval.service.requests.decisions import ProposeIn
 
 # Reviewers read the detail with the flag; the trail keeps it. Bounded, like the backends' own.
 _DETAIL_LIMIT = 300

@@ -22,7 +22,7 @@ from aval.service.decisions.payloads import schema_violations, size_violations
 from aval.service.deployment import Deployment
 from aval.service.errors import AlreadyExists, FieldViolation, InvalidArgument
 from aval.service.identity import Principal, actor_of
-from aval.service.requests import ProposeIn
+from aval.service.requests.decisions import ProposeIn
 from aval.service.telemetry import current_trace_id
 
 

@@ -11,7 +11,7 @@ from aval.audit_store.records import Decision
 from aval.service.deployment import Deployment
 from aval.service.errors import FieldViolation, InvalidArgument
 from aval.service.identity import Principal
-from aval.service.requests import DecisionRef, ListQueueIn
+from aval.service.requests.decisions import DecisionRef, ListQueueIn
 
 # A watcher re-reads at least this often even without a notification (a safety net only).
 _WATCH_FALLBACK_SECONDS = 30.0

@@ -22,7 +22,7 @@ from aval.service.errors import (
     PermissionDenied,
 )
 from aval.service.identity import Principal, actor_of
-from aval.service.requests import ClaimIn, DecideIn
+from aval.service.requests.decisions import ClaimIn, DecideIn
 from aval.service.telemetry import current_trace_id
 from aval.service.text import has_visible_text
 

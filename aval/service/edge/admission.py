@@ -8,6 +8,7 @@ import functools
 import inspect
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, TypeAlias
 
 import grpc
@@ -49,6 +50,9 @@ FIXED_ROOM = 256 * 1024
 # hold memory or the slots of those who have one.
 OPEN_SLOTS = 8
 OPEN_READ_SECONDS = 5.0
+# Who is calling, for the call admission let in: the servicers' edge reads it rather than
+# authenticate the call a second time.
+ADMITTED: ContextVar[Principal | None] = ContextVar("admitted", default=None)
 
 
 def receive_limit(max_payload_bytes: int) -> int:
@@ -132,8 +136,13 @@ def _clear_frames(exc: BaseException) -> None:
         current = current.__cause__ or current.__context__
 
 
-def _handler(behavior: Callable[[object, Context], Awaitable[Any]], original: Handler) -> Handler:
-    """A handler of `behavior`, which reads its request itself (so gRPC reads nothing first).
+def _handler(
+    behavior: Callable[[object, Context], Awaitable[Any]],
+    original: Handler,
+    principal: Principal | None = None,
+) -> Handler:
+    """A handler of `behavior`, which reads its request itself (so gRPC reads nothing first),
+    with `principal` as the call's admitted caller.
 
     The frames of an exception that ends `behavior` are cleared: gRPC keeps the exception of
     an aborted call, and so its traceback and the request in its frames, in a reference cycle
@@ -143,11 +152,14 @@ def _handler(behavior: Callable[[object, Context], Awaitable[Any]], original: Ha
 
     @functools.wraps(behavior)
     async def forgetting(requests: object, context: Context) -> Any:
+        admitted = ADMITTED.set(principal)
         try:
             return await behavior(requests, context)
         except BaseException as exc:
             _clear_frames(exc)
             raise
+        finally:
+            ADMITTED.reset(admitted)
 
     if original.response_streaming:
         return grpc.stream_stream_rpc_method_handler(
@@ -230,8 +242,9 @@ class _Gate:
             # The status waits behind the untaken messages: the client reads it after them.
             await abort_with(context, Aborted("STREAM_STALLED", seconds=self.stall_seconds))
 
-    def wrap(self, original: Handler, method: str) -> Handler:
-        """`original`, reading its body under a slot and writing under the stall limit."""
+    def wrap(self, original: Handler, method: str, principal: Principal | None = None) -> Handler:
+        """`original`, reading its body under a slot and writing under the stall limit, its
+        caller `principal` (None for calls that need no token)."""
         behavior = _behavior(original)
         if not _is_async(behavior):
             return original
@@ -244,7 +257,7 @@ class _Gate:
                     return await self._send(answer, context)
                 return await answer
 
-            return _handler(streaming_requests, original)
+            return _handler(streaming_requests, original, principal)
         if original.response_streaming:
 
             async def unary_stream(requests: object, context: Context) -> None:
@@ -253,7 +266,7 @@ class _Gate:
                     request = await self._one(context, decode, method)
                 await self._send(behavior(request, context), context)
 
-            return _handler(unary_stream, original)
+            return _handler(unary_stream, original, principal)
 
         async def unary_unary(requests: object, context: Context) -> Any:
             # The slot covers reading and decoding, where a flood costs memory; a call that
@@ -262,7 +275,7 @@ class _Gate:
                 request = await self._one(context, decode, method)
             return await behavior(request, context)
 
-        return _handler(unary_unary, original)
+        return _handler(unary_unary, original, principal)
 
 
 class Admission(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -295,7 +308,7 @@ class Admission(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             return self._open.wrap(handler, method)
         metadata = [(str(key), value) for key, value in details.invocation_metadata or ()]
         try:
-            self._authenticate(metadata)
+            principal = self._authenticate(metadata)
         except Unauthenticated as exc:
             return _refusing(handler, exc)
-        return self._guarded.wrap(handler, method)
+        return self._guarded.wrap(handler, method, principal)

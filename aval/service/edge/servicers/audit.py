@@ -15,99 +15,86 @@ from aval.service.audit import (
 )
 from aval.service.deployment import Deployment
 from aval.service.edge import convert
-from aval.service.edge.servicers.edge import Context, caller, streaming, unary
-from aval.service.requests import (
+from aval.service.edge.servicers.edge import Context, caller, guarded
+from aval.service.requests import TenantIn, parse
+from aval.service.requests.audit import (
     ExplainIn,
     ExportEventsIn,
     ProveConsistencyIn,
     ProveInclusionIn,
     QueryEventsIn,
     StatsIn,
-    TenantIn,
-    parse,
+    VerifyIn,
 )
 from aval.v1 import audit_pb2, audit_pb2_grpc
 
 
+@guarded
 class AuditServicer(audit_pb2_grpc.AuditServicer):
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
 
-    @unary
     async def CreateCheckpoint(
         self, request: audit_pb2.CreateCheckpointRequest, context: Context
     ) -> audit_pb2.CreateCheckpointResponse:
-        principal = caller(self.deployment, context)
         ask = parse(TenantIn, request)
-        record = await checkpointing.create_checkpoint(self.deployment, principal, ask)
+        record = await checkpointing.create_checkpoint(self.deployment, caller(), ask)
         return audit_pb2.CreateCheckpointResponse(checkpoint=convert.checkpoint(record))
 
-    @unary
     async def ListCheckpoints(
         self, request: audit_pb2.ListCheckpointsRequest, context: Context
     ) -> audit_pb2.ListCheckpointsResponse:
-        principal = caller(self.deployment, context)
         ask = parse(TenantIn, request)
-        found, public_key = await checkpointing.list_checkpoints(self.deployment, principal, ask)
+        found, public_key = await checkpointing.list_checkpoints(self.deployment, caller(), ask)
         return audit_pb2.ListCheckpointsResponse(
             checkpoints=[convert.checkpoint(c) for c in found], public_key=public_key
         )
 
-    @unary
     async def ProveInclusion(
         self, request: audit_pb2.ProveInclusionRequest, context: Context
     ) -> audit_pb2.ProveInclusionResponse:
-        principal = caller(self.deployment, context)
         ask = parse(ProveInclusionIn, request)
-        found = await proofs.prove_inclusion(self.deployment, principal, ask)
+        found = await proofs.prove_inclusion(self.deployment, caller(), ask)
         return convert.inclusion_proof(
             found.event, found.leaf_index, found.checkpoint, found.audit_path
         )
 
-    @unary
     async def ProveConsistency(
         self, request: audit_pb2.ProveConsistencyRequest, context: Context
     ) -> audit_pb2.ProveConsistencyResponse:
-        principal = caller(self.deployment, context)
         ask = parse(ProveConsistencyIn, request)
-        found = await proofs.prove_consistency(self.deployment, principal, ask)
+        found = await proofs.prove_consistency(self.deployment, caller(), ask)
         return audit_pb2.ProveConsistencyResponse(
             old_checkpoint=convert.checkpoint(found.old),
             new_checkpoint=convert.checkpoint(found.new),
             proof=found.proof,
         )
 
-    @unary
     async def QueryEvents(
         self, request: audit_pb2.QueryEventsRequest, context: Context
     ) -> audit_pb2.QueryEventsResponse:
-        principal = caller(self.deployment, context)
         query = parse(QueryEventsIn, request)
-        page, token = await inspection.query_events(self.deployment, principal, query)
+        page, token = await inspection.query_events(self.deployment, caller(), query)
         return audit_pb2.QueryEventsResponse(
             events=[convert.audit_event(e) for e in page], next_page_token=token
         )
 
-    @streaming
     async def ExportEvents(
         self, request: audit_pb2.ExportEventsRequest, context: Context
     ) -> AsyncIterator[audit_pb2.ExportEventsResponse]:
-        principal = caller(self.deployment, context)
         ask = parse(ExportEventsIn, request)
         # Closed as soon as this stream ends, stalled or not: it holds an export connection.
         async with contextlib.aclosing(
-            exporting.export_events(self.deployment, principal, ask)
+            exporting.export_events(self.deployment, caller(), ask)
         ) as chunks:
             async for chunk in chunks:
                 yield audit_pb2.ExportEventsResponse(chunk=chunk.data, events=chunk.events)
 
-    @unary
     async def ExplainDecision(
         self, request: audit_pb2.ExplainDecisionRequest, context: Context
     ) -> audit_pb2.ExplainDecisionResponse:
-        principal = caller(self.deployment, context)
         ask = parse(ExplainIn, request)
-        found = await inspection.explain_decision(self.deployment, principal, ask)
+        found = await inspection.explain_decision(self.deployment, caller(), ask)
         return audit_pb2.ExplainDecisionResponse(
             text=found.text,
             decision=convert.decision(found.decision, self.deployment.policies, ask.language),
@@ -119,31 +106,25 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
             ],
         )
 
-    @unary
     async def GetStats(
         self, request: audit_pb2.GetStatsRequest, context: Context
     ) -> audit_pb2.GetStatsResponse:
-        principal = caller(self.deployment, context)
         ask = parse(StatsIn, request)
-        rows = await statistics.get_stats(self.deployment, principal, ask)
+        rows = await statistics.get_stats(self.deployment, caller(), ask)
         return audit_pb2.GetStatsResponse(rows=[audit_pb2.StatsRow(**r.fields()) for r in rows])
 
-    @unary
     async def VerifyChain(
         self, request: audit_pb2.VerifyChainRequest, context: Context
     ) -> audit_pb2.VerifyChainResponse:
-        principal = caller(self.deployment, context)
-        ask = parse(verification.VerifyIn, request)
-        report = await verification.verify_chain(self.deployment, principal, ask)
+        ask = parse(VerifyIn, request)
+        report = await verification.verify_chain(self.deployment, caller(), ask)
         return convert.verification_report(report)
 
-    @streaming
     async def VerifyTrail(
         self, request: audit_pb2.VerifyTrailRequest, context: Context
     ) -> AsyncIterator[audit_pb2.VerifyTrailResponse]:
-        principal = caller(self.deployment, context)
-        ask = parse(verification.VerifyIn, request)
-        async for update in verification.verify_with_progress(self.deployment, principal, ask):
+        ask = parse(VerifyIn, request)
+        async for update in verification.verify_with_progress(self.deployment, caller(), ask):
             if isinstance(update, tuple):
                 checked, total = update
                 yield audit_pb2.VerifyTrailResponse(

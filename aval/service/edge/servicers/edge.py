@@ -1,17 +1,21 @@
-"""The edge of every servicer method: domain and store errors become rich statuses (I6)."""
+"""The edge of every servicer, applied once per class: the call's trace continued, its caller
+known, NUL characters refused, domain and store errors made rich statuses (I6)."""
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 import psycopg
+from google.protobuf.message import Message
 
 from aval.audit_store.errors import StoreError
 from aval.service import telemetry
 from aval.service.deployment import Deployment
+from aval.service.edge.admission import ADMITTED
 from aval.service.errors import (
     DomainError,
     FieldViolation,
@@ -23,80 +27,92 @@ from aval.service.errors import (
 from aval.service.identity import Principal
 from aval.service.requests import nul_fields
 
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
+S = TypeVar("S", bound=type)
 Context = grpc.aio.ServicerContext[Any, Any]
+Method = Callable[[Any, Any, Context], Any]
 
 
-def caller(deployment: Deployment, context: Context) -> Principal:
-    """Who is calling, from the call's metadata.
-
-    Raises:
-        Unauthenticated: no credentials, or credentials nobody holds.
-    """
-    metadata = context.invocation_metadata() or ()
-    return deployment.authenticate([(str(key), value) for key, value in metadata])
+def caller() -> Principal:
+    """Who is calling: the principal admission authenticated for this call (admission.py), or
+    the edge when the call came without it."""
+    principal = ADMITTED.get()
+    assert principal is not None, "only a guarded servicer method has a caller"
+    return principal
 
 
-def _refuse_nul(servicer: Any, request: Any, context: Context) -> None:
-    """Refuses a request holding a NUL character anywhere, after authenticating its caller.
+def _enter(servicer: Any, request: Message, context: Context) -> None:
+    """Makes the call's caller known, then refuses a request holding a NUL character anywhere.
 
     Checked here, once for every method, so that no string reaches a use case or the database
     with one, whichever fields the method's request model reads (I6).
 
     Raises:
-        Unauthenticated: no credentials, or credentials nobody holds.
+        Unauthenticated: without admission, no credentials or credentials nobody holds.
         InvalidArgument: naming every field that holds a NUL.
     """
+    if ADMITTED.get() is None:
+        # Called without admission (which always runs in the server): set in this call's task
+        # only, and left there, as a generator's cleanup may run in another context.
+        deployment: Deployment = servicer.deployment
+        metadata = context.invocation_metadata() or ()
+        ADMITTED.set(deployment.authenticate([(str(key), value) for key, value in metadata]))
     found = nul_fields(request)
     if found:
-        caller(servicer.deployment, context)
         raise InvalidArgument([FieldViolation(path, "NUL_CHARACTER") for path in found])
 
 
-def unary(
-    method: Callable[[Any, Req, Context], Awaitable[Resp]],
-) -> Callable[[Any, Req, Context], Awaitable[Resp]]:
-    """Maps domain and store errors of a unary method to rich statuses (I6)."""
+def _status(exc: DomainError | StoreError | psycopg.OperationalError) -> DomainError:
+    """The domain error a refusal reports."""
+    if isinstance(exc, DomainError):
+        return exc
+    if isinstance(exc, StoreError):
+        return from_store_error(exc)
+    return Unavailable("DATABASE_UNAVAILABLE")
 
+
+def _unary(method: Callable[[Any, Any, Context], Awaitable[Any]]) -> Method:
     @functools.wraps(method)
-    async def wrapper(self: Any, request: Req, context: Context) -> Resp:
-        token = telemetry.enter_call(context.invocation_metadata() or ())
+    async def wrapper(self: Any, request: Message, context: Context) -> Any:
+        trace = telemetry.enter_call(context.invocation_metadata() or ())
         try:
-            _refuse_nul(self, request, context)
+            _enter(self, request, context)
             return await method(self, request, context)
-        except DomainError as exc:
-            await abort_with(context, exc)
-        except StoreError as exc:
-            await abort_with(context, from_store_error(exc))
-        except psycopg.OperationalError:
-            await abort_with(context, Unavailable("DATABASE_UNAVAILABLE"))
+        except (DomainError, StoreError, psycopg.OperationalError) as exc:
+            await abort_with(context, _status(exc))
         finally:
-            telemetry.leave_call(token)
+            telemetry.leave_call(trace)
         raise AssertionError("unreachable: abort raises")  # pragma: no cover
 
     return wrapper
 
 
-def streaming(
-    method: Callable[[Any, Req, Context], AsyncIterator[Resp]],
-) -> Callable[[Any, Req, Context], AsyncIterator[Resp]]:
-    """Maps domain and store errors of a server-streaming method to rich statuses (I6)."""
-
+def _streaming(method: Callable[[Any, Any, Context], AsyncIterator[Any]]) -> Method:
     @functools.wraps(method)
-    async def wrapper(self: Any, request: Req, context: Context) -> AsyncIterator[Resp]:
-        token = telemetry.enter_call(context.invocation_metadata() or ())
+    async def wrapper(self: Any, request: Message, context: Context) -> AsyncIterator[Any]:
+        trace = telemetry.enter_call(context.invocation_metadata() or ())
         try:
-            _refuse_nul(self, request, context)
+            _enter(self, request, context)
             async for item in method(self, request, context):
                 yield item
-        except DomainError as exc:
-            await abort_with(context, exc)
-        except StoreError as exc:
-            await abort_with(context, from_store_error(exc))
-        except psycopg.OperationalError:
-            await abort_with(context, Unavailable("DATABASE_UNAVAILABLE"))
+        except (DomainError, StoreError, psycopg.OperationalError) as exc:
+            await abort_with(context, _status(exc))
         finally:
-            telemetry.leave_call(token)
+            telemetry.leave_call(trace)
 
     return wrapper
+
+
+def guarded(servicer: S) -> S:
+    """Puts every RPC method of `servicer` (those its generated base declares) behind the edge.
+
+    Raises:
+        TypeError: the class leaves an RPC method of its base unimplemented.
+    """
+    (base,) = servicer.__bases__
+    for name in [name for name, value in vars(base).items() if inspect.isfunction(value)]:
+        method = servicer.__dict__.get(name)
+        if method is None:
+            raise TypeError(f"{servicer.__name__}.{name} is not implemented")
+        edge = _streaming if inspect.isasyncgenfunction(method) else _unary
+        setattr(servicer, name, edge(method))
+    return servicer

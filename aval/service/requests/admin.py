@@ -1,8 +1,8 @@
 """Validated requests of the Admin service, and the checks of an AI system's configuration (I6).
 
-`parse` (requests.py) checks types, presence and lengths; the functions here check what needs
-the domain's words: names, endpoints, metrics, and what the operator's AI egress file allows the
-tenant (endpoints and secrets).
+`parse` (requests/__init__.py) checks types, presence and lengths; the functions here check
+what needs the domain's words: names, endpoints, metrics, and what the operator's AI egress
+file allows the tenant (endpoints and secrets).
 """
 
 from __future__ import annotations

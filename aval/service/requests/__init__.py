@@ -1,10 +1,11 @@
-"""Validated requests: Pydantic models at the edge, named after the wire fields they check (I6)."""
+"""Validated requests, the use cases' input: Pydantic models named after the wire fields they
+check (I6), read from wire messages by `parse`; the models are in the module of their context
+(decisions, audit, admin), with `TenantIn` here as every context asks for a tenant alone."""
 
 from __future__ import annotations
 
 import math
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Annotated, Any, Literal, TypeVar
 
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
@@ -13,10 +14,8 @@ from google.protobuf.message import Message
 from pydantic import (
     BaseModel,
     ConfigDict,
-    Field,
     StringConstraints,
     ValidationError,
-    field_validator,
 )
 
 from aval.service.errors import FieldViolation, InvalidArgument
@@ -35,127 +34,8 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class ModelIn(Request):
-    name: Annotated[str, StringConstraints(max_length=200)] = ""
-    version: Annotated[str, StringConstraints(max_length=200)] = ""
-
-
-class SuggestionIn(Request):
-    output: dict[str, Any] = Field(min_length=1)
-    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
-    explanation: Annotated[str, StringConstraints(max_length=20_000)] = ""
-    model: ModelIn = ModelIn()
-
-
-class ProposeIn(Request):
-    tenant: str = ""
-    decision_type: Name
-    subject_ref: Name
-    input: dict[str, Any] = Field(min_length=1)
-    idempotency_key: Name
-    attested_suggestion: SuggestionIn | None = None
-
-
-class DecisionRef(Request):
-    tenant: str = ""
-    decision_id: uuid.UUID
-    language: Language = "fr"
-
-
-class ListQueueIn(Request):
-    tenant: str = ""
-    decision_type: str = ""
-    actionable_only: bool = False
-    page_size: int = Field(default=50, ge=1, le=500)
-    page_token: str = ""
-
-
-class ClaimIn(Request):
-    tenant: str = ""
-    decision_id: uuid.UUID
-    lease: timedelta | None = Field(default=None, gt=timedelta(0), le=timedelta(hours=24))
-
-
-class DecideIn(Request):
-    tenant: str = ""
-    decision_id: uuid.UUID
-    verdict: Literal["VERDICT_APPROVE", "VERDICT_AMEND", "VERDICT_REJECT"]
-    justification: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] = ""
-    amended_output: dict[str, Any] | None = None
-    language: Language = "fr"
-
-
-class QueryEventsIn(Request):
-    tenant: str = ""
-    decision_id: uuid.UUID | None = None
-    kind: str = ""
-    since: datetime | None = None
-    until: datetime | None = None
-    page_size: int = Field(default=100, ge=1, le=1000)
-    page_token: str = ""
-    tenants: list[str] = Field(default_factory=list, max_length=200)
-    decision_type: Annotated[str, StringConstraints(max_length=200)] = ""
-    ai_system: Annotated[str, StringConstraints(max_length=200)] = ""
-    model_version: Annotated[str, StringConstraints(max_length=200)] = ""
-    reviewer: Annotated[str, StringConstraints(max_length=200)] = ""
-    verdict: Literal[
-        "VERDICT_UNSPECIFIED", "VERDICT_APPROVE", "VERDICT_AMEND", "VERDICT_REJECT"
-    ] = "VERDICT_UNSPECIFIED"
-    overrode: bool | None = None
-
-
-class ExportEventsIn(Request):
-    query: QueryEventsIn = QueryEventsIn()
-    format: Literal["EXPORT_FORMAT_UNSPECIFIED", "EXPORT_FORMAT_JSONL", "EXPORT_FORMAT_CSV"] = (
-        "EXPORT_FORMAT_UNSPECIFIED"
-    )
-
-    @field_validator("query", mode="before")
-    @classmethod
-    def _no_paging(cls, value: Any) -> Any:
-        # The contract ignores paging in an export: neither is checked nor used.
-        if isinstance(value, dict):
-            return {k: v for k, v in value.items() if k not in ("page_size", "page_token")}
-        return value
-
-
-class ExplainIn(Request):
-    tenant: str = ""
-    decision_id: uuid.UUID
-    audience: Literal["AUDIENCE_UNSPECIFIED", "AUDIENCE_INSPECTOR", "AUDIENCE_CITIZEN"] = (
-        "AUDIENCE_UNSPECIFIED"
-    )
-    language: Language = "fr"
-    format: Literal["TEXT_FORMAT_UNSPECIFIED", "TEXT_FORMAT_MARKDOWN", "TEXT_FORMAT_HTML"] = (
-        "TEXT_FORMAT_UNSPECIFIED"
-    )
-
-
-class StatsIn(Request):
-    tenant: str = ""
-    tenants: list[str] = Field(default_factory=list, max_length=200)
-    since: datetime | None = None
-    until: datetime | None = None
-    rubber_stamp_approval_rate: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False)
-    rubber_stamp_review_seconds: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
-
-
 class TenantIn(Request):
     tenant: str = ""
-
-
-class ProveInclusionIn(Request):
-    tenant: str = ""
-    # One of the two names the event (checked by the use case: both are optional here).
-    seq: int = Field(default=0, ge=0)
-    event_id: uuid.UUID | None = None
-    tree_size: int = Field(default=0, ge=0)
-
-
-class ProveConsistencyIn(Request):
-    tenant: str = ""
-    old_size: int = Field(ge=1)
-    new_size: int = Field(default=0, ge=0)
 
 
 # Pydantic's error types -> reasons of refusals.VIOLATIONS.
