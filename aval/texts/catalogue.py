@@ -101,6 +101,17 @@ def render(catalogue: Catalogue, key: str, language: str, /, **params: Any) -> s
         raise MissingParameter(f"{catalogue.name}:{key} needs the parameter {missing}") from None
 
 
+class Texts:
+    """The texts of one catalogue in one language: `texts(key, **params)` renders one."""
+
+    def __init__(self, catalogue: Catalogue, language: Language) -> None:
+        self.catalogue = catalogue
+        self.language: Language = language
+
+    def __call__(self, key: str, /, **params: Any) -> str:
+        return render(self.catalogue, key, self.language, **params)
+
+
 def placeholders(text: str) -> set[str]:
     """The names of a text's placeholders."""
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}

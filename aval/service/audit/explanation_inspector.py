@@ -10,7 +10,8 @@ from datetime import datetime
 from aval.audit_store.records import AuditEvent, Decision, Review, Verdict
 from aval.policies import ReviewPolicy
 from aval.service.audit.explanation import parse_factors
-from aval.service.audit.report_html import Code, Document, Inline, TextFormat, duration, when
+from aval.service.audit.report_html import Code, Document, Inline, TextFormat, when
+from aval.texts import duration
 
 # Labels as (French, English).
 _L = {
