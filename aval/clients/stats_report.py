@@ -8,24 +8,11 @@ from dataclasses import dataclass
 from html import escape
 
 from aval.clients.messages import Language
-from aval.texts import Texts, duration
+from aval.texts import Texts, duration, percent
 from aval.v1 import audit_pb2
 
 Row = audit_pb2.StatsRow
 RED, BLUE, PALE, GREY = "#c9191e", "#000091", "#9a9aff", "#666"
-
-
-def percent(value: float, language: Language) -> str:
-    """Writes a rate as a percentage.
-
-    Args:
-        value: A rate in [0, 1].
-        language: ``"fr"`` or ``"en"``.
-
-    Returns:
-        E.g. ``"82 %"`` in French, ``"82%"`` in English.
-    """
-    return f"{round(value * 100)}{'%' if language == 'en' else ' %'}"
 
 
 def key_of(row: Row, texts: Texts, several_tenants: bool) -> str:

@@ -12,7 +12,7 @@ from aval.texts.catalogue import (
     placeholders,
     render,
 )
-from aval.texts.formatting import ECHO_LIMIT, LONGER_ECHO, duration, number, shown
+from aval.texts.formatting import ECHO_LIMIT, LONGER_ECHO, duration, number, percent, shown
 
 __all__ = [
     "ECHO_LIMIT",
@@ -26,6 +26,7 @@ __all__ = [
     "duration",
     "load",
     "number",
+    "percent",
     "placeholders",
     "render",
     "shown",

@@ -35,10 +35,15 @@ def shown(value: object, limit: int = ECHO_LIMIT) -> str:
     return "".join(out)
 
 
-def number(value: float, language: str, *, signed: bool = False) -> str:
-    """A number with two decimals and the language's decimal separator ("0,87" in French)."""
-    text = f"{value:+.2f}" if signed else f"{value:.2f}"
+def number(value: float, language: str, *, signed: bool = False, places: int = 2) -> str:
+    """A number with `places` decimals and the language's decimal separator ("0,87" in French)."""
+    text = f"{value:+.{places}f}" if signed else f"{value:.{places}f}"
     return text.replace(".", ",") if language == "fr" else text
+
+
+def percent(value: float, language: str) -> str:
+    """A rate in [0, 1] as a percentage: 82 % in French, 82% in English."""
+    return f"{round(value * 100)}{'%' if language == 'en' else ' %'}"
 
 
 def duration(seconds: float, language: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 import tomllib
 from collections.abc import Collection, Iterator
 from importlib import resources
@@ -166,3 +168,14 @@ def test_every_explanation_key_exists() -> None:
 def test_every_advisor_refusal_exists() -> None:
     demo = ROOT / "aval" / "service" / "ai" / "advisor_demo" / "refusals.py"
     _assert_known("advisor_refusals", _keys([demo], {"_worded"})[0])
+
+
+def test_the_texts_package_is_pure() -> None:
+    # The command line and the SDK import it: it must not bring the server along.
+    code = (
+        "import sys, aval.texts; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'grpc', 'psycopg', 'casbin', "
+        "'pydantic'}), [m for m in sys.modules if m.startswith('aval.service')])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[] []"

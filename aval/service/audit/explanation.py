@@ -12,6 +12,7 @@ from aval import texts
 from aval.audit_store.records import Decision, DecisionState, Verdict
 from aval.policies import ReviewPolicy
 from aval.service.audit.report_html import Code, Document, Inline, TextFormat, when
+from aval.texts import percent
 
 # The texts of the explanation: aval/texts/data/explanation.toml.
 _TEXTS = texts.load("explanation")
@@ -85,11 +86,6 @@ def mask_input(text: str, input: Mapping[str, Any], mask: str) -> str:
     for value in sorted(set(_scalars(input)), key=len, reverse=True):
         text = re.sub(rf"(?<![\w.,]){re.escape(value)}(?![\w]|[.,]\d)", mask, text, flags=re.I)
     return text
-
-
-def percent(value: float, language: str) -> str:
-    """82 % in French, 82% in English."""
-    return f"{round(value * 100)}{'%' if language == 'en' else ' %'}"
 
 
 def role_names(roles: Sequence[str], language: str) -> str:
