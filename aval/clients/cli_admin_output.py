@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from google.protobuf import duration_pb2
 
+from aval import texts
 from aval.clients.cli_output import format_time
 from aval.clients.messages import Messages
 from aval.v1 import admin_pb2
@@ -24,12 +25,11 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def decimal(t: Messages, value: float, places: int) -> str:
     """A number with `places` decimals and the language's decimal separator."""
-    text = f"{value:.{places}f}"
-    return text.replace(".", ",") if t.language == "fr" else text
+    return texts.number(value, t.language, places=places)
 
 
 def percent(t: Messages, rate: float) -> str:
-    return f"{round(rate * 100)}{'%' if t.language == 'en' else ' %'}"
+    return texts.percent(rate, t.language)
 
 
 def energy(t: Messages, mwh: int) -> str:

@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
 from aval.clients.messages import Language
-from aval.service.audit.report_html import duration
+from aval.texts import Texts, duration, percent
 from aval.v1 import audit_pb2
 
 Row = audit_pb2.StatsRow
 RED, BLUE, PALE, GREY = "#c9191e", "#000091", "#9a9aff", "#666"
 
 
-def percent(value: float, language: Language) -> str:
-    """Writes a rate as a percentage.
-
-    Args:
-        value: A rate in [0, 1].
-        language: ``"fr"`` or ``"en"``.
-
-    Returns:
-        E.g. ``"82 %"`` in French, ``"82%"`` in English.
-    """
-    return f"{round(value * 100)}{'%' if language == 'en' else ' %'}"
-
-
-def key_of(row: Row, texts: Mapping[str, str], several_tenants: bool) -> str:
+def key_of(row: Row, texts: Texts, several_tenants: bool) -> str:
     """Names a row's group for people.
 
     Args:
@@ -39,7 +26,7 @@ def key_of(row: Row, texts: Mapping[str, str], several_tenants: bool) -> str:
     Returns:
         E.g. ``"aides.attribution"``, ``"sans IA"`` or ``"ville-a · sup-a1"``.
     """
-    key = texts["no_model"] if row.dimension == "model" and row.key == "none" else row.key
+    key = texts("no_model") if row.dimension == "model" and row.key == "none" else row.key
     if several_tenants and row.dimension != "tenant":
         return f"{row.tenant} · {key}"
     return key
@@ -62,7 +49,7 @@ class Settings:
     """What the report was asked for, shown in its header, and the texts of its language."""
 
     language: Language
-    texts: Mapping[str, str]
+    texts: Texts
     tenants: Sequence[str]
     period: str
     generated: str
@@ -152,9 +139,9 @@ def _scatter(reviewers: Sequence[Row], s: Settings, several: bool) -> str:
                 f"{duration(seconds, s.language)}</text>"
             )
     parts.append(
-        f'<text x="{left + pw / 2}" y="{h - 6}" text-anchor="middle">{escape(t["axis_x"])}</text>'
+        f'<text x="{left + pw / 2}" y="{h - 6}" text-anchor="middle">{escape(t("axis_x"))}</text>'
         f'<text transform="translate(16 {top_pad + ph / 2}) rotate(-90)" text-anchor="middle">'
-        f"{escape(t['axis_y'])}</text>"
+        f"{escape(t('axis_y'))}</text>"
     )
     placed: list[tuple[float, float, float]] = []  # labels drawn: x, baseline, width
     points = [
@@ -195,7 +182,7 @@ def _cells(row: Row, s: Settings, several: bool) -> list[str]:
         return [
             name, str(row.verdicts), str(row.approved), str(row.amended), str(row.rejected),
             percent(approval_rate(row), lang), duration(row.review_seconds_p50, lang),
-            percent(row.agreement_rate, lang), s.texts["flag"] if row.rubber_stamping else "",
+            percent(row.agreement_rate, lang), s.texts("flag") if row.rubber_stamping else "",
         ]  # fmt: skip
     return [
         name, str(row.decisions), str(row.approved), str(row.amended), str(row.rejected),
@@ -220,7 +207,7 @@ def table_rows(
         The header, then each row's cells with whether it is flagged as rubber-stamping.
     """
     columns = "cols.reviewer" if dimension == "reviewer" else "cols.group"
-    header = [s.texts[f"col.{dimension}"], *s.texts[columns].split("|")]
+    header = [s.texts(f"col.{dimension}"), *s.texts(columns).split("|")]
     picked = [r for r in rows if r.dimension == dimension]
     return header, [(_cells(r, s, several), r.rubber_stamping) for r in picked]
 
@@ -265,20 +252,20 @@ def _charts(rows: Sequence[Row], s: Settings, several: bool) -> list[str]:
         for r in types
     ]
     return [
-        f"<h2>{escape(t['chart.override'])}</h2><p>{escape(t['chart.override_help'])}</p>",
+        f"<h2>{escape(t('chart.override'))}</h2><p>{escape(t('chart.override_help'))}</p>",
         rates("decision_type", "override_rate"),
-        f"<h2>{escape(t['chart.ttd'])}</h2>",
-        f'<p class="legend"><span style="background:{BLUE}"></span>{escape(t["median"])}'
-        f'<span style="background:{PALE}"></span>{escape(t["p90"])}</p>',
+        f"<h2>{escape(t('chart.ttd'))}</h2>",
+        f'<p class="legend"><span style="background:{BLUE}"></span>{escape(t("median"))}'
+        f'<span style="background:{PALE}"></span>{escape(t("p90"))}</p>',
         _bars(times, max([r.time_to_decision_p90_seconds for r in types], default=1.0)),
-        f"<h2>{escape(t['chart.agreement'])}</h2><p>{escape(t['chart.agreement_help'])}</p>",
+        f"<h2>{escape(t('chart.agreement'))}</h2><p>{escape(t('chart.agreement_help'))}</p>",
         rates("model", "agreement_rate"),
-        f"<h2>{escape(t['chart.reviewers'])}</h2><p>{escape(t['chart.reviewers_help'])}</p>",
+        f"<h2>{escape(t('chart.reviewers'))}</h2><p>{escape(t('chart.reviewers_help'))}</p>",
         f'<p class="legend"><span style="background:#fde0e0;outline:1px dashed {RED}"></span>'
-        f'{escape(t["zone"])}<span style="background:{RED};border-radius:6px"></span>'
-        f'{escape(t["flagged"])}<span style="background:{BLUE};border-radius:6px"></span>'
-        f"{escape(t['others'])}</p>",
-        _scatter(reviewers, s, several) if reviewers else f"<p>{escape(t['no_reviewers'])}</p>",
+        f'{escape(t("zone"))}<span style="background:{RED};border-radius:6px"></span>'
+        f'{escape(t("flagged"))}<span style="background:{BLUE};border-radius:6px"></span>'
+        f"{escape(t('others'))}</p>",
+        _scatter(reviewers, s, several) if reviewers else f"<p>{escape(t('no_reviewers'))}</p>",
     ]
 
 
@@ -302,23 +289,25 @@ def render_html(rows: Sequence[Row], s: Settings) -> str:
     tenants = [r for r in rows if r.dimension == "tenant"]
     reviewers = [r for r in rows if r.dimension == "reviewer"]
     flagged = [r for r in reviewers if r.rubber_stamping]
-    rules = t["thresholds"].format(
-        rate=percent(s.approval_rate, s.language), time=duration(s.review_seconds, s.language)
+    rules = t(
+        "thresholds",
+        rate=percent(s.approval_rate, s.language),
+        time=duration(s.review_seconds, s.language),
     )
-    meta = [t["meta"].format(tenants=", ".join(s.tenants) or "—"), s.period, rules]
+    meta = [t("meta", tenants=", ".join(s.tenants) or "—"), s.period, rules]
     out = [
         f'<!DOCTYPE html><html lang="{s.language}"><head><meta charset="utf-8">'
-        f"<title>{escape(t['title'])}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{escape(t['title'])}</h1>",
+        f"<title>{escape(t('title'))}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(t('title'))}</h1>",
         f'<p class="meta">{"<br>".join(escape(line) for line in meta)}</p>',
     ]
     if not rows:
-        return "\n".join([*out, f"<p>{escape(t['empty'])}</p></body></html>\n"])
+        return "\n".join([*out, f"<p>{escape(t('empty'))}</p></body></html>\n"])
     cards = [
-        (t["card.decisions"], sum(r.decisions for r in tenants), False),
-        (t["card.pending"], sum(r.pending for r in tenants), False),
-        (t["card.reviewers"], len(reviewers), False),
-        (t["card.flagged"], len(flagged), bool(flagged)),
+        (t("card.decisions"), sum(r.decisions for r in tenants), False),
+        (t("card.pending"), sum(r.pending for r in tenants), False),
+        (t("card.reviewers"), len(reviewers), False),
+        (t("card.flagged"), len(flagged), bool(flagged)),
     ]
     out.append('<div class="cards">')
     for label, value, alert in cards:
@@ -328,6 +317,6 @@ def render_html(rows: Sequence[Row], s: Settings) -> str:
     out += _charts(rows, s, several)
     for dimension in ("reviewer", "tenant", "decision_type", "model"):
         header, cells = table_rows(rows, dimension, s, several)
-        out += [f"<h2>{escape(t[f'table.{dimension}'])}</h2>", _table(header, cells)]
-    out.append(f'<p class="meta">{escape(t["footer"].format(when=s.generated))}</p>')
+        out += [f"<h2>{escape(t(f'table.{dimension}'))}</h2>", _table(header, cells)]
+    out.append(f'<p class="meta">{escape(t("footer", when=s.generated))}</p>')
     return "\n".join([*out, "</body></html>\n"])

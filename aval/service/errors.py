@@ -18,7 +18,8 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from aval.audit_store import errors as store_errors
-from aval.service.refusals import REFUSALS, VIOLATIONS, render, shown, shown_params
+from aval.service.refusals import REFUSALS, VIOLATIONS, shown_params
+from aval.texts import Verbatim, render, shown
 
 ERROR_DOMAIN = "aval.v1"
 DEFAULT_LANGUAGE = "fr"
@@ -83,8 +84,7 @@ class InvalidArgument(DomainError):
         if self.omitted:
             parts.append(render(REFUSALS, "MORE_VIOLATIONS", language, count=self.omitted))
         # The summary is made of parameters already shown: no second cut.
-        english, french = REFUSALS[self.reason]
-        return (french if language == "fr" else english).replace("{summary}", "; ".join(parts))
+        return render(REFUSALS, self.reason, language, summary=Verbatim("; ".join(parts)))
 
     def first(self, count: int) -> InvalidArgument:
         """The same refusal naming only the first `count` bad fields."""

@@ -16,6 +16,7 @@ from aval.service.errors import (
     to_status,
 )
 from aval.service.refusals import REFUSALS, VIOLATIONS
+from aval.texts import Catalogue
 
 
 def _fields(template: str) -> set[str]:
@@ -23,11 +24,10 @@ def _fields(template: str) -> set[str]:
 
 
 @pytest.mark.parametrize("table", [REFUSALS, VIOLATIONS])
-def test_french_and_english_texts_take_the_same_parameters(
-    table: dict[str, tuple[str, str]],
-) -> None:
+def test_french_and_english_texts_take_the_same_parameters(table: Catalogue) -> None:
     same = {"verdict_fr": "verdict"}  # the French text names the verdict as a French verb
-    for reason, (english, french) in table.items():
+    for reason, text in table.texts.items():
+        english, french = text["en"], text["fr"]
         french_fields = {same.get(name, name) for name in _fields(french)}
         assert _fields(english) == french_fields, reason
 

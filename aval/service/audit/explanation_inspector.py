@@ -7,70 +7,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from aval import texts
 from aval.audit_store.records import AuditEvent, Decision, Review, Verdict
 from aval.policies import ReviewPolicy
 from aval.service.audit.explanation import parse_factors
-from aval.service.audit.report_html import Code, Document, Inline, TextFormat, duration, when
+from aval.service.audit.report_html import Code, Document, Inline, TextFormat, when
+from aval.texts import duration
 
-# Labels as (French, English).
-_L = {
-    "title": ("Dossier d'inspection de la décision", "Inspection record of decision"),
-    "decision": ("Décision", "Decision"),
-    "tenant": ("collectivité ", "tenant "),
-    "type": ("type ", "type "),
-    "state": ("état ", "state "),
-    "version": (", version ", ", version "),
-    "approvals": ("validations ", "approvals "),
-    "rejections": ("rejets ", "rejections "),
-    "proposed": ("proposée par ", "proposed by "),
-    "at": (" le ", " at "),
-    "deadline": ("échéance ", "deadline "),
-    "final": ("définitive le ", "final at "),
-    "ttd": ("délai de décision ", "time to decision "),
-    "key": ("clé d'idempotence ", "idempotency key "),
-    "trace": ("trace ", "trace id "),
-    "input": ("Entrée", "Input"),
-    "ref": ("référence ", "reference "),
-    "hash": ("empreinte SHA-256 ", "SHA-256 hash "),
-    "sources": ("données (champs) ", "data (fields) "),
-    "sent_by": (", transmises par l'application ", ", sent by the application "),
-    "ai": ("Suggestion de l'IA", "AI suggestion"),
-    "no_ai": ("aucune : décision prise sans IA", "none: decided without AI"),
-    "model": ("modèle ", "model "),
-    "confidence": ("confiance ", "confidence "),
-    "output": ("sortie ", "output "),
-    "explanation": ("explication ", "explanation "),
-    "factor": ("facteur ", "factor "),
-    "weight": (", poids ", ", weight "),
-    "policy": ("Politique d'examen", "Review policy"),
-    "revision": ("révision appliquée ", "revision applied "),
-    "current": ("révision actuelle ", "current revision "),
-    "rules": ("règles actuelles : ", "current rules: "),
-    "missing": ("politique absente de la configuration", "policy missing from the configuration"),
-    "verdicts": ("Avis humains", "Human verdicts"),
-    "none": ("aucun", "none"),
-    "roles": ("rôles ", "roles "),
-    "took": ("durée d'examen ", "review time "),
-    "from_claim": (" depuis sa prise en charge", " from their claim"),
-    "from_proposal": (" depuis la proposition", " from the proposal"),
-    "overrode": ("a contredit l'IA : ", "overrode the AI: "),
-    "yes_no": (("non", "oui"), ("no", "yes")),
-    "why": ("justification ", "justification "),
-    "amended": ("sortie modifiée ", "amended output "),
-    "outcome": ("Résultat", "Outcome"),
-    "events": ("Événements d'audit", "Audit events"),
-    "by": (" par ", " by "),
-    "seq": ("n° ", "#"),
-    "proof": ("preuve d'inclusion : feuille ", "inclusion proof: leaf "),
-    "tree": (" de l'arbre de taille ", " of the tree of size "),
-    "root": (", racine ", ", root "),
-    "path": (", chemin ", ", audit path "),
-    "no_proof": (
-        "pas encore de preuve d'inclusion (après le dernier point de contrôle)",
-        "no inclusion proof yet (after the latest checkpoint)",
-    ),
-    "no_proofs": ("Preuves d'inclusion : aucune fournie.", "Inclusion proofs: none given."),
-}
+# The labels of the record: aval/texts/data/inspection.toml.
+_LABELS = texts.load("inspection")
 
 
 @dataclass(frozen=True)
@@ -120,9 +65,8 @@ def _joined(values: Sequence[str]) -> list[Inline]:
     return parts
 
 
-def _policy(doc: Document, d: Decision, policy: ReviewPolicy | None, i: int) -> None:
-    def t(key: str) -> str:
-        return str(_L[key][i])
+def _policy(doc: Document, d: Decision, policy: ReviewPolicy | None, lang: str) -> None:
+    t = texts.Texts(_LABELS, "en" if lang == "en" else "fr")
 
     doc.h2(t("policy"))
     doc.li(t("revision"), Code(d.policy_revision))
@@ -143,17 +87,14 @@ def _policy(doc: Document, d: Decision, policy: ReviewPolicy | None, i: int) -> 
 
 
 def _verdicts(doc: Document, d: Decision, events: Sequence[AuditEvent], lang: str) -> None:
-    i = 1 if lang == "en" else 0
-
-    def t(key: str) -> str:
-        return str(_L[key][i])
+    t = texts.Texts(_LABELS, "en" if lang == "en" else "fr")
 
     doc.h2(t("verdicts"))
     for r in d.reviews:
         started = review_started(r, events)
         took = (r.decided_at - (started or d.created_at)).total_seconds()
         since = t("from_claim") if started else t("from_proposal")
-        overrode = _L["yes_no"][i][r.verdict is not Verdict.APPROVE]
+        overrode = t("yes" if r.verdict is not Verdict.APPROVE else "no")
         doc.li(Code(r.reviewer_id), f" — {r.verdict.value}{t('at')}{_when(r.decided_at, lang)}")
         doc.li(t("roles"), *_joined(r.reviewer_roles), level=1)
         doc.li(t("took"), duration(took, lang), since, level=1)
@@ -168,10 +109,7 @@ def _verdicts(doc: Document, d: Decision, events: Sequence[AuditEvent], lang: st
 def _events(
     doc: Document, events: Sequence[AuditEvent], proofs: Mapping[int, EventProof], lang: str
 ) -> None:
-    i = 1 if lang == "en" else 0
-
-    def t(key: str) -> str:
-        return str(_L[key][i])
+    t = texts.Texts(_LABELS, "en" if lang == "en" else "fr")
 
     doc.h2(t("events"))
     for e in events:
@@ -224,12 +162,9 @@ def explain_for_inspector(
     Returns:
         The record in the requested format.
     """
-    i = 1 if language == "en" else 0
+    t = texts.Texts(_LABELS, "en" if language == "en" else "fr")
 
-    def t(key: str) -> str:
-        return str(_L[key][i])
-
-    doc = Document(f"{t('title')} {d.id}", "en" if i else "fr")
+    doc = Document(f"{t('title')} {d.id}", t.language)
     doc.h1(t("title"), " ", Code(str(d.id)))
     doc.h2(t("decision"))
     doc.li(t("tenant"), Code(d.tenant_id), "; ", t("type"), Code(d.decision_type))
@@ -262,7 +197,7 @@ def explain_for_inspector(
         for f in factors:
             weight = "" if f.weight is None else f"{t('weight')}{f.weight:g}"
             doc.li(t("factor"), Code(f.name), weight, f" — {f.detail}" if f.detail else "", level=1)
-    _policy(doc, d, policy, i)
+    _policy(doc, d, policy, language)
     _verdicts(doc, d, events, language)
     doc.h2(t("outcome"))
     doc.li(Code(_json(d.outcome)) if d.outcome is not None else t("none"))

@@ -46,22 +46,6 @@ def when(moment: datetime, language: str, *, seconds: bool = False) -> str:
     return moment.astimezone(UTC).strftime(spelled + (":%S" if seconds else "") + " UTC")
 
 
-def duration(seconds: float, language: str) -> str:
-    """A duration people read: 0,4 s, 42 s, 3 min 05 s, 2 h 07 min, 3 j 4 h (3 d 4 h in English)."""
-    if seconds < 9.95:  # under ten seconds, to the tenth
-        tenths = f"{max(0.0, seconds):.1f}".removesuffix(".0")
-        return f"{tenths if language == 'en' else tenths.replace('.', ',')} s"
-    s = round(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min" + (f" {s % 60:02d} s" if s % 60 else "")
-    if s < 86400:
-        return f"{s // 3600} h" + (f" {s % 3600 // 60:02d} min" if s % 3600 // 60 else "")
-    day = "d" if language == "en" else "j"
-    return f"{s // 86400} {day}" + (f" {s % 86400 // 3600} h" if s % 86400 // 3600 else "")
-
-
 @dataclass(frozen=True)
 class Block:
     """One heading, paragraph or list item; `level` nests list items."""

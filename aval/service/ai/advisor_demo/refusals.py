@@ -5,6 +5,9 @@ from __future__ import annotations
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
+from aval import texts
+from aval.texts import render
+
 ERROR_DOMAIN = "advisor-demo.aval"
 
 
@@ -55,43 +58,30 @@ class VersionNotServed(AdvisorRefusal):
     code = code_pb2.FAILED_PRECONDITION
 
 
+# The texts of the refusals: aval/texts/data/advisor_refusals.toml.
+_TEXTS = texts.load("advisor_refusals")
+
+
+def _worded(reason: str, **params: object) -> tuple[str, str, str]:
+    """The reason, its English text and its French text."""
+    return reason, render(_TEXTS, reason, "en", **params), render(_TEXTS, reason, "fr", **params)
+
+
 def missing_description() -> InvalidCase:
-    return InvalidCase(
-        "DESCRIPTION_MISSING",
-        "input.description is missing: send the text of the citizen's report as the string "
-        "field `description` of the input",
-        "input.description manque : envoyez le texte du signalement de l'habitant dans le "
-        "champ texte `description` de l'entrée",
-        field="input.description",
-    )
+    return InvalidCase(*_worded("DESCRIPTION_MISSING"), field="input.description")
 
 
 def description_not_text(kind: str) -> InvalidCase:
-    return InvalidCase(
-        "DESCRIPTION_NOT_TEXT",
-        f"input.description must be a string (the text of the report), not a {kind}",
-        f"input.description doit être un texte (celui du signalement), pas une valeur de type "
-        f"{kind}",
-        field="input.description",
-    )
+    return InvalidCase(*_worded("DESCRIPTION_NOT_TEXT", kind=kind), field="input.description")
 
 
 def empty_description() -> InvalidCase:
-    return InvalidCase(
-        "DESCRIPTION_EMPTY",
-        "input.description is empty: send the text of the citizen's report",
-        "input.description est vide : envoyez le texte du signalement de l'habitant",
-        field="input.description",
-    )
+    return InvalidCase(*_worded("DESCRIPTION_EMPTY"), field="input.description")
 
 
 def version_not_served(requested: str, served: str) -> VersionNotServed:
     return VersionNotServed(
-        "MODEL_VERSION_NOT_SERVED",
-        f"this advisor serves model version {served!r}, not {requested!r}: pin {served!r} "
-        "or send an empty model_version",
-        f"ce système d'IA sert la version {served!r} du modèle, pas {requested!r} : épinglez "
-        f"{served!r} ou laissez model_version vide",
+        *_worded("MODEL_VERSION_NOT_SERVED", requested=requested, served=served),
         metadata={"requested": requested, "served": served},
     )
 
