@@ -22,12 +22,14 @@ from .advisor_client import AdvisorBackend
 from .base import (
     Access,
     AdviceRequest,
+    Answer,
     Backend,
     BackendConfig,
     CallOutcome,
     CallStatus,
     FailureKind,
     bounded,
+    storable_answer,
 )
 from .guarded_http import GuardedTransport
 from .openai_compat import OpenAICompatBackend
@@ -192,7 +194,7 @@ class Backends:
     ) -> Tried:
         try:
             tried = await with_retries(
-                lambda: backend.attempt(config, request, carrier, access),
+                lambda: _storable(backend.attempt(config, request, carrier, access)),
                 max_attempts=config.max_attempts,
                 backoff=self._backoff,
                 sleep=self._sleep,
@@ -244,6 +246,10 @@ def _asked(config: BackendConfig, request: AdviceRequest) -> str:
     if request.model_version:
         return request.model_version
     return config.model if config.kind == "OPENAI_COMPATIBLE" else ""
+
+
+async def _storable(attempt: Awaitable[Answer]) -> Answer:
+    return storable_answer(await attempt)
 
 
 def _outcome(

@@ -1,0 +1,281 @@
+"""The hidden reviewer's probes of issue 10, class by class, through the real server process.
+
+Each test attacks a whole class the issue's items name, from a side the team's own tests did
+not take: text an AI system sends back (it is input too), every text field a person must fill,
+every place a refusal can echo, every file an operator writes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import json_format, struct_pb2
+
+from aval.clients import Client
+from aval.v1 import advisor_pb2, advisor_pb2_grpc, common_pb2
+from tests.support import POLICIES, ServerProcess, token_of, write_egress
+
+from .helpers import all_events, run_cli
+
+pytestmark = pytest.mark.e2e
+
+FREE_SCHEMA = {
+    "type": "object",
+    "properties": {"service": {"type": "string"}, "note": {"type": "string"}},
+    "required": ["service"],
+    "additionalProperties": False,
+}
+
+
+def _completion(
+    content: Any = None, *, model: str = "m", rationale: str = "ok", factors: Any = ()
+) -> str:
+    """An OpenAI chat completion whose message content is `content` (a suggestion envelope by
+    default), serialised with ensure_ascii so that escapes such as \\u0000 travel as such."""
+    if content is None:
+        content = {
+            "suggestion": {"service": "voirie"},
+            "confidence": 0.5,
+            "rationale": rationale,
+            "factors": list(factors),
+        }
+    text = content if isinstance(content, str) else json.dumps(content)
+    return json.dumps(
+        {
+            "model": model,
+            "choices": [{"message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4},
+        }
+    )
+
+
+def _envelope(suggestion: Any, **extra: Any) -> dict[str, Any]:
+    return {"suggestion": suggestion, "confidence": 0.5, "rationale": "ok", "factors": [], **extra}
+
+
+# What a hostile or broken AI system answers: strings PostgreSQL cannot store (NUL, and lone
+# surrogates, which no UTF-8 holds) in every place of its answer the gateway keeps or shows.
+HOSTILE_ANSWERS: dict[str, str] = {
+    "nul-rationale": _completion(rationale="avant\x00après"),
+    "surrogate-rationale": _completion(rationale="avant\ud800après"),
+    "nul-suggestion": _completion(_envelope({"service": "voi\x00rie"})),
+    "surrogate-suggestion": _completion(_envelope({"service": "voi\udfffrie"})),
+    "nul-optional": _completion(_envelope({"service": "voirie", "note": "\x00"})),
+    "nul-key": _completion(_envelope({"service": "voirie", "cl\x00é": 1})),
+    "surrogate-key": _completion(_envelope({"service": "voirie", "cl\ud800é": 1})),
+    "nul-wrong-type": _completion(_envelope({"service": ["\x00"]})),
+    "nul-factor-name": _completion(factors=[{"name": "re\x00venu", "weight": 0.5}]),
+    "nul-factor-value": _completion(
+        factors=[{"name": "revenu", "weight": 0.5, "value": "\ud83d\x00"}]
+    ),
+    "nul-model": _completion(model="m\x00odel"),
+    "surrogate-model": _completion(model="m\udc00"),
+    "nul-extra-field": _completion(_envelope({"service": "voirie"}, **{"ex\x00tra": 1})),
+    "nul-content": _completion("\x00"),
+}
+
+
+class HostileAI(ThreadingHTTPServer):
+    """An OpenAI-compatible server on loopback answering by the path's first segment."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def url(self, behaviour: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{behaviour}/v1"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: HostileAI
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        body = HOSTILE_ANSWERS[self.path.split("/")[1]].encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class HostileAdvisor(advisor_pb2_grpc.AdvisorServicer):
+    """An Advisor whose answers hold NUL characters wherever a string may be."""
+
+    def Suggest(
+        self, request: advisor_pb2.SuggestRequest, context: grpc.ServicerContext
+    ) -> advisor_pb2.SuggestResponse:
+        where = request.decision_type.rsplit("_", 1)[-1]
+        suggestion = struct_pb2.Struct()
+        suggestion.update({"service": "voi\x00rie" if where == "suggestion" else "voirie"})
+        if where == "key":
+            suggestion.update({"cl\x00é": "x"})
+        response = advisor_pb2.SuggestResponse(suggestion=suggestion, confidence=0.5)
+        response.explanation.summary = "a\x00b" if where == "summary" else "ok"
+        if where == "version":
+            response.model_version = "m\x00"
+        if where == "factor":
+            factor = response.explanation.factors.add()
+            factor.name, factor.weight = "re\x00venu", 0.5
+        if where == "source":
+            response.explanation.sources.append("ré\x00f")
+        return response
+
+
+ADVISOR_PLACES = ("suggestion", "key", "summary", "version", "factor", "source")
+
+
+def _type(behaviour: str) -> str:
+    return "hostile." + behaviour.replace("-", "_")
+
+
+@pytest.fixture(scope="module")
+def hostile_ai() -> Iterator[HostileAI]:
+    server = HostileAI()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def hostile_advisor() -> Iterator[int]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    advisor_pb2_grpc.add_AdvisorServicer_to_server(HostileAdvisor(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield port
+    server.stop(grace=None)
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    new_database: Callable[..., str],
+    tmp_path_factory: pytest.TempPathFactory,
+    hostile_ai: HostileAI,
+    hostile_advisor: int,
+) -> Iterator[ServerProcess]:
+    """A gateway whose ville-a has one decision type per hostile answer."""
+    folder = tmp_path_factory.mktemp("e2e-redteam")
+    policies = folder / "hostile-policies"
+    policies.mkdir()
+    names = [*HOSTILE_ANSWERS, *(f"advisor-{p.replace('_', '-')}" for p in ADVISOR_PLACES)]
+    extra = "".join(
+        f"  {_type(b)}:\n"
+        '    purpose: "tester les réponses hostiles"\n'
+        "    required_approvals: 1\n"
+        "    deadline: 3d\n"
+        f"    ai_system: ia-{b}\n"
+        f"    output_schema: {json.dumps(FREE_SCHEMA)}\n"
+        for b in names
+    )
+    (policies / "ville-a.yaml").write_text(POLICIES["ville-a"] + extra, encoding="utf-8")
+    egress = {
+        "tenants": {
+            "ville-a": {
+                "endpoints": [
+                    {"network": "127.0.0.1/32", "ports": [hostile_ai.port, hostile_advisor]}
+                ]
+            }
+        }
+    }
+    process = ServerProcess.start(
+        new_database(),
+        folder,
+        name="redteam",
+        extra_env={
+            "AVAL_POLICY_DIR": str(policies),
+            "AVAL_AI_EGRESS_FILE": str(write_egress(folder / "egress", egress)),
+        },
+    )
+    yield process
+    assert process.stop() == 0, process.log_path.read_text()
+
+
+@pytest.fixture(scope="module")
+def as_(gateway: ServerProcess) -> Iterator[Callable[[str], Client]]:
+    clients: dict[str, Client] = {}
+
+    def get(principal: str) -> Client:
+        if principal not in clients:
+            clients[principal] = Client(gateway.address, token_of(principal), timeout=30)
+        return clients[principal]
+
+    yield get
+    for client in clients.values():
+        client.close()
+
+
+def _views(as_: Callable[[str], Client], decision_id: str) -> str:
+    texts = [
+        str(as_("app-a").get_decision(decision_id)),
+        str(as_("sup-a1").get_decision(decision_id)),
+        str([d for d in as_("sup-a1").list_queue(page_size=500).decisions if d.id == decision_id]),
+    ]
+    for event in all_events(as_("insp-a"), decision_id=decision_id):
+        texts.append(json.dumps(json_format.MessageToDict(event.data), ensure_ascii=False))
+    for audience in ("inspector", "citizen"):
+        texts.append(as_("insp-a").explain_decision(decision_id, audience=audience).text)
+    return "\n".join(texts)
+
+
+# Item 6, from the other side: an AI system's answer is input too.
+
+
+@pytest.mark.parametrize(
+    "behaviour", [*HOSTILE_ANSWERS, *(f"advisor-{p.replace('_', '-')}" for p in ADVISOR_PLACES)]
+)
+def test_characters_postgresql_refuses_in_an_ai_answer_never_fail_the_proposal_I6(
+    as_: Callable[[str], Client],
+    hostile_ai: HostileAI,
+    hostile_advisor: int,
+    gateway: ServerProcess,
+    behaviour: str,
+) -> None:
+    logged = len(gateway.log_path.read_bytes())
+    if behaviour.startswith("advisor-"):
+        as_("admin-a").register_ai_system(
+            f"ia-{behaviour}",
+            kind="advisor",
+            endpoint=f"127.0.0.1:{hostile_advisor}",
+            max_attempts=1,
+            reason="essai",
+        )
+    else:
+        as_("admin-a").register_ai_system(
+            f"ia-{behaviour}",
+            kind="openai",
+            endpoint=hostile_ai.url(behaviour),
+            model="m",
+            max_attempts=1,
+            reason="essai",
+        )
+    reply = as_("app-a").propose(
+        decision_type=_type(behaviour),
+        subject_ref=f"usager:{uuid.uuid4().hex[:8]}",
+        input={"description": "un lampadaire éteint"},
+        idempotency_key=str(uuid.uuid4()),
+    )
+    decision = reply.decision
+    assert decision.state == common_pb2.DECISION_STATE_PENDING_REVIEW
+    seen = _views(as_, decision.id)
+    assert "\x00" not in seen
+    shown = run_cli(gateway.address, "sup-a1", "decision", "show", decision.id)
+    assert shown.returncode == 0, shown.stderr
+    log = gateway.log_path.read_bytes()[logged:].decode("utf-8", errors="replace")
+    assert "Traceback" not in log, log[-3000:]
