@@ -38,7 +38,9 @@ _MAX_METRICS = 50
 
 SystemName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=63)]
 VersionName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$"),
+    AfterValidator(visible),
 ]
 Reason = Annotated[
     str,
@@ -46,7 +48,11 @@ Reason = Annotated[
     AfterValidator(visible),
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-Limit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Limit = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    AfterValidator(visible),
+]
 Count = Annotated[int, Field(ge=0, le=_MAX_COUNT)]
 Scope = Literal["STOP_SCOPE_TENANT", "STOP_SCOPE_DECISION_TYPE", "STOP_SCOPE_AI_SYSTEM"]
 

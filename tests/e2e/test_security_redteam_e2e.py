@@ -8,18 +8,24 @@ every place a refusal can echo, every file an operator writes.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import grpc
+import psutil
 import pytest
 from google.protobuf import json_format, struct_pb2
 
 from aval.clients import Client
+from aval.clients.errors import InvalidArgumentError
 from aval.v1 import advisor_pb2, advisor_pb2_grpc, common_pb2
 from tests.support import POLICIES, ServerProcess, token_of, write_egress
 
@@ -279,3 +285,93 @@ def test_characters_postgresql_refuses_in_an_ai_answer_never_fail_the_proposal_I
     assert shown.returncode == 0, shown.stderr
     log = gateway.log_path.read_bytes()[logged:].decode("utf-8", errors="replace")
     assert "Traceback" not in log, log[-3000:]
+
+
+# Item 14, beyond reasons: what a person must read to know what they act on.
+
+INVISIBLE = ["\u200b", "\u2060\ufeff", "\u202e", "\u3164", "\u00ad\u034f"]
+
+
+@pytest.mark.parametrize("text", INVISIBLE)
+def test_names_people_read_need_a_visible_character(
+    as_: Callable[[str], Client], text: str
+) -> None:
+    """A decision's subject, a model version and its known limits identify what a reviewer
+    validates and what a second administrator approves: none may be invisible."""
+    app, admin = as_("app-a"), as_("admin-a")
+    calls: list[tuple[str, Callable[[], Any]]] = [
+        (
+            "subject_ref",
+            lambda: app.propose(
+                decision_type="voirie.signalement",
+                subject_ref=text,
+                input={"description": "x"},
+                idempotency_key=str(uuid.uuid4()),
+            ),
+        ),
+        (
+            "idempotency_key",
+            lambda: app.propose(
+                decision_type="voirie.signalement",
+                subject_ref="usager:1",
+                input={"description": "x"},
+                idempotency_key=text,
+            ),
+        ),
+    ]
+    calls += [
+        (
+            "version",
+            lambda: admin.register_model_version(
+                "ia-nul-rationale", text, intended_purpose="orienter"
+            ),
+        ),
+        (
+            "instructions.known_limits",
+            lambda: admin.register_model_version(
+                "ia-nul-rationale",
+                f"v-{uuid.uuid4().hex[:6]}",
+                intended_purpose="orienter",
+                known_limits=[text],
+            ),
+        ),
+    ]
+    for field, call in calls:
+        with pytest.raises(InvalidArgumentError) as caught:
+            call()
+        fields = [v.field for v in caught.value.violations]
+        assert any(f.startswith(field) for f in fields), (field, fields)
+
+
+# Item 16, with several servers sharing the embedded database.
+
+
+def _postmaster_pid(pgdata: Path) -> int:
+    return int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_last_of_several_servers_stops_the_embedded_database_after_one_was_killed(
+    tmp_path: Path,
+) -> None:
+    """Two servers share the embedded PostgreSQL; one is killed with SIGKILL while the other
+    runs on. When the survivor exits cleanly it is the last one: PostgreSQL stops."""
+    first = ServerProcess.start(None, tmp_path, name="first", signing_key=False)
+    survivor = ServerProcess.start(None, tmp_path, name="survivor", signing_key=False)
+    pgdata = tmp_path / "data" / "pgdata"
+    postmaster = _postmaster_pid(pgdata)
+    handles = json.loads((pgdata / ".handle_pids.json").read_text())
+    assert first.process.pid in handles and survivor.process.pid in handles
+    os.kill(first.process.pid, signal.SIGKILL)
+    first.process.wait(timeout=10)
+    assert survivor.stop() == 0, survivor.log_path.read_text()
+    assert _gone(postmaster, 30), "PostgreSQL still runs after its last server exited"
+    assert json.loads((pgdata / ".handle_pids.json").read_text()) == []
