@@ -248,6 +248,14 @@ def _asked(config: BackendConfig, request: AdviceRequest) -> str:
     return config.model if config.kind == "OPENAI_COMPATIBLE" else ""
 
 
+# More tokens than any one call consumes: such a count is the backend's error, not a count.
+_MAX_TOKENS = 10**12
+
+
+def _plausible(tokens: int | None) -> int | None:
+    return tokens if tokens is not None and 0 <= tokens <= _MAX_TOKENS else None
+
+
 async def _storable(attempt: Awaitable[Answer]) -> Answer:
     return storable_answer(await attempt)
 
@@ -270,8 +278,8 @@ def _outcome(
         attempts=tried.attempts if tried is not None else 0,
         started_at=started_at,
         latency_ms=max(0, round((time.perf_counter() - start) * 1000)),
-        input_tokens=source.input_tokens if source is not None else None,
-        output_tokens=source.output_tokens if source is not None else None,
+        input_tokens=_plausible(source.input_tokens) if source is not None else None,
+        output_tokens=_plausible(source.output_tokens) if source is not None else None,
         refusal=refusal,
     )
 

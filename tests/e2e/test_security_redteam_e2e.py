@@ -7,6 +7,7 @@ every place a refusal can echo, every file an operator writes.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -87,6 +88,15 @@ HOSTILE_ANSWERS: dict[str, str] = {
     "nul-extra-field": _completion(_envelope({"service": "voirie"}, **{"ex\x00tra": 1})),
     "nul-content": _completion("\x00"),
 }
+# Token counts no call consumes, which the usage rows and reports must survive.
+HUGE_USAGE: dict[str, tuple[int, int]] = {
+    "usage-beyond-bigint": (10**30, 1),
+    "usage-at-bigint": (2**63 - 1, 2**63 - 1),
+}
+for _name, (_prompt, _completion_tokens) in HUGE_USAGE.items():
+    _reply = json.loads(_completion())
+    _reply["usage"] = {"prompt_tokens": _prompt, "completion_tokens": _completion_tokens}
+    HOSTILE_ANSWERS[_name] = json.dumps(_reply)
 
 
 class HostileAI(ThreadingHTTPServer):
@@ -131,6 +141,8 @@ class HostileAdvisor(advisor_pb2_grpc.AdvisorServicer):
         if where == "key":
             suggestion.update({"cl\x00é": "x"})
         response = advisor_pb2.SuggestResponse(suggestion=suggestion, confidence=0.5)
+        if where == "usage":
+            response.usage.input_tokens = response.usage.output_tokens = 2**63 - 1
         response.explanation.summary = "a\x00b" if where == "summary" else "ok"
         if where == "version":
             response.model_version = "m\x00"
@@ -142,7 +154,7 @@ class HostileAdvisor(advisor_pb2_grpc.AdvisorServicer):
         return response
 
 
-ADVISOR_PLACES = ("suggestion", "key", "summary", "version", "factor", "source")
+ADVISOR_PLACES = ("suggestion", "key", "summary", "version", "factor", "source", "usage")
 
 
 def _type(behaviour: str) -> str:
@@ -260,6 +272,8 @@ def test_characters_postgresql_refuses_in_an_ai_answer_never_fail_the_proposal_I
             kind="advisor",
             endpoint=f"127.0.0.1:{hostile_advisor}",
             max_attempts=1,
+            energy_mwh_per_1k_tokens=5,
+            cost_micro_eur_per_1k_tokens=1000,
             reason="essai",
         )
     else:
@@ -269,6 +283,8 @@ def test_characters_postgresql_refuses_in_an_ai_answer_never_fail_the_proposal_I
             endpoint=hostile_ai.url(behaviour),
             model="m",
             max_attempts=1,
+            energy_mwh_per_1k_tokens=5,
+            cost_micro_eur_per_1k_tokens=1000,
             reason="essai",
         )
     reply = as_("app-a").propose(
@@ -283,6 +299,7 @@ def test_characters_postgresql_refuses_in_an_ai_answer_never_fail_the_proposal_I
     assert "\x00" not in seen
     shown = run_cli(gateway.address, "sup-a1", "decision", "show", decision.id)
     assert shown.returncode == 0, shown.stderr
+    as_("admin-a").get_usage()  # the report still adds every call up
     log = gateway.log_path.read_bytes()[logged:].decode("utf-8", errors="replace")
     assert "Traceback" not in log, log[-3000:]
 
@@ -375,3 +392,49 @@ def test_the_last_of_several_servers_stops_the_embedded_database_after_one_was_k
     assert survivor.stop() == 0, survivor.log_path.read_text()
     assert _gone(postmaster, 30), "PostgreSQL still runs after its last server exited"
     assert json.loads((pgdata / ".handle_pids.json").read_text()) == []
+
+
+# Item 6 through a side door: strings that arrive encoded inside another one.
+
+
+def _token(raw: str) -> str:
+    return base64.urlsafe_b64encode(raw.encode("utf-8", "surrogatepass")).decode().rstrip("=")
+
+
+FORGED_EVENT_TOKENS = [
+    _token("ev1:1:ville-a\x00"),
+    _token("ev1:1:\x00"),
+    _token("ev1:99999999999999999999999999:ville-a"),
+    _token("ev1:\u0663:ville-a"),
+    _token("ev1:\u00b2:ville-a"),
+    _token("ev1:1:" + "v" * 5000),
+    _token("ev1:1:ville-a\ud800"),
+]
+FORGED_QUEUE_TOKENS = [
+    _token("2026-01-01T00:00:00+00:00|00000000-0000-0000-0000-00000000000\x00"),
+    _token("2026-01-01T00:00:00\x00|00000000-0000-0000-0000-000000000000"),
+    _token("9999-12-31T23:59:59-14:00|00000000-0000-0000-0000-000000000000"),
+    _token("0001-01-01T00:00:00+14:00|00000000-0000-0000-0000-000000000000"),
+    _token("2026-01-01|00000000-0000-0000-0000-000000000000"),
+    _token("|"),
+    _token("no bar"),
+]
+
+
+def test_forged_page_tokens_are_refused_or_served_never_unknown_I6(
+    as_: Callable[[str], Client], gateway: ServerProcess
+) -> None:
+    """A page token is the caller's input too, whatever it decodes to."""
+    logged = len(gateway.log_path.read_bytes())
+    for token in FORGED_EVENT_TOKENS:
+        try:
+            as_("insp-a").query_events(page_token=token)
+        except InvalidArgumentError as error:
+            assert [v.field for v in error.violations] == ["page_token"], token
+    for token in FORGED_QUEUE_TOKENS:
+        try:
+            as_("sup-a1").list_queue(page_token=token)
+        except InvalidArgumentError as error:
+            assert [v.field for v in error.violations] == ["page_token"], token
+    log = gateway.log_path.read_bytes()[logged:].decode("utf-8", errors="replace")
+    assert "Traceback" not in log, log[-3000:]
