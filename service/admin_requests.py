@@ -22,7 +22,7 @@ from aval.v1 import admin_pb2
 from .egress import SETTING, EgressPolicy, host_name, ip_literal, shown_endpoint
 from .errors import FieldViolation, InvalidArgument
 from .requests import Request, parse
-from .text import visible
+from .text import has_visible_text, visible
 
 # The same rule as `ai_system` in a review policy (policies/review.py).
 AI_SYSTEM_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -231,7 +231,7 @@ def _metrics(values: Mapping[str, float]) -> tuple[dict[str, float], list[FieldV
         )
     for name, value in sorted(values.items()):
         where = f"instructions.metrics.{name}"
-        if not name.strip() or len(name) > 100:
+        if not has_visible_text(name) or len(name) > 100:
             violations.append(FieldViolation(where, "METRIC_NAME"))
         elif not math.isfinite(value):
             violations.append(FieldViolation(where, "NOT_FINITE"))

@@ -311,11 +311,15 @@ INVISIBLE = ["\u200b", "\u2060\ufeff", "\u202e", "\u3164", "\u00ad\u034f"]
 
 @pytest.mark.parametrize("text", INVISIBLE)
 def test_names_people_read_need_a_visible_character(
-    as_: Callable[[str], Client], text: str
+    as_: Callable[[str], Client], hostile_ai: HostileAI, text: str
 ) -> None:
     """A decision's subject, a model version and its known limits identify what a reviewer
     validates and what a second administrator approves: none may be invisible."""
     app, admin = as_("app-a"), as_("admin-a")
+    system = f"ia-vis-{uuid.uuid4().hex[:8]}"
+    admin.register_ai_system(
+        system, kind="openai", endpoint=hostile_ai.url("x"), model="m", reason="essai"
+    )
     calls: list[tuple[str, Callable[[], Any]]] = [
         (
             "subject_ref",
@@ -339,17 +343,24 @@ def test_names_people_read_need_a_visible_character(
     calls += [
         (
             "version",
-            lambda: admin.register_model_version(
-                "ia-nul-rationale", text, intended_purpose="orienter"
-            ),
+            lambda: admin.register_model_version(system, text, intended_purpose="orienter"),
         ),
         (
             "instructions.known_limits",
             lambda: admin.register_model_version(
-                "ia-nul-rationale",
+                system,
                 f"v-{uuid.uuid4().hex[:6]}",
                 intended_purpose="orienter",
                 known_limits=[text],
+            ),
+        ),
+        (
+            "instructions.metrics",
+            lambda: admin.register_model_version(
+                system,
+                f"v-{uuid.uuid4().hex[:6]}",
+                intended_purpose="orienter",
+                metrics={text: 0.9},
             ),
         ),
     ]
