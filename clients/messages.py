@@ -120,6 +120,7 @@ _FRENCH: Final[dict[str, str]] = {
     "at_event": "{kind} à l'événement n° {seq}",
     "at_decision": "{kind} sur la décision {decision}",
     "interrupted": "interrompu",
+    "not_utf8": "un argument ou une donnée JSON n'est pas du texte UTF-8 valide",
     # Output.
     "state.DECISION_STATE_UNSPECIFIED": "état inconnu",
     "state.DECISION_STATE_PENDING_REVIEW": "en attente de validation",
@@ -525,6 +526,7 @@ _ENGLISH: Final[dict[str, str]] = {
     "at_event": "{kind} at event #{seq}",
     "at_decision": "{kind} on decision {decision}",
     "interrupted": "interrupted",
+    "not_utf8": "an argument or a JSON value is not valid UTF-8 text",
     "state.DECISION_STATE_UNSPECIFIED": "unknown state",
     "state.DECISION_STATE_PENDING_REVIEW": "pending review",
     "state.DECISION_STATE_APPROVED": "approved",

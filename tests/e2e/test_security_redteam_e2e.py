@@ -11,6 +11,8 @@ import base64
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -449,3 +451,76 @@ def test_forged_page_tokens_are_refused_or_served_never_unknown_I6(
             assert [v.field for v in error.violations] == ["page_token"], token
     log = gateway.log_path.read_bytes()[logged:].decode("utf-8", errors="replace")
     assert "Traceback" not in log, log[-3000:]
+
+
+# Items 6 and 8 on the client's side: text no UTF-8 holds is refused plainly, never a traceback.
+
+NOT_UTF8_ARGUMENTS: list[list[bytes]] = [
+    [b"propose", b"--type", b"voirie.signalement", b"--subject", b"usager:\xff", b"--input", b"{}"],
+    [b"propose", b"--type", b"voirie.signalement", b"--subject", b"u", b"--input", b'{"a":"\xff"}'],
+    [
+        b"propose",
+        b"--type",
+        b"voirie.signalement",
+        b"--subject",
+        b"u",
+        b"--input",
+        b'{"\\udfff":1}',
+    ],
+    [
+        b"propose",
+        b"--type",
+        b"voirie.signalement",
+        b"--subject",
+        b"u",
+        b"--input",
+        b'{"a":"\\ud800"}',
+    ],
+    [b"queue", b"list", b"--type", b"\xff"],
+    [b"decision", b"show", b"\xff"],
+    [b"--token", b"\xff", b"queue", b"list"],
+]
+
+
+@pytest.mark.parametrize(
+    "arguments", NOT_UTF8_ARGUMENTS, ids=lambda a: b" ".join(a).decode("latin-1")
+)
+def test_the_cli_refuses_text_that_is_not_utf8_without_a_traceback(
+    gateway: ServerProcess, arguments: list[bytes]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AVAL_")}
+    env |= {"AVAL_ADDRESS": gateway.address, "AVAL_TOKEN": token_of("app-a"), "LC_ALL": "C.UTF-8"}
+    done = subprocess.run(
+        [sys.executable, "-m", "aval.clients.cli", *arguments],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert b"Traceback" not in done.stderr, done.stderr.decode("utf-8", "replace")
+    assert b"UTF-8" in done.stderr, done.stderr
+
+
+def test_the_sdk_refuses_text_that_is_not_utf8_as_invalid_argument(
+    as_: Callable[[str], Client],
+) -> None:
+    app = as_("app-a")
+    calls: list[Callable[[], Any]] = [
+        lambda: app.propose(
+            decision_type="voirie.signalement",
+            subject_ref="usager:\ud800",
+            input={"a": 1},
+            idempotency_key=str(uuid.uuid4()),
+        ),
+        lambda: app.propose(
+            decision_type="voirie.signalement",
+            subject_ref="usager:1",
+            input={"a": {"b": ["\udfff"]}},
+            idempotency_key=str(uuid.uuid4()),
+        ),
+        lambda: app.list_queue(decision_type="\ud800"),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidArgumentError):
+            call()
