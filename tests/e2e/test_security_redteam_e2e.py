@@ -28,7 +28,7 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 
 from aval.clients import Client
-from aval.clients.errors import InvalidArgumentError
+from aval.clients.errors import AvalError, InvalidArgumentError
 from aval.v1 import advisor_pb2, advisor_pb2_grpc, common_pb2
 from tests.support import POLICIES, ServerProcess, token_of, write_egress
 
@@ -524,3 +524,52 @@ def test_the_sdk_refuses_text_that_is_not_utf8_as_invalid_argument(
     for call in calls:
         with pytest.raises(InvalidArgumentError):
             call()
+
+
+# Item 13, by id rather than by tenant name: another tenant's ids are refused like unknown ones.
+
+
+def test_another_tenants_ids_are_refused_exactly_like_ids_nobody_has_I5(
+    client_of: Callable[[str], Client],
+) -> None:
+    """What a caller of ville-b is told about a decision, event or pin request of ville-a is
+    what it is told about an id that does not exist: same code, reason and text but the id."""
+    reply = client_of("app-a").propose(
+        decision_type="voirie.signalement",
+        subject_ref="usager:enum",
+        input={"description": "x"},
+        idempotency_key=str(uuid.uuid4()),
+    )
+    theirs, nobodys = reply.decision.id, str(uuid.uuid4())
+    [event] = all_events(client_of("insp-a"), decision_id=theirs)[:1]
+    probes: dict[str, Callable[[Client, str], Any]] = {
+        "get_decision": lambda c, i: c.get_decision(i),
+        "claim": lambda c, i: c.claim(i),
+        "decide": lambda c, i: c.decide(i, verdict="approve"),
+        "explain_decision": lambda c, i: c.explain_decision(i),
+        "query_events": lambda c, i: list(all_events(c, decision_id=i)),
+        "prove_inclusion": lambda c, i: c.prove_inclusion(event_id=i),
+        "decide_pin": lambda c, i: c.decide_pin(i, approve=True, reason="vu"),
+    }
+    callers = {
+        "get_decision": "app-b",
+        "claim": "sup-b",
+        "decide": "sup-b",
+        "explain_decision": "insp-b",
+        "query_events": "insp-b",
+        "prove_inclusion": "insp-b",
+        "decide_pin": "admin-b",
+    }
+    for name, probe in probes.items():
+        client = client_of(callers[name])
+        target = event.event_id if name == "prove_inclusion" else theirs
+        answers = []
+        for some_id in (target, nobodys):
+            try:
+                result = probe(client, some_id)
+            except AvalError as error:
+                said = " ".join([str(error), error.localized, str(error.violations)])
+                answers.append((type(error).__name__, error.reason, said.replace(some_id, "ID")))
+            else:
+                answers.append(("answered", "", str(result).replace(some_id, "ID")))
+        assert answers[0] == answers[1], (name, answers)
