@@ -177,20 +177,39 @@ def unstorable(value: Any) -> bool:
     return False
 
 
+# What an answer may hold beside its suggestion and explanation, as a request may (ModelIn).
+MAX_NAME = 200
+MAX_ITEMS = 50
+MAX_SOURCE = 500
+
+
 def storable_answer(answer: Answer) -> Answer:
-    """`answer` itself, when the database can keep every string of it.
+    """`answer` itself, when the database can keep every string of it, within bounds.
 
     An AI system's answer is input like any other: one NUL in its rationale must not make the
-    proposal fail (I6), so such an answer is an invalid one.
+    proposal fail (I6), nor may a version name or a list of factors of any length be kept in
+    every event and report, so such an answer is an invalid one.
 
     Raises:
-        AttemptFailed (INVALID_OUTPUT): a string of the answer holds NUL or a lone surrogate.
+        AttemptFailed (INVALID_OUTPUT): a string of the answer holds NUL or a lone surrogate,
+            or its version, factors or sources exceed the bounds above.
     """
-    if unstorable(answer.advice):
+    advice = answer.advice
+    problem = ""
+    if unstorable(advice):
+        problem = "holds a character that cannot be stored (U+0000 or an unpaired surrogate)"
+    elif len(advice.model_version) > MAX_NAME:
+        problem = f"names a version longer than {MAX_NAME} characters"
+    elif len(advice.factors) > MAX_ITEMS or len(advice.sources) > MAX_ITEMS:
+        problem = f"lists more than {MAX_ITEMS} factors or sources"
+    elif any(len(f.name) > MAX_NAME or len(f.value) > MAX_NAME for f in advice.factors) or any(
+        len(source) > MAX_SOURCE for source in advice.sources
+    ):
+        problem = "holds a factor or a source longer than allowed"
+    if problem:
         raise AttemptFailed(
             FailureKind.INVALID_OUTPUT,
-            "the AI system's answer holds a character that cannot be stored "
-            "(U+0000 or an unpaired surrogate)",
+            f"the AI system's answer {problem}",
             input_tokens=answer.input_tokens,
             output_tokens=answer.output_tokens,
         )

@@ -90,6 +90,8 @@ HOSTILE_ANSWERS: dict[str, str] = {
     "nul-extra-field": _completion(_envelope({"service": "voirie"}, **{"ex\x00tra": 1})),
     "nul-content": _completion("\x00"),
 }
+# A version name no model has: it would be kept in every event, call row and report.
+HOSTILE_ANSWERS["long-model"] = _completion(model="m" * 200_000)
 # Token counts no call consumes, which the usage rows and reports must survive.
 HUGE_USAGE: dict[str, tuple[int, int]] = {
     "usage-beyond-bigint": (10**30, 1),
@@ -143,6 +145,17 @@ class HostileAdvisor(advisor_pb2_grpc.AdvisorServicer):
         if where == "key":
             suggestion.update({"cl\x00é": "x"})
         response = advisor_pb2.SuggestResponse(suggestion=suggestion, confidence=0.5)
+        if where == "longversion":
+            response.model_version = "v" * 200_000
+        if where == "manyfactors":
+            for i in range(5000):
+                factor = response.explanation.factors.add()
+                factor.name, factor.weight, factor.value = f"{i}" + "f" * 100, 0.1, "v" * 100
+        if where == "longfactor":
+            factor = response.explanation.factors.add()
+            factor.name, factor.weight, factor.value = "f" * 200_000, 0.1, "v" * 200_000
+        if where == "manysources":
+            response.explanation.sources.extend(["s" * 200] * 5000)
         if where == "usage":
             response.usage.input_tokens = response.usage.output_tokens = 2**63 - 1
         response.explanation.summary = "a\x00b" if where == "summary" else "ok"
@@ -156,7 +169,19 @@ class HostileAdvisor(advisor_pb2_grpc.AdvisorServicer):
         return response
 
 
-ADVISOR_PLACES = ("suggestion", "key", "summary", "version", "factor", "source", "usage")
+ADVISOR_PLACES = (
+    "suggestion",
+    "key",
+    "summary",
+    "version",
+    "factor",
+    "source",
+    "usage",
+    "longversion",
+    "manyfactors",
+    "longfactor",
+    "manysources",
+)
 
 
 def _type(behaviour: str) -> str:
@@ -260,7 +285,7 @@ def _views(as_: Callable[[str], Client], decision_id: str) -> str:
 @pytest.mark.parametrize(
     "behaviour", [*HOSTILE_ANSWERS, *(f"advisor-{p.replace('_', '-')}" for p in ADVISOR_PLACES)]
 )
-def test_characters_postgresql_refuses_in_an_ai_answer_never_fail_the_proposal_I6(
+def test_whatever_an_ai_system_answers_the_proposal_is_recorded_within_bounds_I6(
     as_: Callable[[str], Client],
     hostile_ai: HostileAI,
     hostile_advisor: int,
@@ -299,6 +324,7 @@ def test_characters_postgresql_refuses_in_an_ai_answer_never_fail_the_proposal_I
     assert decision.state == common_pb2.DECISION_STATE_PENDING_REVIEW
     seen = _views(as_, decision.id)
     assert "\x00" not in seen
+    assert len(seen) < 100_000, "what a backend says is kept within bounds"
     shown = run_cli(gateway.address, "sup-a1", "decision", "show", decision.id)
     assert shown.returncode == 0, shown.stderr
     as_("admin-a").get_usage()  # the report still adds every call up
