@@ -63,6 +63,9 @@ _FINAL = "('APPROVED', 'AMENDED', 'REJECTED')"
 _EFFECTIVE = "('APPROVED', 'AMENDED')"
 _SUGGESTED = "c.status = 'SUGGESTED'"
 
+# The largest bigint: sums are capped at it rather than fail a report.
+_BIGINT = 2**63 - 1
+
 _EVALUATE = f"""
 SELECT c.model_version, c.role,
        count(*),
@@ -79,10 +82,10 @@ SELECT c.model_version, c.role,
                 FILTER (WHERE c.status <> 'STOPPED'), 0),
        coalesce(percentile_cont(0.9) WITHIN GROUP (ORDER BY c.latency_ms)
                 FILTER (WHERE c.status <> 'STOPPED'), 0),
-       coalesce(sum(c.input_tokens), 0)::bigint,
-       coalesce(sum(c.output_tokens), 0)::bigint,
-       sum(c.energy_mwh)::bigint,
-       sum(c.cost_micro_eur)::bigint
+       least(coalesce(sum(c.input_tokens), 0), {_BIGINT})::bigint,
+       least(coalesce(sum(c.output_tokens), 0), {_BIGINT})::bigint,
+       least(sum(c.energy_mwh), {_BIGINT})::bigint,
+       least(sum(c.cost_micro_eur), {_BIGINT})::bigint
 FROM ai_calls c
 JOIN decisions d ON d.tenant_id = c.tenant_id AND d.id = c.decision_id
 WHERE {{where}}
@@ -139,8 +142,11 @@ async def usage(
     cur = await conn.execute(
         "SELECT decision_type, ai_system, model_version, role, count(*),"
         " count(*) FILTER (WHERE status <> 'SUGGESTED'),"
-        " coalesce(sum(input_tokens), 0)::bigint, coalesce(sum(output_tokens), 0)::bigint,"
-        " sum(latency_ms)::bigint, sum(energy_mwh)::bigint, sum(cost_micro_eur)::bigint"
+        # Sums capped at bigint's largest value: no report fails on counts a backend inflated.
+        f" least(coalesce(sum(input_tokens), 0), {_BIGINT})::bigint,"
+        f" least(coalesce(sum(output_tokens), 0), {_BIGINT})::bigint,"
+        f" least(sum(latency_ms), {_BIGINT})::bigint, least(sum(energy_mwh), {_BIGINT})::bigint,"
+        f" least(sum(cost_micro_eur), {_BIGINT})::bigint"
         f" FROM ai_calls WHERE {' AND '.join(clauses)}"
         " GROUP BY decision_type, ai_system, model_version, role"
         " ORDER BY decision_type, ai_system, role, model_version",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -43,7 +45,16 @@ def start_embedded(data_dir: Path, *, keep_running: bool = False) -> str:
     with PostgresServer._lock:
         forget_dead_handles(pgdata / HANDLES_FILE)
     server = get_server(pgdata, cleanup_mode=None if keep_running else "stop")
+    if not keep_running:
+        # Registered after the wheel's own exit handler, so run before it: a server killed
+        # with SIGKILL while this one ran must not keep this one from being the last.
+        atexit.register(_forget_dead_handles_locked, pgdata / HANDLES_FILE, PostgresServer._lock)
     return str(server.get_uri())
+
+
+def _forget_dead_handles_locked(handles: Path, lock: Any) -> None:
+    with lock:
+        forget_dead_handles(handles)
 
 
 # The wheel's list of the processes using a server; the last one to exit stops it.

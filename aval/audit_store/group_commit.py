@@ -81,6 +81,11 @@ class ProposalWriter:
                 log.warning(
                     "a batch of %d proposals failed (%s); writing them one by one", len(batch), exc
                 )
+                failed = True
+            else:
+                failed = False
+            # Outside the `except`: what the retries raise must not hold this frame as context.
+            if failed:
                 await self._commit_each(batch)
                 continue
             self._resolve(batch, inserted)
@@ -97,7 +102,7 @@ class ProposalWriter:
                 self._resolve([pending], await self._commit([pending]))
             except Exception as exc:  # handed to the caller, who maps it at the edge
                 if not pending.done.done():
-                    pending.done.set_exception(exc)
+                    pending.done.set_exception(_detached(exc))
 
     async def _commit(self, batch: list[_Pending]) -> set[uuid.UUID]:
         batch = [p for p in batch if not p.done.done()]  # leave out callers that went away
@@ -107,3 +112,14 @@ class ProposalWriter:
             return await decisions.record_proposals(
                 conn, [(p.decision, p.events, p.calls) for p in batch]
             )
+
+
+def _detached(exc: Exception) -> Exception:
+    """`exc` without this task's frames, for another task to raise.
+
+    The gRPC edge clears the frames of the exception a call ends with (service/admission.py);
+    clearing a frame of a suspended coroutine finalises it, and the writer task would end with
+    every later proposal waiting for it.
+    """
+    exc.__context__ = exc.__cause__ = None
+    return exc.with_traceback(None)

@@ -119,6 +119,10 @@ def _stop(row: Sequence[Any]) -> StopRecord:
     return StopRecord(*row)
 
 
+# The largest energy or cost one call is estimated at (the registry's factors go up to 2**62).
+MAX_ESTIMATE = 2**62
+
+
 def energy_and_cost(
     system: AISystemRecord, input_tokens: int | None, output_tokens: int | None
 ) -> tuple[int, int]:
@@ -130,7 +134,8 @@ def energy_and_cost(
     tokens = (input_tokens or 0) + (output_tokens or 0)
 
     def estimate(per_call: int, per_1k_tokens: int) -> int:
-        return per_call + (per_1k_tokens * tokens + 500) // 1000
+        # Capped so that the row stays storable (bigint) whatever the factors and counts.
+        return min(per_call + (per_1k_tokens * tokens + 500) // 1000, MAX_ESTIMATE)
 
     return (
         estimate(system.energy_mwh_per_call, system.energy_mwh_per_1k_tokens),

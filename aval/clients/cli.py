@@ -269,6 +269,8 @@ def _run(arguments: list[str], streams: terminal.Streams) -> int:
         return _fail(t, describe(error, t, args.address))
     except KeyboardInterrupt:
         return _fail(t, t("interrupted"), status=130)
+    except UnicodeEncodeError:  # an argument the shell passed as bytes no UTF-8 holds
+        return _fail(t, t("not_utf8"))
     except BrokenPipeError:
         # The reader went away (`aval … | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -26,7 +26,7 @@ import grpc.aio
 
 from aval.clients import _admin_calls, _calls
 from aval.clients._calls import UnaryCall, is_final
-from aval.clients.errors import UnavailableError, from_rpc_error
+from aval.clients.errors import InvalidArgumentError, UnavailableError, from_rpc_error
 from aval.clients.limits import check_payloads
 from aval.v1 import (
     admin_pb2_grpc,
@@ -114,12 +114,25 @@ class _Connection:
         )
 
 
+def _built(
+    build: Callable[_P, UnaryCall[_R]], *args: _P.args, **kwargs: _P.kwargs
+) -> UnaryCall[_R]:
+    """The call `build` makes; text no UTF-8 holds (an unpaired surrogate) is refused here,
+    as the gateway would, rather than escaping as protobuf's UnicodeEncodeError."""
+    try:
+        return build(*args, **kwargs)
+    except UnicodeEncodeError:
+        raise InvalidArgumentError(
+            "invalid request: a string is not valid UTF-8 text (an unpaired surrogate)"
+        ) from None
+
+
 def _blocking(
     build: Callable[_P, UnaryCall[_R]],
 ) -> Callable[Concatenate[Client, _P], _R]:
     @functools.wraps(build)
     def method(self: Client, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        return self._send(build(*args, **kwargs))
+        return self._send(_built(build, *args, **kwargs))
 
     return method
 
@@ -129,7 +142,7 @@ def _asynchronous(
 ) -> Callable[Concatenate[AsyncClient, _P], Coroutine[Any, Any, _R]]:
     @functools.wraps(build)
     async def method(self: AsyncClient, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        return await self._send(build(*args, **kwargs))
+        return await self._send(_built(build, *args, **kwargs))
 
     return method
 

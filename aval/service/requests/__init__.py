@@ -12,6 +12,7 @@ from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     StringConstraints,
@@ -19,9 +20,15 @@ from pydantic import (
 )
 
 from aval.service.errors import FieldViolation, InvalidArgument
+from aval.service.text import visible
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s]+$")]
+# A name a person reads to know what they act on: never only invisible characters (item 14).
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s]+$"),
+    AfterValidator(visible),
+]
 Language = Literal["fr", "en"]
 M = TypeVar("M", bound="Request")
 # Levels of objects and arrays a JSON value may nest, itself counted: the deepest that every

@@ -20,7 +20,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 from aval.service.ai.egress import SETTING, EgressPolicy, host_name, ip_literal, shown_endpoint
 from aval.service.errors import FieldViolation, InvalidArgument
 from aval.service.requests import Request, parse
-from aval.service.text import visible
+from aval.service.text import has_visible_text, visible
 from aval.v1 import admin_pb2
 
 # The same rule as `ai_system` in a review policy (policies/review.py).
@@ -37,7 +37,9 @@ _MAX_METRICS = 50
 
 SystemName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=63)]
 VersionName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$"),
+    AfterValidator(visible),
 ]
 Reason = Annotated[
     str,
@@ -45,7 +47,11 @@ Reason = Annotated[
     AfterValidator(visible),
 ]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-Limit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Limit = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    AfterValidator(visible),
+]
 Count = Annotated[int, Field(ge=0, le=_MAX_COUNT)]
 Scope = Literal["STOP_SCOPE_TENANT", "STOP_SCOPE_DECISION_TYPE", "STOP_SCOPE_AI_SYSTEM"]
 
@@ -224,7 +230,7 @@ def _metrics(values: Mapping[str, float]) -> tuple[dict[str, float], list[FieldV
         )
     for name, value in sorted(values.items()):
         where = f"instructions.metrics.{name}"
-        if not name.strip() or len(name) > 100:
+        if not has_visible_text(name) or len(name) > 100:
             violations.append(FieldViolation(where, "METRIC_NAME"))
         elif not math.isfinite(value):
             violations.append(FieldViolation(where, "NOT_FINITE"))

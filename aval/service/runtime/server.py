@@ -200,16 +200,16 @@ async def serve_worker(
         raise StartupError(
             f"cannot listen on {settings.listen}: {exc}; choose another --listen"
         ) from exc
+    # Before anyone is told the server is ready: a SIGTERM right after must drain, not kill.
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("listening on port %d (%d review policies)", port, len(deployment.policies))
     on_ready(port)
-
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
     sweeper = asyncio.create_task(
         run_expiry(deployment.store, deployment.clock, settings.expiry_interval_seconds)
     )

@@ -7,7 +7,9 @@ gRPC Advisor) reports one attempt to the retry loop, which turns them into a `Ca
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -157,9 +159,66 @@ class Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
+# What PostgreSQL cannot store in text or JSON: NUL, and surrogates (no UTF-8 holds them).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(value: Any) -> bool:
+    """Whether any string in `value` (keys of dicts, items of lists and tuples, fields of
+    dataclasses included) holds a character the database refuses."""
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(unstorable(k) or unstorable(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(unstorable(item) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return any(unstorable(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return False
+
+
+# What an answer may hold beside its suggestion and explanation, as a request may (ModelIn).
+MAX_NAME = 200
+MAX_ITEMS = 50
+MAX_SOURCE = 500
+
+
+def storable_answer(answer: Answer) -> Answer:
+    """`answer` itself, when the database can keep every string of it, within bounds.
+
+    An AI system's answer is input like any other: one NUL in its rationale must not make the
+    proposal fail (I6), nor may a version name or a list of factors of any length be kept in
+    every event and report, so such an answer is an invalid one.
+
+    Raises:
+        AttemptFailed (INVALID_OUTPUT): a string of the answer holds NUL or a lone surrogate,
+            or its version, factors or sources exceed the bounds above.
+    """
+    advice = answer.advice
+    problem = ""
+    if unstorable(advice):
+        problem = "holds a character that cannot be stored (U+0000 or an unpaired surrogate)"
+    elif len(advice.model_version) > MAX_NAME:
+        problem = f"names a version longer than {MAX_NAME} characters"
+    elif len(advice.factors) > MAX_ITEMS or len(advice.sources) > MAX_ITEMS:
+        problem = f"lists more than {MAX_ITEMS} factors or sources"
+    elif any(len(f.name) > MAX_NAME or len(f.value) > MAX_NAME for f in advice.factors) or any(
+        len(source) > MAX_SOURCE for source in advice.sources
+    ):
+        problem = "holds a factor or a source longer than allowed"
+    if problem:
+        raise AttemptFailed(
+            FailureKind.INVALID_OUTPUT,
+            f"the AI system's answer {problem}",
+            input_tokens=answer.input_tokens,
+            output_tokens=answer.output_tokens,
+        )
+    return answer
+
+
 def bounded(text: str, limit: int = DETAIL_LIMIT) -> str:
-    """`text` on one line, cut to `limit` characters."""
-    flat = " ".join(text.split())
+    """`text` on one line, cut to `limit` characters, without what the database refuses."""
+    flat = " ".join(_UNSTORABLE.sub("\ufffd", text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -20,12 +20,14 @@ from aval.service.ai.backends.advisor_client import AdvisorBackend
 from aval.service.ai.backends.base import (
     Access,
     AdviceRequest,
+    Answer,
     Backend,
     BackendConfig,
     CallOutcome,
     CallStatus,
     FailureKind,
     bounded,
+    storable_answer,
 )
 from aval.service.ai.backends.guarded_http import GuardedTransport
 from aval.service.ai.backends.openai_compat import OpenAICompatBackend
@@ -191,7 +193,7 @@ class Backends:
     ) -> Tried:
         try:
             tried = await with_retries(
-                lambda: backend.attempt(config, request, carrier, access),
+                lambda: _storable(backend.attempt(config, request, carrier, access)),
                 max_attempts=config.max_attempts,
                 backoff=self._backoff,
                 sleep=self._sleep,
@@ -245,6 +247,18 @@ def _asked(config: BackendConfig, request: AdviceRequest) -> str:
     return config.model if config.kind == "OPENAI_COMPATIBLE" else ""
 
 
+# More tokens than any one call consumes: such a count is the backend's error, not a count.
+_MAX_TOKENS = 10**12
+
+
+def _plausible(tokens: int | None) -> int | None:
+    return tokens if tokens is not None and 0 <= tokens <= _MAX_TOKENS else None
+
+
+async def _storable(attempt: Awaitable[Answer]) -> Answer:
+    return storable_answer(await attempt)
+
+
 def _outcome(
     status: CallStatus,
     detail: str,
@@ -263,8 +277,8 @@ def _outcome(
         attempts=tried.attempts if tried is not None else 0,
         started_at=started_at,
         latency_ms=max(0, round((time.perf_counter() - start) * 1000)),
-        input_tokens=source.input_tokens if source is not None else None,
-        output_tokens=source.output_tokens if source is not None else None,
+        input_tokens=_plausible(source.input_tokens) if source is not None else None,
+        output_tokens=_plausible(source.output_tokens) if source is not None else None,
         refusal=refusal,
     )
 
