@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from aval.clients.cli import main as cli
 from aval.clients.cli import parser as cli_parser
+from aval.clients.cli import program as cli
 from aval.clients.cli.messages import CATALOGUES, Messages
 from aval.clients.sdk.client import Client
 from aval.clients.sdk.errors import FieldViolation, InvalidArgumentError

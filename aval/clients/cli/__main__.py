@@ -1,7 +1,7 @@
-"""`python -m aval.clients.cli.main`: the `aval` command line."""
+"""`python -m aval.clients.cli.program`: the `aval` command line."""
 
 import sys
 
-from aval.clients.cli.main import main
+from aval.clients.cli.program import main
 
 sys.exit(main())
