@@ -1,6 +1,7 @@
 """The Python SDK of the Aval gateway (``Client``, ``AsyncClient``) and its typed errors."""
 
-from aval.clients.errors import (
+from aval.clients.sdk.client import AsyncClient, Client, is_final
+from aval.clients.sdk.errors import (
     AbortedError,
     AlreadyExistsError,
     AvalError,
@@ -16,7 +17,6 @@ from aval.clients.errors import (
     UnavailableError,
     from_rpc_error,
 )
-from aval.clients.sdk import AsyncClient, Client, is_final
 
 __all__ = [
     "AbortedError",

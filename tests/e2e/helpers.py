@@ -15,7 +15,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from aval.clients import Client
-from aval.clients.errors import AvalError, from_rpc_error
+from aval.clients.sdk.errors import AvalError, from_rpc_error
 from aval.v1 import audit_pb2, audit_pb2_grpc, common_pb2, gateway_pb2_grpc, review_pb2_grpc
 from tests.support import token_of
 

@@ -27,7 +27,7 @@ from aval.audit_store.records import (
     Suggestion,
 )
 from aval.clients import Client
-from aval.clients.errors import (
+from aval.clients.sdk.errors import (
     AlreadyExistsError,
     AvalError,
     FailedPreconditionError,

@@ -22,7 +22,7 @@ import pytest
 from google.protobuf import json_format
 
 from aval.clients import Client
-from aval.clients.errors import FailedPreconditionError
+from aval.clients.sdk.errors import FailedPreconditionError
 from aval.v1 import advisor_pb2, advisor_pb2_grpc, common_pb2, gateway_pb2
 from tests.openai_server import OpenAIServer
 from tests.support import ServerProcess, token_of

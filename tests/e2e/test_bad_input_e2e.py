@@ -13,7 +13,7 @@ import pytest
 from google.protobuf import struct_pb2
 
 from aval.clients import Client
-from aval.clients.errors import (
+from aval.clients.sdk.errors import (
     AvalError,
     FailedPreconditionError,
     InvalidArgumentError,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aval.clients import Client
-from aval.clients.errors import FailedPreconditionError
+from aval.clients.sdk.errors import FailedPreconditionError
 from aval.verifier.notes import parse_note, read_public_key, verify_signature
 from tests.support import TEST_SIGNING_KEY, ServerProcess, token_of
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from aval.clients import Client
-from aval.clients.errors import UnauthenticatedError
+from aval.clients.sdk.errors import UnauthenticatedError
 from tests.support import ServerProcess, token_of
 
 from .helpers import APPROVED, run_cli

@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from aval.clients import AsyncClient, _calls, cli_export
-from aval.clients.cli_parser import build_parser
-from aval.clients.errors import PermissionDeniedError
-from aval.clients.messages import Messages
+from aval.clients import AsyncClient
+from aval.clients.cli import export as cli_export
+from aval.clients.cli.messages import Messages
+from aval.clients.cli.parser import build_parser
+from aval.clients.sdk import audit_calls as _audit_calls
+from aval.clients.sdk.errors import PermissionDeniedError
 from aval.v1 import audit_pb2, common_pb2
 from tests.support import ServerProcess, token_of
 
@@ -209,7 +211,7 @@ def test_the_command_line_reads_every_filter() -> None:
         False,
     )
     assert (args.format, args.out) == ("csv", "x.csv")
-    request = _calls.export_request(format=args.format, **filters)
+    request = _audit_calls.export_request(format=args.format, **filters)
     assert request.format == audit_pb2.EXPORT_FORMAT_CSV
     assert request.query.HasField("overrode") and not request.query.overrode
     assert request.query.verdict == common_pb2.VERDICT_AMEND

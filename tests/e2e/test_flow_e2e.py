@@ -12,7 +12,7 @@ import pytest
 from google.protobuf import json_format
 
 from aval.clients import Client
-from aval.clients.errors import (
+from aval.clients.sdk.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from aval.clients import Client
-from aval.clients.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from aval.clients.sdk.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from aval.v1 import audit_pb2
 from aval.verifier import merkle
 from tests.support import ServerProcess, token_of

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from aval.clients import Client
-from aval.clients.errors import FailedPreconditionError
+from aval.clients.sdk.errors import FailedPreconditionError
 from aval.v1 import common_pb2
 from tests.support import ServerProcess, token_of
 

@@ -31,7 +31,7 @@ import yaml
 from google.protobuf import json_format
 
 from aval.clients import Client
-from aval.clients.errors import (
+from aval.clients.sdk.errors import (
     AvalError,
     InvalidArgumentError,
     NotFoundError,

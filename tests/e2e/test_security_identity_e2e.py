@@ -24,7 +24,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 from aval.clients import Client
-from aval.clients.errors import AlreadyExistsError
+from aval.clients.sdk.errors import AlreadyExistsError
 from aval.service.identity import token_hash
 from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, review_pb2
 from tests.support import PRINCIPALS, ServerProcess, token_of, write_config

@@ -25,7 +25,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from aval.clients import Client
-from aval.clients.errors import (
+from aval.clients.sdk.errors import (
     AvalError,
     FailedPreconditionError,
     InvalidArgumentError,

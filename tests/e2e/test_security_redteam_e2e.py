@@ -28,7 +28,7 @@ import pytest
 from google.protobuf import json_format, struct_pb2
 
 from aval.clients import Client
-from aval.clients.errors import AvalError, InvalidArgumentError
+from aval.clients.sdk.errors import AvalError, InvalidArgumentError
 from aval.v1 import advisor_pb2, advisor_pb2_grpc, common_pb2
 from tests.support import POLICIES, ServerProcess, token_of, write_egress
 

@@ -28,7 +28,7 @@ from grpc_status import rpc_status
 from psycopg import conninfo
 
 from aval.clients import Client
-from aval.clients.errors import AvalError, InvalidArgumentError, from_rpc_error
+from aval.clients.sdk.errors import AvalError, InvalidArgumentError, from_rpc_error
 from aval.v1 import admin_pb2, audit_pb2, common_pb2, gateway_pb2, review_pb2
 from aval.verifier.chain import canonical_json
 from tests.support import ServerProcess, token_of

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from aval.clients.errors import PermissionDeniedError
+from aval.clients.sdk.errors import PermissionDeniedError
 from tests.support import ServerProcess
 
 from .conftest import ClientOf

@@ -8,8 +8,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from aval.clients._calls import propose as propose_call  # the SDK's own request builder
-from aval.clients.errors import from_rpc_error
+from aval.clients.sdk.calls import propose as propose_call  # the SDK's own request builder
+from aval.clients.sdk.errors import from_rpc_error
 from aval.v1 import common_pb2, gateway_pb2_grpc, review_pb2, review_pb2_grpc
 from tests.support import ServerProcess, token_of
 

@@ -113,13 +113,13 @@ def _assert_known(name: str, keys: set[str], prefixes: Collection[str] = ()) -> 
 
 
 def test_every_cli_key_the_code_uses_exists() -> None:
-    clients = sorted((ROOT / "aval" / "clients").glob("*.py"))
-    stats = [ROOT / "aval" / "clients" / "stats_report.py"]
+    clients = sorted((ROOT / "aval" / "clients").rglob("*.py"))
+    stats = [ROOT / "aval" / "clients" / "cli" / "stats_report.py"]
     others = [path for path in clients if path not in stats]
     _assert_known("cli", *_keys(others, {"t", "_t"}))
     _assert_known("cli", _keys(others, {"add"}, position=2)[0])
     _assert_known("stats", *_keys(stats, {"t", "texts"}))
-    _assert_known("stats", *_keys([ROOT / "aval" / "clients" / "cli_stats.py"], {"texts"}))
+    _assert_known("stats", *_keys([ROOT / "aval" / "clients" / "cli" / "stats.py"], {"texts"}))
 
 
 def _domain_errors() -> set[str]:

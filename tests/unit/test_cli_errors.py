@@ -27,8 +27,8 @@ from aval.clients import (
     UnavailableError,
     from_rpc_error,
 )
-from aval.clients.cli import describe
-from aval.clients.messages import Messages
+from aval.clients.cli.messages import Messages
+from aval.clients.cli.program import describe
 
 
 class FabricatedRpcError(grpc.RpcError):

@@ -14,10 +14,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from aval.clients import cli, cli_parser
-from aval.clients.errors import FieldViolation, InvalidArgumentError
-from aval.clients.messages import CATALOGUES, Messages
-from aval.clients.sdk import Client
+from aval.clients.cli import parser as cli_parser
+from aval.clients.cli import program as cli
+from aval.clients.cli.messages import CATALOGUES, Messages
+from aval.clients.sdk.client import Client
+from aval.clients.sdk.errors import FieldViolation, InvalidArgumentError
 from aval.v1 import audit_pb2, common_pb2, review_pb2
 
 # One representative command line per command; the dispatch table must know each of them.

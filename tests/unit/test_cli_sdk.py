@@ -20,9 +20,10 @@ from aval.clients import (
     NotFoundError,
     PermissionDeniedError,
     UnavailableError,
-    _admin_calls,
-    _calls,
 )
+from aval.clients.sdk import admin_calls as _admin_calls
+from aval.clients.sdk import audit_calls as _audit_calls
+from aval.clients.sdk import calls as _calls
 from aval.v1 import (
     admin_pb2,
     audit_pb2,
@@ -233,14 +234,14 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         _calls.list_queue(),
         _calls.claim("D1"),
         _calls.decide("D1", verdict="reject"),
-        _calls.query_events(),
-        _calls.explain_decision("D1", audience="citizen"),
-        _calls.verify_chain(),
-        _calls.create_checkpoint(),
-        _calls.list_checkpoints(),
-        _calls.prove_inclusion(seq=1),
-        _calls.prove_consistency(old_size=1),
-        _calls.get_stats(),
+        _audit_calls.query_events(),
+        _audit_calls.explain_decision("D1", audience="citizen"),
+        _audit_calls.verify_chain(),
+        _audit_calls.create_checkpoint(),
+        _audit_calls.list_checkpoints(),
+        _audit_calls.prove_inclusion(seq=1),
+        _audit_calls.prove_consistency(old_size=1),
+        _audit_calls.get_stats(),
         _admin_calls.register_ai_system("s", kind="advisor", endpoint="h:1", reason="r"),
         _admin_calls.list_ai_systems(),
         _admin_calls.register_model_version("s", "1", intended_purpose="p"),

@@ -72,7 +72,7 @@ def test_pyright_outside_the_repository_resolves_aval_through_the_install(
 
 @pytest.mark.parametrize(
     ("line", "column", "target"),
-    [(1, 40, "aval/service/identity.py"), (2, 27, "aval/clients/sdk.py")],
+    [(1, 40, "aval/service/identity.py"), (2, 27, "aval/clients/sdk/client.py")],
 )
 def test_jedi_goes_to_the_definition_in_the_repository(
     tmp_path: Path, line: int, column: int, target: str

@@ -10,8 +10,8 @@ from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2
 
 from aval.clients import Client, InvalidArgumentError
-from aval.clients.limits import MAX_JSON_DEPTH as SDK_MAX_JSON_DEPTH
-from aval.clients.limits import json_depth, payload_bytes
+from aval.clients.sdk.limits import MAX_JSON_DEPTH as SDK_MAX_JSON_DEPTH
+from aval.clients.sdk.limits import json_depth, payload_bytes
 from aval.service.edge.admission import receive_limit
 from aval.service.errors import (
     TRAILER_BUDGET,

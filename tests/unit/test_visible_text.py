@@ -10,7 +10,7 @@ import unicodedata
 
 import pytest
 
-from aval.clients import terminal
+from aval.clients.cli import terminal
 from aval.service.text import has_visible_text, is_visible
 
 INVISIBLE = {

@@ -1,6 +1,6 @@
 """The requests of the Admin service, built once for both the blocking and the asyncio client.
 
-Like :mod:`aval.clients._calls`: each public function here has the signature and docstring of
+Like :mod:`aval.clients.sdk.calls`: each public function here has the signature and docstring of
 the client method of the same name.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from aval.clients._calls import UnaryCall
-from aval.clients.errors import FieldViolation, InvalidArgumentError
+from aval.clients.sdk.calls import UnaryCall, _choice, _whole
+from aval.clients.sdk.errors import FieldViolation, InvalidArgumentError
 from aval.v1 import admin_pb2
 
 BackendKindName = Literal["openai", "advisor"]
@@ -27,20 +27,6 @@ _SCOPES: dict[str, admin_pb2.StopScope.ValueType] = {
     "decision_type": admin_pb2.STOP_SCOPE_DECISION_TYPE,
     "ai_system": admin_pb2.STOP_SCOPE_AI_SYSTEM,
 }
-
-
-def _choice(table: Mapping[str, Any], field: str, value: str) -> Any:
-    if value not in table:
-        description = f"expected one of {', '.join(table)}, got {value!r}"
-        raise InvalidArgumentError(
-            f"invalid {field}: {description}",
-            violations=[FieldViolation(field=field, description=description)],
-        )
-    return table[value]
-
-
-def _whole(response: Any) -> Any:
-    return response
 
 
 def _ai_system_of(response: Any) -> admin_pb2.AISystem:

@@ -1,8 +1,8 @@
 """The Python SDK of the gateway: a blocking ``Client`` and an asyncio ``AsyncClient``.
 
 Both expose the same methods, built once from the request builders of
-:mod:`aval.clients._calls`; every refusal of the gateway is raised as a typed
-:class:`~aval.clients.errors.AvalError`. Results are the messages of the ``aval.v1`` contract.
+:mod:`aval.clients.sdk.calls`; every refusal of the gateway is raised as a typed
+:class:`~aval.clients.sdk.errors.AvalError`. Results are the messages of the ``aval.v1`` contract.
 
 Example:
     >>> with Client("127.0.0.1:50051", token) as aval:  # doctest: +SKIP
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Iterator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
@@ -24,94 +24,21 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 import grpc
 import grpc.aio
 
-from aval.clients import _admin_calls, _calls
-from aval.clients._calls import UnaryCall, is_final
-from aval.clients.errors import InvalidArgumentError, UnavailableError, from_rpc_error
-from aval.clients.limits import check_payloads
+from aval.clients.sdk import admin_calls as _admin_calls
+from aval.clients.sdk import audit_calls as _audit_calls
+from aval.clients.sdk import calls as _calls
+from aval.clients.sdk.calls import UnaryCall, is_final
+from aval.clients.sdk.connection import Connection, translated_errors, unfinished
+from aval.clients.sdk.errors import InvalidArgumentError
 from aval.v1 import (
-    admin_pb2_grpc,
     audit_pb2,
-    audit_pb2_grpc,
     common_pb2,
-    gateway_pb2_grpc,
-    review_pb2_grpc,
 )
 
 __all__ = ["AsyncClient", "Client", "is_final"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-_Metadata = tuple[tuple[str, str], ...]
-
-
-def _metadata(token: str | None, language: str) -> _Metadata:
-    # accept-language: the gateway words its refusals (LocalizedMessage) in this language.
-    auth = (("authorization", f"Bearer {token}"),) if token else ()
-    return (*auth, ("accept-language", language))
-
-
-@contextlib.contextmanager
-def _translated_errors(stream: Any = None) -> Iterator[None]:
-    """Raises gRPC failures as typed errors; cancels ``stream``, if any, on the way out."""
-    try:
-        yield
-    except grpc.RpcError as err:
-        raise from_rpc_error(err) from err
-    finally:
-        if stream is not None:
-            stream.cancel()
-
-
-def _unfinished(decision: common_pb2.Decision | None, decision_id: str) -> UnavailableError:
-    state = common_pb2.DecisionState.Name(decision.state) if decision else "nothing"
-    return UnavailableError(
-        f"the watch of decision {decision_id} ended before it was final (last seen: {state})",
-        code=grpc.StatusCode.UNAVAILABLE,
-    )
-
-
-class _Connection:
-    """What both clients keep: the address, the deadline, the caller's metadata, the stubs."""
-
-    def __init__(
-        self,
-        address: str,
-        token: str | None,
-        timeout: float,
-        channel: grpc.Channel | grpc.aio.Channel,
-        language: str,
-        max_payload_bytes: int | None,
-    ) -> None:
-        self.address = address
-        self._timeout = timeout
-        self._max_payload_bytes = max_payload_bytes
-        self._metadata = _metadata(token, language)
-        # Looked up by the service names of UnaryCall: the stubs of a blocking channel and of
-        # an asyncio one have the same attributes.
-        self._stubs: dict[str, Any] = {
-            "gateway": gateway_pb2_grpc.GatewayStub(channel),
-            "review": review_pb2_grpc.ReviewStub(channel),
-            "audit": audit_pb2_grpc.AuditStub(channel),
-            "admin": admin_pb2_grpc.AdminStub(channel),
-        }
-
-    def _start(self, call: UnaryCall[Any]) -> Any:
-        if self._max_payload_bytes is not None:
-            check_payloads(call.request, self._max_payload_bytes)
-        rpc = getattr(self._stubs[call.service], call.method)
-        return rpc(call.request, timeout=self._timeout, metadata=self._metadata)
-
-    def _start_stream(self, service: str, method: str, request: Any, timeout: float | None) -> Any:
-        rpc = getattr(self._stubs[service], method)
-        return rpc(request, timeout=timeout, metadata=self._metadata)
-
-    def _start_watch(
-        self, decision_id: str, tenant: str, language: str, timeout: float | None
-    ) -> Any:
-        request = _calls.watch_request(decision_id, tenant=tenant, language=language)
-        return self._stubs["gateway"].WatchDecision(
-            request, timeout=timeout, metadata=self._metadata
-        )
 
 
 def _built(
@@ -147,7 +74,7 @@ def _asynchronous(
     return method
 
 
-class Client(_Connection):
+class Client(Connection):
     """A blocking connection to the gateway; use it as a context manager, or ``close()`` it.
 
     Args:
@@ -177,7 +104,7 @@ class Client(_Connection):
         super().__init__(address, token, timeout, self._channel, language, max_payload_bytes)
 
     def _send(self, call: UnaryCall[_R]) -> _R:
-        with _translated_errors():
+        with translated_errors():
             return call.unwrap(self._start(call))
 
     propose = _blocking(_calls.propose)
@@ -185,14 +112,14 @@ class Client(_Connection):
     list_queue = _blocking(_calls.list_queue)
     claim = _blocking(_calls.claim)
     decide = _blocking(_calls.decide)
-    query_events = _blocking(_calls.query_events)
-    explain_decision = _blocking(_calls.explain_decision)
-    get_stats = _blocking(_calls.get_stats)
-    verify_chain = _blocking(_calls.verify_chain)
-    prove_inclusion = _blocking(_calls.prove_inclusion)
-    prove_consistency = _blocking(_calls.prove_consistency)
-    create_checkpoint = _blocking(_calls.create_checkpoint)
-    list_checkpoints = _blocking(_calls.list_checkpoints)
+    query_events = _blocking(_audit_calls.query_events)
+    explain_decision = _blocking(_audit_calls.explain_decision)
+    get_stats = _blocking(_audit_calls.get_stats)
+    verify_chain = _blocking(_audit_calls.verify_chain)
+    prove_inclusion = _blocking(_audit_calls.prove_inclusion)
+    prove_consistency = _blocking(_audit_calls.prove_consistency)
+    create_checkpoint = _blocking(_audit_calls.create_checkpoint)
+    list_checkpoints = _blocking(_audit_calls.list_checkpoints)
     register_ai_system = _blocking(_admin_calls.register_ai_system)
     list_ai_systems = _blocking(_admin_calls.list_ai_systems)
     register_model_version = _blocking(_admin_calls.register_model_version)
@@ -229,7 +156,7 @@ class Client(_Connection):
             AvalError: The gateway refused the call or the stream broke.
         """
         stream = self._start_watch(decision_id, tenant, language, timeout)
-        with _translated_errors(stream):
+        with translated_errors(stream):
             for response in stream:
                 yield response.decision
 
@@ -249,15 +176,15 @@ class Client(_Connection):
         Raises:
             AvalError: The gateway refused the call or the stream broke.
         """
-        request = _calls.verify_trail_request(tenant=tenant, since=since)
+        request = _audit_calls.verify_trail_request(tenant=tenant, since=since)
         stream = self._start_stream("audit", "VerifyTrail", request, timeout)
-        with _translated_errors(stream):
+        with translated_errors(stream):
             yield from stream
 
     def export_events(
         self,
         *,
-        format: _calls.ExportFormatName = "jsonl",
+        format: _audit_calls.ExportFormatName = "jsonl",
         timeout: float | None = None,
         **filters: Any,
     ) -> Generator[audit_pb2.ExportEventsResponse, None, None]:
@@ -275,9 +202,9 @@ class Client(_Connection):
         Raises:
             AvalError: The gateway refused the call or the stream broke.
         """
-        request = _calls.export_request(format=format, **filters)
+        request = _audit_calls.export_request(format=format, **filters)
         stream = self._start_stream("audit", "ExportEvents", request, timeout)
-        with _translated_errors(stream):
+        with translated_errors(stream):
             yield from stream
 
     def wait_for_outcome(
@@ -310,7 +237,7 @@ class Client(_Connection):
             for last in watch:
                 if is_final(last):
                     return last
-        raise _unfinished(last, decision_id)
+        raise unfinished(last, decision_id)
 
     def close(self) -> None:
         """Closes the channel; calls in flight are cancelled."""
@@ -328,7 +255,7 @@ class Client(_Connection):
         self.close()
 
 
-class AsyncClient(_Connection):
+class AsyncClient(Connection):
     """The asyncio twin of :class:`Client`: same arguments, same methods, awaited.
 
     Create it inside the event loop that uses it, and use it as an async context manager or
@@ -353,7 +280,7 @@ class AsyncClient(_Connection):
         super().__init__(address, token, timeout, self._channel, language, max_payload_bytes)
 
     async def _send(self, call: UnaryCall[_R]) -> _R:
-        with _translated_errors():
+        with translated_errors():
             return call.unwrap(await self._start(call))
 
     propose = _asynchronous(_calls.propose)
@@ -361,14 +288,14 @@ class AsyncClient(_Connection):
     list_queue = _asynchronous(_calls.list_queue)
     claim = _asynchronous(_calls.claim)
     decide = _asynchronous(_calls.decide)
-    query_events = _asynchronous(_calls.query_events)
-    explain_decision = _asynchronous(_calls.explain_decision)
-    get_stats = _asynchronous(_calls.get_stats)
-    verify_chain = _asynchronous(_calls.verify_chain)
-    prove_inclusion = _asynchronous(_calls.prove_inclusion)
-    prove_consistency = _asynchronous(_calls.prove_consistency)
-    create_checkpoint = _asynchronous(_calls.create_checkpoint)
-    list_checkpoints = _asynchronous(_calls.list_checkpoints)
+    query_events = _asynchronous(_audit_calls.query_events)
+    explain_decision = _asynchronous(_audit_calls.explain_decision)
+    get_stats = _asynchronous(_audit_calls.get_stats)
+    verify_chain = _asynchronous(_audit_calls.verify_chain)
+    prove_inclusion = _asynchronous(_audit_calls.prove_inclusion)
+    prove_consistency = _asynchronous(_audit_calls.prove_consistency)
+    create_checkpoint = _asynchronous(_audit_calls.create_checkpoint)
+    list_checkpoints = _asynchronous(_audit_calls.list_checkpoints)
     register_ai_system = _asynchronous(_admin_calls.register_ai_system)
     list_ai_systems = _asynchronous(_admin_calls.list_ai_systems)
     register_model_version = _asynchronous(_admin_calls.register_model_version)
@@ -390,7 +317,7 @@ class AsyncClient(_Connection):
         Bound the wait with ``asyncio.timeout()`` rather than a ``timeout`` argument.
         """
         stream = self._start_watch(decision_id, tenant, language, None)
-        with _translated_errors(stream):
+        with translated_errors(stream):
             async for response in stream:
                 yield response.decision
 
@@ -399,22 +326,22 @@ class AsyncClient(_Connection):
     ) -> AsyncGenerator[audit_pb2.VerifyTrailResponse, None]:
         """Verifies a tenant's trail, yielding progress then the report; see
         :meth:`Client.verify_trail`."""
-        request = _calls.verify_trail_request(tenant=tenant, since=since)
+        request = _audit_calls.verify_trail_request(tenant=tenant, since=since)
         stream = self._start_stream("audit", "VerifyTrail", request, None)
-        with _translated_errors(stream):
+        with translated_errors(stream):
             async for update in stream:
                 yield update
 
     async def export_events(
-        self, *, format: _calls.ExportFormatName = "jsonl", **filters: Any
+        self, *, format: _audit_calls.ExportFormatName = "jsonl", **filters: Any
     ) -> AsyncGenerator[audit_pb2.ExportEventsResponse, None]:
         """Streams the events a query selects; see :meth:`Client.export_events`.
 
         Bound the wait with ``asyncio.timeout()`` rather than a ``timeout`` argument.
         """
-        request = _calls.export_request(format=format, **filters)
+        request = _audit_calls.export_request(format=format, **filters)
         stream = self._start_stream("audit", "ExportEvents", request, None)
-        with _translated_errors(stream):
+        with translated_errors(stream):
             async for chunk in stream:
                 yield chunk
 
@@ -432,7 +359,7 @@ class AsyncClient(_Connection):
             async for last in watch:
                 if is_final(last):
                     return last
-        raise _unfinished(last, decision_id)
+        raise unfinished(last, decision_id)
 
     async def close(self) -> None:
         """Closes the channel; calls in flight are cancelled."""

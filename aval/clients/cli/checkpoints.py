@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aval.clients.cli_output import format_time
-from aval.clients.cli_session import AddCommand, Session
-from aval.clients.messages import Messages
+from aval.clients.cli.messages import Messages
+from aval.clients.cli.output import format_time
+from aval.clients.cli.session import AddCommand, Session
 from aval.v1 import audit_pb2
 
 

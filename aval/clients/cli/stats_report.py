@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from aval.clients.messages import Language
+from aval.clients.cli.messages import Language
 from aval.texts import Texts, duration, percent
 from aval.v1 import audit_pb2
 

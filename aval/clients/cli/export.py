@@ -12,10 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from aval.clients import terminal
-from aval.clients.cli_bundle import write_bundle
-from aval.clients.cli_session import AddCommand, Session
-from aval.clients.messages import Messages
+from aval.clients.cli import terminal
+from aval.clients.cli.bundle import write_bundle
+from aval.clients.cli.messages import Messages
+from aval.clients.cli.session import AddCommand, Session
 
 
 def _moment(t: Messages) -> Callable[[str], datetime]:

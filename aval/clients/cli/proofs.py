@@ -13,9 +13,9 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from aval.clients.cli_checkpoints import checkpoint_lines
-from aval.clients.cli_session import AddCommand, Session
-from aval.clients.messages import Messages
+from aval.clients.cli.checkpoints import checkpoint_lines
+from aval.clients.cli.messages import Messages
+from aval.clients.cli.session import AddCommand, Session
 from aval.v1 import audit_pb2
 from aval.verifier import merkle
 

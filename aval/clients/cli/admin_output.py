@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from google.protobuf import duration_pb2
 
 from aval import texts
-from aval.clients.cli_output import format_time
-from aval.clients.messages import Messages
+from aval.clients.cli.messages import Messages
+from aval.clients.cli.output import format_time
 from aval.v1 import admin_pb2
 
 _NOTHING = "—"

@@ -11,7 +11,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
-from aval.clients.errors import FieldViolation, InvalidArgumentError
+from aval.clients.sdk.errors import FieldViolation, InvalidArgumentError
 from aval.v1 import gateway_pb2, review_pb2
 
 # The gateway's limit (MAX_JSON_DEPTH of service/requests.py): levels of objects and arrays a

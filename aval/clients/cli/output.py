@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
-from aval.clients.messages import Messages
+from aval.clients.cli.messages import Messages
 from aval.v1 import audit_pb2, common_pb2, gateway_pb2, review_pb2
 
 _NOTHING = "—"

@@ -8,9 +8,13 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from aval.clients import cli_admin, cli_export, cli_proofs, cli_stats, cli_verify
-from aval.clients.cli_checkpoints import add_commands as add_checkpoint_commands
-from aval.clients.messages import LANGUAGES, Messages, language_of
+from aval.clients.cli import admin_parser
+from aval.clients.cli import export as cli_export
+from aval.clients.cli import proofs as cli_proofs
+from aval.clients.cli import stats as cli_stats
+from aval.clients.cli import verify as cli_verify
+from aval.clients.cli.checkpoints import add_commands as add_checkpoint_commands
+from aval.clients.cli.messages import LANGUAGES, Messages, language_of
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 
@@ -211,7 +215,7 @@ def build_parser(t: Messages) -> argparse.ArgumentParser:
     cli_stats.add_commands(audit, explain, add, t)
     add_checkpoint_commands(commands, audit, add, t)
     cli_proofs.add_commands(audit, add, t)
-    cli_admin.add_commands(commands, add, t)
+    admin_parser.add_commands(commands, add, t)
 
     for parser in (claim, decide, show, watch, explain):
         parser.add_argument("id", help=t("help.id"))

@@ -8,11 +8,18 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from aval.clients import cli_admin, cli_export, cli_proofs, cli_stats, cli_verify, terminal
-from aval.clients.cli_checkpoints import audit_checkpoint, audit_checkpoints, keys_generate
-from aval.clients.cli_output import Printer
-from aval.clients.cli_parser import build_parser, language_in
-from aval.clients.errors import (
+from aval.clients.cli import admin as cli_admin
+from aval.clients.cli import export as cli_export
+from aval.clients.cli import proofs as cli_proofs
+from aval.clients.cli import stats as cli_stats
+from aval.clients.cli import terminal
+from aval.clients.cli import verify as cli_verify
+from aval.clients.cli.checkpoints import audit_checkpoint, audit_checkpoints, keys_generate
+from aval.clients.cli.messages import Messages, language_of
+from aval.clients.cli.output import Printer
+from aval.clients.cli.parser import build_parser, language_in
+from aval.clients.sdk.client import Client
+from aval.clients.sdk.errors import (
     AbortedError,
     AlreadyExistsError,
     AvalError,
@@ -25,8 +32,6 @@ from aval.clients.errors import (
     UnauthenticatedError,
     UnavailableError,
 )
-from aval.clients.messages import Messages, language_of
-from aval.clients.sdk import Client
 
 # The catalogue entry that explains a refusal: first by its reason, then by its type.
 _REASON_KEYS: dict[str, str] = {"IDEMPOTENCY_KEY_REUSED": "idempotency_reused"}

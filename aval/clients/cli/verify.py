@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aval.clients import terminal
-from aval.clients.cli_output import Printer
-from aval.clients.messages import Messages
-from aval.clients.sdk import Client
+from aval.clients.cli import terminal
+from aval.clients.cli.messages import Messages
+from aval.clients.cli.output import Printer
+from aval.clients.sdk.client import Client
 from aval.v1 import audit_pb2
 
 if TYPE_CHECKING:

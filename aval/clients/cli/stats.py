@@ -9,9 +9,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aval.clients.cli_session import AddCommand, Session
-from aval.clients.messages import Messages
-from aval.clients.stats_report import Settings, render_html, table_rows
+from aval.clients.cli.messages import Messages
+from aval.clients.cli.session import AddCommand, Session
+from aval.clients.cli.stats_report import Settings, render_html, table_rows
 from aval.texts import Texts, duration, load, percent
 
 DEFAULT_APPROVAL_RATE, DEFAULT_REVIEW_SECONDS = 0.95, 30.0

@@ -6,9 +6,9 @@ import argparse
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from aval.clients.cli_output import Printer
-from aval.clients.messages import Messages
-from aval.clients.sdk import Client
+from aval.clients.cli.messages import Messages
+from aval.clients.cli.output import Printer
+from aval.clients.sdk.client import Client
 
 # The helper of `build_parser` that adds one (sub)command: (group, name, help key) -> parser.
 AddCommand = Callable[[Any, str, str], argparse.ArgumentParser]

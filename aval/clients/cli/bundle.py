@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aval.clients.sdk import Client
+from aval.clients.sdk.client import Client
 from aval.v1 import audit_pb2
 from aval.verifier.bundle import CHECKPOINTS, EVENTS, MANIFEST, PUBLIC_KEY, sha256_file
 from aval.verifier.bundle import README as README_NAME
