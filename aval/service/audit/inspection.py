@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aval.audit_store import checkpoints, decisions, queries, trail
+from aval.audit_store import checkpoints, decisions, queries, query_sql, trail
 from aval.audit_store.checkpoints import CheckpointRecord
 from aval.audit_store.records import AuditEvent, Decision, Verdict
 from aval.service.audit import proofs
@@ -19,7 +19,7 @@ from aval.service.requests.audit import ExplainIn, QueryEventsIn
 
 def event_query(
     deployment: Deployment, principal: Principal, request: QueryEventsIn
-) -> queries.EventQuery:
+) -> query_sql.EventQuery:
     """The query a request asks for, once each of its tenants is known and granted (I5).
 
     The tenants are ``tenant`` and ``tenants`` together, or the caller's own when both are
@@ -39,7 +39,7 @@ def event_query(
         for field, name in asked or [("tenant", "")]
     }
     verdict = request.verdict.removeprefix("VERDICT_")
-    return queries.EventQuery(
+    return query_sql.EventQuery(
         tenants=tuple(sorted(tenants)),
         decision_id=request.decision_id,
         kind=request.kind or None,
@@ -62,12 +62,12 @@ async def query_events(
     after = None
     if request.page_token:
         try:
-            after = queries.decode_cursor(request.page_token)
+            after = query_sql.decode_cursor(request.page_token)
         except ValueError as exc:
             raise InvalidArgument([FieldViolation("page_token", "BAD_PAGE_TOKEN")]) from exc
     async with deployment.store.reading() as conn:
         page, following = await queries.page(conn, query, after=after, size=request.page_size)
-    return page, queries.encode_cursor(following) if following else ""
+    return page, query_sql.encode_cursor(following) if following else ""
 
 
 @dataclass(frozen=True)
