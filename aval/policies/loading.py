@@ -19,8 +19,8 @@ from aval.policies.review import (
     TenantPolicyFile,
     content_revision,
 )
+from aval.policies.yaml_lines import SYNTAX_FIX, Loc, YamlSyntaxError, line_of, parse
 
-Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -49,28 +49,6 @@ def _fix_for(error_type: str, loc: Loc, message: str) -> str:
     return message
 
 
-def _line_of(root: yaml.Node | None, loc: Loc) -> int | None:
-    """1-based line of the YAML node at `loc`, or of the deepest ancestor found."""
-    node, line = root, (root.start_mark.line + 1 if root is not None else None)
-    for part in loc:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    child = value
-                    line = key.start_mark.line + 1
-                    break
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            child = node.value[part]
-            line = child.start_mark.line + 1
-        if child is None:
-            break
-        node = child
-    return line
-
-
 @dataclass(frozen=True)
 class _Source:
     path: str
@@ -81,23 +59,15 @@ class _Source:
     def error(self, loc: Loc, error_type: str, message: str) -> PolicyError:
         field = ".".join(str(p) for p in loc) or "(document)"
         return PolicyError(
-            self.path, _line_of(self.root, loc), field, message, _fix_for(error_type, loc, message)
+            self.path, line_of(self.root, loc), field, message, _fix_for(error_type, loc, message)
         )
 
 
 def _read(path: str, text: str) -> _Source:
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise PolicyError(
-            path,
-            mark.line + 1 if mark else None,
-            "(syntax)",
-            str(exc).split("\n")[0],
-            "correct the YAML syntax at that line",
-        ) from exc
+        data, root = parse(text)
+    except YamlSyntaxError as exc:
+        raise PolicyError(path, exc.line, "(syntax)", exc.message, SYNTAX_FIX) from exc
     return _Source(path, text, data, root)
 
 
