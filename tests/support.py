@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,9 +18,16 @@ from pathlib import Path
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from aval.audit_store import ChangeListener, Store
+from aval.audit_store.group_commit import ProposalWriter
+from aval.policies import load_policy_dir
 from aval.service.ai.egress import EgressPolicy, EndpointRule, TenantEgress
 from aval.service.audit.signing import PRIVATE_KEY_NAME, Signer, write_key_pair
-from aval.service.identity import token_hash
+from aval.service.authorization import Authorizer
+from aval.service.clock import SYSTEM_CLOCK, Clock
+from aval.service.deployment import Deployment
+from aval.service.identity import Principal, TokenAuthenticator, load_principals, token_hash
+from aval.service.settings import Settings
 
 POLICIES = {
     "ville-a": """
@@ -301,3 +310,48 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+
+
+def deployment_of(
+    store: Store,
+    url: str,
+    principals: Sequence[tuple[Principal, str]],
+    config_dir: Path,
+    *,
+    listener: ChangeListener,
+    writer: ProposalWriter,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Deployment:
+    """The use cases' world on `store`: the test configuration's policies, these principals."""
+    return Deployment(
+        settings=Settings(database_url=url, max_payload_bytes=4096),
+        store=store,
+        policies=load_policy_dir(config_dir / "policies"),
+        authenticator=TokenAuthenticator(principals),
+        authorizer=Authorizer([p for p, _ in principals]),
+        listener=listener,
+        writer=writer,
+        clock=clock,
+    )
+
+
+@asynccontextmanager
+async def deployment_running(
+    url: str, config_dir: Path, *, clock: Clock = SYSTEM_CLOCK
+) -> AsyncIterator[Deployment]:
+    """A deployment on a database of its own: its store, listener and writer, closed after."""
+    principals = load_principals(config_dir / "principals.yaml")
+    store = Store(url, min_size=1, max_size=4)
+    await store.open()
+    listener = ChangeListener(url)
+    await listener.start()
+    writer = ProposalWriter(store)
+    writer.start()
+    try:
+        yield deployment_of(
+            store, url, principals, config_dir, listener=listener, writer=writer, clock=clock
+        )
+    finally:
+        await writer.stop()
+        await listener.stop()
+        await store.close()
