@@ -541,7 +541,7 @@ def test_another_caller_reusing_a_key_gets_its_own_decision_I4(client_of: Client
     # Each replay answers with the caller's own decision, never the other's.
     assert app.propose(**mine).decision.id == first.decision.id
     assert other.propose(**theirs).decision.id == second.decision.id
-    # A caller reusing its own key with another body is refused, as before: each its own.
+    # A caller reusing its own key with another body is refused: each key is its caller's own.
     with pytest.raises(AlreadyExistsError):
         app.propose(**theirs)
     with pytest.raises(AlreadyExistsError):
