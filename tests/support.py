@@ -9,18 +9,21 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aval.audit_store import ChangeListener, Store
 from aval.audit_store.group_commit import ProposalWriter
-from aval.policies import load_policy_dir
+from aval.audit_store.records import AdviceStatus, Decision, DecisionState, Suggestion
+from aval.policies import ReviewPolicy, load_policy_dir
 from aval.service.ai.egress import EgressPolicy, EndpointRule, TenantEgress
 from aval.service.audit.signing import PRIVATE_KEY_NAME, Signer, write_key_pair
 from aval.service.authorization import Authorizer
@@ -355,3 +358,38 @@ async def deployment_running(
         await writer.stop()
         await listener.stop()
         await store.close()
+
+
+def ai_proposal(
+    tenant: str,
+    policy: ReviewPolicy,
+    proposer: Principal,
+    ai_system: str,
+    version: str,
+    status: str,
+    output: Any,
+    now: datetime,
+) -> Decision:
+    """A pending decision as the gateway stores it after asking `ai_system` (the advice's
+    status and output given), for a test that writes its AI calls by hand."""
+    return Decision(
+        tenant_id=tenant,
+        id=uuid.uuid4(),
+        decision_type=policy.decision_type,
+        subject_ref=f"signalement:{uuid.uuid4().hex[:8]}",
+        state=DecisionState.PENDING_REVIEW,
+        input={"texte": "nid-de-poule rue de la Gare"},
+        input_sha256="0" * 64,
+        suggestion=Suggestion(output, 0.8, "", ai_system, version) if output else None,
+        proposer_id=proposer.id,
+        idempotency_key=str(uuid.uuid4()),
+        request_sha256="0" * 64,
+        policy_revision=policy.revision,
+        required_approvals=policy.required_approvals,
+        rejections_to_close=policy.rejections_to_close,
+        created_at=now,
+        updated_at=now,
+        deadline=now + policy.deadline,
+        pending_output=output,
+        advice_status=AdviceStatus(status),
+    )
