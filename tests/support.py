@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from google.rpc import error_details_pb2
 
 from aval.audit_store import ChangeListener, Store
 from aval.audit_store.group_commit import ProposalWriter
@@ -147,13 +148,9 @@ def token_of(principal_id: str) -> str:
     return f"test-token-{principal_id}"
 
 
-def write_config(folder: Path) -> tuple[Path, Path]:
-    """Writes the test policies and principals; returns (policy dir, principals file)."""
-    policy_dir = folder / "policies"
-    policy_dir.mkdir(parents=True, exist_ok=True)
-    for tenant, text in POLICIES.items():
-        (policy_dir / f"{tenant}.yaml").write_text(text, encoding="utf-8")
-    principals = [
+def principal_entries() -> list[dict[str, Any]]:
+    """The test principals as the entries of a principals file, each with its token's hash."""
+    return [
         {
             "id": pid,
             "tenant": tenant,
@@ -163,8 +160,18 @@ def write_config(folder: Path) -> tuple[Path, Path]:
         }
         for pid, (tenant, roles, grants) in PRINCIPALS.items()
     ]
+
+
+def write_config(folder: Path) -> tuple[Path, Path]:
+    """Writes the test policies and principals; returns (policy dir, principals file)."""
+    policy_dir = folder / "policies"
+    policy_dir.mkdir(parents=True, exist_ok=True)
+    for tenant, text in POLICIES.items():
+        (policy_dir / f"{tenant}.yaml").write_text(text, encoding="utf-8")
     principals_file = folder / "principals.yaml"
-    principals_file.write_text(yaml.safe_dump({"principals": principals}), encoding="utf-8")
+    principals_file.write_text(
+        yaml.safe_dump({"principals": principal_entries()}), encoding="utf-8"
+    )
     return policy_dir, principals_file
 
 
@@ -393,3 +400,23 @@ def ai_proposal(
         pending_output=output,
         advice_status=AdviceStatus(status),
     )
+
+
+# The kinds of detail a refusal of Aval carries in its google.rpc.Status.
+DETAIL_KINDS = (
+    error_details_pb2.ErrorInfo,
+    error_details_pb2.LocalizedMessage,
+    error_details_pb2.BadRequest,
+)
+
+
+def unpacked_details(status: Any) -> list[Any]:
+    """The details of a google.rpc.Status, each unpacked to its message, in their order."""
+    found = []
+    for detail in status.details:
+        for kind in DETAIL_KINDS:
+            if detail.Is(kind.DESCRIPTOR):
+                message = kind()
+                detail.Unpack(message)
+                found.append(message)
+    return found
