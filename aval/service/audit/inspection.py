@@ -12,7 +12,7 @@ from aval.service.audit.explanation import explain_for_citizen
 from aval.service.audit.explanation_inspector import EventProof, explain_for_inspector
 from aval.service.audit.report_html import text_format
 from aval.service.deployment import Deployment
-from aval.service.errors import FieldViolation, InvalidArgument
+from aval.service.errors import page_position
 from aval.service.identity import Principal
 from aval.service.requests.audit import ExplainIn, QueryEventsIn
 
@@ -59,12 +59,7 @@ async def query_events(
 ) -> tuple[list[AuditEvent], str]:
     """A page of events in (tenant, sequence) order and the token of the next page."""
     query = event_query(deployment, principal, request)
-    after = None
-    if request.page_token:
-        try:
-            after = query_sql.decode_cursor(request.page_token)
-        except ValueError as exc:
-            raise InvalidArgument([FieldViolation("page_token", "BAD_PAGE_TOKEN")]) from exc
+    after = page_position(request.page_token, query_sql.decode_cursor)
     async with deployment.store.reading() as conn:
         page, following = await queries.page(conn, query, after=after, size=request.page_size)
     return page, query_sql.encode_cursor(following) if following else ""
