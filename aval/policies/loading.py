@@ -19,7 +19,14 @@ from aval.policies.review import (
     TenantPolicyFile,
     content_revision,
 )
-from aval.policies.yaml_lines import SYNTAX_FIX, Loc, YamlSyntaxError, line_of, parse
+from aval.policies.yaml_lines import (
+    SYNTAX_FIX,
+    Loc,
+    YamlSyntaxError,
+    common_fix,
+    line_of,
+    parse,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -40,10 +47,8 @@ def _fix_for(error_type: str, loc: Loc, message: str) -> str:
             "set required_approvals to 1 or more: Aval never lets a decision take effect "
             "without a person (invariant I1)"
         )
-    if error_type == "extra_forbidden":
-        return f"remove '{name}' or correct its spelling"
-    if error_type == "missing":
-        return f"add '{name}'"
+    if (common := common_fix(error_type, loc)) is not None:
+        return common
     if name == "deadline":
         return "write a positive duration such as 72h, 10d or P10D"
     return message

@@ -57,3 +57,13 @@ def line_of(root: yaml.Node | None, loc: Loc) -> int | None:
             break
         node = child
     return line
+
+
+def common_fix(error_type: str, loc: Loc) -> str | None:
+    """How to mend a field the file's schema does not know (extra) or lacks (missing)."""
+    name = str(loc[-1]) if loc else ""
+    if error_type == "extra_forbidden":
+        return f"remove '{name}' or correct its spelling"
+    if error_type == "missing":
+        return f"add '{name}'"
+    return None

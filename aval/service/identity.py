@@ -16,7 +16,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aval.audit_store.records import SYSTEM_ACTOR, Actor, ActorType
-from aval.policies.yaml_lines import SYNTAX_FIX, Loc, YamlSyntaxError, line_of, parse
+from aval.policies.yaml_lines import (
+    SYNTAX_FIX,
+    Loc,
+    YamlSyntaxError,
+    common_fix,
+    line_of,
+    parse,
+)
 from aval.service.errors import Unauthenticated
 
 ROLES = ("application", "supervisor", "inspector", "admin")
@@ -179,12 +186,9 @@ def _refuse_repeated_keys(document: _Document, node: yaml.Node | None, loc: Loc)
 
 
 def _fix_for(error_type: str, loc: Loc, message: str) -> str:
-    name = str(loc[-1]) if loc else ""
-    if error_type == "extra_forbidden":
-        return f"remove '{name}' or correct its spelling"
-    if error_type == "missing":
-        return f"add '{name}'"
-    if name == "token_sha256":
+    if (common := common_fix(error_type, loc)) is not None:
+        return common
+    if loc and loc[-1] == "token_sha256":
         return "write the SHA-256 of the token, 64 lowercase hexadecimal digits"
     return message
 
