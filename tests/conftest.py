@@ -21,7 +21,8 @@ from aval.service.clock import MovableClock
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal, load_principals
 
-from .support import deployment_of, write_config
+from .in_process import deployment_of
+from .support import write_config
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,8 @@ from aval.policies import ReviewPolicy, load_policy_dir
 from aval.service.decisions.proposals import proposed_event
 from aval.service.identity import Principal, actor_of
 from aval.v1 import admin_pb2, admin_pb2_grpc
-from tests.support import ai_proposal, write_config
+from tests.in_process import ai_proposal
+from tests.support import write_config
 
 from .conftest import ClientOf
 from .helpers import Raw, all_events, fields_of, run_cli

@@ -16,7 +16,7 @@ from aval.service.decisions import proposals
 from aval.service.deployment import Deployment
 from aval.service.errors import AlreadyExists
 from aval.service.identity import Principal
-from tests.support import deployment_running
+from tests.in_process import deployment_running
 
 from .test_flow import propose_in
 

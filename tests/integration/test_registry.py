@@ -25,7 +25,7 @@ from aval.service.decisions.proposals import proposed_event
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal, actor_of
 from aval.service.requests.decisions import DecideIn
-from tests.support import ai_proposal
+from tests.in_process import ai_proposal
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

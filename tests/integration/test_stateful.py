@@ -40,7 +40,7 @@ from aval.service.errors import (
 )
 from aval.service.identity import Principal, load_principals
 from aval.service.requests.decisions import ClaimIn, DecideIn, ProposeIn
-from tests.support import deployment_of
+from tests.in_process import deployment_of
 
 T = TypeVar("T")
 TENANT = "ville-a"

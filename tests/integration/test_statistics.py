@@ -25,7 +25,7 @@ from aval.service.errors import InvalidArgument, PermissionDenied
 from aval.service.identity import Principal, load_principals
 from aval.service.requests.audit import StatsIn
 from aval.service.requests.decisions import ClaimIn, DecideIn, ProposeIn
-from tests.support import deployment_running
+from tests.in_process import deployment_running
 
 # Two hours ago, to the second: the express.test decision (2 s deadline) is overdue for the
 # real clock of the expiry sweep, the others (days) are not.
