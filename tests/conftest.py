@@ -17,13 +17,11 @@ from psycopg import conninfo
 
 from aval.audit_store import ChangeListener, Store, migrate
 from aval.audit_store.group_commit import ProposalWriter
-from aval.policies import load_policy_dir
-from aval.service.authorization import Authorizer
 from aval.service.clock import MovableClock
 from aval.service.deployment import Deployment
-from aval.service.identity import Principal, TokenAuthenticator, load_principals
-from aval.service.settings import Settings
+from aval.service.identity import Principal, load_principals
 
+from .in_process import deployment_of
 from .support import write_config
 
 
@@ -98,14 +96,8 @@ async def deployment(
     await listener.start()
     writer = ProposalWriter(store)
     writer.start()
-    yield Deployment(
-        settings=Settings(database_url=database_url, max_payload_bytes=4096),
-        store=store,
-        policies=load_policy_dir(config_dir / "policies"),
-        authenticator=TokenAuthenticator(principals),
-        authorizer=Authorizer([p for p, _ in principals]),
-        listener=listener,
-        writer=writer,
+    yield deployment_of(
+        store, database_url, principals, config_dir, listener=listener, writer=writer
     )
     await writer.stop()
     await listener.stop()

@@ -12,9 +12,11 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from google.rpc import error_details_pb2
 
 from aval.service.ai.egress import EgressPolicy, EndpointRule, TenantEgress
 from aval.service.audit.signing import PRIVATE_KEY_NAME, Signer, write_key_pair
@@ -135,13 +137,9 @@ def token_of(principal_id: str) -> str:
     return f"test-token-{principal_id}"
 
 
-def write_config(folder: Path) -> tuple[Path, Path]:
-    """Writes the test policies and principals; returns (policy dir, principals file)."""
-    policy_dir = folder / "policies"
-    policy_dir.mkdir(parents=True, exist_ok=True)
-    for tenant, text in POLICIES.items():
-        (policy_dir / f"{tenant}.yaml").write_text(text, encoding="utf-8")
-    principals = [
+def principal_entries() -> list[dict[str, Any]]:
+    """The test principals as the entries of a principals file, each with its token's hash."""
+    return [
         {
             "id": pid,
             "tenant": tenant,
@@ -151,8 +149,18 @@ def write_config(folder: Path) -> tuple[Path, Path]:
         }
         for pid, (tenant, roles, grants) in PRINCIPALS.items()
     ]
+
+
+def write_config(folder: Path) -> tuple[Path, Path]:
+    """Writes the test policies and principals; returns (policy dir, principals file)."""
+    policy_dir = folder / "policies"
+    policy_dir.mkdir(parents=True, exist_ok=True)
+    for tenant, text in POLICIES.items():
+        (policy_dir / f"{tenant}.yaml").write_text(text, encoding="utf-8")
     principals_file = folder / "principals.yaml"
-    principals_file.write_text(yaml.safe_dump({"principals": principals}), encoding="utf-8")
+    principals_file.write_text(
+        yaml.safe_dump({"principals": principal_entries()}), encoding="utf-8"
+    )
     return policy_dir, principals_file
 
 
@@ -301,3 +309,23 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+
+
+# The kinds of detail a refusal of Aval carries in its google.rpc.Status.
+DETAIL_KINDS = (
+    error_details_pb2.ErrorInfo,
+    error_details_pb2.LocalizedMessage,
+    error_details_pb2.BadRequest,
+)
+
+
+def unpacked_details(status: Any) -> list[Any]:
+    """The details of a google.rpc.Status, each unpacked to its message, in their order."""
+    found = []
+    for detail in status.details:
+        for kind in DETAIL_KINDS:
+            if detail.Is(kind.DESCRIPTOR):
+                message = kind()
+                detail.Unpack(message)
+                found.append(message)
+    return found

@@ -8,6 +8,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from aval.audit_store import fetch
 from aval.verifier import merkle
 from aval.verifier.chain import GENESIS_HASH, chain_hash
 
@@ -83,12 +84,12 @@ async def latest(conn: AsyncConnection[Any], tenant_id: str) -> CheckpointRecord
     Returns:
         The checkpoint, or None when the tenant has none.
     """
-    cur = await conn.execute(
+    return await fetch.one(
+        conn,
         f"SELECT {_COLUMNS} FROM checkpoints WHERE tenant_id = %s ORDER BY tree_size DESC LIMIT 1",
         (tenant_id,),
+        _record,
     )
-    row = await cur.fetchone()
-    return None if row is None else _record(row)
 
 
 async def at_size(
@@ -104,12 +105,12 @@ async def at_size(
     Returns:
         The checkpoint, or None when none was signed at that size.
     """
-    cur = await conn.execute(
+    return await fetch.one(
+        conn,
         f"SELECT {_COLUMNS} FROM checkpoints WHERE tenant_id = %s AND tree_size = %s",
         (tenant_id, tree_size),
+        _record,
     )
-    row = await cur.fetchone()
-    return None if row is None else _record(row)
 
 
 async def list_all(conn: AsyncConnection[Any], tenant_id: str) -> list[CheckpointRecord]:
@@ -122,11 +123,12 @@ async def list_all(conn: AsyncConnection[Any], tenant_id: str) -> list[Checkpoin
     Returns:
         The checkpoints, oldest (smallest tree size) first.
     """
-    cur = await conn.execute(
+    return await fetch.every(
+        conn,
         f"SELECT {_COLUMNS} FROM checkpoints WHERE tenant_id = %s ORDER BY tree_size",
         (tenant_id,),
+        _record,
     )
-    return [_record(row) for row in await cur.fetchall()]
 
 
 async def insert(conn: AsyncConnection[Any], record: CheckpointRecord) -> bool:

@@ -16,6 +16,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from aval.audit_store import fetch
+
 PIN_STATES = ("PENDING", "APPROVED", "REFUSED", "SUPERSEDED")
 
 
@@ -122,12 +124,12 @@ async def get_pin_request(
 ) -> PinRequestRecord | None:
     """One pin request of a tenant; FOR UPDATE locks it until the transaction ends."""
     lock = " FOR UPDATE" if for_update else ""
-    cur = await conn.execute(
+    return await fetch.one(
+        conn,
         f"SELECT {_PIN} FROM pin_requests WHERE tenant_id = %s AND id = %s{lock}",
         (tenant_id, request_id),
+        _pin,
     )
-    row = await cur.fetchone()
-    return None if row is None else _pin(row)
 
 
 async def list_pin_requests(
@@ -135,12 +137,13 @@ async def list_pin_requests(
 ) -> list[PinRequestRecord]:
     """A tenant's pin requests: pending ones first, then the others; latest first in each."""
     where = " AND state = 'PENDING'" if pending_only else ""
-    cur = await conn.execute(
+    return await fetch.every(
+        conn,
         f"SELECT {_PIN} FROM pin_requests WHERE tenant_id = %s{where}"
         " ORDER BY state <> 'PENDING', requested_at DESC, id",
         (tenant_id,),
+        _pin,
     )
-    return [_pin(row) for row in await cur.fetchall()]
 
 
 async def close_pin_request(

@@ -15,6 +15,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from aval.audit_store import fetch
 from aval.audit_store.errors import StoreError
 
 # The kinds of ai_systems.kind and the scopes of ai_stops.scope.
@@ -197,20 +198,22 @@ async def get_system(
 ) -> AISystemRecord | None:
     """One AI system of a tenant; FOR UPDATE locks its row until the transaction ends."""
     lock = " FOR UPDATE" if for_update else ""
-    cur = await conn.execute(
+    return await fetch.one(
+        conn,
         f"SELECT {_SYSTEM} FROM ai_systems WHERE tenant_id = %s AND name = %s{lock}",
         (tenant_id, name),
+        _system,
     )
-    row = await cur.fetchone()
-    return None if row is None else _system(row)
 
 
 async def list_systems(conn: AsyncConnection[Any], tenant_id: str) -> list[AISystemRecord]:
     """A tenant's AI systems, by name."""
-    cur = await conn.execute(
-        f"SELECT {_SYSTEM} FROM ai_systems WHERE tenant_id = %s ORDER BY name", (tenant_id,)
+    return await fetch.every(
+        conn,
+        f"SELECT {_SYSTEM} FROM ai_systems WHERE tenant_id = %s ORDER BY name",
+        (tenant_id,),
+        _system,
     )
-    return [_system(row) for row in await cur.fetchall()]
 
 
 async def insert_system(conn: AsyncConnection[Any], system: AISystemRecord) -> bool:
@@ -278,25 +281,26 @@ async def list_versions(
     if ai_system is not None:
         where += " AND ai_system = %s"
         params.append(ai_system)
-    cur = await conn.execute(
+    return await fetch.every(
+        conn,
         f"SELECT {_VERSION} FROM model_versions WHERE {where}"
         " ORDER BY ai_system, registered_at, version",
         params,
+        _version,
     )
-    return [_version(row) for row in await cur.fetchall()]
 
 
 async def get_version(
     conn: AsyncConnection[Any], tenant_id: str, ai_system: str, version: str
 ) -> ModelVersionRecord | None:
     """One registered version of an AI system, or None."""
-    cur = await conn.execute(
+    return await fetch.one(
+        conn,
         f"SELECT {_VERSION} FROM model_versions"
         " WHERE tenant_id = %s AND ai_system = %s AND version = %s",
         (tenant_id, ai_system, version),
+        _version,
     )
-    row = await cur.fetchone()
-    return None if row is None else _version(row)
 
 
 async def insert_version(
@@ -351,21 +355,22 @@ async def delete_stop(
     conn: AsyncConnection[Any], tenant_id: str, scope: str, target: str
 ) -> StopRecord | None:
     """Lifts a stop; returns the stop that was in force, or None when there was none."""
-    cur = await conn.execute(
+    return await fetch.one(
+        conn,
         "DELETE FROM ai_stops WHERE tenant_id = %s AND scope = %s AND target = %s"
         f" RETURNING {_STOP}",
         (tenant_id, scope, target),
+        _stop,
     )
-    row = await cur.fetchone()
-    return None if row is None else _stop(row)
 
 
 async def list_stops(conn: AsyncConnection[Any], tenant_id: str) -> list[StopRecord]:
     """The stops in force in a tenant, broadest scope first, then oldest first."""
-    cur = await conn.execute(
+    return await fetch.every(
+        conn,
         f"SELECT {_STOP} FROM ai_stops WHERE tenant_id = %s ORDER BY"
         " CASE scope WHEN 'TENANT' THEN 0 WHEN 'DECISION_TYPE' THEN 1 ELSE 2 END,"
         " stopped_at, target",
         (tenant_id,),
+        _stop,
     )
-    return [_stop(row) for row in await cur.fetchall()]

@@ -12,6 +12,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from aval.audit_store import fetch
 from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import AuditEvent
 
@@ -157,28 +158,28 @@ async def find_event(
 ) -> AuditEvent | None:
     """One event of a tenant, by sequence number (when not 0) or else by event id."""
     where, key = ("seq = %s", seq) if seq else ("event_id = %s", event_id)
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE tenant_id = %s AND {where}"
-            " ORDER BY seq LIMIT 1",
-            (tenant_id, key),
-        )
-        row = await cur.fetchone()
-    return None if row is None else _event(row)
+    return await fetch.one(
+        conn,
+        f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE tenant_id = %s AND {where}"
+        " ORDER BY seq LIMIT 1",
+        (tenant_id, key),
+        _event,
+        row_factory=dict_row,
+    )
 
 
 async def last_event(
     conn: AsyncConnection[Any], tenant_id: str, decision_id: uuid.UUID, kind: str
 ) -> AuditEvent | None:
     """The latest event of one kind about a decision, or None."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE tenant_id = %s"
-            " AND decision_id = %s AND kind = %s ORDER BY seq DESC LIMIT 1",
-            (tenant_id, decision_id, kind),
-        )
-        row = await cur.fetchone()
-    return None if row is None else _event(row)
+    return await fetch.one(
+        conn,
+        f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE tenant_id = %s"
+        " AND decision_id = %s AND kind = %s ORDER BY seq DESC LIMIT 1",
+        (tenant_id, decision_id, kind),
+        _event,
+        row_factory=dict_row,
+    )
 
 
 async def iter_leaf_hashes(

@@ -23,9 +23,10 @@ from aval.verifier.chain_verifier import Report as Report  # what verify_tenant 
 # order aggregated (Python checks that they follow on, which also proves that order), the
 # events' stated decision states, and the Merkle leaf hashes where a checkpoint needs them.
 # A range where anything is doubted is read again one event at a time (`check`), so that
-# problems are named exactly as before. Nothing is taken from earlier runs or from what the
-# database says of itself (stored frontiers, catalog): the checkpoints' roots are recomputed
-# from the current bytes, which is what catches a chain rewritten consistently (I3).
+# each problem is named by the event-by-event verifier, however it was first noticed. Nothing
+# is taken from earlier runs or from what the database says of itself (stored frontiers,
+# catalog): the checkpoints' roots are recomputed from the current bytes, which is what
+# catches a chain rewritten consistently (I3).
 
 RANGE_SIZE = 10_000
 """Sequence numbers per range that one connection checks at a time."""

@@ -19,8 +19,15 @@ from aval.policies.review import (
     TenantPolicyFile,
     content_revision,
 )
+from aval.policies.yaml_lines import (
+    SYNTAX_FIX,
+    Loc,
+    YamlSyntaxError,
+    common_fix,
+    line_of,
+    parse,
+)
 
-Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -40,35 +47,11 @@ def _fix_for(error_type: str, loc: Loc, message: str) -> str:
             "set required_approvals to 1 or more: Aval never lets a decision take effect "
             "without a person (invariant I1)"
         )
-    if error_type == "extra_forbidden":
-        return f"remove '{name}' or correct its spelling"
-    if error_type == "missing":
-        return f"add '{name}'"
+    if (common := common_fix(error_type, loc)) is not None:
+        return common
     if name == "deadline":
         return "write a positive duration such as 72h, 10d or P10D"
     return message
-
-
-def _line_of(root: yaml.Node | None, loc: Loc) -> int | None:
-    """1-based line of the YAML node at `loc`, or of the deepest ancestor found."""
-    node, line = root, (root.start_mark.line + 1 if root is not None else None)
-    for part in loc:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    child = value
-                    line = key.start_mark.line + 1
-                    break
-        elif (
-            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
-        ):
-            child = node.value[part]
-            line = child.start_mark.line + 1
-        if child is None:
-            break
-        node = child
-    return line
 
 
 @dataclass(frozen=True)
@@ -81,23 +64,15 @@ class _Source:
     def error(self, loc: Loc, error_type: str, message: str) -> PolicyError:
         field = ".".join(str(p) for p in loc) or "(document)"
         return PolicyError(
-            self.path, _line_of(self.root, loc), field, message, _fix_for(error_type, loc, message)
+            self.path, line_of(self.root, loc), field, message, _fix_for(error_type, loc, message)
         )
 
 
 def _read(path: str, text: str) -> _Source:
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise PolicyError(
-            path,
-            mark.line + 1 if mark else None,
-            "(syntax)",
-            str(exc).split("\n")[0],
-            "correct the YAML syntax at that line",
-        ) from exc
+        data, root = parse(text)
+    except YamlSyntaxError as exc:
+        raise PolicyError(path, exc.line, "(syntax)", exc.message, SYNTAX_FIX) from exc
     return _Source(path, text, data, root)
 
 

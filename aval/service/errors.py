@@ -8,9 +8,9 @@ the call's `accept-language` asks for English); ErrorInfo carries the reason and
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import any_pb2
@@ -215,3 +215,20 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: DomainErr
     metadata = [(str(k), v) for k, v in (context.invocation_metadata() or ())]
     status = rpc_status.to_status(to_status(exc, language_of(metadata)))
     await context.abort_with_status(status)  # type: ignore[attr-defined]
+
+
+_Position = TypeVar("_Position")
+
+
+def page_position(token: str, decode: Callable[[str], _Position]) -> _Position | None:
+    """Where the page of a request's `page_token` starts; None (the first page) when empty.
+
+    Raises:
+        InvalidArgument: BAD_PAGE_TOKEN, `decode` refused the token (ValueError).
+    """
+    if not token:
+        return None
+    try:
+        return decode(token)
+    except ValueError as exc:
+        raise InvalidArgument([FieldViolation("page_token", "BAD_PAGE_TOKEN")]) from exc

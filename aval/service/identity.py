@@ -16,6 +16,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aval.audit_store.records import SYSTEM_ACTOR, Actor, ActorType
+from aval.policies.yaml_lines import (
+    SYNTAX_FIX,
+    Loc,
+    YamlSyntaxError,
+    common_fix,
+    line_of,
+    parse,
+)
 from aval.service.errors import Unauthenticated
 
 ROLES = ("application", "supervisor", "inspector", "admin")
@@ -123,9 +131,6 @@ class PrincipalsFileError(ValueError):
         super().__init__(f"{where}: {field}: {message} — fix: {fix}")
 
 
-Loc = tuple[str | int, ...]
-
-
 @dataclass(frozen=True)
 class _Document:
     """A YAML file's data with its node tree, whose marks give the line of every value."""
@@ -135,26 +140,7 @@ class _Document:
     root: yaml.Node | None
 
     def line(self, loc: Loc) -> int | None:
-        """1-based line of the value at `loc` (of its key in a mapping), or of its nearest
-        parent."""
-        node, line = self.root, (self.root.start_mark.line + 1 if self.root else None)
-        for part in loc:
-            child = None
-            if isinstance(node, yaml.MappingNode):
-                for key, value in node.value:
-                    if key.value == str(part):
-                        child, line = value, key.start_mark.line + 1
-            elif (
-                isinstance(node, yaml.SequenceNode)
-                and isinstance(part, int)
-                and part < len(node.value)
-            ):
-                child = node.value[part]
-                line = child.start_mark.line + 1
-            if child is None:
-                break
-            node = child
-        return line
+        return line_of(self.root, loc)
 
     def error(self, loc: Loc, message: str, fix: str) -> PrincipalsFileError:
         where = ".".join(str(p) for p in loc) or "(document)"
@@ -168,21 +154,10 @@ def _read(path: Path) -> _Document:
         raise PrincipalsFileError(
             path, None, "(file)", str(exc), "check AVAL_PRINCIPALS_FILE"
         ) from exc
-    loader = yaml.SafeLoader(text)
     try:
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise PrincipalsFileError(
-            path,
-            mark.line + 1 if mark else None,
-            "(syntax)",
-            str(exc).split("\n")[0],
-            "correct the YAML syntax at that line",
-        ) from exc
-    finally:
-        loader.dispose()
+        data, root = parse(text)
+    except YamlSyntaxError as exc:
+        raise PrincipalsFileError(path, exc.line, "(syntax)", exc.message, SYNTAX_FIX) from exc
     document = _Document(path, data, root)
     _refuse_repeated_keys(document, root, ())
     return document
@@ -211,12 +186,9 @@ def _refuse_repeated_keys(document: _Document, node: yaml.Node | None, loc: Loc)
 
 
 def _fix_for(error_type: str, loc: Loc, message: str) -> str:
-    name = str(loc[-1]) if loc else ""
-    if error_type == "extra_forbidden":
-        return f"remove '{name}' or correct its spelling"
-    if error_type == "missing":
-        return f"add '{name}'"
-    if name == "token_sha256":
+    if (common := common_fix(error_type, loc)) is not None:
+        return common
+    if loc and loc[-1] == "token_sha256":
         return "write the SHA-256 of the token, 64 lowercase hexadecimal digits"
     return message
 

@@ -23,8 +23,6 @@ from aval.audit_store.records import (
     AICall,
     CallRole,
     Decision,
-    DecisionState,
-    Suggestion,
 )
 from aval.clients import Client
 from aval.clients.sdk.errors import (
@@ -40,6 +38,7 @@ from aval.policies import ReviewPolicy, load_policy_dir
 from aval.service.decisions.proposals import proposed_event
 from aval.service.identity import Principal, actor_of
 from aval.v1 import admin_pb2, admin_pb2_grpc
+from tests.in_process import ai_proposal
 from tests.support import write_config
 
 from .conftest import ClientOf
@@ -440,27 +439,7 @@ async def propose_with_calls(url: str, name: str, policy: ReviewPolicy) -> list[
     try:
         for (status, output, latency), (shadow_output, shadow_latency) in CALLS:
             now = datetime.now(UTC)
-            d = Decision(
-                tenant_id="ville-a",
-                id=uuid.uuid4(),
-                decision_type=policy.decision_type,
-                subject_ref=f"signalement:{uuid.uuid4().hex[:8]}",
-                state=DecisionState.PENDING_REVIEW,
-                input={"texte": "nid-de-poule rue de la Gare"},
-                input_sha256="0" * 64,
-                suggestion=Suggestion(output, 0.8, "", name, "1.0") if output else None,
-                proposer_id=app.id,
-                idempotency_key=str(uuid.uuid4()),
-                request_sha256="0" * 64,
-                policy_revision=policy.revision,
-                required_approvals=policy.required_approvals,
-                rejections_to_close=policy.rejections_to_close,
-                created_at=now,
-                updated_at=now,
-                deadline=now + policy.deadline,
-                pending_output=output,
-                advice_status=AdviceStatus(status),
-            )
+            d = ai_proposal("ville-a", policy, app, name, "1.0", status, output, now)
 
             calls = [
                 ai_call(d, name, CallRole.PRIMARY, "1.0", status, output, latency),

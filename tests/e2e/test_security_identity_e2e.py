@@ -27,7 +27,13 @@ from aval.clients import Client
 from aval.clients.sdk.errors import AlreadyExistsError
 from aval.service.identity import token_hash
 from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, review_pb2
-from tests.support import PRINCIPALS, ServerProcess, token_of, write_config
+from tests.support import (
+    ServerProcess,
+    principal_entries,
+    token_of,
+    unpacked_details,
+    write_config,
+)
 
 from .conftest import ClientOf
 from .helpers import all_events, propose_kwargs
@@ -173,16 +179,7 @@ class Refusal:
                 reason = info.reason
         # Every detail, unpacked, so that nothing in any of them may differ.
         text = [err.details() or "", str(status.code), status.message]
-        for detail in status.details:
-            for kind in (
-                error_details_pb2.ErrorInfo,
-                error_details_pb2.LocalizedMessage,
-                error_details_pb2.BadRequest,
-            ):
-                if detail.Is(kind.DESCRIPTOR):
-                    unpacked = kind()
-                    detail.Unpack(unpacked)
-                    text.append(f"{kind.__name__}: {unpacked}")
+        text += [f"{type(m).__name__}: {m}" for m in unpacked_details(status)]
         return cls(err.code(), reason, "\n".join(text).replace(tenant, "<tenant>"))
 
 
@@ -367,16 +364,7 @@ def odd_server(
     new_database: Callable[..., str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
     folder = tmp_path_factory.mktemp("identity-server")
-    entries = [
-        {
-            "id": pid,
-            "tenant": tenant,
-            "roles": roles,
-            "grants": grants,
-            "token_sha256": token_hash(token_of(pid)),
-        }
-        for pid, (tenant, roles, grants) in PRINCIPALS.items()
-    ]
+    entries = principal_entries()
     entries += [
         {"id": pid, "tenant": tenant, "roles": roles, "token_sha256": token_hash(token_of(pid))}
         for pid, (tenant, roles) in ROLE_NAMED.items()
@@ -541,7 +529,7 @@ def test_another_caller_reusing_a_key_gets_its_own_decision_I4(client_of: Client
     # Each replay answers with the caller's own decision, never the other's.
     assert app.propose(**mine).decision.id == first.decision.id
     assert other.propose(**theirs).decision.id == second.decision.id
-    # A caller reusing its own key with another body is refused, as before: each its own.
+    # A caller reusing its own key with another body is refused: each key is its caller's own.
     with pytest.raises(AlreadyExistsError):
         app.propose(**theirs)
     with pytest.raises(AlreadyExistsError):

@@ -13,7 +13,6 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import json_format
-from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from aval.service.ai.advisor_demo import (
@@ -24,6 +23,7 @@ from aval.service.ai.advisor_demo import (
     train_demo_model,
 )
 from aval.v1 import advisor_pb2, advisor_pb2_grpc
+from tests.support import unpacked_details
 
 
 @pytest.fixture(scope="module")
@@ -54,18 +54,7 @@ def _request(case: dict[str, Any], version: str = "") -> advisor_pb2.SuggestRequ
 def _details(error: grpc.aio.AioRpcError) -> list[Any]:
     status = rpc_status.from_call(error)  # type: ignore[arg-type]
     assert status is not None
-    found: list[Any] = []
-    for detail in status.details:
-        for kind in (
-            error_details_pb2.ErrorInfo,
-            error_details_pb2.LocalizedMessage,
-            error_details_pb2.BadRequest,
-        ):
-            if detail.Is(kind.DESCRIPTOR):
-                message = kind()
-                detail.Unpack(message)
-                found.append(message)
-    return found
+    return unpacked_details(status)
 
 
 async def test_a_report_gets_a_service_a_confidence_and_its_explanation(

@@ -5,53 +5,24 @@ from __future__ import annotations
 import asyncio
 import importlib
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from aval.audit_store import ChangeListener, Store, migrate, verify
-from aval.audit_store.group_commit import ProposalWriter
-from aval.policies import load_policy_dir
-from aval.service.authorization import Authorizer
+from aval.audit_store import migrate, verify
 from aval.service.decisions import proposals
 from aval.service.deployment import Deployment
 from aval.service.errors import AlreadyExists
-from aval.service.identity import Principal, TokenAuthenticator, load_principals
-from aval.service.settings import Settings
+from aval.service.identity import Principal
+from tests.in_process import deployment_running
 
 from .test_flow import propose_in
 
 SCOPING_MIGRATION = 13
 # The module, not the function of the same name that the package exports.
 migrate_module = importlib.import_module("aval.audit_store.migrate")
-
-
-@asynccontextmanager
-async def _deployment(url: str, config_dir: Path) -> AsyncIterator[Deployment]:
-    principals = load_principals(config_dir / "principals.yaml")
-    store = Store(url, min_size=1, max_size=4)
-    await store.open()
-    listener = ChangeListener(url)
-    await listener.start()
-    writer = ProposalWriter(store)
-    writer.start()
-    try:
-        yield Deployment(
-            settings=Settings(database_url=url, max_payload_bytes=4096),
-            store=store,
-            policies=load_policy_dir(config_dir / "policies"),
-            authenticator=TokenAuthenticator(principals),
-            authorizer=Authorizer([p for p, _ in principals]),
-            listener=listener,
-            writer=writer,
-        )
-    finally:
-        await writer.stop()
-        await listener.stop()
-        await store.close()
 
 
 async def _constraints(url: str) -> set[str]:
@@ -83,7 +54,7 @@ async def test_existing_decisions_migrate_and_keys_become_the_proposers_I4(
     app, other = principals["app-a"], principals["appsup-a"]
     old = [propose_in() for _ in range(5)]
     first: list[uuid.UUID] = []
-    async with _deployment(url, config_dir) as deployment:
+    async with deployment_running(url, config_dir) as deployment:
         for request in old:
             first.append((await proposals.propose(deployment, app, request)).decision.id)
         # Under the tenant-wide key another caller could not use it at all.
@@ -93,7 +64,7 @@ async def test_existing_decisions_migrate_and_keys_become_the_proposers_I4(
     applied = await migrate(url)
     assert [m.version for m in applied] == [SCOPING_MIGRATION]
     assert await _constraints(url) == {"UNIQUE (tenant_id, proposer_id, idempotency_key)"}
-    async with _deployment(url, config_dir) as deployment:
+    async with deployment_running(url, config_dir) as deployment:
         for request, decision_id in zip(old, first, strict=True):
             replay = await proposals.propose(deployment, app, request)
             assert replay.replayed and replay.decision.id == decision_id

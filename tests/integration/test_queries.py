@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from aval.audit_store import Store, queries, trail
+from aval.audit_store import Store, queries, query_sql, trail
 from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import Actor, ActorType, AuditEvent
 from aval.service.audit import exporting, inspection
@@ -257,7 +257,7 @@ async def test_paging_across_tenants_returns_each_event_once_in_a_stable_order(
     assert len(set(keys(found))) == len(found)
     assert len(tokens) == (len(made.events) - 1) // page_size
     # A token says where it stands: a page that ends in ville-a resumes in ville-a.
-    positions = [queries.decode_cursor(t) for t in tokens]
+    positions = [query_sql.decode_cursor(t) for t in tokens]
     assert positions == sorted(positions)
     assert {p.tenant_id for p in positions} <= set(BOTH)
     again, _ = await everything(
@@ -438,9 +438,9 @@ async def test_time_ranges_are_exact_when_clocks_disagree_with_the_chain(
                 for i, at in enumerate(times)
                 if since <= at < until and (kind is None or kinds[i % 2] == kind)
             ]
-            q = queries.EventQuery(tenants=("horloges",), since=since, until=until, kind=kind)
+            q = query_sql.EventQuery(tenants=("horloges",), since=since, until=until, kind=kind)
             found: list[int] = []
-            after: queries.Cursor | None = None
+            after: query_sql.Cursor | None = None
             async with store.reading() as conn:
                 while True:
                     page, after = await queries.page(conn, q, after=after, size=4)

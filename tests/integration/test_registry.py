@@ -18,8 +18,6 @@ from aval.audit_store.records import (
     AICall,
     CallRole,
     Decision,
-    DecisionState,
-    Suggestion,
 )
 from aval.audit_store.registry import AISystemRecord, ModelVersionRecord, StopRecord
 from aval.service.decisions import reviewing
@@ -27,6 +25,7 @@ from aval.service.decisions.proposals import proposed_event
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal, actor_of
 from aval.service.requests.decisions import DecideIn
+from tests.in_process import ai_proposal
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -311,26 +310,8 @@ async def propose_with_calls(
     status, output, _ = primary
     now = datetime.now(UTC)
     started_at = started_at or now
-    decision = Decision(
-        tenant_id=system.tenant_id,
-        id=uuid.uuid4(),
-        decision_type=decision_type,
-        subject_ref=f"signalement:{uuid.uuid4().hex[:8]}",
-        state=DecisionState.PENDING_REVIEW,
-        input={"texte": "nid-de-poule rue de la Gare"},
-        input_sha256="0" * 64,
-        suggestion=Suggestion(output, 0.8, "", system.name, version) if output else None,
-        proposer_id=principal.id,
-        idempotency_key=str(uuid.uuid4()),
-        request_sha256="0" * 64,
-        policy_revision=policy.revision,
-        required_approvals=policy.required_approvals,
-        rejections_to_close=policy.rejections_to_close,
-        created_at=now,
-        updated_at=now,
-        deadline=now + policy.deadline,
-        pending_output=output,
-        advice_status=AdviceStatus(status),
+    decision = ai_proposal(
+        system.tenant_id, policy, principal, system.name, version, status, output, now
     )
     calls = [call(system, decision, CallRole.PRIMARY, version, *primary, started_at)]
     if shadow is not None:

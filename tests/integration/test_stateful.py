@@ -29,8 +29,6 @@ from aval.audit_store import Store, decisions, trail, verify
 from aval.audit_store.errors import DecisionNotFound
 from aval.audit_store.group_commit import ProposalWriter
 from aval.audit_store.records import Decision, DecisionState, Verdict
-from aval.policies import load_policy_dir
-from aval.service.authorization import Authorizer
 from aval.service.decisions import proposals, reviewing
 from aval.service.deployment import Deployment
 from aval.service.errors import (
@@ -40,9 +38,9 @@ from aval.service.errors import (
     InvalidArgument,
     PermissionDenied,
 )
-from aval.service.identity import Principal, TokenAuthenticator, load_principals
+from aval.service.identity import Principal, load_principals
 from aval.service.requests.decisions import ClaimIn, DecideIn, ProposeIn
-from aval.service.settings import Settings
+from tests.in_process import deployment_of
 
 T = TypeVar("T")
 TENANT = "ville-a"
@@ -177,12 +175,11 @@ def running_world(
         await store.open()
         writer = ProposalWriter(store)
         writer.start()
-        return Deployment(
-            settings=Settings(database_url=database_url, max_payload_bytes=4096),
-            store=store,
-            policies=load_policy_dir(config_dir / "policies"),
-            authenticator=TokenAuthenticator(loaded),
-            authorizer=Authorizer([p for p, _ in loaded]),
+        return deployment_of(
+            store,
+            database_url,
+            loaded,
+            config_dir,
             # Only WatchDecision uses the listener; propose, claim and decide never do, and a
             # None fails loudly if that ever changes.
             listener=None,  # type: ignore[arg-type]

@@ -14,21 +14,18 @@ from typing import Any
 
 import pytest
 
-from aval.audit_store import ChangeListener, Store, verify
-from aval.audit_store.group_commit import ProposalWriter
-from aval.policies import load_policy_dir
+from aval.audit_store import verify
 from aval.service.audit import statistics
 from aval.service.audit.statistics import StatsRow
-from aval.service.authorization import Authorizer
 from aval.service.clock import SYSTEM_CLOCK
 from aval.service.decisions import proposals, reviewing
 from aval.service.decisions.expiry import expire_overdue
 from aval.service.deployment import Deployment
 from aval.service.errors import InvalidArgument, PermissionDenied
-from aval.service.identity import Principal, TokenAuthenticator, load_principals
+from aval.service.identity import Principal, load_principals
 from aval.service.requests.audit import StatsIn
 from aval.service.requests.decisions import ClaimIn, DecideIn, ProposeIn
-from aval.service.settings import Settings
+from tests.in_process import deployment_running
 
 # Two hours ago, to the second: the express.test decision (2 s deadline) is overdue for the
 # real clock of the expiry sweep, the others (days) are not.
@@ -118,52 +115,34 @@ async def world(new_database: Callable[..., str], config_dir: Path) -> AsyncIter
     ville-b: one decision, one verdict of sup-b (it needs two)  -> PENDING_REVIEW
     """
     url = new_database()
-    store = Store(url, min_size=1, max_size=4)
-    await store.open()
-    listener = ChangeListener(url)
-    await listener.start()
-    writer = ProposalWriter(store)
-    writer.start()
     loaded = load_principals(config_dir / "principals.yaml")
     clock = SetClock()
-    deployment = Deployment(
-        settings=Settings(database_url=url, max_payload_bytes=4096),
-        store=store,
-        policies=load_policy_dir(config_dir / "policies"),
-        authenticator=TokenAuthenticator(loaded),
-        authorizer=Authorizer([p for p, _ in loaded]),
-        listener=listener,
-        writer=writer,
-        clock=clock,
-    )
-    w = World(deployment, {p.id: p for p, _ in loaded}, clock)
-    voirie = "voirie.signalement"
-    d1 = await w.propose(0, voirie, "voirie-ia@2.0", "app-a")
-    await w.decide(10, "sup-a1", d1, "approve")
-    d2 = await w.propose(100, voirie, "voirie-ia@2.0", "app-a")
-    await w.decide(120, "sup-a1", d2, "approve")
-    d3 = await w.propose(200, voirie, "voirie-ia@2.0", "app-a")
-    w.at(260)
-    await reviewing.claim(deployment, w.principals["sup-a2"], ClaimIn(decision_id=d3))
-    await w.decide(500, "sup-a2", d3, "amend")
-    d4 = await w.propose(300, voirie, None, "app-a")
-    await w.decide(900, "sup-a2", d4, "reject")
-    d5 = await w.propose(1000, "aides.attribution", "bareme-ccas@2026.1", "app-a")
-    await w.decide(1005, "sup-a1", d5, "approve")
-    await w.decide(1400, "sup-a2", d5, "approve")
-    d6 = await w.propose(2000, "aides.attribution", "bareme-ccas@2026.1", "app-a")
-    await w.decide(2100, "sup-a2", d6, "amend")
-    await w.decide(2110, "sup-a1", d6, "approve")
-    d7 = await w.propose(3000, "aides.attribution", "bareme-ccas@2026.1", "app-a")
-    await w.decide(3008, "sup-a1", d7, "approve")
-    await w.propose(3100, "express.test", "bareme-ccas@2026.1", "app-a")
-    assert await expire_overdue(store, SYSTEM_CLOCK) == 1
-    b1 = await w.propose(50, voirie, "voirie-ia@2.0", "app-b")
-    await w.decide(60, "sup-b", b1, "approve")
-    yield w
-    await writer.stop()
-    await listener.stop()
-    await store.close()
+    async with deployment_running(url, config_dir, clock=clock) as deployment:
+        w = World(deployment, {p.id: p for p, _ in loaded}, clock)
+        voirie = "voirie.signalement"
+        d1 = await w.propose(0, voirie, "voirie-ia@2.0", "app-a")
+        await w.decide(10, "sup-a1", d1, "approve")
+        d2 = await w.propose(100, voirie, "voirie-ia@2.0", "app-a")
+        await w.decide(120, "sup-a1", d2, "approve")
+        d3 = await w.propose(200, voirie, "voirie-ia@2.0", "app-a")
+        w.at(260)
+        await reviewing.claim(deployment, w.principals["sup-a2"], ClaimIn(decision_id=d3))
+        await w.decide(500, "sup-a2", d3, "amend")
+        d4 = await w.propose(300, voirie, None, "app-a")
+        await w.decide(900, "sup-a2", d4, "reject")
+        d5 = await w.propose(1000, "aides.attribution", "bareme-ccas@2026.1", "app-a")
+        await w.decide(1005, "sup-a1", d5, "approve")
+        await w.decide(1400, "sup-a2", d5, "approve")
+        d6 = await w.propose(2000, "aides.attribution", "bareme-ccas@2026.1", "app-a")
+        await w.decide(2100, "sup-a2", d6, "amend")
+        await w.decide(2110, "sup-a1", d6, "approve")
+        d7 = await w.propose(3000, "aides.attribution", "bareme-ccas@2026.1", "app-a")
+        await w.decide(3008, "sup-a1", d7, "approve")
+        await w.propose(3100, "express.test", "bareme-ccas@2026.1", "app-a")
+        assert await expire_overdue(deployment.store, SYSTEM_CLOCK) == 1
+        b1 = await w.propose(50, voirie, "voirie-ia@2.0", "app-b")
+        await w.decide(60, "sup-b", b1, "approve")
+        yield w
 
 
 def row(rows: list[StatsRow], dimension: str, key: str, tenant: str = "ville-a") -> StatsRow:

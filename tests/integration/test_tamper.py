@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -21,9 +20,8 @@ from aval.audit_store import trail, verify
 from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import SYSTEM_ACTOR
 from aval.verifier import merkle
-from aval.verifier.chain import chain_hash
 
-from .trail_access import as_superuser, connect
+from .trail_access import as_superuser, connect, rewrite_from
 
 KEY = Ed25519PrivateKey.generate()
 PUBLIC = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -187,24 +185,7 @@ async def truncate_tail(url: str, tenant: str, seq: int, size: int) -> None:
 async def rewrite_consistently(url: str, tenant: str, seq: int, size: int) -> None:
     """Edits one event and recomputes every later hash and the head: only a signed checkpoint
     can tell."""
-    async with await connect(url) as conn:
-        events = [e async for e in trail.iter_events(conn, tenant)]
-    forged = events[seq - 1].canonical.replace(b'"i":', b'"i": ', 1)
-    statements: list[tuple[str, tuple[Any, ...]]] = []
-    prev = events[seq - 2].hash if seq > 1 else bytes(32)
-    for event in events[seq - 1 :]:
-        canonical = forged if event.seq == seq else event.canonical
-        digest = chain_hash(prev, event.seq, canonical)
-        statements.append(
-            (
-                "UPDATE audit_events SET canonical = %s, prev_hash = %s, hash = %s"
-                " WHERE tenant_id = %s AND seq = %s",
-                (canonical, prev, digest, tenant, event.seq),
-            )
-        )
-        prev = digest
-    statements.append(("UPDATE chain_heads SET hash = %s WHERE tenant_id = %s", (prev, tenant)))
-    await as_superuser(url, *statements)
+    await rewrite_from(url, tenant, seq, lambda canonical: canonical.replace(b'"i":', b'"i": ', 1))
 
 
 # kind -> (tampering, the problem kinds that may name it; one of them must be reported)

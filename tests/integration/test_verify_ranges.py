@@ -28,7 +28,7 @@ from aval.verifier.chain import GENESIS_HASH, chain_hash
 from aval.verifier.chain_verifier import ChainVerifier
 
 from .test_tamper import KEY, TAMPERINGS, Checkpoint, parse_note, signature_ok
-from .trail_access import as_superuser, connect
+from .trail_access import as_superuser, connect, rewrite_from
 
 STATES = ["PENDING_REVIEW", "APPROVED", "AMENDED", "REJECTED", "EXPIRED"]
 APP = Actor("app-test", ActorType.APPLICATION)
@@ -244,28 +244,6 @@ async def drop_decision(url: str, tenant: str, seq: int, size: int) -> None:
             " FROM decisions WHERE tenant_id = %s)",
             (tenant, tenant),
         )
-
-
-async def rewrite_from(url: str, tenant: str, seq: int, edit: Callable[[bytes], bytes]) -> None:
-    """Edits the bytes of event `seq`, and recomputes every later hash and the head, as
-    someone with full access would: only a signed checkpoint can tell."""
-    async with await connect(url) as conn:
-        events = [e async for e in trail.iter_events(conn, tenant)]
-    statements: list[tuple[str, tuple[Any, ...]]] = []
-    prev = events[seq - 2].hash if seq > 1 else GENESIS_HASH
-    for event in events[seq - 1 :]:
-        canonical = edit(event.canonical) if event.seq == seq else event.canonical
-        digest = chain_hash(prev, event.seq, canonical)
-        statements.append(
-            (
-                "UPDATE audit_events SET canonical = %s, prev_hash = %s, hash = %s"
-                " WHERE tenant_id = %s AND seq = %s",
-                (canonical, prev, digest, tenant, event.seq),
-            )
-        )
-        prev = digest
-    statements.append(("UPDATE chain_heads SET hash = %s WHERE tenant_id = %s", (prev, tenant)))
-    await as_superuser(url, *statements)
 
 
 async def delete_and_rechain(url: str, tenant: str, seq: int, size: int) -> None:

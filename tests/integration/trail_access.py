@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ import psycopg
 from aval.audit_store import Store, trail
 from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import SYSTEM_ACTOR
+from aval.verifier.chain import GENESIS_HASH, chain_hash
 
 
 async def append(store: Store, tenant: str, count: int = 1) -> list[tuple[int, bytes]]:
@@ -45,3 +47,25 @@ async def as_superuser(url: str, *statements: tuple[str, tuple[Any, ...]]) -> No
             await conn.execute(sql, params)
         await conn.execute("ALTER TABLE audit_events ENABLE TRIGGER USER")
         await conn.execute("ALTER TABLE chain_heads ENABLE TRIGGER USER")
+
+
+async def rewrite_from(url: str, tenant: str, seq: int, edit: Callable[[bytes], bytes]) -> None:
+    """Edits the bytes of event `seq`, and recomputes every later hash and the head, as
+    someone with full access would: only a signed checkpoint can tell."""
+    async with await connect(url) as conn:
+        events = [e async for e in trail.iter_events(conn, tenant)]
+    statements: list[tuple[str, tuple[Any, ...]]] = []
+    prev = events[seq - 2].hash if seq > 1 else GENESIS_HASH
+    for event in events[seq - 1 :]:
+        canonical = edit(event.canonical) if event.seq == seq else event.canonical
+        digest = chain_hash(prev, event.seq, canonical)
+        statements.append(
+            (
+                "UPDATE audit_events SET canonical = %s, prev_hash = %s, hash = %s"
+                " WHERE tenant_id = %s AND seq = %s",
+                (canonical, prev, digest, tenant, event.seq),
+            )
+        )
+        prev = digest
+    statements.append(("UPDATE chain_heads SET hash = %s WHERE tenant_id = %s", (prev, tenant)))
+    await as_superuser(url, *statements)

@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 import pytest
 
-from aval.service.ai.backends import AdviceRequest, BackendConfig, Backends, Backoff
+from aval.service.ai.backends import AdviceRequest, BackendConfig, Backends, Backoff, CallOutcome
 from aval.service.ai.egress import EgressPolicy, EndpointRule, TenantEgress
 from aval.v1 import advisor_pb2, advisor_pb2_grpc
 from tests.openai_server import OpenAIServer
@@ -85,16 +85,22 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AVAL_TEST_CONNECTIONS_KEY", "sk-connections")
 
 
-async def test_a_name_allowed_through_a_network_is_reached_at_its_checked_address(
-    llm: OpenAIServer,
-) -> None:
-    resolver = Resolver({"ia.interne.example": [["127.0.0.1"]]})
+async def _suggest_through(llm: OpenAIServer, answers: list[list[str]]) -> CallOutcome:
+    """One suggestion from `llm` named ia.interne.example, whose name resolves to `answers`
+    (one list of addresses per lookup)."""
+    resolver = Resolver({"ia.interne.example": answers})
     backends = Backends(egress=_policy(resolver), backoff=Backoff(0, 0))
     try:
         endpoint = f"http://ia.interne.example:{llm.port}/v1"
-        outcome = await backends.suggest(_config("OPENAI_COMPATIBLE", endpoint), _request())
+        return await backends.suggest(_config("OPENAI_COMPATIBLE", endpoint), _request())
     finally:
         await backends.aclose()
+
+
+async def test_a_name_allowed_through_a_network_is_reached_at_its_checked_address(
+    llm: OpenAIServer,
+) -> None:
+    outcome = await _suggest_through(llm, [["127.0.0.1"]])
     # The system resolver knows no such name: the connection went to the checked address.
     assert outcome.status == "SUGGESTED", outcome.detail
     [sent] = llm.chat_requests()
@@ -114,13 +120,7 @@ async def test_a_name_allowed_through_a_network_is_reached_at_its_checked_addres
 async def test_no_request_and_no_key_leave_for_an_address_outside_the_allow_list(
     llm: OpenAIServer, answers: list[list[str]]
 ) -> None:
-    resolver = Resolver({"ia.interne.example": answers})
-    backends = Backends(egress=_policy(resolver), backoff=Backoff(0, 0))
-    try:
-        endpoint = f"http://ia.interne.example:{llm.port}/v1"
-        outcome = await backends.suggest(_config("OPENAI_COMPATIBLE", endpoint), _request())
-    finally:
-        await backends.aclose()
+    outcome = await _suggest_through(llm, answers)
     assert outcome.status == "UNAVAILABLE" and outcome.advice is None
     assert llm.requests == []
     assert "169.254" not in outcome.detail and "10.0.0.1" not in outcome.detail

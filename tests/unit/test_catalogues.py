@@ -136,7 +136,9 @@ def test_every_refusal_reason_the_server_raises_exists() -> None:
     service = sorted((ROOT / "aval" / "service").rglob("*.py"))
     _assert_known("refusals", _keys(service, _domain_errors())[0])
     _assert_known("violations", _keys(service, {"FieldViolation"}, position=1)[0])
-    requests = (ROOT / "aval" / "service" / "requests" / "__init__.py").read_text("utf-8")
+    requests = "".join(
+        path.read_text("utf-8") for path in (ROOT / "aval" / "service" / "requests").glob("*.py")
+    )
     _assert_known("violations", set(re.findall(r'": "([A-Z][A-Z_]+)"', requests)))
 
 

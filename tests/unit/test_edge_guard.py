@@ -8,24 +8,16 @@ import pytest
 from google.protobuf.message import Message
 
 from aval.service.edge.servicers import edge
-from aval.service.edge.servicers.admin import AdminServicer
-from aval.service.edge.servicers.audit import AuditServicer
-from aval.service.edge.servicers.gateway import GatewayServicer
-from aval.service.edge.servicers.review import ReviewServicer
 from aval.service.requests import nul_fields
-from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, gateway_pb2_grpc, review_pb2
+from aval.v1 import admin_pb2, gateway_pb2, gateway_pb2_grpc
+
+from .test_contract import served_methods
 
 
 def test_every_rpc_method_is_wrapped_by_the_edge() -> None:
-    for module, name, servicer in [
-        (gateway_pb2, "Gateway", GatewayServicer),
-        (review_pb2, "Review", ReviewServicer),
-        (audit_pb2, "Audit", AuditServicer),
-        (admin_pb2, "Admin", AdminServicer),
-    ]:
-        for method in module.DESCRIPTOR.services_by_name[name].methods:
-            code = getattr(servicer, method.name).__code__
-            assert code.co_filename == edge.__file__ and code.co_name == "wrapper", method.name
+    for _, servicer, method in served_methods():
+        code = getattr(servicer, method.name).__code__
+        assert code.co_filename == edge.__file__ and code.co_name == "wrapper", method.name
 
 
 def test_a_servicer_missing_an_rpc_method_is_refused() -> None:

@@ -6,7 +6,6 @@ import string
 import uuid
 
 import pytest
-from google.rpc import error_details_pb2
 
 from aval.service.errors import (
     FailedPrecondition,
@@ -17,6 +16,7 @@ from aval.service.errors import (
 )
 from aval.service.refusals import REFUSALS, VIOLATIONS
 from aval.texts import Catalogue
+from tests.support import unpacked_details
 
 
 def _fields(template: str) -> set[str]:
@@ -33,18 +33,7 @@ def test_french_and_english_texts_take_the_same_parameters(table: Catalogue) -> 
 
 
 def _details(status: object) -> dict[str, object]:
-    found: dict[str, object] = {}
-    for detail in status.details:  # type: ignore[attr-defined]
-        for kind in (
-            error_details_pb2.ErrorInfo,
-            error_details_pb2.LocalizedMessage,
-            error_details_pb2.BadRequest,
-        ):
-            if detail.Is(kind.DESCRIPTOR):
-                message = kind()
-                detail.Unpack(message)
-                found[kind.__name__] = message
-    return found
+    return {type(m).__name__: m for m in unpacked_details(status)}
 
 
 def test_a_refusal_is_english_for_developers_and_french_for_agents_I6() -> None:

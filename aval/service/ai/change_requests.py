@@ -150,6 +150,40 @@ async def decide_pin(
         return closed, await with_versions(conn, system)
 
 
+def _decided_data(
+    system: AISystemRecord, pending: PinRequestRecord, request: DecidePinIn, **what: Any
+) -> dict[str, Any]:
+    """The event data of a decided request: which request, what it asked, who asked, why."""
+    key = "change_request_id" if pending.is_configuration else "pin_request_id"
+    return {
+        key: str(pending.id),
+        "ai_system": system.name,
+        **what,
+        "requested_by": pending.requested_by,
+        "reason": request.reason,
+    }
+
+
+async def _supersede_others(
+    conn: AsyncConnection[Any],
+    principal: Principal,
+    system: AISystemRecord,
+    pending: PinRequestRecord,
+    now: datetime,
+) -> list[str]:
+    """Supersedes the other pending requests of the same sort as the approved `pending`."""
+    superseded = await pin_requests.supersede_pending(
+        conn,
+        system.tenant_id,
+        system.name,
+        approved=pending.id,
+        decided_by=principal.id,
+        decided_at=now,
+        configuration=pending.is_configuration,
+    )
+    return [str(i) for i in superseded]
+
+
 async def _decide_pin(
     conn: AsyncConnection[Any],
     principal: Principal,
@@ -158,27 +192,14 @@ async def _decide_pin(
     request: DecidePinIn,
     now: datetime,
 ) -> tuple[AISystemRecord, dict[str, Any], str]:
-    data: dict[str, Any] = {
-        "pin_request_id": str(pending.id),
-        "ai_system": system.name,
-        "version": pending.version,
-        "requested_by": pending.requested_by,
-        "reason": request.reason,
-    }
+    data = _decided_data(system, pending, request, version=pending.version)
     if not request.approve:
         return system, data, "admin.pin_refused"
-    superseded = await pin_requests.supersede_pending(
-        conn,
-        system.tenant_id,
-        system.name,
-        approved=pending.id,
-        decided_by=principal.id,
-        decided_at=now,
-    )
+    superseded = await _supersede_others(conn, principal, system, pending, now)
     shadow = None if system.shadow_version == pending.version else system.shadow_version
     data.update(
         previous_version=system.pinned_version,
-        superseded=[str(i) for i in superseded],
+        superseded=superseded,
         shadow_stopped=shadow != system.shadow_version,
     )
     system = await registry.update_system(
@@ -195,28 +216,14 @@ async def _decide_change(
     request: DecidePinIn,
     now: datetime,
 ) -> tuple[AISystemRecord, dict[str, Any], str]:
-    data: dict[str, Any] = {
-        "change_request_id": str(pending.id),
-        "ai_system": system.name,
-        "changes": change_data(pending.changes),
-        "requested_by": pending.requested_by,
-        "reason": request.reason,
-    }
+    data = _decided_data(system, pending, request, changes=change_data(pending.changes))
     if not request.approve:
         return system, data, "admin.ai_system_change_refused"
-    superseded = await pin_requests.supersede_pending(
-        conn,
-        system.tenant_id,
-        system.name,
-        approved=pending.id,
-        decided_by=principal.id,
-        decided_at=now,
-        configuration=True,
-    )
+    superseded = await _supersede_others(conn, principal, system, pending, now)
     system = await registry.update_system(
         conn, replace(changed(system, pending.changes), updated_at=now)
     )
-    data.update(superseded=[str(i) for i in superseded], configuration=configuration(system))
+    data.update(superseded=superseded, configuration=configuration(system))
     return system, data, "admin.ai_system_change_approved"
 
 

@@ -27,7 +27,8 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from aval.policies import PolicyError
-from aval.policies.loading import _line_of, _read
+from aval.policies.loading import _read
+from aval.policies.yaml_lines import line_of
 from aval.service.ai.egress import (
     ALL_TENANTS,
     SETTING,
@@ -172,7 +173,7 @@ def load_egress_file(path: Path, tenants: Collection[str]) -> EgressPolicy:
 
     def mistake(loc: tuple[str | int, ...], message: str, fix: str) -> PolicyError:
         where = ".".join(str(p) for p in loc) or "(document)"
-        return PolicyError(str(path), _line_of(source.root, loc), where, message, fix)
+        return PolicyError(str(path), line_of(source.root, loc), where, message, fix)
 
     try:
         spec = EgressFile.model_validate({} if source.data is None else source.data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aval.audit_store import checkpoints, decisions, queries, trail
+from aval.audit_store import checkpoints, decisions, queries, query_sql, trail
 from aval.audit_store.checkpoints import CheckpointRecord
 from aval.audit_store.records import AuditEvent, Decision, Verdict
 from aval.service.audit import proofs
@@ -12,14 +12,14 @@ from aval.service.audit.explanation import explain_for_citizen
 from aval.service.audit.explanation_inspector import EventProof, explain_for_inspector
 from aval.service.audit.report_html import text_format
 from aval.service.deployment import Deployment
-from aval.service.errors import FieldViolation, InvalidArgument
+from aval.service.errors import page_position
 from aval.service.identity import Principal
 from aval.service.requests.audit import ExplainIn, QueryEventsIn
 
 
 def event_query(
     deployment: Deployment, principal: Principal, request: QueryEventsIn
-) -> queries.EventQuery:
+) -> query_sql.EventQuery:
     """The query a request asks for, once each of its tenants is known and granted (I5).
 
     The tenants are ``tenant`` and ``tenants`` together, or the caller's own when both are
@@ -39,7 +39,7 @@ def event_query(
         for field, name in asked or [("tenant", "")]
     }
     verdict = request.verdict.removeprefix("VERDICT_")
-    return queries.EventQuery(
+    return query_sql.EventQuery(
         tenants=tuple(sorted(tenants)),
         decision_id=request.decision_id,
         kind=request.kind or None,
@@ -59,15 +59,10 @@ async def query_events(
 ) -> tuple[list[AuditEvent], str]:
     """A page of events in (tenant, sequence) order and the token of the next page."""
     query = event_query(deployment, principal, request)
-    after = None
-    if request.page_token:
-        try:
-            after = queries.decode_cursor(request.page_token)
-        except ValueError as exc:
-            raise InvalidArgument([FieldViolation("page_token", "BAD_PAGE_TOKEN")]) from exc
+    after = page_position(request.page_token, query_sql.decode_cursor)
     async with deployment.store.reading() as conn:
         page, following = await queries.page(conn, query, after=after, size=request.page_size)
-    return page, queries.encode_cursor(following) if following else ""
+    return page, query_sql.encode_cursor(following) if following else ""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aval.audit_store import decisions
 from aval.audit_store.records import Decision
 from aval.service.deployment import Deployment
-from aval.service.errors import FieldViolation, InvalidArgument
+from aval.service.errors import page_position
 from aval.service.identity import Principal
 from aval.service.requests.decisions import DecisionRef, ListQueueIn
 
@@ -51,12 +51,7 @@ async def list_queue(
 ) -> tuple[list[Decision], str]:
     """A page of pending decisions, earliest deadline first, and the token of the next page."""
     tenant = deployment.tenant_for(principal, request.tenant, "queue.list")
-    after = None
-    if request.page_token:
-        try:
-            after = decisions.decode_page_token(request.page_token)
-        except ValueError as exc:
-            raise InvalidArgument([FieldViolation("page_token", "BAD_PAGE_TOKEN")]) from exc
+    after = page_position(request.page_token, decisions.decode_page_token)
     async with deployment.store.reading() as conn:
         page = await decisions.list_pending(
             conn,

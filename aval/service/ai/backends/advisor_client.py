@@ -11,7 +11,6 @@ import grpc
 from google.protobuf import json_format, struct_pb2
 
 from aval.audit_store.records import Factor
-from aval.policies.output_schema import OutputError, SchemaError, validate_output
 from aval.service.ai.backends.base import (
     Access,
     Advice,
@@ -20,8 +19,10 @@ from aval.service.ai.backends.base import (
     AttemptFailed,
     BackendConfig,
     FailureKind,
+    InvalidOutput,
     bounded,
     expected_version,
+    valid_suggestion,
 )
 from aval.service.ai.egress import ip_literal
 from aval.v1 import advisor_pb2, advisor_pb2_grpc
@@ -133,13 +134,7 @@ def _read(response: advisor_pb2.SuggestResponse, request: AdviceRequest) -> Answ
         input_tokens = max(0, response.usage.input_tokens)
         output_tokens = max(0, response.usage.output_tokens)
 
-    def invalid(detail: str) -> AttemptFailed:
-        return AttemptFailed(
-            FailureKind.INVALID_OUTPUT,
-            bounded(detail),
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-        )
+    invalid = InvalidOutput(input_tokens, output_tokens)
 
     expected_version(request, response.model_version, input_tokens, output_tokens)
     confidence: float | None = None
@@ -148,10 +143,7 @@ def _read(response: advisor_pb2.SuggestResponse, request: AdviceRequest) -> Answ
         if not (math.isfinite(confidence) and 0 <= confidence <= 1):
             raise invalid(f"the confidence {confidence!r} is outside [0, 1]")
     suggestion = _plain(json_format.MessageToDict(response.suggestion))
-    try:
-        output = validate_output(request.output_schema, suggestion)
-    except (OutputError, SchemaError) as error:
-        raise invalid(f"the suggestion does not satisfy the output schema: {error}") from None
+    output = valid_suggestion(request, suggestion, invalid)
     explanation = response.explanation
     factors = []
     for factor in explanation.factors:

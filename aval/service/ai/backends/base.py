@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from aval.audit_store.records import Factor
+from aval.policies.output_schema import OutputError, SchemaError, validate_output
 
 # Reviewers read the detail beside the flag, and the trail keeps it: short, and never a secret.
 DETAIL_LIMIT = 300
@@ -220,6 +221,35 @@ def bounded(text: str, limit: int = DETAIL_LIMIT) -> str:
     """`text` on one line, cut to `limit` characters, without what the database refuses."""
     flat = " ".join(_UNSTORABLE.sub("\ufffd", text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+class InvalidOutput:
+    """Makes the INVALID_OUTPUT failures of one answer, carrying the tokens it still cost."""
+
+    def __init__(self, input_tokens: int | None, output_tokens: int | None) -> None:
+        self.input_tokens, self.output_tokens = input_tokens, output_tokens
+
+    def __call__(self, detail: str) -> AttemptFailed:
+        return AttemptFailed(
+            FailureKind.INVALID_OUTPUT,
+            bounded(detail),
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+        )
+
+
+def valid_suggestion(
+    request: AdviceRequest, suggestion: Any, invalid: InvalidOutput
+) -> dict[str, Any]:
+    """The suggestion checked against the decision type's output schema.
+
+    Raises:
+        AttemptFailed (INVALID_OUTPUT): it does not satisfy the schema.
+    """
+    try:
+        return validate_output(request.output_schema, suggestion)
+    except (OutputError, SchemaError) as error:
+        raise invalid(f"the suggestion does not satisfy the output schema: {error}") from None
 
 
 def expected_version(

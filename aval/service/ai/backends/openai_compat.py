@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aval.audit_store.chain import canonical_json
 from aval.audit_store.records import Factor
-from aval.policies.output_schema import OutputError, SchemaError, validate_output
 from aval.service.ai.backends.base import (
     Access,
     Advice,
@@ -28,8 +27,9 @@ from aval.service.ai.backends.base import (
     AttemptFailed,
     BackendConfig,
     FailureKind,
-    bounded,
+    InvalidOutput,
     expected_version,
+    valid_suggestion,
 )
 
 # A rationale longer than this is cut, not refused: it is read by a person, not parsed.
@@ -212,13 +212,7 @@ def _read(response: httpx.Response, request: AdviceRequest, asked: str) -> Answe
         ) from None
     input_tokens, output_tokens = _usage(data)
 
-    def invalid(detail: str) -> AttemptFailed:
-        return AttemptFailed(
-            FailureKind.INVALID_OUTPUT,
-            bounded(detail),
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-        )
+    invalid = InvalidOutput(input_tokens, output_tokens)
 
     message = _message(data)
     if message is None:
@@ -249,10 +243,7 @@ def _read(response: httpx.Response, request: AdviceRequest, asked: str) -> Answe
         raise invalid(f"the model's answer is not in the expected form: {problems}") from None
     required = set(request.output_schema.get("required", []))
     suggestion = {k: v for k, v in wrapper.suggestion.items() if v is not None or k in required}
-    try:
-        output = validate_output(request.output_schema, suggestion)
-    except (OutputError, SchemaError) as error:
-        raise invalid(f"the suggestion does not satisfy the output schema: {error}") from None
+    output = valid_suggestion(request, suggestion, invalid)
     advice = Advice(
         output=output,
         confidence=wrapper.confidence,
