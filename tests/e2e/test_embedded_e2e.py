@@ -47,3 +47,21 @@ def test_embedded_database_stops_after_a_killed_server_is_restarted(tmp_path: Pa
 
     assert _gone(postmaster, 30), "PostgreSQL still runs after its last server exited"
     assert json.loads((pgdata / ".handle_pids.json").read_text()) == []
+
+
+def test_the_last_of_several_servers_stops_the_embedded_database_after_one_was_killed(
+    tmp_path: Path,
+) -> None:
+    """Two servers share the embedded PostgreSQL; one is killed with SIGKILL while the other
+    runs on. When the survivor exits cleanly it is the last one: PostgreSQL stops."""
+    first = ServerProcess.start(None, tmp_path, name="first", signing_key=False)
+    survivor = ServerProcess.start(None, tmp_path, name="survivor", signing_key=False)
+    pgdata = tmp_path / "data" / "pgdata"
+    postmaster = _postmaster_pid(pgdata)
+    handles = json.loads((pgdata / ".handle_pids.json").read_text())
+    assert first.process.pid in handles and survivor.process.pid in handles
+    os.kill(first.process.pid, signal.SIGKILL)
+    first.process.wait(timeout=10)
+    assert survivor.stop() == 0, survivor.log_path.read_text()
+    assert _gone(postmaster, 30), "PostgreSQL still runs after its last server exited"
+    assert json.loads((pgdata / ".handle_pids.json").read_text()) == []
