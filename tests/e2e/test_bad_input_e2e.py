@@ -148,7 +148,7 @@ def test_malformed_decision_id(as_: Callable[[str | None], Client]) -> None:
 
 def test_unknown_tenant(as_: Callable[[str | None], Client]) -> None:
     """Refused like a tenant that exists but is not granted, so that none can be listed (I5);
-    tests/e2e/test_security_identity_e2e.py covers every RPC."""
+    tests/e2e/security_identity/test_tenants_e2e.py covers every RPC."""
     app, insp = as_("app-a"), as_("insp-a")
     calls: list[Callable[[], Any]] = [
         lambda: app.propose(**propose_kwargs("voirie.signalement", tenant="ville-zz")),

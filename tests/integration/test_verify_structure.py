@@ -17,8 +17,8 @@ from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import Actor, ActorType
 from aval.verifier.events import RangeDigest, state_key
 
-from .test_verify_ranges import by_ranges, insert_decision, one_at_a_time, summary
 from .trail_access import as_superuser, connect
+from .trail_history import by_ranges, insert_decision, one_at_a_time, summary
 
 APP = Actor("app-test", ActorType.APPLICATION)
 AWKWARD = Actor('agent "guillemets" \\ é\n\u2028', ActorType.HUMAN)

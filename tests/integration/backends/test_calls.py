@@ -1,115 +1,18 @@
-"""The AI backends against real servers on loopback: an OpenAI-compatible HTTP server
-(tests/openai_server.py) and an Advisor over gRPC. No database is needed.
-
-An AI failure never raises: it is an outcome (UNAVAILABLE or INVALID_OUTPUT) with a detail
-for the reviewers, so that the proposal still goes to review (issue 4, I1).
-"""
+"""What the AI backends ask, accept, retry and keep secret, against real servers on loopback."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import socket
 import sys
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import replace
-from pathlib import Path
-from typing import Any
 
 import pytest
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
 
-from aval.service.ai.backends import (
-    SPAN_NAME,
-    AdviceRequest,
-    BackendConfig,
-    Backends,
-    Backoff,
-    BreakerState,
-)
+from aval.service.ai.backends import Backends, Backoff, BreakerState
 from aval.verifier.chain import canonical_json
 from tests.openai_server import OpenAIServer
-from tests.support import loopback_egress
 
-# The tests' backends may reach loopback, with these secrets (each its own variable).
-EGRESS = loopback_egress(secrets=("AVAL_TEST_AI_KEY", "AVAL_TEST_MISSING_KEY"))
-
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "catégorie": {"type": "string", "enum": ["voirie", "propreté", "éclairage"]},
-        "urgence": {"type": "integer", "minimum": 1, "maximum": 3},
-        "remarque": {"type": "string", "maxLength": 80},
-    },
-    "required": ["catégorie", "urgence"],
-    "additionalProperties": False,
-}
-# The repository, from which `python -m tests.openai_server` runs.
-ROOT = Path(__file__).resolve().parents[2]
-CASE = {"texte": "Lampadaire éteint rue des Lilas : plus d'éclairage depuis lundi", "n": 12}
-
-
-def _request(version: str = "", **changes: Any) -> AdviceRequest:
-    request = AdviceRequest(
-        tenant="ville-a",
-        decision_type="voirie.signalement",
-        decision_id=uuid.uuid4(),
-        input=CASE,
-        output_schema=SCHEMA,
-        model_version=version,
-        instructions="Orienter les signalements des habitants vers le service compétent.",
-    )
-    return replace(request, **changes)
-
-
-def _config(endpoint: str, model: str = "good", **changes: Any) -> BackendConfig:
-    config = BackendConfig(
-        tenant="ville-a",
-        name="classifieur",
-        kind="OPENAI_COMPATIBLE",
-        endpoint=endpoint,
-        model=model,
-        api_key_secret="",
-        timeout=5.0,
-        max_attempts=1,
-    )
-    return replace(config, **changes)
-
-
-def _free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[OpenAIServer]:
-    async with OpenAIServer(slow_seconds=5) as running:
-        yield running
-
-
-@pytest.fixture
-async def backends() -> AsyncIterator[Backends]:
-    made = Backends(egress=EGRESS, backoff=Backoff(base=0.01, cap=0.05))
-    yield made
-    await made.aclose()
+from .conftest import CASE, EGRESS, ROOT, SCHEMA, FakeClock, _config, _free_port, _request
 
 
 async def test_a_good_answer_is_suggested_with_confidence_and_tokens(
@@ -308,78 +211,6 @@ async def test_a_server_echoing_the_key_does_not_leak_it_into_the_detail(
     assert refused.status == "UNAVAILABLE"
     assert refused.detail.startswith("HTTP 401 Unauthorized from the AI system")
     assert "s3cret-key" not in refused.detail
-
-
-def _tracing() -> tuple[TracerProvider, InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider, exporter
-
-
-def _client_span(exporter: InMemorySpanExporter) -> ReadableSpan:
-    [span] = [s for s in exporter.get_finished_spans() if s.name == SPAN_NAME]
-    return span
-
-
-async def test_the_call_is_a_client_span_of_the_propose_span_and_its_trace_continues(
-    server: OpenAIServer,
-) -> None:
-    provider, exporter = _tracing()
-    backends = Backends(egress=EGRESS, tracer_provider=provider)
-    try:
-        with provider.get_tracer("test").start_as_current_span(
-            "Propose", kind=SpanKind.SERVER
-        ) as parent:
-            outcome = await backends.suggest(_config(server.url), _request("good+v1"))
-    finally:
-        await backends.aclose()
-    assert outcome.status == "SUGGESTED"
-    span = _client_span(exporter)
-    assert span.kind is SpanKind.CLIENT
-    assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
-    assert span.context is not None
-    assert span.context.trace_id == parent.get_span_context().trace_id
-    attributes = dict(span.attributes or {})
-    assert attributes["aval.ai_system"] == "classifieur"
-    assert attributes["aval.model_version"] == "good+v1"
-    assert attributes["aval.ai.status"] == "SUGGESTED"
-    assert attributes["aval.ai.attempts"] == 1
-    assert attributes["gen_ai.usage.input_tokens"] == outcome.input_tokens
-    assert attributes["gen_ai.usage.output_tokens"] == outcome.output_tokens
-    assert "texte" not in json.dumps(attributes)  # the case's data stays out of traces
-    [sent] = server.chat_requests()
-    _version, trace_id, span_id, _flags = sent.headers["traceparent"].split("-")
-    assert int(trace_id, 16) == span.context.trace_id
-    assert int(span_id, 16) == span.context.span_id  # the AI system's spans hang under it
-
-
-async def test_a_failed_call_marks_its_span_as_an_error(server: OpenAIServer) -> None:
-    provider, exporter = _tracing()
-    backends = Backends(egress=EGRESS, tracer_provider=provider)
-    try:
-        await backends.suggest(_config(server.url, "garbage"), _request())
-    finally:
-        await backends.aclose()
-    span = _client_span(exporter)
-    assert span.status.status_code is StatusCode.ERROR
-    assert dict(span.attributes or {})["aval.ai.status"] == "INVALID_OUTPUT"
-
-
-async def test_the_trace_id_is_carried_even_when_spans_are_not_recorded(
-    server: OpenAIServer, backends: Backends
-) -> None:
-    """As in the server without an exporter: the current span is the caller's, unrecorded."""
-    trace_id = uuid.uuid4().int
-    caller = SpanContext(trace_id, 0x1234, is_remote=True, trace_flags=TraceFlags(0))
-    context = trace.set_span_in_context(NonRecordingSpan(caller))
-    token = otel_context.attach(context)
-    try:
-        await backends.suggest(_config(server.url), _request())
-    finally:
-        otel_context.detach(token)
-    [sent] = server.chat_requests()
-    assert sent.headers["traceparent"].split("-")[1] == format(trace_id, "032x")
 
 
 async def test_the_test_server_runs_as_a_process_until_sigterm(backends: Backends) -> None:

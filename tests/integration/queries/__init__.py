@@ -1,0 +1,1 @@
+"""QueryEvents and ExportEvents on real PostgreSQL: every filter, paging across tenants, I5."""
