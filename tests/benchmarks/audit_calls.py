@@ -63,7 +63,12 @@ class Mix:
                 "percentile_disc(0.999) WITHIN GROUP (ORDER BY occurred_at) "
                 "FROM aval.audit_events TABLESAMPLE SYSTEM (0.1)"
             )
-            self.start, self.end = span.fetchone() or (datetime.now(UTC), datetime.now(UTC))
+            self.start, self.end = span.fetchone() or (None, None)
+            if self.start is None:  # a trail too small for a 0.1 % sample
+                whole = conn.execute(
+                    "SELECT min(occurred_at), max(occurred_at) FROM aval.audit_events"
+                )
+                self.start, self.end = whole.fetchone() or (datetime.now(UTC), datetime.now(UTC))
             sample = conn.execute(
                 "SELECT tenant_id, id FROM aval.decisions TABLESAMPLE SYSTEM (0.1) LIMIT 200"
             )
