@@ -14,7 +14,7 @@ from google.protobuf.message import Message
 from aval.clients.sdk.errors import FieldViolation, InvalidArgumentError
 from aval.v1 import gateway_pb2, review_pb2
 
-# The gateway's limit (MAX_JSON_DEPTH of aval/service/requests/__init__.py): levels of objects and arrays a
+# The gateway's limit (MAX_JSON_DEPTH in aval/service/requests/): levels of objects and arrays a
 # JSON value may nest, itself counted. Deeper values could not be read back from every response
 # within protobuf's 100 levels of messages; past 33 levels the request itself cannot be decoded.
 MAX_JSON_DEPTH = 30
