@@ -43,7 +43,9 @@ def _unresolved(report: dict[str, object]) -> list[str]:
 
 
 def test_pyright_resolves_every_import_of_the_package_and_the_tests() -> None:
-    report = _pyright([], ROOT)  # [tool.pyright] in pyproject.toml: aval/ and tests/
+    # [tool.pyright] in pyproject.toml (aval/ and tests/), named so that no configuration file
+    # in a folder above the checkout can take its place.
+    report = _pyright(["--project", str(ROOT / "pyproject.toml")], ROOT)
     summary = report["summary"]
     assert isinstance(summary, dict) and summary["filesAnalyzed"] > 100
     assert _unresolved(report) == []
@@ -67,7 +69,11 @@ def test_pyright_outside_the_repository_resolves_aval_through_the_install(
     tmp_path: Path,
 ) -> None:
     probe = _outside(tmp_path)
-    assert _unresolved(_pyright([str(probe)], tmp_path)) == []
+    config = str(tmp_path / "pyrightconfig.json")
+    report = _pyright(["--project", config, str(probe)], tmp_path)
+    summary = report["summary"]
+    assert isinstance(summary, dict) and summary["filesAnalyzed"] == 1
+    assert _unresolved(report) == []
 
 
 @pytest.mark.parametrize(
