@@ -12,10 +12,11 @@ from aval.clients.cli import terminal
 from aval.clients.cli.messages import Messages
 from aval.clients.cli.output import Printer
 from aval.clients.sdk.client import Client
+from aval.contract import verification_report
 from aval.v1 import audit_pb2
 
 if TYPE_CHECKING:
-    from aval.verifier.chain_verifier import Report
+    pass
 
 
 def parse_since(text: str | None) -> datetime | None:
@@ -99,30 +100,9 @@ def verify_offline(
         )
     finally:
         bar.close()
-    responses = [_wire(report) for report in reports]
+    responses = [verification_report(report) for report in reports]
     for response in responses:
         show.verification(response)
     if key is None and not args.json:
         print(t("verify_own_key"), file=sys.stderr)
     return responses
-
-
-def _wire(report: Report) -> audit_pb2.VerifyChainResponse:
-    """A bundle's report in the wire form the gateway sends, so both print the same way."""
-    return audit_pb2.VerifyChainResponse(
-        ok=report.ok,
-        events_checked=report.events_checked,
-        decisions_checked=report.decisions_checked,
-        checkpoints_checked=report.checkpoints_checked,
-        head_hash=report.head_hash.hex(),
-        problems=[
-            audit_pb2.VerificationProblem(
-                kind=p.kind,
-                tenant=p.tenant_id,
-                seq=p.seq,
-                decision_id=p.decision_id,
-                detail=p.detail,
-            )
-            for p in report.problems
-        ],
-    )

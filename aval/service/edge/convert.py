@@ -12,7 +12,6 @@ from aval.audit_store.checkpoints import CheckpointRecord
 from aval.audit_store.pin_requests import PinRequestRecord
 from aval.audit_store.records import AuditEvent, Decision, Review
 from aval.audit_store.registry import ModelVersionRecord, StopRecord
-from aval.audit_store.verify import Report
 from aval.policies import PolicyBook
 from aval.service.ai.administration import RegisteredSystem
 from aval.service.decisions.advice_texts import render
@@ -281,25 +280,4 @@ def inclusion_proof(
         leaf_index=leaf_index,
         checkpoint=checkpoint(record),
         audit_path=audit_path,
-    )
-
-
-def verification_report(report: Report) -> audit_pb2.VerifyChainResponse:
-    """The wire form of a verification report, every problem included."""
-    return audit_pb2.VerifyChainResponse(
-        ok=report.ok,
-        events_checked=report.events_checked,
-        decisions_checked=report.decisions_checked,
-        checkpoints_checked=report.checkpoints_checked,
-        head_hash=report.head_hash.hex(),
-        problems=[
-            audit_pb2.VerificationProblem(
-                kind=p.kind,
-                tenant=p.tenant_id,
-                seq=p.seq,
-                decision_id=p.decision_id,
-                detail=p.detail,
-            )
-            for p in report.problems
-        ],
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from aval.contract import verification_report
 from aval.service.audit import (
     checkpointing,
     exporting,
@@ -118,7 +119,7 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
     ) -> audit_pb2.VerifyChainResponse:
         ask = parse(VerifyIn, request)
         report = await verification.verify_chain(self.deployment, caller(), ask)
-        return convert.verification_report(report)
+        return verification_report(report)
 
     async def VerifyTrail(
         self, request: audit_pb2.VerifyTrailRequest, context: Context
@@ -133,4 +134,4 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
                     )
                 )
             else:
-                yield audit_pb2.VerifyTrailResponse(report=convert.verification_report(update))
+                yield audit_pb2.VerifyTrailResponse(report=verification_report(update))
