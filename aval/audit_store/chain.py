@@ -7,14 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aval.audit_store.records import Actor, JsonObject
-
-# Re-exported: the store's writers (decisions, reviews, AI calls) take them from here.
-from aval.verifier.chain import GENESIS_HASH as GENESIS_HASH
-from aval.verifier.chain import SCHEMA_VERSION
-from aval.verifier.chain import canonical_json as canonical_json
-from aval.verifier.chain import chain_hash as chain_hash
-from aval.verifier.chain import sha256_hex as sha256_hex
-from aval.verifier.chain import utc_iso as utc_iso
+from aval.verifier.chain import SCHEMA_VERSION, canonical_json, utc_iso
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from aval.audit_store.query_sql import (
     record,
     tenant_sql,
 )
-from aval.audit_store.records import AuditEvent
+from aval.verifier.events import AuditEvent
 
 # Up to this many matching decisions in a tenant, a page reads their events and sorts them;
 # beyond, it reads the tenant's events in order and looks up each one's decision, in windows

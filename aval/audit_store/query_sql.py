@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from aval.audit_store import trail
-from aval.audit_store.records import AuditEvent, Verdict
+from aval.audit_store.records import Verdict
+from aval.verifier.events import AuditEvent
 
 # Read by position, see record.
 _COLUMNS = (

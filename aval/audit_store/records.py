@@ -8,9 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-# Re-exported: the store reads and writes events; their shape is the verifier's.
-from aval.verifier.events import AuditEvent as AuditEvent
-
 JsonObject = dict[str, Any]
 
 

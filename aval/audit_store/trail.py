@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 
 from aval.audit_store import fetch
 from aval.audit_store.chain import NewEvent
-from aval.audit_store.records import AuditEvent
+from aval.verifier.events import AuditEvent
 
 _EVENT_COLUMNS = (
     "tenant_id, seq, event_id, occurred_at, decision_id, kind, actor_id, actor_type, trace_id, "

@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aval.audit_store.records import AuditEvent
 from aval.verifier.chain import canonical_json, utc_iso
-from aval.verifier.events import digest_of
+from aval.verifier.events import AuditEvent, digest_of
 
 WHEN = datetime(2026, 11, 26, 4, 0, tzinfo=UTC)
 EVENT_ID, DECISION = uuid.uuid4(), uuid.uuid4()

@@ -10,17 +10,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from aval.audit_store.records import (
-    AuditEvent,
-    Decision,
-    DecisionState,
-    Review,
-    Suggestion,
-    Verdict,
-)
+from aval.audit_store.records import Decision, DecisionState, Review, Suggestion, Verdict
 from aval.policies import ReviewPolicy, load_policy_dir
 from aval.service.audit.explanation import explain_for_citizen, mask_input, parse_factors
 from aval.service.audit.explanation_inspector import EventProof, explain_for_inspector
+from aval.verifier.events import AuditEvent
 from tests.support import write_config
 
 T0 = datetime(2026, 3, 12, 13, 0, tzinfo=UTC)

@@ -12,6 +12,7 @@ from aval.clients.cli.messages import Messages
 from aval.clients.cli.output import format_time
 from aval.clients.cli.session import AddCommand, Session
 from aval.v1 import audit_pb2
+from aval.verifier.notes import read_public_key
 
 
 def add_commands(commands: Any, audit: Any, add: AddCommand, t: Messages) -> None:
@@ -139,7 +140,7 @@ def keys_generate(args: argparse.Namespace, t: Messages) -> int:
         return _fail(t, t("key_exists", path=folder.resolve() / signing.PRIVATE_KEY_NAME))
     except OSError as err:
         return _fail(t, t("key_unwritable", path=folder.resolve(), error=err.strerror or err))
-    public_key = signing.read_public_key(made.public_key_file.read_text(encoding="utf-8"))
+    public_key = read_public_key(made.public_key_file.read_text(encoding="utf-8"))
     export = f"export AVAL_SIGNING_KEY_FILE={made.private_key_file}"
     if args.json:
         document = {

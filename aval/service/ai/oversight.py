@@ -12,7 +12,6 @@ from psycopg import AsyncConnection
 
 from aval.audit_store import ai_usage, registry
 from aval.audit_store.ai_usage import UsageRow, VersionEvaluation
-from aval.audit_store.chain import utc_iso
 from aval.audit_store.registry import StopRecord
 from aval.service.ai.administration import append_event, registered_system
 from aval.service.deployment import Deployment
@@ -20,6 +19,7 @@ from aval.service.errors import FieldViolation, InvalidArgument
 from aval.service.identity import Principal
 from aval.service.requests import TenantIn
 from aval.service.requests.admin import EvaluateIn, StopIn, UsageIn
+from aval.verifier.chain import utc_iso
 
 
 def _target_shape(request: StopIn) -> None:

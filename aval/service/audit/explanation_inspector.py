@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aval import texts
-from aval.audit_store.records import AuditEvent, Decision, Review, Verdict
+from aval.audit_store.records import Decision, Review, Verdict
 from aval.policies import ReviewPolicy
 from aval.service.audit.explanation import parse_factors
 from aval.service.audit.report_html import Code, Document, Inline, TextFormat, when
 from aval.texts import duration
+from aval.verifier.events import AuditEvent
 
 # The labels of the record: aval/texts/data/inspection.toml.
 _LABELS = texts.load("inspection")

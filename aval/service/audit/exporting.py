@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aval.audit_store import queries
-from aval.audit_store.chain import utc_iso
-from aval.audit_store.records import AuditEvent
 from aval.service.audit.inspection import event_query
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal
 from aval.service.requests.audit import ExportEventsIn
+from aval.verifier.chain import utc_iso
+from aval.verifier.events import AuditEvent
 
 # A chunk is sent once it holds this many bytes (or the lines run out); it always ends a line.
 CHUNK_BYTES = 64 * 1024

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from aval.audit_store import checkpoints, decisions, queries, query_sql, trail
 from aval.audit_store.checkpoints import CheckpointRecord
-from aval.audit_store.records import AuditEvent, Decision, Verdict
+from aval.audit_store.records import Decision, Verdict
 from aval.service.audit import proofs
 from aval.service.audit.explanation import explain_for_citizen
 from aval.service.audit.explanation_inspector import EventProof, explain_for_inspector
@@ -15,6 +15,7 @@ from aval.service.deployment import Deployment
 from aval.service.errors import page_position
 from aval.service.identity import Principal
 from aval.service.requests.audit import ExplainIn, QueryEventsIn
+from aval.verifier.events import AuditEvent
 
 
 def event_query(

@@ -11,12 +11,12 @@ from psycopg import AsyncConnection
 
 from aval.audit_store import checkpoints, trail
 from aval.audit_store.checkpoints import CheckpointRecord
-from aval.audit_store.records import AuditEvent
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from aval.service.identity import Principal
 from aval.service.requests.audit import ProveConsistencyIn, ProveInclusionIn
 from aval.verifier import merkle
+from aval.verifier.events import AuditEvent
 
 ACTION = "audit.query"
 

@@ -9,17 +9,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-# Re-exported: the notes and public keys are the verifier's; the server signs with them.
-from aval.verifier.notes import NOTE_FIELDS as NOTE_FIELDS
-from aval.verifier.notes import NoteFormatError as NoteFormatError
-from aval.verifier.notes import SigningKeyError as SigningKeyError
-from aval.verifier.notes import format_note as format_note
-from aval.verifier.notes import key_id as key_id
-from aval.verifier.notes import parse_note as parse_note
-from aval.verifier.notes import public_key_text as public_key_text
-from aval.verifier.notes import raw_public_key
-from aval.verifier.notes import read_public_key as read_public_key
-from aval.verifier.notes import verify_signature as verify_signature
+from aval.verifier.notes import SigningKeyError, key_id, public_key_text, raw_public_key
 
 PRIVATE_KEY_NAME = "aval-signing.key"
 PUBLIC_KEY_NAME = "aval-signing.pub"

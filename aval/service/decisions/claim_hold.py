@@ -21,9 +21,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from aval.audit_store.chain import utc_iso
-from aval.audit_store.records import AuditEvent, Decision
+from aval.audit_store.records import Decision
 from aval.service.errors import FailedPrecondition
+from aval.verifier.chain import utc_iso
+from aval.verifier.events import AuditEvent
 
 
 @dataclass(frozen=True)

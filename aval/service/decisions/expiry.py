@@ -7,9 +7,10 @@ import logging
 from collections import defaultdict
 
 from aval.audit_store import Store, decisions, trail
-from aval.audit_store.chain import NewEvent, utc_iso
+from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import SYSTEM_ACTOR, DecisionState
 from aval.service.clock import Clock
+from aval.verifier.chain import utc_iso
 
 log = logging.getLogger(__name__)
 _BATCH = 200

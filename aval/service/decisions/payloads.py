@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aval.audit_store.chain import canonical_json
 from aval.policies import ReviewPolicy
 from aval.policies.output_schema import OutputError, validate_output
 from aval.service.errors import FieldViolation
+from aval.verifier.chain import canonical_json
 
 
 def size_violations(payload: dict[str, Any] | None, field: str, limit: int) -> list[FieldViolation]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aval.audit_store import decisions
-from aval.audit_store.chain import NewEvent, canonical_json, sha256_hex, utc_iso
+from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import (
     Actor,
     AdviceStatus,
@@ -24,6 +24,7 @@ from aval.service.errors import AlreadyExists, FieldViolation, InvalidArgument
 from aval.service.identity import Principal, actor_of
 from aval.service.requests.decisions import ProposeIn
 from aval.service.telemetry import current_trace_id
+from aval.verifier.chain import canonical_json, sha256_hex, utc_iso
 
 
 def _check_payloads(

@@ -9,7 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from aval.audit_store import decisions, trail
-from aval.audit_store.chain import NewEvent, utc_iso
+from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import Decision, DecisionState, Review, Verdict
 from aval.policies import ReviewPolicy
 from aval.service.decisions import claim_hold
@@ -25,6 +25,7 @@ from aval.service.identity import Principal, actor_of
 from aval.service.requests.decisions import ClaimIn, DecideIn
 from aval.service.telemetry import current_trace_id
 from aval.service.text import has_visible_text
+from aval.verifier.chain import utc_iso
 
 _VERDICT_FR = {Verdict.APPROVE: "approuver", Verdict.AMEND: "amender", Verdict.REJECT: "rejeter"}
 _VERDICTS = {

@@ -10,12 +10,13 @@ from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 from aval.audit_store.ai_usage import UsageRow, VersionEvaluation
 from aval.audit_store.checkpoints import CheckpointRecord
 from aval.audit_store.pin_requests import PinRequestRecord
-from aval.audit_store.records import AuditEvent, Decision, Review
+from aval.audit_store.records import Decision, Review
 from aval.audit_store.registry import ModelVersionRecord, StopRecord
 from aval.policies import PolicyBook
 from aval.service.ai.administration import RegisteredSystem
 from aval.service.decisions.advice_texts import render
 from aval.v1 import admin_pb2, audit_pb2, common_pb2
+from aval.verifier.events import AuditEvent
 
 
 def struct(value: dict[str, Any] | None) -> struct_pb2.Struct | None:

@@ -23,7 +23,6 @@ from aval.service import telemetry
 from aval.service.ai.backends import Backends
 from aval.service.ai.egress_file import describe, load_egress
 from aval.service.audit import checkpointing
-from aval.service.audit.signing import SigningKeyError
 from aval.service.authorization import Authorizer, GrantsFileError
 from aval.service.clock import SYSTEM_CLOCK, Clock, ClockFileRefused, FileClock
 from aval.service.decisions.expiry import run_expiry
@@ -47,6 +46,7 @@ from aval.v1 import (
     review_pb2,
     review_pb2_grpc,
 )
+from aval.verifier.notes import SigningKeyError
 
 log = logging.getLogger("aval")
 

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from aval.audit_store import trail
-from aval.audit_store.records import AuditEvent
 from aval.service.audit import inspection
 from aval.service.decisions import proposals, reviewing
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal
 from aval.service.requests.audit import QueryEventsIn
 from aval.service.requests.decisions import ClaimIn, DecideIn, ProposeIn
+from aval.verifier.events import AuditEvent
 
 # Every decision of these tests is suggested by this AI system: the filter that keeps the
 # other tests' events of the shared database out of the comparisons.

@@ -15,12 +15,13 @@ import pytest
 
 from aval.audit_store import Store, queries, query_sql, trail
 from aval.audit_store.chain import NewEvent
-from aval.audit_store.records import Actor, ActorType, AuditEvent
+from aval.audit_store.records import Actor, ActorType
 from aval.service.audit import exporting
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal
 from aval.service.requests.audit import ExportEventsIn
 from aval.verifier.chain import utc_iso
+from aval.verifier.events import AuditEvent
 
 from .conftest import BOTH, FILTERS, SYSTEM, Made
 

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aval.audit_store.chain import canonical_json
 from aval.audit_store.records import Factor
 from aval.service.ai.backends.base import (
     Access,
@@ -31,6 +30,7 @@ from aval.service.ai.backends.base import (
     expected_version,
     valid_suggestion,
 )
+from aval.verifier.chain import canonical_json
 
 # A rationale longer than this is cut, not refused: it is read by a person, not parsed.
 _RATIONALE_LIMIT = 4000
