@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aval.audit_store import ChangeListener, Store
@@ -14,7 +13,7 @@ from aval.service.audit.signing import Signer
 from aval.service.authorization import Authorizer
 from aval.service.clock import SYSTEM_CLOCK, Clock
 from aval.service.errors import FieldViolation, InvalidArgument
-from aval.service.identity import Authenticator, Principal
+from aval.service.identity import Authenticator, Credentials, Principal
 from aval.service.settings import Settings
 
 
@@ -39,8 +38,8 @@ class Deployment:
     # The time of every use case, the deadline sweeper, claims and checkpoints; tests move it.
     clock: Clock = SYSTEM_CLOCK
 
-    def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
-        return self.authenticator.authenticate(metadata)
+    async def authenticate(self, credentials: Credentials) -> Principal:
+        return await self.authenticator.authenticate(credentials)
 
     def tenant_for(
         self, principal: Principal, requested: str, action: str, field: str = "tenant"

@@ -82,10 +82,26 @@ def actor_of(principal: Principal) -> Actor:
     return Actor(id=principal.id, type=kind)
 
 
-class Authenticator(Protocol):
-    """Turns call metadata into a principal; the first identity provider of a pluggable set."""
+@dataclass(frozen=True)
+class Credentials:
+    """What a call presents to be let in: its metadata, and the certificate its TLS peer proved
+    it holds (PEM; None over plaintext or without a client certificate)."""
 
-    def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal: ...
+    metadata: Sequence[tuple[str, str | bytes]]
+    peer_certificate: str | None = None
+
+    def header(self, name: str) -> str | None:
+        """The first value of metadata `name` as text, or None when absent."""
+        value = next((v for k, v in self.metadata if k == name), None)
+        if value is None:
+            return None
+        return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+class Authenticator(Protocol):
+    """Turns what a call presents into a principal, or refuses it (Unauthenticated)."""
+
+    async def authenticate(self, credentials: Credentials) -> Principal: ...
 
 
 class _GrantSpec(BaseModel):
@@ -291,11 +307,10 @@ class TokenAuthenticator:
         self._by_hash = {h: p for p, h in principals}
         self.principals = [p for p, _ in principals]
 
-    def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
-        header = next((v for k, v in metadata if k == "authorization"), None)
-        if header is None:
+    async def authenticate(self, credentials: Credentials) -> Principal:
+        text = credentials.header("authorization")
+        if text is None:
             raise Unauthenticated("NO_CREDENTIALS")
-        text = header.decode() if isinstance(header, bytes) else header
         scheme, _, token = text.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("MALFORMED_CREDENTIALS")

@@ -17,6 +17,8 @@ REASON_KEYS = dict.fromkeys(
     ("MODEL_VERSION_NOT_REGISTERED", "ALREADY_PINNED", "PIN_REQUEST_CLOSED", "SHADOW_IS_PINNED"),
     "admin_refused",
 )
+
+
 def _print(lines: list[str]) -> None:
     for line in lines:
         print(line)

@@ -25,6 +25,7 @@ _EXPORT_FORMATS: dict[str, audit_pb2.ExportFormat.ValueType] = {
     "csv": audit_pb2.EXPORT_FORMAT_CSV,
 }
 
+
 def query_events(
     *,
     tenant: str = "",

@@ -7,7 +7,7 @@ import asyncio
 import functools
 import inspect
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, TypeAlias
 
@@ -17,13 +17,12 @@ from google.protobuf.message import DecodeError
 
 from aval.service.errors import (
     Aborted,
-    DomainError,
     FieldViolation,
     InvalidArgument,
     Unauthenticated,
     abort_with,
 )
-from aval.service.identity import Principal
+from aval.service.identity import Credentials, Principal
 from aval.service.requests import MAX_JSON_DEPTH
 from aval.service.settings import Settings
 
@@ -32,7 +31,7 @@ Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 # What `context.read()` returns once the client has sent everything (absent from the stubs).
 EOF: Any = grpc.aio.EOF  # type: ignore[attr-defined]
 Decode = Callable[[bytes], Any]
-Authenticate = Callable[[Sequence[tuple[str, str | bytes]]], Principal]
+Authenticate = Callable[[Credentials], Awaitable[Principal]]
 
 # Calls of these services need a token; the others (health, reflection) need none.
 GUARDED_PREFIX = "/aval.v1."
@@ -136,13 +135,22 @@ def _clear_frames(exc: BaseException) -> None:
         current = current.__cause__ or current.__context__
 
 
+def credentials_of(context: Context) -> Credentials:
+    """What the call presents: its metadata, and its TLS peer's verified certificate if any."""
+    metadata = [(str(key), value) for key, value in context.invocation_metadata() or ()]
+    certificate = next(iter(context.auth_context().get("x509_pem_cert") or ()), None)
+    peer = certificate.decode("ascii", "replace") if certificate is not None else None
+    return Credentials(metadata, peer)
+
+
 def _handler(
     behavior: Callable[[object, Context], Awaitable[Any]],
     original: Handler,
-    principal: Principal | None = None,
+    authenticate: Authenticate | None = None,
 ) -> Handler:
     """A handler of `behavior`, which reads its request itself (so gRPC reads nothing first),
-    with `principal` as the call's admitted caller.
+    once `authenticate` (when given) has let the call in: its principal is the call's admitted
+    caller. A call it refuses ends UNAUTHENTICATED, its body never read.
 
     The frames of an exception that ends `behavior` are cleared: gRPC keeps the exception of
     an aborted call, and so its traceback and the request in its frames, in a reference cycle
@@ -152,6 +160,12 @@ def _handler(
 
     @functools.wraps(behavior)
     async def forgetting(requests: object, context: Context) -> Any:
+        principal = None
+        if authenticate is not None:
+            try:
+                principal = await authenticate(credentials_of(context))
+            except Unauthenticated as exc:
+                await abort_with(context, exc)
         admitted = ADMITTED.set(principal)
         try:
             return await behavior(requests, context)
@@ -168,15 +182,6 @@ def _handler(
     return grpc.stream_unary_rpc_method_handler(
         forgetting, response_serializer=original.response_serializer
     )
-
-
-def _refusing(original: Handler, exc: DomainError) -> Handler:
-    """A handler that refuses the call without reading its body."""
-
-    async def refuse(requests: object, context: Context) -> None:
-        await abort_with(context, exc)
-
-    return _handler(refuse, original)
 
 
 class _Gate:
@@ -242,9 +247,11 @@ class _Gate:
             # The status waits behind the untaken messages: the client reads it after them.
             await abort_with(context, Aborted("STREAM_STALLED", seconds=self.stall_seconds))
 
-    def wrap(self, original: Handler, method: str, principal: Principal | None = None) -> Handler:
-        """`original`, reading its body under a slot and writing under the stall limit, its
-        caller `principal` (None for calls that need no token)."""
+    def wrap(
+        self, original: Handler, method: str, authenticate: Authenticate | None = None
+    ) -> Handler:
+        """`original`, reading its body under a slot and writing under the stall limit, once
+        `authenticate` let the call in (None for calls that need no token)."""
         behavior = _behavior(original)
         if not _is_async(behavior):
             return original
@@ -257,7 +264,7 @@ class _Gate:
                     return await self._send(answer, context)
                 return await answer
 
-            return _handler(streaming_requests, original, principal)
+            return _handler(streaming_requests, original, authenticate)
         if original.response_streaming:
 
             async def unary_stream(requests: object, context: Context) -> None:
@@ -266,7 +273,7 @@ class _Gate:
                     request = await self._one(context, decode, method)
                 await self._send(behavior(request, context), context)
 
-            return _handler(unary_stream, original, principal)
+            return _handler(unary_stream, original, authenticate)
 
         async def unary_unary(requests: object, context: Context) -> Any:
             # The slot covers reading and decoding, where a flood costs memory; a call that
@@ -275,7 +282,7 @@ class _Gate:
                 request = await self._one(context, decode, method)
             return await behavior(request, context)
 
-        return _handler(unary_unary, original, principal)
+        return _handler(unary_unary, original, authenticate)
 
 
 class Admission(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
@@ -306,9 +313,4 @@ class Admission(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         method = details.method
         if not method.startswith(GUARDED_PREFIX):
             return self._open.wrap(handler, method)
-        metadata = [(str(key), value) for key, value in details.invocation_metadata or ()]
-        try:
-            principal = self._authenticate(metadata)
-        except Unauthenticated as exc:
-            return _refusing(handler, exc)
-        return self._guarded.wrap(handler, method, principal)
+        return self._guarded.wrap(handler, method, self._authenticate)

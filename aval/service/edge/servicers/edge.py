@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from aval.audit_store.errors import StoreError
 from aval.service import telemetry
 from aval.service.deployment import Deployment
-from aval.service.edge.admission import ADMITTED
+from aval.service.edge.admission import ADMITTED, credentials_of
 from aval.service.errors import (
     DomainError,
     FieldViolation,
@@ -40,7 +40,7 @@ def caller() -> Principal:
     return principal
 
 
-def _enter(servicer: Any, request: Message, context: Context) -> None:
+async def _enter(servicer: Any, request: Message, context: Context) -> None:
     """Makes the call's caller known, then refuses a request holding a NUL character anywhere.
 
     Checked here, once for every method, so that no string reaches a use case or the database
@@ -54,8 +54,7 @@ def _enter(servicer: Any, request: Message, context: Context) -> None:
         # Called without admission (which always runs in the server): set in this call's task
         # only, and left there, as a generator's cleanup may run in another context.
         deployment: Deployment = servicer.deployment
-        metadata = context.invocation_metadata() or ()
-        ADMITTED.set(deployment.authenticate([(str(key), value) for key, value in metadata]))
+        ADMITTED.set(await deployment.authenticate(credentials_of(context)))
     found = nul_fields(request)
     if found:
         raise InvalidArgument([FieldViolation(path, "NUL_CHARACTER") for path in found])
@@ -75,7 +74,7 @@ def _unary(method: Callable[[Any, Any, Context], Awaitable[Any]]) -> Method:
     async def wrapper(self: Any, request: Message, context: Context) -> Any:
         trace = telemetry.enter_call(context.invocation_metadata() or ())
         try:
-            _enter(self, request, context)
+            await _enter(self, request, context)
             return await method(self, request, context)
         except (DomainError, StoreError, psycopg.OperationalError) as exc:
             await abort_with(context, _status(exc))
@@ -91,7 +90,7 @@ def _streaming(method: Callable[[Any, Any, Context], AsyncIterator[Any]]) -> Met
     async def wrapper(self: Any, request: Message, context: Context) -> AsyncIterator[Any]:
         trace = telemetry.enter_call(context.invocation_metadata() or ())
         try:
-            _enter(self, request, context)
+            await _enter(self, request, context)
             async for item in method(self, request, context):
                 yield item
         except (DomainError, StoreError, psycopg.OperationalError) as exc:
