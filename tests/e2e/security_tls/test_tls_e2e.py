@@ -126,3 +126,31 @@ def test_plaintext_beyond_loopback_starts_when_explicitly_allowed(
         assert "PLAINTEXT on 0.0.0.0:0" in server.log_path.read_text()
     finally:
         assert server.stop() == 0, server.log_path.read_text()
+
+
+def test_every_worker_serves_mutual_tls(database_url: str, tmp_path: Path, pki: Pki) -> None:
+    """`--workers 2`: each process serves the port with the same TLS, client CA included."""
+    server = ServerProcess.start(
+        database_url,
+        tmp_path,
+        name="tls-workers",
+        extra_env={"AVAL_WORKERS": "2", **tls_env(pki, client_ca=True)},
+    )
+    try:
+        for _ in range(4):  # new connections, spread by the kernel among the workers
+            client = Client(
+                server.address,
+                token_of("app-a"),
+                timeout=20,
+                ca_file=pki.ca.cert_file,
+                client_cert_file=pki.unmapped.cert_file,
+                client_key_file=pki.unmapped.key_file,
+            )
+            with client:
+                assert _propose(client)
+            plain = Client(server.address, token_of("app-a"), timeout=5, ca_file=pki.ca.cert_file)
+            with plain, pytest.raises(UnavailableError):  # no client certificate
+                _propose(plain)
+        assert server.log_path.read_text().count("mutual TLS") == 2
+    finally:
+        assert server.stop() == 0, server.log_path.read_text()
