@@ -3,6 +3,7 @@ and how a certificate a caller presented is matched against those names."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -64,6 +65,10 @@ class PresentedCertificate:
     @classmethod
     def of_pem(cls, pem: str) -> PresentedCertificate | None:
         """The names of a PEM certificate, or None when it cannot be read."""
+        return _names_of(pem)
+
+    @classmethod
+    def _parse(cls, pem: str) -> PresentedCertificate | None:
         try:
             certificate = x509.load_pem_x509_certificate(pem.encode("ascii", "replace"))
         except ValueError:
@@ -78,3 +83,9 @@ class PresentedCertificate:
         return (subject is None or subject == self.subject) and (
             sha256 is None or sha256 == self.sha256
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _names_of(pem: str) -> PresentedCertificate | None:
+    # A caller sends its certificate once per connection but calls many times on it.
+    return PresentedCertificate._parse(pem)

@@ -4,10 +4,15 @@ past the handshake."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import grpc
 import pytest
 
-from aval.clients import Client
+from aval.clients import AsyncClient, Client
 from aval.clients.sdk.errors import UnauthenticatedError, UnavailableError
 from tests.support import ServerProcess
 
@@ -64,3 +69,43 @@ def test_an_expired_foreign_or_missing_certificate_is_refused_by_the_handshake(
     with client, pytest.raises(UnavailableError) as refused:
         _propose(client)
     assert refused.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_the_cli_calls_with_a_client_certificate_and_no_token(
+    mtls_server: ServerProcess, pki: Pki
+) -> None:
+    with mtls_client(mtls_server, pki, pki.by_subject) as application:
+        decision = _propose(application)
+    done = subprocess.run(
+        [sys.executable, "-m", "aval.clients.cli", "decision", "show", decision, "--json"],
+        env={
+            **{k: v for k, v in os.environ.items() if k != "AVAL_TOKEN"},
+            "AVAL_ADDRESS": mtls_server.address,
+            "AVAL_CA_FILE": str(pki.ca.cert_file),
+            "AVAL_CLIENT_CERT_FILE": str(pki.by_subject.cert_file),
+            "AVAL_CLIENT_KEY_FILE": str(pki.by_subject.key_file),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["id"] == decision
+
+
+async def test_the_async_client_speaks_mutual_tls(mtls_server: ServerProcess, pki: Pki) -> None:
+    async with AsyncClient(
+        mtls_server.address,
+        None,
+        timeout=20,
+        ca_file=pki.ca.cert_file,
+        client_cert_file=pki.by_print.cert_file,
+        client_key_file=pki.by_print.key_file,
+    ) as application:
+        done = await application.propose(
+            decision_type="voirie.signalement",
+            subject_ref="usager:async",
+            input={"motif": "feu"},
+            suggestion=SUGGESTION,
+        )
+    assert done.decision.id
