@@ -128,11 +128,14 @@ class FileAuthenticator:
         """
         if self.path is None:
             raise ValueError("this authenticator was not read from a file")
-        entries = load_principal_entries(self.path)
-        tables = _tables(entries)
-        warn_expiring(entries, self._clock.now(), self.path)
-        self._current = tables  # one assignment: each call sees one version whole
-        return list(tables.principals)
+        fresh = FileAuthenticator.from_file(self.path, clock=self._clock)
+        self.adopt(fresh)
+        return fresh.principals
+
+    def adopt(self, fresh: FileAuthenticator) -> None:
+        """Serves what `fresh` read from the next call on (one assignment: each call sees one
+        version of the file whole)."""
+        self._current = fresh._current
 
     async def authenticate(self, credentials: Credentials) -> Principal:
         tables = self._current
