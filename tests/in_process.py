@@ -16,14 +16,15 @@ from aval.policies import ReviewPolicy, load_policy_dir
 from aval.service.authorization import Authorizer
 from aval.service.clock import SYSTEM_CLOCK, Clock
 from aval.service.deployment import Deployment
-from aval.service.identity import Principal, TokenAuthenticator, load_principals
+from aval.service.file_authenticator import FileAuthenticator
+from aval.service.identity import Principal, load_principals
 from aval.service.settings import Settings
 
 
 def deployment_of(
     store: Store,
     url: str,
-    principals: Sequence[tuple[Principal, str]],
+    principals: Sequence[tuple[Principal, str | None]],
     config_dir: Path,
     *,
     listener: ChangeListener,
@@ -35,7 +36,7 @@ def deployment_of(
         settings=Settings(database_url=url, max_payload_bytes=4096),
         store=store,
         policies=load_policy_dir(config_dir / "policies"),
-        authenticator=TokenAuthenticator(principals),
+        authenticator=FileAuthenticator.of_tokens(principals, clock=clock),
         authorizer=Authorizer([p for p, _ in principals]),
         listener=listener,
         writer=writer,

@@ -235,6 +235,7 @@ class ServerProcess:
         extra_env: dict[str, str] | None = None,
         demo: bool = False,
         signing_key: bool = True,
+        listen: str = "127.0.0.1:0",
     ) -> ServerProcess:
         policy_dir, principals_file = write_config(config_dir)
         env = {
@@ -265,7 +266,7 @@ class ServerProcess:
         else:
             env["AVAL_DATABASE_URL"] = database_url
         log_path = config_dir / f"{name}.log"
-        args = [sys.executable, "-m", "aval.clients.cli", "serve", "--listen", "127.0.0.1:0"]
+        args = [sys.executable, "-m", "aval.clients.cli", "serve", "--listen", listen]
         if demo:
             args.append("--demo")
         process = subprocess.Popen(

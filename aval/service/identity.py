@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from aval.audit_store.records import SYSTEM_ACTOR, Actor, ActorType
 from aval.policies.yaml_lines import (
@@ -24,7 +32,7 @@ from aval.policies.yaml_lines import (
     line_of,
     parse,
 )
-from aval.service.errors import Unauthenticated
+from aval.service.client_certificates import CertificateSpec
 
 ROLES = ("application", "supervisor", "inspector", "admin")
 
@@ -115,7 +123,12 @@ class _PrincipalSpec(BaseModel):
     id: str = Field(min_length=1, max_length=200)
     tenant: str = Field(min_length=1)
     roles: list[str] = Field(min_length=1)
-    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    token_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    certificate: CertificateSpec | None = None
+    # The principal's credentials (token and certificate) are refused from then on.
+    expires_at: AwareDatetime | None = None
+    # Refused at once (from the next reload of the file).
+    revoked: bool = False
     display_name: str = ""
     # Roles in other tenants, granted explicitly (a pooled inspector, I5).
     grants: list[_GrantSpec] = []
@@ -127,6 +140,12 @@ class _PrincipalSpec(BaseModel):
         if not value.isprintable() or value != value.strip():
             raise ValueError("a principal id must be printable text without spaces around it")
         return value
+
+    @model_validator(mode="after")
+    def _credential(self) -> _PrincipalSpec:
+        if self.token_sha256 is None and self.certificate is None:
+            raise ValueError("a principal needs a credential: token_sha256, certificate, or both")
+        return self
 
 
 class _PrincipalsFile(BaseModel):
@@ -204,8 +223,17 @@ def _refuse_repeated_keys(document: _Document, node: yaml.Node | None, loc: Loc)
 def _fix_for(error_type: str, loc: Loc, message: str) -> str:
     if (common := common_fix(error_type, loc)) is not None:
         return common
-    if loc and loc[-1] == "token_sha256":
-        return "write the SHA-256 of the token, 64 lowercase hexadecimal digits"
+    fixes = {
+        "token_sha256": "write the SHA-256 of the token, 64 lowercase hexadecimal digits",
+        "expires_at": "write an RFC 3339 time with its offset, e.g. 2027-01-31T23:00:00Z",
+        "subject": "write the subject as `openssl x509 -noout -subject -nameopt RFC2253` "
+        "prints it, e.g. CN=app-urbanisme,O=Ville-A",
+        "sha256": "write the fingerprint `openssl x509 -noout -fingerprint -sha256` prints",
+    }
+    if loc and str(loc[-1]) in fixes:
+        return fixes[str(loc[-1])]
+    if "needs a credential" in message:
+        return "add token_sha256 (the SHA-256 of its token) or certificate: {subject: …}"
     return message
 
 
@@ -251,6 +279,8 @@ def _refuse_ambiguity(document: _Document, spec: _PrincipalsFile) -> None:
                 f"give one of them another id (for example '{p.tenant}-{p.id}'); if both are one "
                 "caller, keep one entry and list its roles in the other tenant under `grants:`",
             )
+        if p.token_sha256 is None:
+            continue
         earlier = by_token.setdefault(p.token_sha256, i)
         if earlier != i:
             other = spec.principals[earlier]
@@ -263,14 +293,50 @@ def _refuse_ambiguity(document: _Document, spec: _PrincipalsFile) -> None:
             )
 
 
-def load_principals(path: Path) -> list[tuple[Principal, str]]:
-    """Reads (principal, token hash) pairs from a YAML principals file.
+def _refuse_shared_certificates(document: _Document, spec: _PrincipalsFile) -> None:
+    """One certificate subject, one fingerprint: each names one principal."""
+    seen: dict[tuple[str, str], int] = {}
+    for i, p in enumerate(spec.principals):
+        if p.certificate is None:
+            continue
+        for part in ("subject", "sha256"):
+            value = getattr(p.certificate, part)
+            if value is None:
+                continue
+            earlier = seen.setdefault((part, value), i)
+            if earlier != i:
+                other = spec.principals[earlier]
+                line = document.line(("principals", earlier, "certificate", part))
+                raise document.error(
+                    ("principals", i, "certificate", part),
+                    f"principal {p.id!r} has the certificate {part} of {other.id!r} (line "
+                    f"{line}); a certificate must name one principal",
+                    "give each principal its own certificate, or keep one entry",
+                )
+
+
+@dataclass(frozen=True)
+class PrincipalEntry:
+    """A principal of the principals file with the credentials that prove it."""
+
+    principal: Principal
+    token_sha256: str | None = None
+    certificate_subject: str | None = None
+    certificate_sha256: str | None = None
+    # UTC; the credentials are refused from then on.
+    expires_at: datetime | None = None
+    revoked: bool = False
+
+
+def load_principal_entries(path: Path) -> list[PrincipalEntry]:
+    """Reads the principals of a YAML principals file with their credentials.
 
     Raises:
         PrincipalsFileError: the file cannot be read or validated, gives a key twice in one
-            entry, names an unknown role, or names a principal ambiguously (an id used twice,
-            even in two tenants or differing only by case; a token shared; the server's own
-            actor id). The message names the file, the line and the fix.
+            entry, names an unknown role, gives a principal no credential, or names a principal
+            ambiguously (an id used twice, even in two tenants or differing only by case; a
+            token or a certificate subject or fingerprint shared; the server's own actor id).
+            The message names the file, the line and the fix.
     """
     document = _read(path)
     spec = _validate(document)
@@ -286,36 +352,26 @@ def load_principals(path: Path) -> list[tuple[Principal, str]]:
                     f"use the known roles: {', '.join(ROLES)}",
                 )
     _refuse_ambiguity(document, spec)
+    _refuse_shared_certificates(document, spec)
     loaded = []
     for p in spec.principals:
         roles = {p.tenant: frozenset(p.roles)}
         for grant in p.grants:
             roles[grant.tenant] = roles.get(grant.tenant, frozenset()) | frozenset(grant.roles)
-        loaded.append((Principal(p.id, p.tenant, roles, p.display_name), p.token_sha256))
+        certificate = p.certificate
+        loaded.append(
+            PrincipalEntry(
+                Principal(p.id, p.tenant, roles, p.display_name),
+                p.token_sha256,
+                certificate.subject if certificate else None,
+                certificate.sha256 if certificate else None,
+                p.expires_at.astimezone(UTC) if p.expires_at else None,
+                p.revoked,
+            )
+        )
     return loaded
 
 
-class TokenAuthenticator:
-    """Bearer tokens in the `authorization` metadata; only their SHA-256 is ever stored."""
-
-    def __init__(self, principals: Sequence[tuple[Principal, str]]) -> None:
-        ids = [p.id for p, _ in principals]
-        hashes = [h for _, h in principals]
-        if len(set(ids)) != len(ids) or len(set(hashes)) != len(hashes):
-            # What records a principal by its id (the trail, separation of duties) needs this.
-            raise ValueError("each principal needs an id and a token of its own (I5)")
-        self._by_hash = {h: p for p, h in principals}
-        self.principals = [p for p, _ in principals]
-
-    async def authenticate(self, credentials: Credentials) -> Principal:
-        text = credentials.header("authorization")
-        if text is None:
-            raise Unauthenticated("NO_CREDENTIALS")
-        scheme, _, token = text.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthenticated("MALFORMED_CREDENTIALS")
-        digest = token_hash(token.strip())
-        for known, principal in self._by_hash.items():
-            if hmac.compare_digest(known, digest):
-                return principal
-        raise Unauthenticated("UNKNOWN_TOKEN")
+def load_principals(path: Path) -> list[tuple[Principal, str | None]]:
+    """Reads (principal, token hash or None) pairs; see `load_principal_entries`."""
+    return [(e.principal, e.token_sha256) for e in load_principal_entries(path)]

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     # The server's event loop: uvloop (libuv; about a tenth less CPU per call here) or the
     # standard library's asyncio loop.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # TLS of the gRPC port: the server's certificate (PEM, its chain after it) and private key
+    # (PEM, unencrypted; never logged). Without them the port serves plaintext, which is
+    # allowed only on loopback unless allow_plaintext is set.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    # CA certificates (PEM) that issue the callers' client certificates: when set, every caller
+    # must present one they issued (mutual TLS); the principals file maps them to principals.
+    tls_client_ca_file: Path | None = None
+    # Serve plaintext on a non-loopback address (behind a proxy or mesh that terminates TLS).
+    allow_plaintext: bool = False
     # Tests only: a file of seconds added to the clock, so an end-to-end test makes a deadline
     # pass without sleeping; refused unless listening on loopback (see clock.FileClock).
     test_clock_file: Path | None = None
@@ -81,6 +91,9 @@ class Settings(BaseSettings):
         "witness_file",
         "claim_max_hold_seconds",
         "ai_egress_file",
+        "tls_cert_file",
+        "tls_key_file",
+        "tls_client_ca_file",
         mode="before",
     )
     @classmethod

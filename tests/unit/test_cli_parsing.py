@@ -83,7 +83,9 @@ class FakeClient:
     results: ClassVar[dict[str, Any]] = {}
     calls: ClassVar[list[tuple[str, tuple[Any, ...], dict[str, Any]]]] = []
 
-    def __init__(self, address: str, token: str | None, *, language: str = "fr") -> None:
+    def __init__(
+        self, address: str, token: str | None, *, language: str = "fr", **transport: Any
+    ) -> None:
         self.address = address
 
     def __enter__(self) -> FakeClient:

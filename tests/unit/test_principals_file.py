@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from aval.service.file_authenticator import FileAuthenticator
 from aval.service.identity import (
     Principal,
     PrincipalKey,
     PrincipalsFileError,
-    TokenAuthenticator,
     load_principals,
     token_hash,
 )
@@ -110,10 +110,10 @@ def test_every_refusal_names_its_line(tmp_path: Path) -> None:
 def test_the_authenticator_refuses_two_principals_with_one_id_I5() -> None:
     a = Principal("app", "ville-a", {"ville-a": frozenset({"application"})})
     b = Principal("app", "ville-b", {"ville-b": frozenset({"application"})})
-    with pytest.raises(ValueError, match="id and a token of its own"):
-        TokenAuthenticator([(a, "1" * 64), (b, "2" * 64)])
-    with pytest.raises(ValueError, match="id and a token of its own"):
-        TokenAuthenticator([(a, "1" * 64), (Principal("c", "ville-a"), "1" * 64)])
+    with pytest.raises(ValueError, match="id and credentials of its own"):
+        FileAuthenticator.of_tokens([(a, "1" * 64), (b, "2" * 64)])
+    with pytest.raises(ValueError, match="id and credentials of its own"):
+        FileAuthenticator.of_tokens([(a, "1" * 64), (Principal("c", "ville-a"), "1" * 64)])
 
 
 def test_keys_tell_apart_what_ids_alone_do_not_I5() -> None:

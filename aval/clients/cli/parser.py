@@ -93,6 +93,7 @@ def _global_options(parser: argparse.ArgumentParser, t: Messages, *, defaults: b
         help=t("help.address", default=DEFAULT_ADDRESS),
     )
     parser.add_argument("--token", default=default(env.get("AVAL_TOKEN")), help=t("help.token"))
+    _tls_options(parser, t, default)
     parser.add_argument("--json", action="store_true", default=default(False), help=t("help.json"))
     parser.add_argument(
         "--lang",
@@ -100,6 +101,49 @@ def _global_options(parser: argparse.ArgumentParser, t: Messages, *, defaults: b
         default=default(language_of(env.get("AVAL_LANG"))),
         help=t("help.lang"),
     )
+
+
+def _tls_options(
+    parser: argparse.ArgumentParser, t: Messages, default: Callable[[object], Any]
+) -> None:
+    env = os.environ
+    parser.add_argument(
+        "--tls",
+        choices=("auto", "on", "off"),
+        default=default(_tls_mode(env.get("AVAL_TLS"))),
+        help=t("help.tls"),
+    )
+    parser.add_argument(
+        "--ca-file", default=default(env.get("AVAL_CA_FILE")), metavar="PEM", help=t("help.ca_file")
+    )
+    parser.add_argument(
+        "--cert",
+        default=default(env.get("AVAL_CLIENT_CERT_FILE")),
+        metavar="PEM",
+        help=t("help.cert"),
+    )
+    parser.add_argument(
+        "--key",
+        default=default(env.get("AVAL_CLIENT_KEY_FILE")),
+        metavar="PEM",
+        help=t("help.key"),
+    )
+    parser.add_argument(
+        "--server-name",
+        default=default(env.get("AVAL_TLS_SERVER_NAME")),
+        metavar="NAME",
+        help=t("help.server_name"),
+    )
+
+
+def _tls_mode(value: str | None) -> str:
+    """AVAL_TLS as `--tls` takes it: on, off, or auto (unset or anything else)."""
+    word = (value or "").strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return "on"
+    if word in ("0", "false", "no", "off"):
+        return "off"
+    return "auto"
 
 
 def _paging(parser: argparse.ArgumentParser, t: Messages) -> None:

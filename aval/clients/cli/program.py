@@ -32,6 +32,7 @@ from aval.clients.sdk.errors import (
     UnauthenticatedError,
     UnavailableError,
 )
+from aval.clients.sdk.transport import ChannelSettingsError, Transport
 
 # The catalogue entry that explains a refusal: first by its reason, then by its type.
 _REASON_KEYS: dict[str, str] = {"IDEMPOTENCY_KEY_REUSED": "idempotency_reused"}
@@ -202,6 +203,18 @@ def describe(error: AvalError, t: Messages, address: str) -> str:
     return t(key, message=error.localized or error.message, address=address, code=error.code.name)
 
 
+def transport_of(args: argparse.Namespace) -> Transport:
+    """The TLS options of the command line (AVAL_ALLOW_PLAINTEXT from the environment only)."""
+    return Transport(
+        tls={"on": True, "off": False}.get(args.tls),
+        ca_file=args.ca_file,
+        client_cert_file=args.cert,
+        client_key_file=args.key,
+        server_name=args.server_name,
+        allow_plaintext=os.environ.get("AVAL_ALLOW_PLAINTEXT", "").lower() in ("1", "true", "yes"),
+    )
+
+
 def _fail(t: Messages, reason: str, status: int = 1) -> int:
     print(f"{t('error')}: {' '.join(reason.split())}", file=sys.stderr)
     return status
@@ -265,13 +278,15 @@ def _run(arguments: list[str], streams: terminal.Streams) -> int:
             streams.release()  # the server's own output: its address, then its log
         if args.command in _LOCAL_COMMANDS:
             return _LOCAL_COMMANDS[args.command](args, t)
-        if not args.token:
+        if not args.token and not args.cert:
             return _fail(t, t("no_token"))
-        with Client(args.address, args.token, language=t.language) as client:
+        with Client(args.address, args.token, language=t.language, **transport_of(args)) as client:
             session = _Session(client, args, Printer(t, as_json=args.json), t)
             return _GATEWAY_COMMANDS[args.command](session)
     except AvalError as error:
         return _fail(t, describe(error, t, args.address))
+    except ChannelSettingsError as error:
+        return _fail(t, t(f"tls.{error.reason}", **error.params))
     except KeyboardInterrupt:
         return _fail(t, t("interrupted"), status=130)
     except UnicodeEncodeError:  # an argument the shell passed as bytes no UTF-8 holds

@@ -19,7 +19,7 @@ import functools
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar, Unpack
 
 import grpc
 import grpc.aio
@@ -30,6 +30,7 @@ from aval.clients.sdk import calls as _calls
 from aval.clients.sdk.calls import UnaryCall, is_final
 from aval.clients.sdk.connection import Connection, translated_errors, unfinished
 from aval.clients.sdk.errors import InvalidArgumentError
+from aval.clients.sdk.transport import Transport, plan_channel
 from aval.v1 import (
     audit_pb2,
     common_pb2,
@@ -81,9 +82,12 @@ class Client(Connection):
         address: ``HOST:PORT`` of the gateway.
         token: Bearer token of the caller (service account or agent); none when ``None``.
         timeout: Deadline in seconds of each unary call (watching has none by default).
-        channel_credentials: TLS credentials; a plaintext channel when ``None``.
+        channel_credentials: TLS credentials, made by the caller (else see ``transport``).
         max_payload_bytes: The gateway's payload limit (its ``AVAL_MAX_PAYLOAD_BYTES``), when
             known: a JSON value larger than that is refused here (``TOO_LARGE``), unsent.
+        **transport: ``tls``, ``ca_file``, ``client_cert_file``, ``client_key_file``,
+            ``server_name``, ``allow_plaintext``: TLS by default beyond loopback, and never a
+            token in clear there unless allowed (:func:`~aval.clients.sdk.transport.plan_channel`).
     """
 
     def __init__(
@@ -95,10 +99,12 @@ class Client(Connection):
         channel_credentials: grpc.ChannelCredentials | None = None,
         language: str = "fr",
         max_payload_bytes: int | None = None,
+        **transport: Unpack[Transport],
     ) -> None:
+        plan = plan_channel(address, token, channel_credentials=channel_credentials, **transport)
         self._channel = (
-            grpc.secure_channel(address, channel_credentials)
-            if channel_credentials is not None
+            grpc.secure_channel(address, plan.credentials, options=plan.options)
+            if plan.credentials is not None
             else grpc.insecure_channel(address)
         )
         super().__init__(address, token, timeout, self._channel, language, max_payload_bytes)
@@ -271,10 +277,12 @@ class AsyncClient(Connection):
         channel_credentials: grpc.ChannelCredentials | None = None,
         language: str = "fr",
         max_payload_bytes: int | None = None,
+        **transport: Unpack[Transport],
     ) -> None:
+        plan = plan_channel(address, token, channel_credentials=channel_credentials, **transport)
         self._channel = (
-            grpc.aio.secure_channel(address, channel_credentials)
-            if channel_credentials is not None
+            grpc.aio.secure_channel(address, plan.credentials, options=plan.options)
+            if plan.credentials is not None
             else grpc.aio.insecure_channel(address)
         )
         super().__init__(address, token, timeout, self._channel, language, max_payload_bytes)

@@ -32,9 +32,16 @@ from aval.service.edge.servicers.admin import AdminServicer
 from aval.service.edge.servicers.audit import AuditServicer
 from aval.service.edge.servicers.gateway import GatewayServicer
 from aval.service.edge.servicers.review import ReviewServicer
-from aval.service.identity import TokenAuthenticator, load_principals
+from aval.service.file_authenticator import FileAuthenticator
+from aval.service.identity import load_principals
 from aval.service.runtime import demo
 from aval.service.runtime.health import follow_database
+from aval.service.runtime.tls import (
+    ServerTls,
+    TlsSettingsError,
+    load_server_tls,
+    require_safe_listen,
+)
 from aval.service.settings import Settings
 from aval.v1 import (
     admin_pb2,
@@ -105,6 +112,7 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
             "no principals: set AVAL_PRINCIPALS_FILE to a principals YAML file, "
             "or run `aval serve --demo`"
         )
+    server_tls(settings)
     book = load_policy_dir(policy_dir)
     principals = load_principals(principals_file)
     try:  # the grants file, checked with the principals it will authorise
@@ -128,6 +136,16 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
     return Launch(settled, exports)
 
 
+def server_tls(settings: Settings) -> ServerTls | None:
+    """The TLS of the gRPC port, its files checked, once the listen address allows it."""
+    try:
+        tls = load_server_tls(settings, SYSTEM_CLOCK.now())
+        require_safe_listen(settings, tls)
+    except TlsSettingsError as exc:
+        raise StartupError(str(exc)) from exc
+    return tls
+
+
 def clock_of(settings: Settings) -> Clock:
     """The system clock, or the test clock of AVAL_TEST_CLOCK_FILE where it is allowed."""
     if settings.test_clock_file is None:
@@ -141,7 +159,8 @@ def clock_of(settings: Settings) -> Clock:
 async def _deployment(settings: Settings) -> Deployment:
     assert settings.database_url and settings.policy_dir and settings.principals_file
     url = settings.database_url
-    principals = load_principals(settings.principals_file)
+    clock = clock_of(settings)
+    authenticator = FileAuthenticator.from_file(settings.principals_file, clock=clock)
     policies = load_policy_dir(settings.policy_dir)
     egress = load_egress(settings.ai_egress_file, policies.tenants)
     store = Store(
@@ -159,14 +178,14 @@ async def _deployment(settings: Settings) -> Deployment:
         settings=settings,
         store=store,
         policies=policies,
-        authenticator=TokenAuthenticator(principals),
-        authorizer=Authorizer([p for p, _ in principals], settings.grants_file),
+        authenticator=authenticator,
+        authorizer=Authorizer(authenticator.principals, settings.grants_file),
         listener=listener,
         writer=writer,
         signer=checkpointing.load_signer(settings),
         egress=egress,
         backends=Backends(egress=egress),
-        clock=clock_of(settings),
+        clock=clock,
     )
 
 
@@ -179,6 +198,7 @@ async def serve_worker(
     may listen on the same port (SO_REUSEPORT) and the kernel spreads connections among them.
     """
     telemetry.configure_tracing()
+    tls = server_tls(settings)
     deployment = await _deployment(settings)
     admission = Admission(deployment.authenticate, settings)
     server = grpc.aio.server(
@@ -195,7 +215,11 @@ async def serve_worker(
         (*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), server
     )
     try:
-        port = server.add_insecure_port(settings.listen)
+        port = (
+            server.add_secure_port(settings.listen, tls.credentials())
+            if tls is not None
+            else server.add_insecure_port(settings.listen)
+        )
     except RuntimeError as exc:
         raise StartupError(
             f"cannot listen on {settings.listen}: {exc}; choose another --listen"
@@ -208,7 +232,12 @@ async def serve_worker(
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("listening on port %d (%d review policies)", port, len(deployment.policies))
+    log.info(
+        "listening on port %d, %s (%d review policies)",
+        port,
+        "plaintext" if tls is None else "TLS" if tls.client_ca is None else "mutual TLS",
+        len(deployment.policies),
+    )
     on_ready(port)
     sweeper = asyncio.create_task(
         run_expiry(deployment.store, deployment.clock, settings.expiry_interval_seconds)
