@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # The server's event loop: uvloop (libuv; about a tenth less CPU per call here) or the
     # standard library's asyncio loop.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # The OpenID Connect file: identity providers people sign in with, and the roles their
+    # tokens' claims give per tenant (service/oidc, docs/identity.md). Without one, only the
+    # principals file's tokens are accepted.
+    oidc_file: Path | None = None
     # Tests only: a file of seconds added to the clock, so an end-to-end test makes a deadline
     # pass without sleeping; refused unless listening on loopback (see clock.FileClock).
     test_clock_file: Path | None = None
@@ -81,6 +85,7 @@ class Settings(BaseSettings):
         "witness_file",
         "claim_max_hold_seconds",
         "ai_egress_file",
+        "oidc_file",
         mode="before",
     )
     @classmethod

@@ -32,7 +32,8 @@ from aval.service.edge.servicers.admin import AdminServicer
 from aval.service.edge.servicers.audit import AuditServicer
 from aval.service.edge.servicers.gateway import GatewayServicer
 from aval.service.edge.servicers.review import ReviewServicer
-from aval.service.identity import TokenAuthenticator, load_principals
+from aval.service.identity import Authenticator, TokenAuthenticator, load_principals
+from aval.service.oidc import CompositeAuthenticator, OidcAuthenticator, load_oidc
 from aval.service.runtime import demo
 from aval.service.runtime.health import follow_database
 from aval.service.settings import Settings
@@ -112,6 +113,9 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
     except GrantsFileError as exc:
         raise StartupError(str(exc)) from exc
     egress = load_egress(settings.ai_egress_file, book.tenants)
+    oidc = load_oidc(settings.oidc_file, book.tenants)
+    if oidc is not None:
+        log.info("people sign in through %s", ", ".join(i.issuer for i in oidc.issuers))
     if not demo_mode:  # the demo adds its own advisor once it runs (commands.allow_demo_ai_egress)
         log.info("%s", describe(egress))
     try:
@@ -144,6 +148,10 @@ async def _deployment(settings: Settings) -> Deployment:
     principals = load_principals(settings.principals_file)
     policies = load_policy_dir(settings.policy_dir)
     egress = load_egress(settings.ai_egress_file, policies.tenants)
+    authenticator: Authenticator = TokenAuthenticator(principals)
+    oidc = load_oidc(settings.oidc_file, policies.tenants)
+    if oidc is not None:  # JWT-shaped bearer tokens to the identity providers, others to the file
+        authenticator = CompositeAuthenticator(OidcAuthenticator(oidc), authenticator)
     store = Store(
         url,
         min_size=settings.pool_min_size,
@@ -159,7 +167,7 @@ async def _deployment(settings: Settings) -> Deployment:
         settings=settings,
         store=store,
         policies=policies,
-        authenticator=TokenAuthenticator(principals),
+        authenticator=authenticator,
         authorizer=Authorizer([p for p, _ in principals], settings.grants_file),
         listener=listener,
         writer=writer,
@@ -232,6 +240,8 @@ async def serve_worker(
         await checkpointing.stop_periodic(checkpointer)
         await deployment.writer.stop()
         await deployment.backends.aclose()
+        if isinstance(deployment.authenticator, CompositeAuthenticator):
+            await deployment.authenticator.oidc.aclose()
         await deployment.listener.stop()
         await deployment.store.close()
         log.info("stopped")
