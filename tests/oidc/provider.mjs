@@ -5,8 +5,9 @@
 // The JSON file gives: `keys` (private JWKs, the first that fits signs), `audience` (the
 // resource indicator the access tokens name), `scope` (the resource server's scope),
 // `access_ttl` (seconds), `port` (0 for a free one; a restart for key rotation passes the old
-// one), `accounts` ({login: {groups, tenant}}), `clients` (console: authorization code + PKCE;
-// machine: client credentials). It prints `READY <issuer>` on stdout once it listens, then
+// one), `accounts` ({login: {groups, tenant, …}}: extra claims of their access tokens). Clients:
+// console (authorization code + PKCE), console-short (the same, tokens of `short_ttl` seconds),
+// machine (client credentials). It prints `READY <issuer>` on stdout once it listens, then
 // nothing the tests read; SIGTERM stops it.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -17,11 +18,13 @@ const audience = config.audience;
 const scope = config.scope || 'aval';
 const accounts = config.accounts || {};
 
-function resourceServer() {
+// The client `console-short` gets tokens of `short_ttl` seconds (2 unless given): expiry tests.
+function resourceServer(client) {
+  const short = client && client.clientId === 'console-short';
   return {
     scope,
     audience,
-    accessTokenTTL: config.access_ttl || 300,
+    accessTokenTTL: short ? (config.short_ttl || 2) : (config.access_ttl || 300),
     accessTokenFormat: 'jwt',
     jwt: { sign: { alg: config.alg || 'RS256' } },
   };
@@ -36,6 +39,14 @@ server.listen(config.port || 0, '127.0.0.1', () => {
         client_id: 'console',
         client_secret: 'console-secret',
         grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: ['http://127.0.0.1/callback'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
+        client_id: 'console-short',
+        client_secret: 'console-secret',
+        grant_types: ['authorization_code'],
         response_types: ['code'],
         redirect_uris: ['http://127.0.0.1/callback'],
         token_endpoint_auth_method: 'client_secret_basic',
@@ -59,15 +70,15 @@ server.listen(config.port || 0, '127.0.0.1', () => {
         enabled: true,
         defaultResource: () => audience,
         useGrantedResource: () => true,
-        getResourceServerInfo: (ctx, indicator) => {
-          if (indicator === audience) return resourceServer();
+        getResourceServerInfo: (ctx, indicator, client) => {
+          if (indicator === audience) return resourceServer(client);
           throw new errors.InvalidTarget();
         },
       },
     },
     ttl: {
-      AccessToken: () => config.access_ttl || 300,
-      ClientCredentials: () => config.access_ttl || 300,
+      AccessToken: (ctx, token) => token.resourceServer?.accessTokenTTL || config.access_ttl || 300,
+      ClientCredentials: (ctx, token) => token.resourceServer?.accessTokenTTL || config.access_ttl || 300,
       AuthorizationCode: 60,
       IdToken: 300,
       Interaction: 300,

@@ -76,7 +76,7 @@ def _check_header(header: Mapping[str, Any], issuer: IssuerConfig) -> tuple[str,
     if shown not in accepted:
         raise Unauthenticated(
             "WRONG_TOKEN_TYPE",
-            type=str(kind)[:20],
+            type=kind[:20] if isinstance(kind, str) else "-",
             issuer=issuer.name,
             allowed=", ".join(issuer.token_types),
         )
