@@ -104,6 +104,14 @@ MISTAKES = {
         "issuers.0.issuer",
         "https://",
     ),
+    "plain http for the keys": (
+        VALID.replace(
+            "    token_types", "    jwks_uri: http://sso.ville-a.fr/keys\n    token_types"
+        ),
+        5,
+        "issuers.0.jwks_uri",
+        "https://",
+    ),
     "an HMAC algorithm": (
         VALID.replace("    token_types", "    algorithms: [RS256, HS256]\n    token_types"),
         5,
@@ -162,6 +170,18 @@ def test_each_mistake_names_its_line_field_and_fix(tmp_path: Path, case: str) ->
     assert (error.line, error.field) == (line, field), (case, str(error))
     assert fix in error.fix, (case, error.fix)
     assert str(tmp_path / "oidc.yaml") in str(error)
+
+
+def test_an_http_issuer_is_allowed_when_its_keys_come_from_https(tmp_path: Path) -> None:
+    """AD FS names its access tokens' issuer http://…/adfs/services/trust."""
+    _load(
+        tmp_path,
+        VALID.replace(
+            "https://sso.ville-a.fr/realms/agents",
+            "http://adfs.ville-a.fr/adfs/services/trust\n"
+            "    jwks_uri: https://adfs.ville-a.fr/adfs/discovery/keys",
+        ),
+    )
 
 
 def test_a_file_principal_cannot_take_an_id_kept_for_people_of_a_provider(

@@ -37,7 +37,7 @@ class _Mistake(ValueError):
         self.message, self.fix = message, fix
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -46,16 +46,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _url(value: str) -> str:
+def _issuer_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise _Mistake(f"{value!r} is not an http(s) URL", "write the issuer's https:// URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise _Mistake(
-            f"{value!r} is plain http on a host that is not loopback: keys fetched from it "
-            "could be replaced on the way",
-            "use the issuer's https:// URL (plain http is for tests on 127.0.0.1 only)",
-        )
     if parts.query or parts.fragment or parts.username:
         raise _Mistake(
             f"{value!r} has a query, a fragment or a user name",
@@ -64,14 +58,28 @@ def _url(value: str) -> str:
     return value
 
 
+def _url(value: str) -> str:
+    parts = urlsplit(_issuer_url(value))
+    if parts.scheme == "http" and not is_loopback(str(parts.hostname)):
+        raise _Mistake(
+            f"{value!r} is plain http on a host that is not loopback: keys fetched from it "
+            "could be replaced on the way",
+            "use the issuer's https:// URL (plain http is for tests on 127.0.0.1 only)",
+        )
+    return value
+
+
 Url = Annotated[str, AfterValidator(_url)]
+IssuerUrl = Annotated[str, AfterValidator(_issuer_url)]
 
 
 class _Issuer(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(pattern=NAME)
-    issuer: Url
+    # Exactly the tokens' `iss`. Plain http only on loopback, unless the keys come from an
+    # https `jwks_uri` given here: AD FS names its access tokens' issuer with http://.
+    issuer: IssuerUrl
     audience: str = Field(min_length=1, max_length=500)
     algorithms: list[str] = Field(default_factory=lambda: list(DEFAULT_ALGORITHMS), min_length=1)
     token_types: list[str] = Field(default_factory=lambda: ["at+jwt"], min_length=1)
@@ -224,6 +232,15 @@ def load_oidc_file(path: Path, tenants: Collection[str]) -> OidcConfig:
                 f"{spec.issuers[by_iss[entry.issuer]].name!r}",
                 "declare each issuer once; map it to several tenants under `tenants:`",
             )
+        if entry.jwks_uri is None:
+            try:
+                _url(entry.issuer)
+            except _Mistake as exc:
+                raise mistake(
+                    ("issuers", i, "issuer"),
+                    exc.message,
+                    exc.fix + "; or give the provider's https `jwks_uri` (AD FS)",
+                ) from exc
         for j, alg in enumerate(entry.algorithms):
             if alg not in ALGORITHMS:
                 raise mistake(

@@ -16,12 +16,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
 
 from aval.service.errors import Unauthenticated
-from aval.service.oidc.config import IssuerConfig
+from aval.service.oidc.config import IssuerConfig, is_loopback
 
 log = logging.getLogger("aval.oidc")
 
@@ -135,7 +136,7 @@ class IssuerKeys:
                     "AVAL_OIDC_FILE against the provider's"
                 )
             uri = discovery.get("jwks_uri")
-            if not isinstance(uri, str) or not _secure(uri, self._config.issuer):
+            if not isinstance(uri, str) or not _secure(uri):
                 raise FetchError("its discovery document has no usable https jwks_uri")
             self._state.jwks_uri = uri
         document, max_age = await self._get(self._state.jwks_uri)
@@ -174,8 +175,9 @@ class IssuerKeys:
             raise FetchError(f"{url} did not answer JSON") from exc
 
 
-def _secure(uri: str, issuer: str) -> bool:
-    """https, or plain http only when the issuer itself is plain http (tests on loopback)."""
-    return uri.startswith("https://") or (
-        uri.startswith("http://") and issuer.startswith("http://")
-    )
+def _secure(uri: str) -> bool:
+    """https, or plain http on loopback only (tests)."""
+    parts = urlsplit(uri)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and is_loopback(str(parts.hostname))
