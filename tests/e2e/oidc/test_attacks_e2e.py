@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from aval.clients import Client
 from aval.clients.sdk.errors import AvalError
 from tests.e2e.helpers import queue_ids
-from tests.support import ServerProcess
+from tests.support import ServerProcess, token_of
 
 from .conftest import AUDIENCE
 from .provider import Provider
@@ -146,6 +146,8 @@ def test_a_megabyte_token_is_refused(
     with Client(oidc_server.address, token, timeout=20) as client, pytest.raises(AvalError):
         list(queue_ids(client))
     assert written() == before
+    with Client(oidc_server.address, token_of("sup-a1"), timeout=20) as client:
+        list(queue_ids(client))
 
 
 def test_an_issuer_whose_keys_cannot_be_fetched_is_refused_fast(
