@@ -112,18 +112,24 @@ class IssuerKeys:
         try:
             async with asyncio.timeout(FETCH_BUDGET_SECONDS):
                 keys, max_age = await self._fetch_keys()
-        except (FetchError, TimeoutError, httpx.HTTPError) as exc:
+        except Exception as exc:  # whatever went wrong, the callers get a refusal, not a 500
             detail = str(exc) or type(exc).__name__
             if isinstance(exc, TimeoutError):
                 detail = f"no answer within {FETCH_BUDGET_SECONDS:.0f} s"
+            elif isinstance(exc, httpx.ConnectError):
+                detail = f"cannot connect to {self._config.issuer}"
+            elif not isinstance(exc, FetchError | httpx.HTTPError):
+                log.exception("OIDC issuer %s: unexpected failure", self._config.name)
             state.error = detail
             log.warning("OIDC issuer %s: cannot fetch its keys: %s", self._config.name, detail)
             # The keys held stay usable: a provider briefly down does not sign everyone out.
             return
         state.keys = keys
         state.error = None
-        ttl = min(self._config.jwks_max_age_seconds, max_age or self._config.jwks_max_age_seconds)
-        state.fresh_until = self._now() + max(ttl, 1)
+        # The provider's max-age, within [refetch interval, jwks_max_age_seconds].
+        longest = self._config.jwks_max_age_seconds
+        ttl = longest if max_age is None else max(max_age, self._config.refetch_interval_seconds)
+        state.fresh_until = self._now() + min(ttl, longest)
 
     async def _fetch_keys(self) -> tuple[dict[str, SigningKey], int | None]:
         if self._state.jwks_uri is None:
