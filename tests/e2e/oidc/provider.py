@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 ROOT = Path(__file__).resolve().parents[3]
 PROVIDER_DIR = ROOT / "tests" / "oidc"
@@ -51,8 +51,11 @@ def rsa_jwk(kid: str) -> dict[str, Any]:
     return {**jwk, "kid": kid, "use": "sig", "alg": "RS256"}
 
 
-def public(jwk: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in jwk.items() if k in ("kty", "n", "e", "kid", "alg", "use")}
+def ec_jwk(kid: str) -> dict[str, Any]:
+    """A private P-256 signing key as a JWK."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    jwk: dict[str, Any] = json.loads(ECAlgorithm.to_jwk(key))
+    return {**jwk, "kid": kid, "use": "sig", "alg": "ES256"}
 
 
 @dataclass
