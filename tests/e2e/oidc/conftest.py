@@ -80,10 +80,20 @@ def stranger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
 
 @pytest.fixture(scope="package")
 def down_issuer() -> str:
+    """A provider nothing listens for: connections are refused at once."""
     return f"http://127.0.0.1:{free_port()}"
 
 
-def oidc_file(idp: Provider, other: Provider, down: str) -> dict[str, Any]:
+@pytest.fixture(scope="package")
+def silent_issuer() -> Iterator[str]:
+    """A provider that accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)  # the kernel completes handshakes; nobody ever reads
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def oidc_file(idp: Provider, other: Provider, down: str, silent: str) -> dict[str, Any]:
     return {
         "issuers": [
             {
@@ -96,6 +106,7 @@ def oidc_file(idp: Provider, other: Provider, down: str) -> dict[str, Any]:
             },
             {"name": "other-aud", "issuer": other.issuer, "audience": AUDIENCE},
             {"name": "down-idp", "issuer": down, "audience": AUDIENCE},
+            {"name": "silent-idp", "issuer": silent, "audience": AUDIENCE},
         ],
         "tenants": {
             "ville-a": {
@@ -114,6 +125,7 @@ def oidc_file(idp: Provider, other: Provider, down: str) -> dict[str, Any]:
             },
             "ville-c": {"issuer": "other-aud", "roles": {"aval-superviseurs": ["supervisor"]}},
             "ville-d": {"issuer": "down-idp", "roles": {"aval-superviseurs": ["supervisor"]}},
+            "ville-e": {"issuer": "silent-idp", "roles": {"aval-superviseurs": ["supervisor"]}},
         },
     }
 
@@ -125,15 +137,18 @@ def oidc_server(
     idp: Provider,
     other_audience: Provider,
     down_issuer: str,
+    silent_issuer: str,
 ) -> Iterator[ServerProcess]:
     folder = tmp_path_factory.mktemp("oidc-server")
     (folder / "policies").mkdir()
-    for tenant in ("ville-c", "ville-d"):
+    for tenant in ("ville-c", "ville-d", "ville-e"):
         (folder / "policies" / f"{tenant}.yaml").write_text(
             EXTRA_POLICY.format(tenant=tenant), encoding="utf-8"
         )
     path = folder / "oidc.yaml"
-    path.write_text(yaml.safe_dump(oidc_file(idp, other_audience, down_issuer)), "utf-8")
+    path.write_text(
+        yaml.safe_dump(oidc_file(idp, other_audience, down_issuer, silent_issuer)), "utf-8"
+    )
     process = ServerProcess.start(
         database_url, folder, name="oidc-server", extra_env={"AVAL_OIDC_FILE": str(path)}
     )
@@ -154,5 +169,3 @@ def written(database_url: str) -> Callable[[], tuple[int, int]]:
         return int(events[0]), int(decisions[0])
 
     return count
-
-

@@ -150,19 +150,29 @@ def test_a_megabyte_token_is_refused(
         list(queue_ids(client))
 
 
+@pytest.mark.parametrize("which", ["refusing connections", "never answering"])
 def test_an_issuer_whose_keys_cannot_be_fetched_is_refused_fast(
-    down_issuer: str, keys: dict[str, dict[str, Any]], refusal_of: Callable[[str], AvalError]
+    down_issuer: str,
+    silent_issuer: str,
+    keys: dict[str, dict[str, Any]],
+    refusal_of: Callable[[str], AvalError],
+    which: str,
 ) -> None:
+    issuer, name = (
+        (down_issuer, "down-idp")
+        if which == "refusing connections"
+        else (silent_issuer, "silent-idp")
+    )
     attacker = jwt.PyJWK(keys["attacker"]).key
     token = jwt.encode(
-        claims_of(down_issuer), attacker, algorithm="RS256", headers={"kid": "d1", "typ": "at+jwt"}
+        claims_of(issuer), attacker, algorithm="RS256", headers={"kid": "d1", "typ": "at+jwt"}
     )
-    for _ in range(3):
+    for _ in range(3):  # the first asks the provider; the next are refused at once
         started = time.monotonic()
         error = refusal_of(token)
         assert time.monotonic() - started < 3
         assert error.code == grpc.StatusCode.UNAUTHENTICATED
-        assert error.reason == "ISSUER_UNREACHABLE" and "down-idp" in str(error)
+        assert error.reason == "ISSUER_UNREACHABLE" and name in str(error)
 
 
 def test_the_providers_id_token_is_not_an_access_token(
