@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup serve demo migrate test test-embedded test-postgres ci lint typecheck proto proto-check bench clean
+.PHONY: help setup test-setup serve demo migrate test test-embedded test-postgres ci lint typecheck proto proto-check bench clean
 
 help: ## List the routine commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -19,19 +19,34 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## Create .venv and install Aval with its development tools
 
+# The tests' real OpenID provider (tests/oidc): its npm packages, exactly as the lockfile pins
+# them. Without npm the OpenID Connect tests skip outside CI and fail in CI (CI=true).
+OIDC_STAMP := tests/oidc/node_modules/.installed-$(shell cat tests/oidc/package-lock.json | cksum | cut -d' ' -f1)
+
+$(OIDC_STAMP): tests/oidc/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/$(notdir $(OIDC_STAMP)); \
+	elif [ -n "$$CI" ]; then \
+		echo "npm is needed for the OpenID Connect tests (tests/oidc): install Node.js and npm" >&2; exit 1; \
+	else \
+		echo "npm not found: the OpenID Connect tests will be skipped (install Node.js and npm)" >&2; \
+	fi
+
+test-setup: setup $(OIDC_STAMP) ## Install what the tests need besides Python (npm ci in tests/oidc)
+
 serve: setup ## Run the demo server on the embedded PostgreSQL (prints tokens to eval)
 	$(BIN)/aval serve --demo
 
 migrate: setup ## Apply database migrations (AVAL_DATABASE_URL, else the embedded database)
 	$(BIN)/aval migrate
 
-test: setup ## Run the whole test suite (AVAL_TEST_DATABASE_URL, else an embedded PostgreSQL)
+test: test-setup ## Run the whole test suite (AVAL_TEST_DATABASE_URL, else an embedded PostgreSQL)
 	$(BIN)/python -m pytest -q
 
-test-embedded: setup ## Run the tests on an embedded PostgreSQL even if a URL is configured
+test-embedded: test-setup ## Run the tests on an embedded PostgreSQL even if a URL is configured
 	env -u AVAL_TEST_DATABASE_URL $(BIN)/python -m pytest -q
 
-test-postgres: setup ## Run the tests on the PostgreSQL of AVAL_TEST_DATABASE_URL (default: local server)
+test-postgres: test-setup ## Run the tests on the PostgreSQL of AVAL_TEST_DATABASE_URL (default: local server)
 	AVAL_TEST_DATABASE_URL=$${AVAL_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
 		$(BIN)/python -m pytest -q
 

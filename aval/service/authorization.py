@@ -10,7 +10,7 @@ from pathlib import Path
 import casbin
 
 from aval.service.errors import PermissionDenied
-from aval.service.identity import ROLES, Principal, PrincipalKey
+from aval.service.identity import ROLES, Principal
 
 
 def _packaged(name: str) -> str:
@@ -46,46 +46,56 @@ def check_grants_file(path: Path) -> None:
             )
 
 
+# Answers kept, one per (role, tenant, action): roles and actions are few, and tenants come from
+# the configuration (a principal holds roles only in configured tenants); the bound is a guard.
+MAX_ANSWERS = 100_000
+
+
 class Authorizer:
     """Answers whether a principal may perform an action in a tenant.
 
-    The subject Casbin sees is the principal's key (`Principal.key`), never its bare id: two
-    principals never share grants, and none is taken for a role.
+    A principal's roles in the tenant (`Principal.roles_in`, from the principals file or from
+    the claims of a person's token) are the only subjects Casbin is asked about, never the
+    principal's id: no principal is taken for a role, and none shares another's grants.
     """
 
-    def __init__(self, principals: Iterable[Principal], grants_file: Path | None = None) -> None:
+    def __init__(
+        self, principals: Iterable[Principal] = (), grants_file: Path | None = None
+    ) -> None:
+        # `principals` is no longer needed (each call's principal brings its roles); it is kept
+        # so that callers checking a grants file with the principals it will authorise work.
+        del principals
         grants = grants_file or Path(_packaged("grants.csv"))
         check_grants_file(grants)
         self._enforcer = casbin.Enforcer(_packaged("authz_model.conf"), str(grants))
         self._enforcer.enable_auto_save(False)
-        rules = [
-            [str(p.key), role, tenant]
-            for p in principals
-            for tenant, roles in p.roles.items()
-            for role in sorted(roles)
-        ]
-        if rules:
-            self._enforcer.add_grouping_policies(rules)
         # Grants are fixed for the life of the process, so answers can be kept: the matcher is
         # interpreted by Casbin at every call and costs more than the rest of a request's checks.
-        self._answers: dict[tuple[PrincipalKey, str, str], bool] = {}
+        self._answers: dict[tuple[str, str, str], bool] = {}
 
     @property
     def cached_answers(self) -> int:
         return len(self._answers)
 
+    def _role_allowed(self, role: str, tenant: str, action: str) -> bool:
+        key = (role, tenant, action)
+        answer = self._answers.get(key)
+        if answer is None:
+            # Casbin's role manager links a name to itself: the role is the subject.
+            answer = bool(self._enforcer.enforce(role, tenant, action))
+            if len(self._answers) < MAX_ANSWERS:
+                self._answers[key] = answer
+        return answer
+
     def allowed(self, principal: Principal, tenant: str, action: str) -> bool:
         # Without a role in the tenant nothing can be granted there (roles are the only
         # subjects of grants); answering at once keeps the names a caller makes up out of the
         # cache, which would otherwise grow with every unknown tenant asked for.
-        if not principal.roles_in(tenant):
-            return False
-        key = (principal.key, tenant, action)
-        answer = self._answers.get(key)
-        if answer is None:
-            answer = bool(self._enforcer.enforce(str(principal.key), tenant, action))
-            self._answers[key] = answer
-        return answer
+        return any(
+            self._role_allowed(role, tenant, action)
+            for role in sorted(principal.roles_in(tenant))
+            if role in ROLES
+        )
 
     def require(self, principal: Principal, tenant: str, action: str) -> None:
         """Raises PermissionDenied unless the grants allow the action in the tenant.
@@ -93,6 +103,14 @@ class Authorizer:
         The refusal is the same whether or not the tenant exists (I5: tenants cannot be listed).
         """
         if not self.allowed(principal, tenant, action):
+            if principal.key.kind == "oidc":  # roles come from the person's identity provider
+                raise PermissionDenied(
+                    "NOT_GRANTED_BY_SIGN_IN",
+                    principal=principal.id,
+                    action=action,
+                    tenant=tenant,
+                    issuer=principal.key.namespace,
+                )
             raise PermissionDenied(
                 "NOT_GRANTED", principal=principal.id, action=action, tenant=tenant
             )

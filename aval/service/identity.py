@@ -63,7 +63,7 @@ class Principal:
 
     `id` is what the trail, decisions, reviews, claims and pin requests record, and what
     separation of duties compares. It names one principal only because ids are unique across
-    the deployment, whatever their tenant: `load_principals` and `TokenAuthenticator` refuse
+    the deployment, whatever their tenant: `load_principals` and `FileAuthenticator` refuse
     anything else.
     """
 
@@ -262,6 +262,13 @@ def _refuse_ambiguity(document: _Document, spec: _PrincipalsFile) -> None:
                 ("principals", i, "id"),
                 f"the id {p.id!r} is reserved for the server's own events in the trail",
                 "choose another id",
+            )
+        if _folded(p.id).startswith("oidc:"):
+            raise document.error(
+                ("principals", i, "id"),
+                f"the id {p.id!r} starts with 'oidc:', kept for people signed in through "
+                "OpenID Connect (oidc:<issuer name>:<subject>)",
+                "choose an id that does not start with 'oidc:'",
             )
         earlier = by_id.setdefault(_folded(p.id), i)
         if earlier != i:

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     tls_client_ca_file: Path | None = None
     # Serve plaintext on a non-loopback address (behind a proxy or mesh that terminates TLS).
     allow_plaintext: bool = False
+    # The OpenID Connect file: identity providers people sign in with, and the roles their
+    # tokens' claims give per tenant (service/oidc, docs/identity.md). Without one, only the
+    # principals file's tokens are accepted.
+    oidc_file: Path | None = None
     # Tests only: a file of seconds added to the clock, so an end-to-end test makes a deadline
     # pass without sleeping; refused unless listening on loopback (see clock.FileClock).
     test_clock_file: Path | None = None
@@ -94,6 +98,7 @@ class Settings(BaseSettings):
         "tls_cert_file",
         "tls_key_file",
         "tls_client_ca_file",
+        "oidc_file",
         mode="before",
     )
     @classmethod

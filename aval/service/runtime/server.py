@@ -33,7 +33,8 @@ from aval.service.edge.servicers.audit import AuditServicer
 from aval.service.edge.servicers.gateway import GatewayServicer
 from aval.service.edge.servicers.review import ReviewServicer
 from aval.service.file_authenticator import FileAuthenticator
-from aval.service.identity import load_principals
+from aval.service.identity import Authenticator, load_principals
+from aval.service.oidc import CompositeAuthenticator, OidcAuthenticator, load_oidc
 from aval.service.runtime import demo
 from aval.service.runtime.health import follow_database
 from aval.service.runtime.tls import (
@@ -120,6 +121,9 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
     except GrantsFileError as exc:
         raise StartupError(str(exc)) from exc
     egress = load_egress(settings.ai_egress_file, book.tenants)
+    oidc = load_oidc(settings.oidc_file, book.tenants)
+    if oidc is not None:
+        log.info("people sign in through %s", ", ".join(i.issuer for i in oidc.issuers))
     if not demo_mode:  # the demo adds its own advisor once it runs (commands.allow_demo_ai_egress)
         log.info("%s", describe(egress))
     try:
@@ -163,6 +167,10 @@ async def _deployment(settings: Settings) -> Deployment:
     authenticator = FileAuthenticator.from_file(settings.principals_file, clock=clock)
     policies = load_policy_dir(settings.policy_dir)
     egress = load_egress(settings.ai_egress_file, policies.tenants)
+    served: Authenticator = authenticator
+    oidc = load_oidc(settings.oidc_file, policies.tenants)
+    if oidc is not None:  # JWT-shaped bearer tokens to the identity providers, others to the file
+        served = CompositeAuthenticator(OidcAuthenticator(oidc), authenticator)
     store = Store(
         url,
         min_size=settings.pool_min_size,
@@ -178,7 +186,7 @@ async def _deployment(settings: Settings) -> Deployment:
         settings=settings,
         store=store,
         policies=policies,
-        authenticator=authenticator,
+        authenticator=served,
         authorizer=Authorizer(authenticator.principals, settings.grants_file),
         listener=listener,
         writer=writer,
@@ -261,6 +269,8 @@ async def serve_worker(
         await checkpointing.stop_periodic(checkpointer)
         await deployment.writer.stop()
         await deployment.backends.aclose()
+        if isinstance(deployment.authenticator, CompositeAuthenticator):
+            await deployment.authenticator.oidc.aclose()
         await deployment.listener.stop()
         await deployment.store.close()
         log.info("stopped")
