@@ -36,6 +36,8 @@ from aval.service.identity import TokenAuthenticator, load_principals
 from aval.service.runtime import demo
 from aval.service.runtime.health import follow_database
 from aval.service.settings import Settings
+from aval.service.webhooks.delivery import Deliverer
+from aval.service.webhooks.outcomes import Outcomes
 from aval.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -111,7 +113,7 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
         Authorizer([p for p, _ in principals], settings.grants_file)
     except GrantsFileError as exc:
         raise StartupError(str(exc)) from exc
-    egress = load_egress(settings.ai_egress_file, book.tenants)
+    egress = load_egress(settings.ai_egress_file, book.tenants, [p for p, _ in principals])
     if not demo_mode:  # the demo adds its own advisor once it runs (commands.allow_demo_ai_egress)
         log.info("%s", describe(egress))
     try:
@@ -143,7 +145,7 @@ async def _deployment(settings: Settings) -> Deployment:
     url = settings.database_url
     principals = load_principals(settings.principals_file)
     policies = load_policy_dir(settings.policy_dir)
-    egress = load_egress(settings.ai_egress_file, policies.tenants)
+    egress = load_egress(settings.ai_egress_file, policies.tenants, [p for p, _ in principals])
     store = Store(
         url,
         min_size=settings.pool_min_size,
@@ -210,9 +212,12 @@ async def serve_worker(
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info("listening on port %d (%d review policies)", port, len(deployment.policies))
     on_ready(port)
+    outcomes = Outcomes(deployment.egress, deployment.policies)
     sweeper = asyncio.create_task(
-        run_expiry(deployment.store, deployment.clock, settings.expiry_interval_seconds)
+        run_expiry(deployment.store, deployment.clock, settings.expiry_interval_seconds, outcomes)
     )
+    deliverer = Deliverer(deployment.store, deployment.egress, deployment.clock, settings)
+    webhooks = asyncio.create_task(deliverer.run(settings.webhook_poll_seconds))
     checkpointer = checkpointing.start_periodic(deployment)
     prober = asyncio.create_task(
         follow_database(
@@ -225,7 +230,7 @@ async def serve_worker(
         log.info("shutting down: draining RPCs for up to %.0fs", settings.shutdown_grace_seconds)
         await health_servicer.enter_graceful_shutdown()
         await server.stop(settings.shutdown_grace_seconds)
-        for task in (sweeper, prober):
+        for task in (sweeper, prober, webhooks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
