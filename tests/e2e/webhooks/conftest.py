@@ -1,5 +1,6 @@
-"""One gateway whose operator gave app-a (ville-a) and app-b (ville-b) a webhook: app-a's
-receiver answers (or fails on request), app-b's port is reserved but not accepting at first."""
+"""One gateway (two worker processes) whose operator gave app-a (ville-a) and app-b (ville-b) a
+webhook: app-a's receiver answers (or fails on request), app-b's port is reserved but not
+accepting at first."""
 
 from __future__ import annotations
 
@@ -148,7 +149,9 @@ def hooked(
         hooks_db,
         folder,
         name="webhooks",
-        extra_env={"AVAL_AI_EGRESS_FILE": str(egress), **WEBHOOK_ENV},
+        # Two server processes, each with its delivery worker, share the outbox: every test
+        # below also shows that they never send one outcome twice.
+        extra_env={"AVAL_AI_EGRESS_FILE": str(egress), "AVAL_WORKERS": "2", **WEBHOOK_ENV},
     )
     yield process
     assert process.stop() == 0, process.log_path.read_text()
