@@ -101,3 +101,21 @@ def test_backoff_doubles_until_its_cap() -> None:
     lows = [RETRY.delay(n, lambda: 0.0) for n in range(1, 12)]
     assert lows[:4] == [5.0, 10.0, 20.0, 40.0]
     assert lows[-1] == 1800.0 and sorted(lows) == lows
+
+
+@given(
+    key=st.binary(min_size=MIN_KEY_BYTES, max_size=64),
+    message_id=st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=40),
+    body=st.binary(max_size=300).map(lambda b: json.dumps({"b": b.hex()}).encode()),
+    flip=st.integers(min_value=0),
+)
+def test_any_signed_delivery_verifies_and_any_changed_byte_of_it_does_not(
+    key: bytes, message_id: str, body: bytes, flip: int
+) -> None:
+    now = int(time.time())
+    sent = headers(key, message_id, now, body)
+    assert verify_webhook(key, sent, body, now=now) == json.loads(body)
+    position = flip % len(body)
+    changed = body[:position] + bytes([body[position] ^ 0x01]) + body[position + 1 :]
+    with pytest.raises(WebhookRefused):
+        verify_webhook(key, sent, changed, now=now)
