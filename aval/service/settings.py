@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     # -> an environment variable) and the endpoints they may reach (service/egress_file.py).
     # Without one, no AI system may reach any endpoint nor use any secret.
     ai_egress_file: Path | None = None
+    # Outcome webhooks (service/webhooks/): how often the outbox is polled, how long one POST
+    # may take, the backoff between attempts (exponential from base to max, with jitter), and
+    # when an outcome is given up (dead): after so many attempts or so long after the decision.
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_retry_base_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_max_attempts: int = Field(default=20, ge=1)
+    webhook_max_age_seconds: float = Field(default=3 * 86400.0, gt=0)
     # The server's event loop: uvloop (libuv; about a tenth less CPU per call here) or the
     # standard library's asyncio loop.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"

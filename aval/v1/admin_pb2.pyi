@@ -111,6 +111,33 @@ CALL_ROLE_SHADOW: CallRole.ValueType  # 2
 """A candidate in shadow: recorded only."""
 Global___CallRole: _TypeAlias = CallRole  # noqa: Y015
 
+class _WebhookDeliveryStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WebhookDeliveryStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WebhookDeliveryStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WEBHOOK_DELIVERY_STATUS_UNSPECIFIED: _WebhookDeliveryStatus.ValueType  # 0
+    """In a request: every status."""
+    WEBHOOK_DELIVERY_STATUS_PENDING: _WebhookDeliveryStatus.ValueType  # 1
+    """Not accepted yet; tried again at next_attempt_at."""
+    WEBHOOK_DELIVERY_STATUS_DELIVERED: _WebhookDeliveryStatus.ValueType  # 2
+    """The receiver answered 2xx; never sent again."""
+    WEBHOOK_DELIVERY_STATUS_DEAD: _WebhookDeliveryStatus.ValueType  # 3
+    """Given up after the attempts or the age allowed."""
+
+class WebhookDeliveryStatus(_WebhookDeliveryStatus, metaclass=_WebhookDeliveryStatusEnumTypeWrapper): ...
+
+WEBHOOK_DELIVERY_STATUS_UNSPECIFIED: WebhookDeliveryStatus.ValueType  # 0
+"""In a request: every status."""
+WEBHOOK_DELIVERY_STATUS_PENDING: WebhookDeliveryStatus.ValueType  # 1
+"""Not accepted yet; tried again at next_attempt_at."""
+WEBHOOK_DELIVERY_STATUS_DELIVERED: WebhookDeliveryStatus.ValueType  # 2
+"""The receiver answered 2xx; never sent again."""
+WEBHOOK_DELIVERY_STATUS_DEAD: WebhookDeliveryStatus.ValueType  # 3
+"""Given up after the attempts or the age allowed."""
+Global___WebhookDeliveryStatus: _TypeAlias = WebhookDeliveryStatus  # noqa: Y015
+
 @_typing.final
 class InstructionsForUse(_message.Message):
     """AI Act art. 13: what the deployer must know to use the model."""
@@ -1122,3 +1149,114 @@ class GetUsageResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetUsageResponse: _TypeAlias = GetUsageResponse  # noqa: Y015
+
+@_typing.final
+class WebhookDelivery(_message.Message):
+    """One outcome for an application's webhook."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    EVENT_ID_FIELD_NUMBER: _builtins.int
+    EVENT_TYPE_FIELD_NUMBER: _builtins.int
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    APPLICATION_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _builtins.int
+    DELIVERED_AT_FIELD_NUMBER: _builtins.int
+    DEAD_AT_FIELD_NUMBER: _builtins.int
+    LAST_ERROR_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    event_id: _builtins.str
+    """The id of the event that made the decision final: the deliveries' webhook-id."""
+    event_type: _builtins.str
+    """decision.finalized or decision.expired."""
+    decision_id: _builtins.str
+    application_id: _builtins.str
+    status: Global___WebhookDeliveryStatus.ValueType
+    attempts: _builtins.int
+    last_error: _builtins.str
+    """The receiver's status ("HTTP 503") or a fixed reason (CONNECT_FAILED, TIMEOUT…); never
+    what the receiver answered.
+    """
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def next_attempt_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def delivered_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def dead_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        event_id: _builtins.str = ...,
+        event_type: _builtins.str = ...,
+        decision_id: _builtins.str = ...,
+        application_id: _builtins.str = ...,
+        status: Global___WebhookDeliveryStatus.ValueType = ...,
+        attempts: _builtins.int = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        next_attempt_at: _timestamp_pb2.Timestamp | None = ...,
+        delivered_at: _timestamp_pb2.Timestamp | None = ...,
+        dead_at: _timestamp_pb2.Timestamp | None = ...,
+        last_error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "dead_at", b"dead_at", "delivered_at", b"delivered_at", "next_attempt_at", b"next_attempt_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_id", b"application_id", "attempts", b"attempts", "created_at", b"created_at", "dead_at", b"dead_at", "decision_id", b"decision_id", "delivered_at", b"delivered_at", "event_id", b"event_id", "event_type", b"event_type", "last_error", b"last_error", "next_attempt_at", b"next_attempt_at", "status", b"status", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WebhookDelivery: _TypeAlias = WebhookDelivery  # noqa: Y015
+
+@_typing.final
+class ListWebhookDeliveriesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    """The caller's tenant when empty."""
+    status: Global___WebhookDeliveryStatus.ValueType
+    """Every status when unspecified."""
+    limit: _builtins.int
+    """100 when 0; at most 1000."""
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        status: Global___WebhookDeliveryStatus.ValueType = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "status", b"status", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWebhookDeliveriesRequest: _TypeAlias = ListWebhookDeliveriesRequest  # noqa: Y015
+
+@_typing.final
+class ListWebhookDeliveriesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def deliveries(self) -> _containers.RepeatedCompositeFieldContainer[Global___WebhookDelivery]: ...
+    def __init__(
+        self,
+        *,
+        deliveries: _abc.Iterable[Global___WebhookDelivery] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deliveries", b"deliveries"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListWebhookDeliveriesResponse: _TypeAlias = ListWebhookDeliveriesResponse  # noqa: Y015

@@ -97,6 +97,11 @@ class AdminStub:
                 request_serializer=aval_dot_v1_dot_admin__pb2.GetUsageRequest.SerializeToString,
                 response_deserializer=aval_dot_v1_dot_admin__pb2.GetUsageResponse.FromString,
                 _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/aval.v1.Admin/ListWebhookDeliveries',
+                request_serializer=aval_dot_v1_dot_admin__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_admin__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -197,6 +202,15 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListWebhookDeliveries(self, request, context):
+        """The outcome webhooks of a tenant, newest first: pending, delivered or given up (dead),
+        with attempts and the last error (a status or a fixed reason). Read-only: where outcomes
+        go is the operator's AI egress file, never an RPC.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -259,6 +273,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.GetUsage,
                     request_deserializer=aval_dot_v1_dot_admin__pb2.GetUsageRequest.FromString,
                     response_serializer=aval_dot_v1_dot_admin__pb2.GetUsageResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=aval_dot_v1_dot_admin__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_admin__pb2.ListWebhookDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -588,6 +607,33 @@ class Admin:
             '/aval.v1.Admin/GetUsage',
             aval_dot_v1_dot_admin__pb2.GetUsageRequest.SerializeToString,
             aval_dot_v1_dot_admin__pb2.GetUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.Admin/ListWebhookDeliveries',
+            aval_dot_v1_dot_admin__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            aval_dot_v1_dot_admin__pb2.ListWebhookDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

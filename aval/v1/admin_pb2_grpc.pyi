@@ -71,6 +71,11 @@ class AdminStub:
     """
     GetUsage: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetUsageRequest, _admin_pb2.GetUsageResponse]
     """AI calls, tokens, time, estimated energy and cost per decision type and model version."""
+    ListWebhookDeliveries: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListWebhookDeliveriesRequest, _admin_pb2.ListWebhookDeliveriesResponse]
+    """The outcome webhooks of a tenant, newest first: pending, delivered or given up (dead),
+    with attempts and the last error (a status or a fixed reason). Read-only: where outcomes
+    go is the operator's AI egress file, never an RPC.
+    """
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -115,6 +120,11 @@ class AdminAsyncStub(AdminStub):
     """
     GetUsage: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetUsageRequest, _admin_pb2.GetUsageResponse]  # type: ignore[assignment]
     """AI calls, tokens, time, estimated energy and cost per decision type and model version."""
+    ListWebhookDeliveries: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListWebhookDeliveriesRequest, _admin_pb2.ListWebhookDeliveriesResponse]  # type: ignore[assignment]
+    """The outcome webhooks of a tenant, newest first: pending, delivered or given up (dead),
+    with attempts and the last error (a status or a fixed reason). Read-only: where outcomes
+    go is the operator's AI egress file, never an RPC.
+    """
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     """What administrators call: the registry of AI systems and model versions of a tenant, the
@@ -228,5 +238,16 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.GetUsageResponse, _abc.Awaitable[_admin_pb2.GetUsageResponse]]:
         """AI calls, tokens, time, estimated energy and cost per decision type and model version."""
+
+    @_abc_1.abstractmethod
+    def ListWebhookDeliveries(
+        self,
+        request: _admin_pb2.ListWebhookDeliveriesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListWebhookDeliveriesResponse, _abc.Awaitable[_admin_pb2.ListWebhookDeliveriesResponse]]:
+        """The outcome webhooks of a tenant, newest first: pending, delivered or given up (dead),
+        with attempts and the last error (a status or a fixed reason). Read-only: where outcomes
+        go is the operator's AI egress file, never an RPC.
+        """
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

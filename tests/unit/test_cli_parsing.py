@@ -57,6 +57,7 @@ COMMAND_LINES = {
     "admin stops": ["admin", "stops"],
     "admin evaluate": ["admin", "evaluate", "orienteur", "--since", "2026-01-01"],
     "admin usage": ["admin", "usage", "--until", "2026-02-01"],
+    "admin webhooks list": ["admin", "webhooks", "list", "--status", "dead", "--limit", "5"],
 }
 
 

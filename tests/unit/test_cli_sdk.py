@@ -24,6 +24,7 @@ from aval.clients import (
 from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
+from aval.clients.sdk import webhook_calls as _webhook_calls
 from aval.v1 import (
     admin_pb2,
     audit_pb2,
@@ -254,6 +255,7 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         _admin_calls.list_stops(),
         _admin_calls.evaluate("s"),
         _admin_calls.get_usage(),
+        _webhook_calls.list_webhook_deliveries(),
     ]
     unary = {
         (name, method.name)

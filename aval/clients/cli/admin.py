@@ -219,6 +219,16 @@ def _usage(s: Session) -> int:
     return 0
 
 
+def _webhooks(s: Session) -> int:
+    a = s.args
+    response = s.client.list_webhook_deliveries(status=a.status, limit=a.limit, tenant=a.tenant)
+    if a.json:
+        s.show.json(response)
+    else:
+        _print(out.webhook_lines(s.t, response.deliveries))
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Session], int]] = {
     "admin systems register": _systems_register,
     "admin systems list": _systems_list,
@@ -233,4 +243,5 @@ COMMANDS: dict[str, Callable[[Session], int]] = {
     "admin stops": _stops,
     "admin evaluate": _evaluate,
     "admin usage": _usage,
+    "admin webhooks list": _webhooks,
 }

@@ -220,3 +220,28 @@ def usage_lines(t: Messages, response: admin_pb2.GetUsageResponse) -> list[str]:
         cost=cost(t, sum(r.cost_micro_eur for r in response.rows)),
     )
     return [*table([t(f"admin.col.{key}") for key in keys.split()], rows), total]
+
+
+def webhook_lines(t: Messages, deliveries: Sequence[admin_pb2.WebhookDelivery]) -> list[str]:
+    """The outcome webhooks as a table (newest first), or a sentence when there is none."""
+    if not deliveries:
+        return [t("admin.webhooks_empty")]
+    keys = ("state", "decision", "application", "attempts", "when", "last_error")
+    header = [t(f"admin.col.{key}") for key in keys]
+    rows = []
+    for d in deliveries:
+        status = admin_pb2.WebhookDeliveryStatus.Name(d.status).removeprefix(
+            "WEBHOOK_DELIVERY_STATUS_"
+        )
+        when = {"DELIVERED": d.delivered_at, "DEAD": d.dead_at}.get(status, d.next_attempt_at)
+        rows.append(
+            [
+                t(f"admin.webhook.{status}"),
+                d.decision_id,
+                d.application_id,
+                str(d.attempts),
+                format_time(when),
+                d.last_error,
+            ]
+        )
+    return table(header, rows)

@@ -191,5 +191,19 @@ def add_commands(commands: Any, add: AddCommand, t: Messages) -> None:
         parser.add_argument("--reason", required=True, metavar="TEXT", help=t("help.admin_reason"))
     for parser in (register, listing, version_add, pin, pins, approve, refuse, shadow):
         parser.add_argument("--tenant", default="", metavar="T", help=t("help.tenant"))
-    for parser in (stops, evaluate, usage):
+    webhooks = add(admin, "webhooks", "help.admin_webhooks").add_subparsers(
+        dest="sub_action", required=True, metavar="ACTION"
+    )
+    deliveries = add(webhooks, "list", "help.admin_webhooks_list")
+    deliveries.add_argument(
+        "--status",
+        default="",
+        choices=["pending", "delivered", "dead"],
+        help=t("help.admin_webhook_status"),
+    )
+    deliveries.add_argument(
+        "--limit", type=int, default=0, metavar="N", help=t("help.admin_webhook_limit")
+    )
+    deliveries.set_defaults(command="admin webhooks list")
+    for parser in (stops, evaluate, usage, deliveries):
         parser.add_argument("--tenant", default="", metavar="T", help=t("help.tenant"))

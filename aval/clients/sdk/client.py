@@ -27,6 +27,7 @@ import grpc.aio
 from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
+from aval.clients.sdk import webhook_calls as _webhook_calls
 from aval.clients.sdk.calls import UnaryCall, is_final
 from aval.clients.sdk.connection import Connection, translated_errors, unfinished
 from aval.clients.sdk.errors import InvalidArgumentError
@@ -138,6 +139,7 @@ class Client(Connection):
     list_stops = _blocking(_admin_calls.list_stops)
     evaluate = _blocking(_admin_calls.evaluate)
     get_usage = _blocking(_admin_calls.get_usage)
+    list_webhook_deliveries = _blocking(_webhook_calls.list_webhook_deliveries)
 
     def watch_decision(
         self,
@@ -316,6 +318,7 @@ class AsyncClient(Connection):
     list_stops = _asynchronous(_admin_calls.list_stops)
     evaluate = _asynchronous(_admin_calls.evaluate)
     get_usage = _asynchronous(_admin_calls.get_usage)
+    list_webhook_deliveries = _asynchronous(_webhook_calls.list_webhook_deliveries)
 
     async def watch_decision(
         self, decision_id: str, *, tenant: str = "", language: str = "fr"

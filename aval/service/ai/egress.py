@@ -120,6 +120,18 @@ class TenantEgress:
     endpoints: tuple[EndpointRule, ...] = ()
 
 
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where the outcomes of one application's decisions are POSTed, signed with the key held
+    by a secret the operator declared for its tenant (service/webhooks/)."""
+
+    tenant: str
+    application: str
+    url: str
+    secret: str
+    language: str = "fr"
+
+
 def _effective(address: IPAddress) -> IPAddress:
     # An IPv4-mapped IPv6 address reaches the IPv4 host: only IPv4 rules may allow it.
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -164,8 +176,10 @@ class EgressPolicy:
         source: str | None,
         resolver: Resolver = system_resolver,
         resolve_timeout: float = 5.0,
+        webhooks: Iterable[WebhookTarget] = (),
     ) -> None:
         self.source = source
+        self._webhooks = {(w.tenant, w.application): w for w in webhooks}
         shared = tenants.get(ALL_TENANTS, TenantEgress()).endpoints
         self._secrets = {t: dict(e.secrets) for t, e in tenants.items() if t != ALL_TENANTS}
         self._shared = shared
@@ -212,6 +226,29 @@ class EgressPolicy:
 
     def _rules(self, tenant: str) -> tuple[EndpointRule, ...]:
         return self._endpoints.get(tenant, self._shared)
+
+    def webhook(self, tenant: str, application: str) -> WebhookTarget | None:
+        """Where the outcomes of an application's decisions go, or None: it has no webhook."""
+        return self._webhooks.get((tenant, application))
+
+    @property
+    def webhooks(self) -> list[WebhookTarget]:
+        return list(self._webhooks.values())
+
+    def may_reach(self, tenant: str, host: str, port: int) -> bool:
+        """Whether the allow-list could admit (host, port) for a tenant, without resolving:
+        an address it allows, a host it names, or a name that a network rule on that port
+        may admit once its addresses are checked (at every connection)."""
+        rules = self._rules(tenant)
+        literal = ip_literal(host)
+        if literal is not None:
+            return _address_allowed(rules, literal, port)
+        name = host_name(host)
+        if name is None:
+            return False
+        return any(
+            (rule.host == name or rule.network is not None) and rule.admits(port) for rule in rules
+        )
 
     async def addresses(self, tenant: str, host: str, port: int) -> tuple[str, ...]:
         """What to connect to for (host, port) on behalf of a tenant: the host name itself

@@ -14,15 +14,25 @@ with the file, the line, the field and the fix, as a review policy's does.
         endpoints:
           - network: 127.0.0.1/32
             ports: [11434]
+
+A tenant may also name where the outcomes of an application's decisions are POSTed, signed with
+one of its secrets, at an endpoint its rules allow (service/webhooks/; never settable by RPC):
+
+        webhooks:
+          app-urbanisme:              # the id of an application principal of the tenant
+            url: https://urbanisme.ville-a.fr/aval/outcomes
+            secret: urbanisme-webhook # a secret of this tenant: the HMAC key
+            language: fr              # of the citizen notice in the payload (fr or en)
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import httpx
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -33,12 +43,16 @@ from aval.service.ai.egress import (
     ALL_TENANTS,
     SETTING,
     EgressPolicy,
+    EgressRefused,
     EndpointRule,
     TenantEgress,
+    WebhookTarget,
     host_name,
     ip_literal,
 )
+from aval.service.identity import Principal
 from aval.service.settings import Settings
+from aval.service.webhooks.signing import KEY_FORMS, signing_key
 
 
 class _Mistake(ValueError):
@@ -118,11 +132,36 @@ class EndpointEntry(BaseModel):
         )
 
 
+def _webhook_url(value: str) -> str:
+    try:
+        url = httpx.URL(value)  # the parser the deliveries themselves go through
+    except httpx.InvalidURL:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.raw_host:
+        raise _Mistake(f"{value!r} is not an http(s) URL", "write it as https://host/path")
+    if url.userinfo:
+        raise _Mistake("a webhook URL carries no credentials", "sign with `secret` instead")
+    if url.fragment:
+        raise _Mistake("a webhook URL has no fragment", "remove what follows '#'")
+    return value
+
+
+class WebhookEntry(BaseModel):
+    """Where an application's outcomes go and the secret that signs them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    url: Annotated[str, Field(max_length=2000), AfterValidator(_webhook_url)]
+    secret: SecretName
+    language: Literal["fr", "en"] = "fr"
+
+
 class TenantEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     secrets: dict[SecretName, Variable] = Field(default_factory=dict)
     endpoints: list[EndpointEntry] = Field(default_factory=list)
+    webhooks: dict[SecretName, WebhookEntry] = Field(default_factory=dict)
 
 
 class EgressFile(BaseModel):
@@ -142,7 +181,7 @@ def _fix_for(error: Any) -> tuple[str, str]:
     fixes = {
         "extra_forbidden": (
             f"remove '{name}' or correct its spelling: the keys are tenants, secrets, "
-            "endpoints, host, network and ports"
+            "endpoints, host, network, ports, webhooks, url, secret and language"
         ),
         "missing": f"add '{name}'",
         "string_pattern_mismatch": (
@@ -153,8 +192,11 @@ def _fix_for(error: Any) -> tuple[str, str]:
     return str(error["msg"]), fixes.get(str(error["type"]), str(error["msg"]))
 
 
-def load_egress_file(path: Path, tenants: Collection[str]) -> EgressPolicy:
-    """Reads and checks an egress file against the deployment's tenants.
+def load_egress_file(
+    path: Path, tenants: Collection[str], principals: Iterable[Principal] | None = None
+) -> EgressPolicy:
+    """Reads and checks an egress file against the deployment's tenants (and its principals,
+    which the webhooks name, when given).
 
     Raises:
         PolicyError: naming the file, line, field and fix of the first problem.
@@ -198,14 +240,69 @@ def load_egress_file(path: Path, tenants: Collection[str]) -> EgressPolicy:
         name: TenantEgress(dict(entry.secrets), tuple(e.rule() for e in entry.endpoints))
         for name, entry in spec.tenants.items()
     }
-    return EgressPolicy(policy, source=str(path))
+    webhooks = [
+        WebhookTarget(tenant, application, hook.url, hook.secret, hook.language)
+        for tenant, entry in spec.tenants.items()
+        for application, hook in entry.webhooks.items()
+    ]
+    checked = EgressPolicy(policy, source=str(path), webhooks=webhooks)
+    applications = None
+    if principals is not None:
+        applications = {
+            (t, p.id) for p in principals for t in p.roles if "application" in p.roles_in(t)
+        }
+    for hook in webhooks:
+        problem = _webhook_problem(checked, hook, applications)
+        if problem is not None:
+            where = ("tenants", hook.tenant, "webhooks", hook.application, problem[0])
+            raise mistake(where, problem[1], problem[2])
+    return checked
 
 
-def load_egress(path: Path | None, tenants: Collection[str]) -> EgressPolicy:
+def _webhook_problem(
+    policy: EgressPolicy, hook: WebhookTarget, applications: set[tuple[str, str]] | None
+) -> tuple[str, str, str] | None:
+    """(field, message, fix) of what is wrong with a webhook, or None."""
+    if hook.tenant == ALL_TENANTS:
+        return ("url", "webhooks belong to one tenant", "move it under its application's tenant")
+    if applications is not None and (hook.tenant, hook.application) not in applications:
+        return (
+            "url",
+            f"{hook.application!r} is not an application principal of {hook.tenant}",
+            "name the id of an application principal of this tenant (principals file)",
+        )
+    if not policy.declares(hook.tenant, hook.secret):
+        return (
+            "secret",
+            f"{hook.secret!r} is not a secret of {hook.tenant}",
+            f"declare it under tenants.{hook.tenant}.secrets (name: ENVIRONMENT_VARIABLE)",
+        )
+    try:
+        signing_key(policy.api_key(hook.tenant, hook.secret) or "")
+    except (EgressRefused, ValueError):
+        return (
+            "secret",
+            f"the environment variable of secret {hook.secret!r} holds no usable key",
+            f"set it to a key shared with the application: {KEY_FORMS}",
+        )
+    url = httpx.URL(hook.url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    if not policy.may_reach(hook.tenant, url.raw_host.decode("ascii"), port):
+        return (
+            "url",
+            f"{url.host}:{port} is not an endpoint {hook.tenant} may reach",
+            f"allow it under tenants.{hook.tenant}.endpoints (host or network, and port)",
+        )
+    return None
+
+
+def load_egress(
+    path: Path | None, tenants: Collection[str], principals: Iterable[Principal] | None = None
+) -> EgressPolicy:
     """The egress policy of a deployment: its file's, or none (nothing allowed) without one."""
     if path is None:
         return EgressPolicy.none()
-    return load_egress_file(path, tenants)
+    return load_egress_file(path, tenants, principals)
 
 
 def describe(policy: EgressPolicy) -> str:

@@ -10,14 +10,17 @@ from aval.audit_store import Store, decisions, trail
 from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import SYSTEM_ACTOR, DecisionState
 from aval.service.clock import Clock
+from aval.service.webhooks.outcomes import Outcomes
 from aval.verifier.chain import utc_iso
 
 log = logging.getLogger(__name__)
 _BATCH = 200
 
 
-async def expire_overdue(store: Store, clock: Clock) -> int:
+async def expire_overdue(store: Store, clock: Clock, outcomes: Outcomes | None = None) -> int:
     """Expires one batch of overdue decisions with their audit events; returns how many.
+
+    With `outcomes`, each expiry is also enqueued for its application's webhook, if any.
 
     Safe with several replicas: rows another replica is expiring are skipped (SKIP LOCKED) and
     a decision is expired only while still pending.
@@ -45,15 +48,21 @@ async def expire_overdue(store: Store, clock: Clock) -> int:
             )
             await decisions.save(conn, d)
         for tenant, events in sorted(by_tenant.items()):
-            await trail.append_events(conn, tenant, events, occurred_at=now, trace_id="")
+            if outcomes is None:
+                await trail.append_events(conn, tenant, events, occurred_at=now, trace_id="")
+            else:
+                expired = {d.id: d for d in overdue}
+                await outcomes.append(conn, tenant, events, expired, occurred_at=now, trace_id="")
     return len(overdue)
 
 
-async def run_expiry(store: Store, clock: Clock, interval: float) -> None:
+async def run_expiry(
+    store: Store, clock: Clock, interval: float, outcomes: Outcomes | None = None
+) -> None:
     """Runs until cancelled: expires overdue decisions every `interval` seconds."""
     while True:
         try:
-            while await expire_overdue(store, clock) == _BATCH:
+            while await expire_overdue(store, clock, outcomes) == _BATCH:
                 pass
         except asyncio.CancelledError:
             raise

@@ -25,6 +25,7 @@ from aval.service.identity import Principal, actor_of
 from aval.service.requests.decisions import ClaimIn, DecideIn
 from aval.service.telemetry import current_trace_id
 from aval.service.text import has_visible_text
+from aval.service.webhooks.outcomes import Outcomes
 from aval.verifier.chain import utc_iso
 
 _VERDICT_FR = {Verdict.APPROVE: "approuver", Verdict.AMEND: "amender", Verdict.REJECT: "rejeter"}
@@ -240,7 +241,7 @@ async def decide(deployment: Deployment, principal: Principal, request: DecideIn
                 )
             )
         await decisions.save(conn, d)
-        await trail.append_events(
-            conn, tenant, events, occurred_at=now, trace_id=current_trace_id()
+        await Outcomes(deployment.egress, deployment.policies).append(
+            conn, tenant, events, {d.id: d}, occurred_at=now, trace_id=current_trace_id()
         )
     return d

@@ -12,6 +12,7 @@ from aval.audit_store.checkpoints import CheckpointRecord
 from aval.audit_store.pin_requests import PinRequestRecord
 from aval.audit_store.records import Decision, Review
 from aval.audit_store.registry import ModelVersionRecord, StopRecord
+from aval.audit_store.webhook_outbox import OutboxEntry
 from aval.policies import PolicyBook
 from aval.service.ai.administration import RegisteredSystem
 from aval.service.decisions.advice_texts import render
@@ -281,4 +282,21 @@ def inclusion_proof(
         leaf_index=leaf_index,
         checkpoint=checkpoint(record),
         audit_path=audit_path,
+    )
+
+
+def webhook_delivery(e: OutboxEntry) -> admin_pb2.WebhookDelivery:
+    return admin_pb2.WebhookDelivery(
+        tenant=e.tenant_id,
+        event_id=str(e.id),
+        event_type=str(e.payload.get("type", "")),
+        decision_id=str(e.decision_id),
+        application_id=e.application_id,
+        status=admin_pb2.WebhookDeliveryStatus.Value(f"WEBHOOK_DELIVERY_STATUS_{e.status.upper()}"),
+        attempts=e.attempts,
+        created_at=timestamp(e.created_at),
+        next_attempt_at=timestamp(e.next_attempt_at),
+        delivered_at=timestamp(e.delivered_at),
+        dead_at=timestamp(e.dead_at),
+        last_error=e.last_error,
     )

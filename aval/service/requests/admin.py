@@ -279,3 +279,20 @@ def parse_ai_system(message: admin_pb2.RegisterAISystemRequest) -> RegisterAISys
     if violations:
         raise InvalidArgument(violations)
     return parsed
+
+
+class ListWebhookDeliveriesIn(Request):
+    tenant: str = ""
+    status: Literal[
+        "WEBHOOK_DELIVERY_STATUS_UNSPECIFIED",
+        "WEBHOOK_DELIVERY_STATUS_PENDING",
+        "WEBHOOK_DELIVERY_STATUS_DELIVERED",
+        "WEBHOOK_DELIVERY_STATUS_DEAD",
+    ] = "WEBHOOK_DELIVERY_STATUS_UNSPECIFIED"
+    limit: int = Field(default=0, ge=0, le=1000)
+
+    @property
+    def status_name(self) -> str | None:
+        """pending, delivered or dead; None for every status."""
+        name = self.status.removeprefix("WEBHOOK_DELIVERY_STATUS_").lower()
+        return None if name == "unspecified" else name

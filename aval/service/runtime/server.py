@@ -44,6 +44,8 @@ from aval.service.runtime.tls import (
     require_safe_listen,
 )
 from aval.service.settings import Settings
+from aval.service.webhooks.delivery import Deliverer
+from aval.service.webhooks.outcomes import Outcomes
 from aval.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -120,7 +122,7 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
         Authorizer([p for p, _ in principals], settings.grants_file)
     except GrantsFileError as exc:
         raise StartupError(str(exc)) from exc
-    egress = load_egress(settings.ai_egress_file, book.tenants)
+    egress = load_egress(settings.ai_egress_file, book.tenants, [p for p, _ in principals])
     oidc = load_oidc(settings.oidc_file, book.tenants)
     if oidc is not None:
         log.info("people sign in through %s", ", ".join(i.issuer for i in oidc.issuers))
@@ -166,7 +168,7 @@ async def _deployment(settings: Settings) -> Deployment:
     clock = clock_of(settings)
     authenticator = FileAuthenticator.from_file(settings.principals_file, clock=clock)
     policies = load_policy_dir(settings.policy_dir)
-    egress = load_egress(settings.ai_egress_file, policies.tenants)
+    egress = load_egress(settings.ai_egress_file, policies.tenants, authenticator.principals)
     served: Authenticator = authenticator
     oidc = load_oidc(settings.oidc_file, policies.tenants)
     if oidc is not None:  # JWT-shaped bearer tokens to the identity providers, others to the file
@@ -247,9 +249,12 @@ async def serve_worker(
         len(deployment.policies),
     )
     on_ready(port)
+    outcomes = Outcomes(deployment.egress, deployment.policies)
     sweeper = asyncio.create_task(
-        run_expiry(deployment.store, deployment.clock, settings.expiry_interval_seconds)
+        run_expiry(deployment.store, deployment.clock, settings.expiry_interval_seconds, outcomes)
     )
+    deliverer = Deliverer(deployment.store, deployment.egress, deployment.clock, settings)
+    webhooks = asyncio.create_task(deliverer.run(settings.webhook_poll_seconds))
     checkpointer = checkpointing.start_periodic(deployment)
     prober = asyncio.create_task(
         follow_database(
@@ -262,7 +267,7 @@ async def serve_worker(
         log.info("shutting down: draining RPCs for up to %.0fs", settings.shutdown_grace_seconds)
         await health_servicer.enter_graceful_shutdown()
         await server.stop(settings.shutdown_grace_seconds)
-        for task in (sweeper, prober):
+        for task in (sweeper, prober, webhooks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

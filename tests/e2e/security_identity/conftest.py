@@ -76,6 +76,7 @@ VALID_REQUESTS: dict[str, dict[str, Any]] = {
     "ListStops": {},
     "Evaluate": {"ai_system": "ia-enumeration"},
     "GetUsage": {},
+    "ListWebhookDeliveries": {},
 }
 
 # The action each RPC needs (policies/grants.csv); a principal may call it where it holds it.
@@ -108,6 +109,7 @@ ACTION_OF = {
     "Resume": "admin.write",
     "Evaluate": "admin.usage",
     "GetUsage": "admin.usage",
+    "ListWebhookDeliveries": "admin.read",
 }
 
 GRANTS = {

@@ -12,6 +12,7 @@ from aval.service.requests.admin import (
     DecidePinIn,
     EvaluateIn,
     ListPinRequestsIn,
+    ListWebhookDeliveriesIn,
     RequestPinIn,
     SetShadowIn,
     StopIn,
@@ -19,6 +20,7 @@ from aval.service.requests.admin import (
     parse_ai_system,
     parse_model_version,
 )
+from aval.service.webhooks import listing as webhook_listing
 from aval.v1 import admin_pb2, admin_pb2_grpc
 
 
@@ -114,3 +116,12 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     ) -> admin_pb2.GetUsageResponse:
         tenant, rows = await oversight.usage(self.deployment, caller(), parse(UsageIn, request))
         return admin_pb2.GetUsageResponse(rows=[convert.usage_row(tenant, r) for r in rows])
+
+    async def ListWebhookDeliveries(
+        self, request: admin_pb2.ListWebhookDeliveriesRequest, context: Context
+    ) -> admin_pb2.ListWebhookDeliveriesResponse:
+        ask = parse(ListWebhookDeliveriesIn, request)
+        found = await webhook_listing.list_deliveries(self.deployment, caller(), ask)
+        return admin_pb2.ListWebhookDeliveriesResponse(
+            deliveries=[convert.webhook_delivery(e) for e in found]
+        )

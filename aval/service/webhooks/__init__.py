@@ -1,0 +1,1 @@
+"""Outcome webhooks: signed POSTs of final decisions to their application, from an outbox."""
