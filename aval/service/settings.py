@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     # The server's event loop: uvloop (libuv; about a tenth less CPU per call here) or the
     # standard library's asyncio loop.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # The HTTP/JSON door (Connect protocol, service/edge/door): HOST:PORT it listens on; off
+    # when unset (`aval serve --demo`: the gRPC host, port 8080).
+    http_listen: str | None = None
+    # TLS certificate chain and private key (PEM files) of the HTTP door. Without them the door
+    # listens on loopback only, unless allow_plaintext (a TLS-terminating proxy in front).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    allow_plaintext: bool = False
     # Tests only: a file of seconds added to the clock, so an end-to-end test makes a deadline
     # pass without sleeping; refused unless listening on loopback (see clock.FileClock).
     test_clock_file: Path | None = None
@@ -81,6 +89,9 @@ class Settings(BaseSettings):
         "witness_file",
         "claim_max_hold_seconds",
         "ai_egress_file",
+        "http_listen",
+        "tls_cert_file",
+        "tls_key_file",
         mode="before",
     )
     @classmethod
