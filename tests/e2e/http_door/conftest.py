@@ -51,13 +51,16 @@ class Http:
         self,
         method: str,
         path: str,
-        body: bytes | None = None,
+        body: bytes | Iterator[bytes] | None = None,
         headers: dict[str, str] | None = None,
     ) -> Answer:
         host, port = self.address.rsplit(":", 1)
         connection = http.client.HTTPConnection(host, int(port), timeout=30)
         try:
-            connection.request(method, path, body=body, headers=headers or {})
+            chunked = body is not None and not isinstance(body, bytes)
+            connection.request(
+                method, path, body=body, headers=headers or {}, encode_chunked=chunked
+            )
             response = connection.getresponse()
             return Answer(
                 response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
