@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 from google.rpc import status_pb2
+from grpc_health.v1 import health_pb2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -47,6 +48,7 @@ BODY_READ_SECONDS = 10.0
 # The longest deadline a client may ask for (Connect-Timeout-Ms).
 MAX_TIMEOUT_SECONDS = 3600.0
 END_STREAM = 0x02
+HEALTH_SECONDS = 3.0
 # Nesting proto3 JSON may reach: the deepest JSON value the gateway accepts, inside messages.
 _PARSE_DEPTH = MAX_JSON_DEPTH + 16
 
@@ -90,7 +92,18 @@ class Door:
         return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
 
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "SERVING"})
+        """The gRPC server's own health (grpc.health.v1, which follows the database)."""
+        check = self.channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            health_pb2.HealthCheckRequest.SerializeToString,
+            health_pb2.HealthCheckResponse.FromString,
+        )
+        try:
+            answer = await check(health_pb2.HealthCheckRequest(), timeout=HEALTH_SECONDS)
+            status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+        except grpc.aio.AioRpcError:
+            status = "UNKNOWN"
+        return JSONResponse({"status": status}, status_code=200 if status == "SERVING" else 503)
 
     async def openapi_json(self, request: Request) -> Response:
         return Response(self.openapi.read_bytes(), media_type="application/json")
