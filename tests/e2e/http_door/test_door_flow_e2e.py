@@ -3,6 +3,8 @@ would live it, and refusals that are exactly the gRPC server's (the door is its 
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from typing import Any
 
@@ -158,3 +160,24 @@ def test_a_stream_refusal_ends_the_stream_with_the_error(door: Http) -> None:
     assert end["error"]["code"] == "not_found"
     reasons = [d["debug"]["reason"] for d in end["error"]["details"] if "reason" in d["debug"]]
     assert reasons == ["DECISION_NOT_FOUND"]
+
+
+def test_an_inspector_exports_and_verifies_the_trail_over_http(door: Http) -> None:
+    """The two other server streams: ExportEvents (bytes in base64, int64 as strings) and
+    VerifyTrail (progress, then the report)."""
+    decision_id = door.call(f"{GATEWAY}/Propose", proposal(), "app-a").json["decision"]["id"]
+    chunks, end = door.stream(
+        "/aval.v1.Audit/ExportEvents", {"query": {"decisionId": decision_id}}, "insp-a"
+    )
+    assert end == {}, end
+    lines = b"".join(base64.b64decode(c["chunk"]) for c in chunks).decode().splitlines()
+    assert lines and all(json.loads(line)["decision_id"] == decision_id for line in lines)
+    assert chunks[-1]["events"] == str(len(lines))
+
+    updates, end = door.stream("/aval.v1.Audit/VerifyTrail", {}, "insp-a")
+    assert end == {}, end
+    assert "report" in updates[-1] and updates[-1]["report"]["ok"] is True
+
+    # An application may not export: the stream ends with the gateway's refusal.
+    refused, end = door.stream("/aval.v1.Audit/ExportEvents", {}, "app-a")
+    assert refused == [] and end["error"]["code"] == "permission_denied"
