@@ -42,6 +42,8 @@ def assert_clean(body: bytes) -> None:
         (b'{"decisionId": "x", "extra": 1}', "JSON_MISMATCH", "extra"),
         (b'{"language": ["fr"]}', "JSON_MISMATCH", "language"),
         (b'{"decisionId": NaN}', "NOT_JSON", "NaN"),
+        (b'{"decisionId": 1e400}', "NOT_JSON", "range of a double"),
+        (b'{"decisionId": ' + b"9" * 5000 + b"}", "NOT_JSON", "digits"),
         (b"[" * 100_000, "NOT_JSON", "nested"),
     ],
 )
@@ -53,6 +55,31 @@ def test_bodies_that_are_not_the_request_are_refused_naming_the_problem(
     assert answer.json["code"] == "invalid_argument"
     assert answer.violations() == [violation]
     assert named.lower() in answer.json["message"].lower(), answer.json["message"]
+    assert_clean(answer.body)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"input": {"a": 10**400}},
+        {"attestedSuggestion": {"output": {"a": 1}, "confidence": 10**400}},
+        {"input": 5},
+        {"input": {"a": 1}, "subjectRef": {"nested": True}},
+    ],
+)
+def test_values_the_json_mapping_cannot_hold_are_refused(
+    door: Http, changes: dict[str, object]
+) -> None:
+    body = {
+        "decisionType": "voirie.signalement",
+        "subjectRef": "usager:1",
+        "input": {"a": 1},
+        "idempotencyKey": str(uuid.uuid4()),
+        **changes,
+    }
+    answer = door.call(PROPOSE, json.dumps(body).encode(), "app-a")
+    assert answer.status == 400, answer.body
+    assert answer.violations() == ["JSON_MISMATCH"]
     assert_clean(answer.body)
 
 

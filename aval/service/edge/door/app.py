@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf import json_format
-from google.rpc import status_pb2
+from google.rpc import code_pb2, status_pb2
 from grpc_health.v1 import health_pb2
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -38,6 +40,7 @@ from aval.service.errors import (
 from aval.service.identity import Credentials, Principal
 from aval.service.requests import MAX_JSON_DEPTH
 
+log = logging.getLogger("aval")
 Authenticate = Callable[[Credentials], Awaitable[Principal]]
 UNARY_TYPE = "application/json"
 STREAM_TYPE = "application/connect+json"
@@ -89,7 +92,16 @@ class Door:
         async def not_found(request: Request, exc: Exception) -> Response:
             return _refusal(_no_procedure(request.url.path), language_of([]), 404)
 
-        return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+        async def failed(request: Request, exc: Exception) -> Response:
+            # Logged for the operator; the caller gets the Connect form, never a trace.
+            log.exception("HTTP door: %s %s failed", request.method, request.url.path)
+            status = status_pb2.Status(code=code_pb2.INTERNAL, message="internal error")
+            return _error_response(status)
+
+        return Starlette(
+            routes=routes,
+            exception_handlers={404: not_found, 405: not_found, Exception: failed},
+        )
 
     async def healthz(self, request: Request) -> Response:
         """The gRPC server's own health (grpc.health.v1, which follows the database)."""
@@ -218,7 +230,9 @@ def _decode(procedure: Procedure, body: bytes) -> Any:
             raise InvalidArgument([FieldViolation("body", "NOT_AN_ENVELOPE", {"message": name})])
         body = body[5:]
     try:
-        parsed = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+        parsed = json.loads(
+            body.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite
+        )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         problem = "too deeply nested" if isinstance(exc, RecursionError) else str(exc)
         raise InvalidArgument([FieldViolation("body", "NOT_JSON", {"problem": problem})]) from None
@@ -228,7 +242,8 @@ def _decode(procedure: Procedure, body: bytes) -> Any:
     message = procedure.request()
     try:
         json_format.ParseDict(parsed, message, max_recursion_depth=_PARSE_DEPTH)
-    except (json_format.ParseError, RecursionError) as exc:
+    except (json_format.ParseError, RecursionError, OverflowError, ValueError) as exc:
+        # ParseError, and what the parser lets through: a number beyond a double (OverflowError)
         problem = "too deeply nested" if isinstance(exc, RecursionError) else str(exc)
         params = {"message": name, "problem": problem.split("\n")[0]}
         raise InvalidArgument([FieldViolation("body", "JSON_MISMATCH", params)]) from None
@@ -237,6 +252,13 @@ def _decode(procedure: Procedure, body: bytes) -> Any:
 
 def _no_constant(constant: str) -> Any:
     raise ValueError(f"{constant} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text[:40]} is beyond the range of a double")
+    return number
 
 
 def _json(message: Any) -> bytes:
