@@ -270,8 +270,9 @@ def build(files: descriptor_pb2.FileDescriptorSet | None = None) -> dict[str, An
             "description": (
                 "Every RPC of Aval's gRPC services, in the Connect protocol's JSON form: POST "
                 "the request message in proto3 JSON to /aval.v1.<Service>/<Method> with "
-                "Content-Type: application/json and a bearer token. Generated from "
-                "proto/aval/v1/*.proto by proto/openapi.py; do not edit."
+                "Content-Type: application/json and a bearer token. Field names are "
+                "lowerCamelCase as written here; the proto's snake_case names are accepted too. "
+                "Generated from proto/aval/v1/*.proto by proto/openapi.py; do not edit."
             ),
         },
         "servers": [{"url": "http://127.0.0.1:8080", "description": "aval serve --demo"}],
