@@ -172,11 +172,16 @@ class RunningDoor:
     channel: grpc.aio.Channel
     address: str
 
-    async def stop(self, grace_seconds: float) -> None:
-        """Stops taking connections, lets requests in flight finish, closes the channel."""
+    def close(self) -> None:
+        """Stops taking connections; requests in flight go on (see `wait`)."""
+        self.server.should_exit = True
+
+    async def wait(self, grace_seconds: float) -> None:
+        """Lets requests in flight finish, then closes the channel. Call it once the gRPC
+        server is stopping: its streams then end, and so the door's, with an end message."""
         self.server.should_exit = True
         try:
-            async with asyncio.timeout(grace_seconds + 1):
+            async with asyncio.timeout(grace_seconds + 2):
                 await self.task
         except TimeoutError:
             self.server.force_exit = True
@@ -232,7 +237,8 @@ async def start_door(
         log_level="warning",
         server_header=False,
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        # After the gRPC server's own grace, which ends the calls the door waits on.
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 1,
         limit_concurrency=MAX_CONNECTIONS,
         ssl_certfile=str(settings.tls_cert_file) if settings.tls_cert_file else None,
         ssl_keyfile=str(settings.tls_key_file) if settings.tls_key_file else None,

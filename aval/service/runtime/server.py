@@ -246,8 +246,10 @@ async def serve_worker(
         log.info("shutting down: draining RPCs for up to %.0fs", settings.shutdown_grace_seconds)
         await health_servicer.enter_graceful_shutdown()
         if door is not None:
-            await door.stop(settings.shutdown_grace_seconds)
+            door.close()
         await server.stop(settings.shutdown_grace_seconds)
+        if door is not None:
+            await door.wait(settings.shutdown_grace_seconds)
         if door_socket is not None:
             door_socket.unlink(missing_ok=True)
         for task in (sweeper, prober):

@@ -8,8 +8,11 @@ import http.client
 import json
 import os
 import ssl
+import struct
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -128,3 +131,44 @@ def test_the_door_speaks_tls_with_the_operators_certificate(
         plain.close()
     finally:
         assert server.stop() == 0, server.log_path.read_text()
+
+
+def test_a_stopping_server_ends_open_door_streams_with_an_end_message(
+    database_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM with a watch open over HTTP: the watcher reads an end-of-stream envelope (the
+    gRPC server's UNAVAILABLE), the process exits 0 within its grace, its log holds no trace."""
+    server = ServerProcess.start(
+        database_url, tmp_path, name="door-stop", extra_env={"AVAL_HTTP_LISTEN": "127.0.0.1:0"}
+    )
+    host, port = server.read_exports(1)["AVAL_HTTP_ADDRESS"].rsplit(":", 1)
+    propose = http.client.HTTPConnection(host, int(port), timeout=20)
+    body = {"decisionType": "voirie.signalement", "subjectRef": "usager:1", "input": {"a": 1},
+            "idempotencyKey": str(uuid.uuid4())}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token_of('app-a')}"}
+    propose.request("POST", "/aval.v1.Gateway/Propose", json.dumps(body), headers)
+    decision_id = json.loads(propose.getresponse().read())["decision"]["id"]
+    propose.close()
+
+    payload = json.dumps({"decisionId": decision_id}).encode()
+    watch = http.client.HTTPConnection(host, int(port), timeout=20)
+    watch.request(
+        "POST",
+        "/aval.v1.Gateway/WatchDecision",
+        b"\x00" + struct.pack(">I", len(payload)) + payload,
+        {**headers, "Content-Type": "application/connect+json"},
+    )
+    answer = watch.getresponse()
+    assert answer.status == 200
+    first = answer.read(5)
+    assert first[0] == 0  # the decision as it is now
+    answer.read(struct.unpack(">I", first[1:5])[0])
+    started = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - started < 10
+    rest = answer.read()
+    assert rest[0] == 0x02, rest
+    end = json.loads(rest[5:])
+    assert end["error"]["code"] in ("unavailable", "canceled")
+    watch.close()
+    assert "Traceback" not in server.log_path.read_text()
