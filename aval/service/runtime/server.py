@@ -209,9 +209,16 @@ async def serve_worker(
             f"cannot listen on {settings.listen}: {exc}; choose another --listen"
         ) from exc
     # The HTTP door's way in: a Unix socket only this user may reach (runtime/door.py).
-    door_socket = internal_socket(settings.data_dir) if settings.http_listen else None
-    if door_socket is not None:
-        server.add_insecure_port(f"unix:{door_socket}")
+    door_socket = None
+    if settings.http_listen:
+        try:
+            door_socket = internal_socket(settings.data_dir)
+            server.add_insecure_port(f"unix:{door_socket}")
+        except (OSError, RuntimeError) as exc:
+            raise StartupError(
+                f"cannot open the HTTP door's socket in {settings.data_dir}/sockets: {exc}; "
+                "check that AVAL_DATA_DIR belongs to the server's user"
+            ) from exc
     # Before anyone is told the server is ready: a SIGTERM right after must drain, not kill.
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -252,6 +259,8 @@ async def serve_worker(
             await door.wait(settings.shutdown_grace_seconds)
         if door_socket is not None:
             door_socket.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # another worker's socket may still be there
+                door_socket.parent.rmdir()
         for task in (sweeper, prober):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
