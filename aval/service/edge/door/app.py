@@ -90,7 +90,8 @@ class Door:
         ]
 
         async def not_found(request: Request, exc: Exception) -> Response:
-            return _refusal(_no_procedure(request.url.path), language_of([]), 404)
+            language = language_of(_metadata(request))
+            return _refusal(_no_procedure(request.url.path), language, 404)
 
         async def failed(request: Request, exc: Exception) -> Response:
             # Logged for the operator; the caller gets the Connect form, never a trace.
