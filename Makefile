@@ -57,10 +57,10 @@ lint: setup ## ruff and buf lint
 typecheck: setup ## mypy --strict over the aval package (generated code excluded)
 	$(BIN)/python -m mypy --strict -p aval.service -p aval.audit_store -p aval.policies -p aval.clients -p aval.verifier -p aval.texts -p aval.contract
 
-proto: setup ## Regenerate aval/v1 from proto/aval/v1/*.proto
+proto: setup ## Regenerate aval/v1 and docs/openapi.json from proto/aval/v1/*.proto
 	$(BIN)/python proto/generate.py
 
-proto-check: setup ## Fail if the generated code is stale
+proto-check: setup ## Fail if the generated code or docs/openapi.json is stale
 	$(BIN)/python proto/generate.py --check
 
 bench: setup ## Benchmark Propose against a bare gRPC echo server

@@ -1,6 +1,8 @@
 """Regenerates the Python code of the wire contract (aval/v1, imported as aval.v1) from
 proto/aval/v1/*.proto.
 
+Also writes the OpenAPI description of the HTTP/JSON door (proto/openapi.py).
+
 Run `python proto/generate.py` after editing a .proto file; `--check` exits non-zero when the
 committed code is stale. Never edit the generated files by hand.
 """
@@ -76,8 +78,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if the committed code is stale")
     options = parser.parse_args()
+    import openapi  # proto/openapi.py, beside this script
+
     if options.check:
         stale = stale_files()
+        if openapi.is_stale():
+            stale.append(str(openapi.OUTPUT.relative_to(PROTO_ROOT.parent)))
         if stale:
             sys.exit("stale generated code, run `make proto`: " + ", ".join(stale))
         print("generated code is up to date")
@@ -89,6 +95,7 @@ def main() -> None:
         for path in generate(Path(tmp)):
             shutil.copy2(path, PACKAGE_DIR / path.name)
             print(f"wrote {(PACKAGE_DIR / path.name).relative_to(PROTO_ROOT.parent)}")
+    openapi.write()
 
 
 if __name__ == "__main__":

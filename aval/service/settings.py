@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     # tokens' claims give per tenant (service/oidc, docs/identity.md). Without one, only the
     # principals file's tokens are accepted.
     oidc_file: Path | None = None
+    # The HTTP/JSON door (Connect protocol, service/edge/door): HOST:PORT it listens on; off
+    # when unset (`aval serve --demo`: the gRPC host, port 8080). It serves TLS with the gRPC
+    # port's certificate (tls_cert_file, tls_key_file), and plaintext only on loopback unless
+    # allow_plaintext.
+    http_listen: str | None = None
     # Tests only: a file of seconds added to the clock, so an end-to-end test makes a deadline
     # pass without sleeping; refused unless listening on loopback (see clock.FileClock).
     test_clock_file: Path | None = None
@@ -108,6 +113,7 @@ class Settings(BaseSettings):
         "tls_key_file",
         "tls_client_ca_file",
         "oidc_file",
+        "http_listen",
         mode="before",
     )
     @classmethod

@@ -93,7 +93,10 @@ def run(settings: Settings, *, demo_mode: bool) -> int:
         run_loop(
             launch.settings,
             serve_worker(
-                launch.settings, on_ready=lambda port: announce(host, port, launch.exports)
+                launch.settings,
+                on_ready=lambda port: announce(
+                    host, port, launch.exports, launch.settings.http_listen
+                ),
             ),
         )
         return 0

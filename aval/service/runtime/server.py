@@ -36,6 +36,13 @@ from aval.service.file_authenticator import FileAuthenticator
 from aval.service.identity import Authenticator, load_principals
 from aval.service.oidc import CompositeAuthenticator, OidcAuthenticator, load_oidc
 from aval.service.runtime import demo
+from aval.service.runtime.door import (
+    DoorSettingError,
+    RunningDoor,
+    internal_socket,
+    settle_http_listen,
+    start_door,
+)
 from aval.service.runtime.health import follow_database
 from aval.service.runtime.tls import (
     ServerTls,
@@ -130,7 +137,8 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
         log.info("%s", describe(egress))
     try:
         settings = checkpointing.settle_signing_key(settings, demo_mode=demo_mode)
-    except SigningKeyError as exc:
+        settings = settle_http_listen(settings, demo_mode=demo_mode)
+    except (SigningKeyError, DoorSettingError) as exc:
         raise StartupError(str(exc)) from exc
     url = database_url(settings)
     applied = asyncio.run(migrate(url))
@@ -234,6 +242,17 @@ async def serve_worker(
         raise StartupError(
             f"cannot listen on {settings.listen}: {exc}; choose another --listen"
         ) from exc
+    # The HTTP door's way in: a Unix socket only this user may reach (runtime/door.py).
+    door_socket = None
+    if settings.http_listen:
+        try:
+            door_socket = internal_socket(settings.data_dir)
+            server.add_insecure_port(f"unix:{door_socket}")
+        except (OSError, RuntimeError) as exc:
+            raise StartupError(
+                f"cannot open the HTTP door's socket in {settings.data_dir}/sockets: {exc}; "
+                "check that AVAL_DATA_DIR belongs to the server's user"
+            ) from exc
     # Before anyone is told the server is ready: a SIGTERM right after must drain, not kill.
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -242,6 +261,15 @@ async def serve_worker(
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    door: RunningDoor | None = None
+    if door_socket is not None:
+        try:
+            door = await start_door(
+                settings, door_socket, deployment.authenticate, share_port=share_port
+            )
+        except DoorSettingError as exc:
+            await server.stop(None)
+            raise StartupError(str(exc)) from exc
     log.info(
         "listening on port %d, %s (%d review policies)",
         port,
@@ -266,7 +294,15 @@ async def serve_worker(
     finally:
         log.info("shutting down: draining RPCs for up to %.0fs", settings.shutdown_grace_seconds)
         await health_servicer.enter_graceful_shutdown()
+        if door is not None:
+            door.close()
         await server.stop(settings.shutdown_grace_seconds)
+        if door is not None:
+            await door.wait(settings.shutdown_grace_seconds)
+        if door_socket is not None:
+            door_socket.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # another worker's socket may still be there
+                door_socket.parent.rmdir()
         for task in (sweeper, prober, webhooks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -291,11 +327,16 @@ def run_loop(settings: Settings, main: Coroutine[Any, Any, None]) -> None:
         asyncio.run(main)
 
 
-def announce(host: str, port: int, exports: list[tuple[str, str]]) -> None:
-    """Prints the lines a shell can `eval`: the address, then the demo's tokens."""
+def announce(
+    host: str, port: int, exports: list[tuple[str, str]], http_listen: str | None = None
+) -> None:
+    """Prints the lines a shell can `eval`: the address, the demo's tokens, then the HTTP
+    door's address (AVAL_HTTP_ADDRESS) when it is on."""
     print(f"export AVAL_ADDRESS={host}:{port}", flush=True)
     for variable, token in exports:
         print(f"export {variable}={token}", flush=True)
+    if http_listen is not None:
+        print(f"export AVAL_HTTP_ADDRESS={http_listen}", flush=True)
 
 
 def configure_logging() -> None:

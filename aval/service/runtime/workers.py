@@ -80,7 +80,7 @@ def supervise(launch: Launch, host: str) -> int:
         raise StartupError(
             f"the workers did not all start within {_READY_TIMEOUT_SECONDS:.0f}s; see the log"
         ) from None
-    announce(host, port, launch.exports)
+    announce(host, port, launch.exports, settings.http_listen)
     log.info("Aval listening on %s:%d with %d workers", host, port, len(workers))
     status = 0
     # One list per turn: a worker that ends between two `is_alive()` calls must not leave
