@@ -33,7 +33,7 @@ from aval.service.edge.servicers.audit import AuditServicer
 from aval.service.edge.servicers.gateway import GatewayServicer
 from aval.service.edge.servicers.review import ReviewServicer
 from aval.service.identity import TokenAuthenticator, load_principals
-from aval.service.runtime import demo
+from aval.service.runtime import demo, reloading
 from aval.service.runtime.health import follow_database
 from aval.service.settings import Settings
 from aval.v1 import (
@@ -205,6 +205,7 @@ async def serve_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    reloads = await reloading.start(deployment)  # ReloadConfiguration, SIGHUP, other workers
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -225,7 +226,7 @@ async def serve_worker(
         log.info("shutting down: draining RPCs for up to %.0fs", settings.shutdown_grace_seconds)
         await health_servicer.enter_graceful_shutdown()
         await server.stop(settings.shutdown_grace_seconds)
-        for task in (sweeper, prober):
+        for task in (sweeper, prober, reloads):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
