@@ -75,3 +75,6 @@ $$;
 CREATE TRIGGER reviewer_qualifications_history
     BEFORE UPDATE OR DELETE ON reviewer_qualifications
     FOR EACH ROW EXECUTE FUNCTION reviewer_qualifications_keep_history();
+
+-- The service reads, grants (insert) and marks (update); it never deletes.
+GRANT SELECT, INSERT, UPDATE ON reviewer_qualifications TO aval_service;

@@ -27,6 +27,7 @@ import grpc.aio
 from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
+from aval.clients.sdk import reviewer_calls as _reviewer_calls
 from aval.clients.sdk.calls import UnaryCall, is_final
 from aval.clients.sdk.connection import Connection, translated_errors, unfinished
 from aval.clients.sdk.errors import InvalidArgumentError
@@ -132,6 +133,10 @@ class Client(Connection):
     list_stops = _blocking(_admin_calls.list_stops)
     evaluate = _blocking(_admin_calls.evaluate)
     get_usage = _blocking(_admin_calls.get_usage)
+    set_reviewer_qualification = _blocking(_reviewer_calls.set_reviewer_qualification)
+    revoke_reviewer_qualification = _blocking(_reviewer_calls.revoke_reviewer_qualification)
+    list_reviewer_qualifications = _blocking(_reviewer_calls.list_reviewer_qualifications)
+    reload_configuration = _blocking(_reviewer_calls.reload_configuration)
 
     def watch_decision(
         self,
@@ -308,6 +313,10 @@ class AsyncClient(Connection):
     list_stops = _asynchronous(_admin_calls.list_stops)
     evaluate = _asynchronous(_admin_calls.evaluate)
     get_usage = _asynchronous(_admin_calls.get_usage)
+    set_reviewer_qualification = _asynchronous(_reviewer_calls.set_reviewer_qualification)
+    revoke_reviewer_qualification = _asynchronous(_reviewer_calls.revoke_reviewer_qualification)
+    list_reviewer_qualifications = _asynchronous(_reviewer_calls.list_reviewer_qualifications)
+    reload_configuration = _asynchronous(_reviewer_calls.reload_configuration)
 
     async def watch_decision(
         self, decision_id: str, *, tenant: str = "", language: str = "fr"

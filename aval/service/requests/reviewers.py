@@ -111,9 +111,8 @@ def qualification_violations(
     if " " in request.reviewer_id:
         violations.append(FieldViolation("reviewer_id", "ONE_WORD"))
     days = ("trained_on", "valid_from", "valid_until")
-    bad_days = {v.field for name in days for v in _day_violations(name, getattr(request, name))}
-    for name in days:
-        violations += _day_violations(name, getattr(request, name))
+    bad_days = [v for name in days for v in _day_violations(name, getattr(request, name))]
+    violations += bad_days
     if not bad_days:
         trained, start, end = (request.day(name) for name in days)
         if start > end:
@@ -132,11 +131,17 @@ def qualification_violations(
                     {"trained_on": trained.isoformat(), "valid_from": start.isoformat()},
                 )
             )
+    named = {v.field for v in violations}
     known = sorted(decision_types)
-    if request.decision_type != ALL_TYPES and request.decision_type not in known:
+    unknown_type = request.decision_type != ALL_TYPES and request.decision_type not in known
+    if "decision_type" not in named and unknown_type:
         params = {"decision_type": request.decision_type, "known": ", ".join(known) or "none"}
         violations.append(FieldViolation("decision_type", "UNKNOWN_QUALIFICATION_TYPE", params))
-    if reviewers is not None and request.reviewer_id not in reviewers:
+    if (
+        "reviewer_id" not in named
+        and reviewers is not None
+        and request.reviewer_id not in reviewers
+    ):
         violations.append(
             FieldViolation("reviewer_id", "UNKNOWN_REVIEWER", {"reviewer": request.reviewer_id})
         )
