@@ -22,7 +22,7 @@ from aval.clients.sdk.errors import (
 from aval.v1 import admin_pb2, admin_pb2_grpc
 from tests.support import ClockFile, ServerProcess, token_of
 
-from ..helpers import Raw, all_events, fields_of, propose_kwargs
+from ..helpers import Raw, all_events, fields_of, propose_kwargs, run_cli
 from .helpers import QUALIFIED_TYPE, french, paris_day, write_policies
 
 pytestmark = pytest.mark.e2e
@@ -240,3 +240,41 @@ def test_bad_input_names_every_bad_field_and_writes_nothing_I6(
     assert fields_of(caught.value) == fields
     assert all(v.text for v in caught.value.violations)
     assert client_of("admin-a").list_reviewer_qualifications(history=True) == before
+
+
+def test_the_cli_grants_lists_and_revokes_in_french(
+    server: ServerProcess, client_of: Any, clock: ClockFile
+) -> None:
+    def cli(who: str, *args: str) -> Any:
+        return run_cli(server.address, who, "admin", *args)
+
+    today = paris_day(clock.now())
+    grant = cli(
+        "admin-a", "reviewers", "grant", "appsup-a", "--all-types",
+        "--trained-on", paris_day(clock.now(), -3).isoformat(),
+        "--from", today.isoformat(), "--until", paris_day(clock.now(), 90).isoformat(),
+        "--delegated-by", "M. le Directeur général des services",
+        "--reason", "formation du 3 mars",
+    )  # fmt: skip
+    assert grant.returncode == 0, grant.stderr
+    assert "Habilitation accordée" in grant.stdout and "tous les types" in grant.stdout
+    listed = cli("admin-a", "reviewers", "list", "--reviewer", "appsup-a")
+    assert (
+        listed.returncode == 0 and "en vigueur" in listed.stdout and french(today) in listed.stdout
+    )
+    qualification = client_of("admin-a").list_reviewer_qualifications(reviewer_id="appsup-a")
+    (found,) = qualification.qualifications
+    revoked = cli("admin-a", "reviewers", "revoke", found.id, "--reason", "départ")
+    assert revoked.returncode == 0 and "retirée le" in revoked.stdout, revoked.stderr
+    again = cli("admin-a", "reviewers", "revoke", found.id, "--reason", "départ")
+    assert again.returncode != 0 and "n'est plus en vigueur" in again.stderr
+    bad = cli(
+        "admin-a", "reviewers", "grant", "appsup-a", "--type", QUALIFIED_TYPE,
+        "--trained-on", "2026-01-01", "--from", "01/02/2026", "--until", "2026-12-31",
+        "--delegated-by", "M. le Maire", "--reason", "essai",
+    )  # fmt: skip
+    assert bad.returncode != 0 and "AAAA-MM-JJ" in bad.stderr
+    denied = cli("sup-a1", "reviewers", "list")
+    assert denied.returncode != 0
+    reload = cli("admin-a", "reload", "--reason", "relecture")
+    assert reload.returncode == 0 and "rien n'a changé" in reload.stdout, reload.stderr
