@@ -178,13 +178,25 @@ async def required_qualification(
     """
     if not policy.requires_qualification:
         return None
-    today = paris_day(now)
     rows = await reviewers.of_reviewer(conn, tenant, principal.id, policy.decision_type)
-    in_force = [r for r in rows if not r.ended_at(now)]
+    return valid_qualification(rows, principal.id, policy.decision_type, now)
+
+
+def valid_qualification(
+    rows: list[QualificationRecord], reviewer: str, decision_type: str, now: datetime
+) -> QualificationRecord:
+    """Of every qualification ever granted to `reviewer` for `decision_type` (or for all
+    types), the one valid at `now` (the latest ending when several are).
+
+    Raises:
+        PermissionDenied: as `required_qualification`.
+    """
+    today = paris_day(now)
+    in_force = [r for r in rows if not r.ended_at(now) and r.covers(decision_type)]
     valid = [r for r in in_force if r.valid_from <= today <= r.valid_until]
     if valid:
         return max(valid, key=lambda r: (r.valid_until, r.granted_at))
-    who = {"reviewer": principal.id, "decision_type": policy.decision_type}
+    who = {"reviewer": reviewer, "decision_type": decision_type}
     expired = [r.valid_until for r in in_force if r.valid_until < today]
     later = [r.valid_from for r in in_force if r.valid_from > today]
     if later:
