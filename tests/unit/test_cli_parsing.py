@@ -74,7 +74,7 @@ COMMAND_LINES = {
         "Maire",
         "--reason",
         "r",
-    ],  # fmt: skip
+    ],
     "admin reviewers revoke": ["admin", "reviewers", "revoke", "Q1", "--reason", "r"],
     "admin reviewers list": ["admin", "reviewers", "list", "--history"],
     "admin reload": ["admin", "reload", "--reason", "r"],
