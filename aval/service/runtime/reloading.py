@@ -146,8 +146,12 @@ def parts(deployment: Deployment) -> Reloader:
     settings = deployment.settings
     assert settings.policy_dir is not None
 
+    at_start = list(getattr(deployment.authenticator, "principals", []))
+
     def principals() -> list[Principal]:
-        return list(getattr(deployment.authenticator, "principals", []))
+        # The authenticator's principals as they are now (a principals part may reload them);
+        # those of the start when it does not list them. The lead adds parts here.
+        return list(getattr(deployment.authenticator, "principals", at_start))
 
     return Reloader(
         [
