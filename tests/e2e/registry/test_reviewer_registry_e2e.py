@@ -109,9 +109,11 @@ def test_an_expired_delegation_cannot_claim_nor_decide_until_an_administrator_re
     assert renewed.renews == expired.id
     reviewer.claim(decision.id)
     reviewer.decide(decision.id, verdict="approve")
+    for kind in ("decision.claimed", "review.recorded"):
+        (event,) = all_events(client_of("insp-a"), decision_id=decision.id, kind=kind)
+        assert json_format.MessageToDict(event.data)["qualification"]["id"] == renewed.id
     verdicts = all_events(client_of("insp-a"), decision_id=decision.id, kind="review.recorded")
     data = json_format.MessageToDict(verdicts[-1].data)
-    assert data["qualification"]["id"] == renewed.id
     assert data["qualification"]["valid_until"] == paris_day(clock.now(), 30).isoformat()
 
     granted = [
