@@ -97,6 +97,16 @@ def test_a_policy_change_applies_without_restart_and_is_recorded(
         assert recorded["policies"]["revisions"][f"ville-a/{NEW_TYPE}"] == revision
         assert all(name.startswith("ville-a/") for name in recorded["policies"]["revisions"])
         assert _reload_events(get("insp-b"), since)  # every tenant's trail records it
+        # SIGHUP does the same, recorded as the operator's act.
+        ville_a.write_text(ville_a.read_text(encoding="utf-8").replace(NEW, ""), encoding="utf-8")
+        os.kill(server.process.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while len(_reload_events(get("insp-a"), since)) < 2:
+            assert time.monotonic() < deadline, server.log_path.read_text()
+            time.sleep(0.1)
+        assert _reload_events(get("insp-a"), since)[-1]["actor"] == "operator:SIGHUP"
+        with pytest.raises(InvalidArgumentError):
+            get("app-a").propose(**propose_kwargs(NEW_TYPE))
     finally:
         for client in clients.values():
             client.close()
