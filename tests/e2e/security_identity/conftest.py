@@ -76,6 +76,18 @@ VALID_REQUESTS: dict[str, dict[str, Any]] = {
     "ListStops": {},
     "Evaluate": {"ai_system": "ia-enumeration"},
     "GetUsage": {},
+    "SetReviewerQualification": {
+        "reviewer_id": "sup-a1",
+        "decision_type": "*",
+        "trained_on": "2026-01-01",
+        "delegated_by": "M. le Maire",
+        "valid_from": "2026-01-02",
+        "valid_until": "2026-12-31",
+        "reason": "essai",
+    },
+    "RevokeReviewerQualification": {"qualification_id": _SOME_ID, "reason": "essai"},
+    "ListReviewerQualifications": {},
+    "ReloadConfiguration": {"reason": "essai"},
 }
 
 # The action each RPC needs (policies/grants.csv); a principal may call it where it holds it.
@@ -108,6 +120,10 @@ ACTION_OF = {
     "Resume": "admin.write",
     "Evaluate": "admin.usage",
     "GetUsage": "admin.usage",
+    "SetReviewerQualification": "admin.write",
+    "RevokeReviewerQualification": "admin.write",
+    "ListReviewerQualifications": "admin.read",
+    "ReloadConfiguration": "admin.write",
 }
 
 GRANTS = {
