@@ -13,11 +13,11 @@ the same files, recording nothing. Nothing changed, nothing written.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,8 +137,18 @@ async def reload_configuration(
 
 async def on_signal(deployment: Deployment) -> None:
     """SIGHUP: reloads, recorded as the operator's act; a refusal is only logged."""
-    with contextlib.suppress(FailedPrecondition):
-        await reload(deployment, SIGNAL_ACTOR, "SIGHUP")
+    await _logged(reload(deployment, SIGNAL_ACTOR, "SIGHUP"))
+
+
+async def _logged(reloading: Coroutine[Any, Any, Reloaded]) -> None:
+    """Runs a reload nobody waits for: a refusal is already logged, anything else is logged
+    here, and the configuration in force stays."""
+    try:
+        await reloading
+    except FailedPrecondition:
+        pass
+    except Exception:
+        log.exception("configuration reload failed; the configuration in force is kept")
 
 
 def parts(deployment: Deployment) -> Reloader:
@@ -189,13 +199,14 @@ async def follow(deployment: Deployment, url: str, listening: asyncio.Event) -> 
         try:
             async with await AsyncConnection.connect(url, autocommit=True) as conn:
                 await conn.execute(f"LISTEN {CHANNEL}")
+                if listening.is_set():  # a reload may have been announced while reconnecting
+                    await _logged(reload(deployment, SIGNAL_ACTOR, "", record=False))
                 listening.set()
                 delay = 0.2
                 async for note in conn.notifies():
                     if note.payload == PROCESS_TOKEN:
                         continue
-                    with contextlib.suppress(FailedPrecondition):
-                        await reload(deployment, SIGNAL_ACTOR, "", record=False)
+                    await _logged(reload(deployment, SIGNAL_ACTOR, "", record=False))
         except asyncio.CancelledError:
             raise
         except psycopg.Error as exc:
