@@ -51,6 +51,11 @@ def _fix_for(error_type: str, loc: Loc, message: str) -> str:
         return common
     if name == "deadline":
         return "write a positive duration such as 72h, 10d or P10D"
+    if name == "qualified_reviewers":
+        return (
+            "write `qualified_reviewers: required` (only reviewers qualified in the reviewer "
+            "registry may review) or `qualified_reviewers: off`"
+        )
     return message
 
 

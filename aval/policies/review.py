@@ -19,6 +19,7 @@ from pydantic import (
 from aval.policies.output_schema import check_output_schema
 
 VerdictName = Literal["approve", "amend", "reject"]
+QualifiedReviewers = Literal["required", "off"]
 
 _SHORT_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -74,6 +75,9 @@ class DecisionTypeFields(BaseModel):
     high_risk: bool | None = None
     # The JSON Schema (subset) every suggestion of this type must satisfy.
     output_schema: dict[str, Any] | None = None
+    # "required": only reviewers with a valid qualification in the reviewer registry (R11)
+    # may claim or decide decisions of this type; "off" (the default) checks roles only.
+    qualified_reviewers: QualifiedReviewers | None = None
 
 
 class ReviewPolicy(BaseModel):
@@ -97,6 +101,12 @@ class ReviewPolicy(BaseModel):
     ai_system: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     high_risk: bool = False
     output_schema: dict[str, Any] | None = None
+    qualified_reviewers: QualifiedReviewers = "off"
+
+    @property
+    def requires_qualification(self) -> bool:
+        """Whether reviewers need a valid qualification of the reviewer registry (R11)."""
+        return self.qualified_reviewers == "required"
 
     @field_validator("deadline")
     @classmethod

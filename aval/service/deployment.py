@@ -12,6 +12,7 @@ from aval.service.ai.egress import EgressPolicy
 from aval.service.audit.signing import Signer
 from aval.service.authorization import Authorizer
 from aval.service.clock import SYSTEM_CLOCK, Clock
+from aval.service.configuration import Reloader
 from aval.service.errors import FieldViolation, InvalidArgument
 from aval.service.identity import Authenticator, Credentials, Principal
 from aval.service.settings import Settings
@@ -37,6 +38,8 @@ class Deployment:
     backends: Backends = field(default_factory=Backends)
     # The time of every use case, the deadline sweeper, claims and checkpoints; tests move it.
     clock: Clock = SYSTEM_CLOCK
+    # Reloads the operator's files (policies, grants) in place: ReloadConfiguration, SIGHUP.
+    reloader: Reloader | None = None
 
     async def authenticate(self, credentials: Credentials) -> Principal:
         return await self.authenticator.authenticate(credentials)

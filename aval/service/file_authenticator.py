@@ -132,6 +132,11 @@ class FileAuthenticator:
         self.adopt(fresh)
         return fresh.principals
 
+    @property
+    def clock(self) -> Clock:
+        """The clock expiry is read on."""
+        return self._clock
+
     def adopt(self, fresh: FileAuthenticator) -> None:
         """Serves what `fresh` read from the next call on (one assignment: each call sees one
         version of the file whole)."""

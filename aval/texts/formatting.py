@@ -6,8 +6,9 @@ from __future__ import annotations
 # sent, and a refusal must stay small enough for any client to read (its trailers).
 ECHO_LIMIT = 100
 # Parameters the server supplies rather than the caller, shown longer: what the caller may
-# choose among (a tenant's decision types, its AI systems).
-LONGER_ECHO = {"known": 500}
+# choose among (a tenant's decision types, its AI systems), and where an operator's file is
+# wrong and how to mend it (CONFIGURATION_INVALID).
+LONGER_ECHO = {"known": 500, "file": 500, "problem": 500, "fix": 500}
 
 
 def _escape(char: str) -> str:

@@ -1260,3 +1260,348 @@ class ListWebhookDeliveriesResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListWebhookDeliveriesResponse: _TypeAlias = ListWebhookDeliveriesResponse  # noqa: Y015
+
+@_typing.final
+class ReviewerQualification(_message.Message):
+    """A reviewer's qualification (R11). Days are calendar days of Europe/Paris, written
+    YYYY-MM-DD, both ends included: it is valid from 00:00 (Paris) on valid_from to 24:00 (Paris)
+    on valid_until, unless revoked or superseded before.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    ID_FIELD_NUMBER: _builtins.int
+    REVIEWER_ID_FIELD_NUMBER: _builtins.int
+    DECISION_TYPE_FIELD_NUMBER: _builtins.int
+    TRAINED_ON_FIELD_NUMBER: _builtins.int
+    DELEGATED_BY_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    GRANTED_BY_FIELD_NUMBER: _builtins.int
+    GRANTED_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    RENEWS_FIELD_NUMBER: _builtins.int
+    SUPERSEDED_AT_FIELD_NUMBER: _builtins.int
+    SUPERSEDED_BY_FIELD_NUMBER: _builtins.int
+    REVOKED_AT_FIELD_NUMBER: _builtins.int
+    REVOKED_BY_FIELD_NUMBER: _builtins.int
+    REVOKE_REASON_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    id: _builtins.str
+    reviewer_id: _builtins.str
+    """The reviewer's principal id (pseudonymous)."""
+    decision_type: _builtins.str
+    """A decision type of the tenant, or "*" for every decision type of the tenant."""
+    trained_on: _builtins.str
+    """The day the reviewer was trained for it (YYYY-MM-DD)."""
+    delegated_by: _builtins.str
+    """Name and role of the authority that delegated the power to review."""
+    valid_from: _builtins.str
+    valid_until: _builtins.str
+    granted_by: _builtins.str
+    reason: _builtins.str
+    renews: _builtins.str
+    """The qualification this one renewed, if any."""
+    superseded_by: _builtins.str
+    revoked_by: _builtins.str
+    revoke_reason: _builtins.str
+    @_builtins.property
+    def granted_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def superseded_at(self) -> _timestamp_pb2.Timestamp:
+        """Set when a later grant for the same reviewer and decision type replaced it."""
+
+    @_builtins.property
+    def revoked_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        id: _builtins.str = ...,
+        reviewer_id: _builtins.str = ...,
+        decision_type: _builtins.str = ...,
+        trained_on: _builtins.str = ...,
+        delegated_by: _builtins.str = ...,
+        valid_from: _builtins.str = ...,
+        valid_until: _builtins.str = ...,
+        granted_by: _builtins.str = ...,
+        granted_at: _timestamp_pb2.Timestamp | None = ...,
+        reason: _builtins.str = ...,
+        renews: _builtins.str = ...,
+        superseded_at: _timestamp_pb2.Timestamp | None = ...,
+        superseded_by: _builtins.str = ...,
+        revoked_at: _timestamp_pb2.Timestamp | None = ...,
+        revoked_by: _builtins.str = ...,
+        revoke_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["granted_at", b"granted_at", "revoked_at", b"revoked_at", "superseded_at", b"superseded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_type", b"decision_type", "delegated_by", b"delegated_by", "granted_at", b"granted_at", "granted_by", b"granted_by", "id", b"id", "reason", b"reason", "renews", b"renews", "reviewer_id", b"reviewer_id", "revoke_reason", b"revoke_reason", "revoked_at", b"revoked_at", "revoked_by", b"revoked_by", "superseded_at", b"superseded_at", "superseded_by", b"superseded_by", "tenant", b"tenant", "trained_on", b"trained_on", "valid_from", b"valid_from", "valid_until", b"valid_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewerQualification: _TypeAlias = ReviewerQualification  # noqa: Y015
+
+@_typing.final
+class SetReviewerQualificationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    REVIEWER_ID_FIELD_NUMBER: _builtins.int
+    DECISION_TYPE_FIELD_NUMBER: _builtins.int
+    TRAINED_ON_FIELD_NUMBER: _builtins.int
+    DELEGATED_BY_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    """The caller's tenant when empty."""
+    reviewer_id: _builtins.str
+    decision_type: _builtins.str
+    """A decision type of the tenant, or "*" for all of them."""
+    trained_on: _builtins.str
+    delegated_by: _builtins.str
+    valid_from: _builtins.str
+    """Days of Europe/Paris, YYYY-MM-DD; valid_from <= valid_until."""
+    valid_until: _builtins.str
+    reason: _builtins.str
+    """Why, kept in the trail."""
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        reviewer_id: _builtins.str = ...,
+        decision_type: _builtins.str = ...,
+        trained_on: _builtins.str = ...,
+        delegated_by: _builtins.str = ...,
+        valid_from: _builtins.str = ...,
+        valid_until: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_type", b"decision_type", "delegated_by", b"delegated_by", "reason", b"reason", "reviewer_id", b"reviewer_id", "tenant", b"tenant", "trained_on", b"trained_on", "valid_from", b"valid_from", "valid_until", b"valid_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetReviewerQualificationRequest: _TypeAlias = SetReviewerQualificationRequest  # noqa: Y015
+
+@_typing.final
+class SetReviewerQualificationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUALIFICATION_FIELD_NUMBER: _builtins.int
+    RENEWED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def qualification(self) -> Global___ReviewerQualification: ...
+    @_builtins.property
+    def renewed(self) -> Global___ReviewerQualification:
+        """The qualification it renews (now superseded), if any."""
+
+    def __init__(
+        self,
+        *,
+        qualification: Global___ReviewerQualification | None = ...,
+        renewed: Global___ReviewerQualification | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["qualification", b"qualification", "renewed", b"renewed"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["qualification", b"qualification", "renewed", b"renewed"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetReviewerQualificationResponse: _TypeAlias = SetReviewerQualificationResponse  # noqa: Y015
+
+@_typing.final
+class RevokeReviewerQualificationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    QUALIFICATION_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    qualification_id: _builtins.str
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        qualification_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["qualification_id", b"qualification_id", "reason", b"reason", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeReviewerQualificationRequest: _TypeAlias = RevokeReviewerQualificationRequest  # noqa: Y015
+
+@_typing.final
+class RevokeReviewerQualificationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUALIFICATION_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def qualification(self) -> Global___ReviewerQualification: ...
+    def __init__(
+        self,
+        *,
+        qualification: Global___ReviewerQualification | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["qualification", b"qualification"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["qualification", b"qualification"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeReviewerQualificationResponse: _TypeAlias = RevokeReviewerQualificationResponse  # noqa: Y015
+
+@_typing.final
+class ListReviewerQualificationsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    REVIEWER_ID_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    reviewer_id: _builtins.str
+    """Only this reviewer's when set."""
+    history: _builtins.bool
+    """Superseded and revoked qualifications too when true."""
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        reviewer_id: _builtins.str = ...,
+        history: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["history", b"history", "reviewer_id", b"reviewer_id", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReviewerQualificationsRequest: _TypeAlias = ListReviewerQualificationsRequest  # noqa: Y015
+
+@_typing.final
+class ListReviewerQualificationsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUALIFICATIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def qualifications(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReviewerQualification]: ...
+    def __init__(
+        self,
+        *,
+        qualifications: _abc.Iterable[Global___ReviewerQualification] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["qualifications", b"qualifications"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReviewerQualificationsResponse: _TypeAlias = ListReviewerQualificationsResponse  # noqa: Y015
+
+@_typing.final
+class ReloadConfigurationRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    """The tenant whose administrator asks (the caller's when empty); the reload applies to the
+    whole deployment and is recorded in the trail of every tenant.
+    """
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReloadConfigurationRequest: _TypeAlias = ReloadConfigurationRequest  # noqa: Y015
+
+@_typing.final
+class ConfigurationPart(_message.Message):
+    """One part of the configuration and its revision after the reload."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class RevisionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REVISIONS_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """"policies", "grants", ..."""
+    changed: _builtins.bool
+    """False when its files had not changed."""
+    @_builtins.property
+    def revisions(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Its revision: per tenant and decision type for policies, a digest for files."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        revisions: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        changed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "name", b"name", "revisions", b"revisions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfigurationPart: _TypeAlias = ConfigurationPart  # noqa: Y015
+
+@_typing.final
+class ReloadConfigurationResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTS_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    changed: _builtins.bool
+    """False when nothing had changed: nothing was swapped nor recorded."""
+    @_builtins.property
+    def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConfigurationPart]: ...
+    def __init__(
+        self,
+        *,
+        parts: _abc.Iterable[Global___ConfigurationPart] | None = ...,
+        changed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed", b"changed", "parts", b"parts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReloadConfigurationResponse: _TypeAlias = ReloadConfigurationResponse  # noqa: Y015

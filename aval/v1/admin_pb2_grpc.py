@@ -102,6 +102,26 @@ class AdminStub:
                 request_serializer=aval_dot_v1_dot_admin__pb2.ListWebhookDeliveriesRequest.SerializeToString,
                 response_deserializer=aval_dot_v1_dot_admin__pb2.ListWebhookDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.SetReviewerQualification = channel.unary_unary(
+                '/aval.v1.Admin/SetReviewerQualification',
+                request_serializer=aval_dot_v1_dot_admin__pb2.SetReviewerQualificationRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_admin__pb2.SetReviewerQualificationResponse.FromString,
+                _registered_method=True)
+        self.RevokeReviewerQualification = channel.unary_unary(
+                '/aval.v1.Admin/RevokeReviewerQualification',
+                request_serializer=aval_dot_v1_dot_admin__pb2.RevokeReviewerQualificationRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_admin__pb2.RevokeReviewerQualificationResponse.FromString,
+                _registered_method=True)
+        self.ListReviewerQualifications = channel.unary_unary(
+                '/aval.v1.Admin/ListReviewerQualifications',
+                request_serializer=aval_dot_v1_dot_admin__pb2.ListReviewerQualificationsRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_admin__pb2.ListReviewerQualificationsResponse.FromString,
+                _registered_method=True)
+        self.ReloadConfiguration = channel.unary_unary(
+                '/aval.v1.Admin/ReloadConfiguration',
+                request_serializer=aval_dot_v1_dot_admin__pb2.ReloadConfigurationRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_admin__pb2.ReloadConfigurationResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -211,6 +231,39 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetReviewerQualification(self, request, context):
+        """The reviewer registry (R11): grants a reviewer the power to review a decision type (or
+        every type of the tenant) for a span of days, with their training and delegation; granting
+        again renews it (the previous grant is kept in history, superseded).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeReviewerQualification(self, request, context):
+        """Revokes a qualification in force; it stays in the history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReviewerQualifications(self, request, context):
+        """Lists a tenant's qualifications: those in force, or the whole history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReloadConfiguration(self, request, context):
+        """Reads the operator's configuration files again (review policies of AVAL_POLICY_DIR, grants
+        of AVAL_GRANTS_FILE) without a restart, in every worker process. An invalid file is
+        refused (FAILED_PRECONDITION, CONFIGURATION_INVALID, naming file, line and fix) and the
+        configuration in force is kept. SIGHUP does the same.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -278,6 +331,26 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ListWebhookDeliveries,
                     request_deserializer=aval_dot_v1_dot_admin__pb2.ListWebhookDeliveriesRequest.FromString,
                     response_serializer=aval_dot_v1_dot_admin__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'SetReviewerQualification': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetReviewerQualification,
+                    request_deserializer=aval_dot_v1_dot_admin__pb2.SetReviewerQualificationRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_admin__pb2.SetReviewerQualificationResponse.SerializeToString,
+            ),
+            'RevokeReviewerQualification': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeReviewerQualification,
+                    request_deserializer=aval_dot_v1_dot_admin__pb2.RevokeReviewerQualificationRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_admin__pb2.RevokeReviewerQualificationResponse.SerializeToString,
+            ),
+            'ListReviewerQualifications': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReviewerQualifications,
+                    request_deserializer=aval_dot_v1_dot_admin__pb2.ListReviewerQualificationsRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_admin__pb2.ListReviewerQualificationsResponse.SerializeToString,
+            ),
+            'ReloadConfiguration': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadConfiguration,
+                    request_deserializer=aval_dot_v1_dot_admin__pb2.ReloadConfigurationRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_admin__pb2.ReloadConfigurationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -634,6 +707,114 @@ class Admin:
             '/aval.v1.Admin/ListWebhookDeliveries',
             aval_dot_v1_dot_admin__pb2.ListWebhookDeliveriesRequest.SerializeToString,
             aval_dot_v1_dot_admin__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetReviewerQualification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.Admin/SetReviewerQualification',
+            aval_dot_v1_dot_admin__pb2.SetReviewerQualificationRequest.SerializeToString,
+            aval_dot_v1_dot_admin__pb2.SetReviewerQualificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeReviewerQualification(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.Admin/RevokeReviewerQualification',
+            aval_dot_v1_dot_admin__pb2.RevokeReviewerQualificationRequest.SerializeToString,
+            aval_dot_v1_dot_admin__pb2.RevokeReviewerQualificationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReviewerQualifications(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.Admin/ListReviewerQualifications',
+            aval_dot_v1_dot_admin__pb2.ListReviewerQualificationsRequest.SerializeToString,
+            aval_dot_v1_dot_admin__pb2.ListReviewerQualificationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReloadConfiguration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.Admin/ReloadConfiguration',
+            aval_dot_v1_dot_admin__pb2.ReloadConfigurationRequest.SerializeToString,
+            aval_dot_v1_dot_admin__pb2.ReloadConfigurationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -76,6 +76,21 @@ class AdminStub:
     with attempts and the last error (a status or a fixed reason). Read-only: where outcomes
     go is the operator's AI egress file, never an RPC.
     """
+    SetReviewerQualification: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetReviewerQualificationRequest, _admin_pb2.SetReviewerQualificationResponse]
+    """The reviewer registry (R11): grants a reviewer the power to review a decision type (or
+    every type of the tenant) for a span of days, with their training and delegation; granting
+    again renews it (the previous grant is kept in history, superseded).
+    """
+    RevokeReviewerQualification: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RevokeReviewerQualificationRequest, _admin_pb2.RevokeReviewerQualificationResponse]
+    """Revokes a qualification in force; it stays in the history."""
+    ListReviewerQualifications: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListReviewerQualificationsRequest, _admin_pb2.ListReviewerQualificationsResponse]
+    """Lists a tenant's qualifications: those in force, or the whole history."""
+    ReloadConfiguration: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ReloadConfigurationRequest, _admin_pb2.ReloadConfigurationResponse]
+    """Reads the operator's configuration files again (review policies of AVAL_POLICY_DIR, grants
+    of AVAL_GRANTS_FILE) without a restart, in every worker process. An invalid file is
+    refused (FAILED_PRECONDITION, CONFIGURATION_INVALID, naming file, line and fix) and the
+    configuration in force is kept. SIGHUP does the same.
+    """
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -124,6 +139,21 @@ class AdminAsyncStub(AdminStub):
     """The outcome webhooks of a tenant, newest first: pending, delivered or given up (dead),
     with attempts and the last error (a status or a fixed reason). Read-only: where outcomes
     go is the operator's AI egress file, never an RPC.
+    """
+    SetReviewerQualification: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetReviewerQualificationRequest, _admin_pb2.SetReviewerQualificationResponse]  # type: ignore[assignment]
+    """The reviewer registry (R11): grants a reviewer the power to review a decision type (or
+    every type of the tenant) for a span of days, with their training and delegation; granting
+    again renews it (the previous grant is kept in history, superseded).
+    """
+    RevokeReviewerQualification: _aio.UnaryUnaryMultiCallable[_admin_pb2.RevokeReviewerQualificationRequest, _admin_pb2.RevokeReviewerQualificationResponse]  # type: ignore[assignment]
+    """Revokes a qualification in force; it stays in the history."""
+    ListReviewerQualifications: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListReviewerQualificationsRequest, _admin_pb2.ListReviewerQualificationsResponse]  # type: ignore[assignment]
+    """Lists a tenant's qualifications: those in force, or the whole history."""
+    ReloadConfiguration: _aio.UnaryUnaryMultiCallable[_admin_pb2.ReloadConfigurationRequest, _admin_pb2.ReloadConfigurationResponse]  # type: ignore[assignment]
+    """Reads the operator's configuration files again (review policies of AVAL_POLICY_DIR, grants
+    of AVAL_GRANTS_FILE) without a restart, in every worker process. An invalid file is
+    refused (FAILED_PRECONDITION, CONFIGURATION_INVALID, naming file, line and fix) and the
+    configuration in force is kept. SIGHUP does the same.
     """
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
@@ -248,6 +278,45 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         """The outcome webhooks of a tenant, newest first: pending, delivered or given up (dead),
         with attempts and the last error (a status or a fixed reason). Read-only: where outcomes
         go is the operator's AI egress file, never an RPC.
+        """
+
+    @_abc_1.abstractmethod
+    def SetReviewerQualification(
+        self,
+        request: _admin_pb2.SetReviewerQualificationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SetReviewerQualificationResponse, _abc.Awaitable[_admin_pb2.SetReviewerQualificationResponse]]:
+        """The reviewer registry (R11): grants a reviewer the power to review a decision type (or
+        every type of the tenant) for a span of days, with their training and delegation; granting
+        again renews it (the previous grant is kept in history, superseded).
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeReviewerQualification(
+        self,
+        request: _admin_pb2.RevokeReviewerQualificationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.RevokeReviewerQualificationResponse, _abc.Awaitable[_admin_pb2.RevokeReviewerQualificationResponse]]:
+        """Revokes a qualification in force; it stays in the history."""
+
+    @_abc_1.abstractmethod
+    def ListReviewerQualifications(
+        self,
+        request: _admin_pb2.ListReviewerQualificationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListReviewerQualificationsResponse, _abc.Awaitable[_admin_pb2.ListReviewerQualificationsResponse]]:
+        """Lists a tenant's qualifications: those in force, or the whole history."""
+
+    @_abc_1.abstractmethod
+    def ReloadConfiguration(
+        self,
+        request: _admin_pb2.ReloadConfigurationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ReloadConfigurationResponse, _abc.Awaitable[_admin_pb2.ReloadConfigurationResponse]]:
+        """Reads the operator's configuration files again (review policies of AVAL_POLICY_DIR, grants
+        of AVAL_GRANTS_FILE) without a restart, in every worker process. An invalid file is
+        refused (FAILED_PRECONDITION, CONFIGURATION_INVALID, naming file, line and fix) and the
+        configuration in force is kept. SIGHUP does the same.
         """
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

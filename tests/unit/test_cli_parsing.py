@@ -58,6 +58,27 @@ COMMAND_LINES = {
     "admin evaluate": ["admin", "evaluate", "orienteur", "--since", "2026-01-01"],
     "admin usage": ["admin", "usage", "--until", "2026-02-01"],
     "admin webhooks list": ["admin", "webhooks", "list", "--status", "dead", "--limit", "5"],
+    "admin reviewers grant": [
+        "admin",
+        "reviewers",
+        "grant",
+        "sup-a1",
+        "--type",
+        "t",
+        "--trained-on",
+        "2026-01-01",
+        "--from",
+        "2026-01-02",
+        "--until",
+        "2026-12-31",
+        "--delegated-by",
+        "Maire",
+        "--reason",
+        "r",
+    ],
+    "admin reviewers revoke": ["admin", "reviewers", "revoke", "Q1", "--reason", "r"],
+    "admin reviewers list": ["admin", "reviewers", "list", "--history"],
+    "admin reload": ["admin", "reload", "--reason", "r"],
 }
 
 

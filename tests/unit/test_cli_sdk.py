@@ -24,6 +24,7 @@ from aval.clients import (
 from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
+from aval.clients.sdk import reviewer_calls as _reviewer_calls
 from aval.clients.sdk import webhook_calls as _webhook_calls
 from aval.v1 import (
     admin_pb2,
@@ -256,6 +257,18 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         _admin_calls.evaluate("s"),
         _admin_calls.get_usage(),
         _webhook_calls.list_webhook_deliveries(),
+        _reviewer_calls.set_reviewer_qualification(
+            "sup-a1",
+            decision_type="*",
+            trained_on="2026-01-01",
+            delegated_by="Maire",
+            valid_from="2026-01-02",
+            valid_until="2026-12-31",
+            reason="r",
+        ),
+        _reviewer_calls.revoke_reviewer_qualification("Q1", reason="r"),
+        _reviewer_calls.list_reviewer_qualifications(),
+        _reviewer_calls.reload_configuration(reason="r"),
     ]
     unary = {
         (name, method.name)

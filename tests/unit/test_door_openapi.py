@@ -30,8 +30,7 @@ def test_the_description_follows_the_proto3_json_mapping() -> None:
     usage = schemas["aval.v1.GetUsageResponse"]
     assert usage["additionalProperties"] is False
     report = next(
-        s for name, s in schemas.items()
-        if "properties" in s and "metrics" in s["properties"]
+        s for name, s in schemas.items() if "properties" in s and "metrics" in s["properties"]
     )
     assert report["properties"]["metrics"]["additionalProperties"] == {"type": "number"}
     system = schemas["aval.v1.AISystem"]["properties"]

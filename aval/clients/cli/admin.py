@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Callable
 
 from aval.clients.cli import admin_output as out
+from aval.clients.cli import admin_reviewers
 from aval.clients.cli.output import format_time
 from aval.clients.cli.session import Session
 from aval.clients.sdk.admin_calls import StopScopeName
@@ -14,7 +15,14 @@ from aval.v1 import admin_pb2
 
 # Refusals of the Admin service that are not about a decision's state (see cli.describe).
 REASON_KEYS = dict.fromkeys(
-    ("MODEL_VERSION_NOT_REGISTERED", "ALREADY_PINNED", "PIN_REQUEST_CLOSED", "SHADOW_IS_PINNED"),
+    (
+        "MODEL_VERSION_NOT_REGISTERED",
+        "ALREADY_PINNED",
+        "PIN_REQUEST_CLOSED",
+        "SHADOW_IS_PINNED",
+        "QUALIFICATION_NOT_IN_FORCE",
+        "CONFIGURATION_INVALID",
+    ),
     "admin_refused",
 )
 
@@ -244,4 +252,5 @@ COMMANDS: dict[str, Callable[[Session], int]] = {
     "admin evaluate": _evaluate,
     "admin usage": _usage,
     "admin webhooks list": _webhooks,
+    **admin_reviewers.COMMANDS,
 }

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from aval.clients.cli import admin_reviewers
 from aval.clients.cli.messages import Messages
 from aval.clients.cli.session import AddCommand
 
@@ -207,3 +208,4 @@ def add_commands(commands: Any, add: AddCommand, t: Messages) -> None:
     deliveries.set_defaults(command="admin webhooks list")
     for parser in (stops, evaluate, usage, deliveries):
         parser.add_argument("--tenant", default="", metavar="T", help=t("help.tenant"))
+    admin_reviewers.add_commands(admin, add, t)

@@ -27,6 +27,7 @@ import grpc.aio
 from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
+from aval.clients.sdk import reviewer_calls as _reviewer_calls
 from aval.clients.sdk import webhook_calls as _webhook_calls
 from aval.clients.sdk.calls import UnaryCall, is_final
 from aval.clients.sdk.connection import Connection, translated_errors, unfinished
@@ -140,6 +141,10 @@ class Client(Connection):
     evaluate = _blocking(_admin_calls.evaluate)
     get_usage = _blocking(_admin_calls.get_usage)
     list_webhook_deliveries = _blocking(_webhook_calls.list_webhook_deliveries)
+    set_reviewer_qualification = _blocking(_reviewer_calls.set_reviewer_qualification)
+    revoke_reviewer_qualification = _blocking(_reviewer_calls.revoke_reviewer_qualification)
+    list_reviewer_qualifications = _blocking(_reviewer_calls.list_reviewer_qualifications)
+    reload_configuration = _blocking(_reviewer_calls.reload_configuration)
 
     def watch_decision(
         self,
@@ -319,6 +324,10 @@ class AsyncClient(Connection):
     evaluate = _asynchronous(_admin_calls.evaluate)
     get_usage = _asynchronous(_admin_calls.get_usage)
     list_webhook_deliveries = _asynchronous(_webhook_calls.list_webhook_deliveries)
+    set_reviewer_qualification = _asynchronous(_reviewer_calls.set_reviewer_qualification)
+    revoke_reviewer_qualification = _asynchronous(_reviewer_calls.revoke_reviewer_qualification)
+    list_reviewer_qualifications = _asynchronous(_reviewer_calls.list_reviewer_qualifications)
+    reload_configuration = _asynchronous(_reviewer_calls.reload_configuration)
 
     async def watch_decision(
         self, decision_id: str, *, tenant: str = "", language: str = "fr"

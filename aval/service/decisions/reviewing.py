@@ -14,6 +14,7 @@ from aval.audit_store.records import Decision, DecisionState, Review, Verdict
 from aval.policies import ReviewPolicy
 from aval.service.decisions import claim_hold
 from aval.service.decisions.payloads import schema_violations, size_violations
+from aval.service.decisions.reviewer_registry import required_qualification, used
 from aval.service.deployment import Deployment
 from aval.service.errors import (
     FailedPrecondition,
@@ -92,6 +93,7 @@ async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) 
         d, policy = await _load(deployment, conn, tenant, request.decision_id)
         now = deployment.clock.now()
         _check_reviewer(d, principal, policy, now)
+        qualification = await required_qualification(conn, tenant, principal, policy, now)
         last = await trail.last_event(conn, tenant, d.id, "decision.claimed")
         hold = claim_hold.grant(
             d,
@@ -112,6 +114,7 @@ async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) 
                 "claim_expires_at": utc_iso(hold.expires_at),
                 "held_since": utc_iso(hold.since),
                 "hold_ends_at": utc_iso(hold.ends_at),
+                **used(qualification),
                 **_state_data(d),
             },
         )
@@ -177,7 +180,8 @@ async def decide(deployment: Deployment, principal: Principal, request: DecideIn
     """Records one verdict; the decision becomes final when the quorum is met.
 
     Raises:
-        PermissionDenied: the caller proposed the decision or lacks an eligible role.
+        PermissionDenied: the caller proposed the decision or lacks an eligible role, or (when
+            the policy requires it) a valid qualification of the reviewer registry (R11).
         FailedPrecondition: the decision is final, overdue, claimed by another, already
             reviewed by the caller, or the verdict is not allowed by its policy.
         InvalidArgument: a required justification or amended output is missing, or the
@@ -193,6 +197,7 @@ async def decide(deployment: Deployment, principal: Principal, request: DecideIn
         d, policy = await _load(deployment, conn, tenant, request.decision_id)
         now = deployment.clock.now()
         _check_reviewer(d, principal, policy, now)
+        qualification = await required_qualification(conn, tenant, principal, policy, now)
         _check_verdict(d, policy, verdict, request)
         review = Review(
             reviewer_id=principal.id,
@@ -217,6 +222,7 @@ async def decide(deployment: Deployment, principal: Principal, request: DecideIn
                     "reviewer_roles": list(review.reviewer_roles),
                     "approvals": d.approvals,
                     "rejections": d.rejections,
+                    **used(qualification),
                     **_state_data(d),
                 },
             )

@@ -147,6 +147,21 @@ class CompositeAuthenticator:
     def __init__(self, oidc: OidcAuthenticator, other: Authenticator) -> None:
         self.oidc, self.other = oidc, other
 
+    @property
+    def principals(self) -> list[Principal]:
+        """The principals the next authenticator lists (people signed in are never listed)."""
+        return list(getattr(self.other, "principals", []))
+
+    def may_be_person(self, principal_id: str, tenant: str) -> bool:
+        """Whether `principal_id` has the form of a person of a provider mapped to `tenant`
+        (whether such a person exists only their provider knows)."""
+        return any(
+            principal_id.startswith(f"{PREFIX}{mapping.issuer}:")
+            and len(principal_id) > len(f"{PREFIX}{mapping.issuer}:")
+            for mapping in self.oidc.config.tenants
+            if mapping.tenant == tenant
+        )
+
     async def authenticate(self, credentials: Credentials) -> Principal:
         text = credentials.header("authorization")
         if text is not None:

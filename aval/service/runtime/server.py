@@ -35,7 +35,7 @@ from aval.service.edge.servicers.review import ReviewServicer
 from aval.service.file_authenticator import FileAuthenticator
 from aval.service.identity import Authenticator, load_principals
 from aval.service.oidc import CompositeAuthenticator, OidcAuthenticator, load_oidc
-from aval.service.runtime import demo
+from aval.service.runtime import demo, reloading
 from aval.service.runtime.door import (
     DoorSettingError,
     RunningDoor,
@@ -258,6 +258,7 @@ async def serve_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    reloads = await reloading.start(deployment)  # ReloadConfiguration, SIGHUP, other workers
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -303,7 +304,7 @@ async def serve_worker(
             door_socket.unlink(missing_ok=True)
             with contextlib.suppress(OSError):  # another worker's socket may still be there
                 door_socket.parent.rmdir()
-        for task in (sweeper, prober, webhooks):
+        for task in (sweeper, prober, webhooks, reloads):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.connection
+import os
 import queue
 import signal
 import socket
@@ -68,8 +69,16 @@ def supervise(launch: Launch, host: str) -> int:
             if worker.is_alive() and worker.pid is not None:
                 worker.terminate()  # SIGTERM: each drains its calls
 
+    def reload(signum: int, frame: FrameType | None) -> None:
+        # One worker reloads and records it; it tells the others (service/runtime/reloading.py).
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                os.kill(worker.pid, signal.SIGHUP)
+                return
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
     for worker in workers:
         worker.start()
     try:

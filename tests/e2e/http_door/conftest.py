@@ -68,9 +68,7 @@ class Http:
         finally:
             connection.close()
 
-    def call(
-        self, path: str, message: Any, principal: str | None, **headers: str
-    ) -> Answer:
+    def call(self, path: str, message: Any, principal: str | None, **headers: str) -> Answer:
         """POSTs `message` as JSON to /aval.v1.<Service>/<Method> with the principal's token."""
         sent = {"Content-Type": "application/json", **headers}
         if principal is not None:

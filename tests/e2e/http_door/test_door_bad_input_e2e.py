@@ -228,8 +228,12 @@ def test_a_bad_proposal_writes_nothing(door: Http) -> None:
     assert bad.status == 400
     good = door.call(
         PROPOSE,
-        {"decisionType": "voirie.signalement", "subjectRef": "usager:1", "idempotencyKey": key,
-         "input": {"a": 1}},
+        {
+            "decisionType": "voirie.signalement",
+            "subjectRef": "usager:1",
+            "idempotencyKey": key,
+            "input": {"a": 1},
+        },
         "app-a",
     )
     assert good.status == 200, good.body
@@ -261,8 +265,11 @@ def test_slow_clients_are_cut_off(door: Http) -> None:
     body_missing = {}
     drip = threading.Thread(
         target=_slow_client,
-        args=(door.address, b"POST /aval.v1.Gateway/GetDecision HTTP/1.1\r\nHost: x\r\n",
-              headers_only),
+        args=(
+            door.address,
+            b"POST /aval.v1.Gateway/GetDecision HTTP/1.1\r\nHost: x\r\n",
+            headers_only,
+        ),
     )
     stall = threading.Thread(
         target=_slow_client,

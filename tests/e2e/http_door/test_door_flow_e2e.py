@@ -143,7 +143,9 @@ def test_refusals_of_the_gateway_keep_their_code_and_reason(
 
     # Refusals are worded in French unless the caller asks for English (Accept-Language).
     missing = door.call(
-        f"{GATEWAY}/GetDecision", {"decisionId": str(uuid.uuid4())}, "app-a",
+        f"{GATEWAY}/GetDecision",
+        {"decisionId": str(uuid.uuid4())},
+        "app-a",
         **{"Accept-Language": "en"},
     )
     assert missing.status == 404 and missing.json["code"] == "not_found"

@@ -70,14 +70,25 @@ def test_curl_proposes_and_reads_a_decision(door: Http) -> None:
     def curl(path: str, body: str, principal: str) -> tuple[int, dict[str, object]]:
         done = subprocess.run(
             [
-                "curl", "--silent", "--show-error", "--max-time", "20",
-                "--write-out", "\n%{http_code}",
-                "-H", "Content-Type: application/json",
-                "-H", f"Authorization: Bearer {token_of(principal)}",
-                "--data-binary", body,
+                "curl",
+                "--silent",
+                "--show-error",
+                "--max-time",
+                "20",
+                "--write-out",
+                "\n%{http_code}",
+                "-H",
+                "Content-Type: application/json",
+                "-H",
+                f"Authorization: Bearer {token_of(principal)}",
+                "--data-binary",
+                body,
                 f"http://{door.address}{path}",
             ],
-            capture_output=True, text=True, check=True, timeout=30,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         )
         text, _, code = done.stdout.rpartition("\n")
         return int(code), json.loads(text)

@@ -39,7 +39,11 @@ def serve_refused(database_url: str, folder: Path, **settings: str) -> str:
     }
     done = subprocess.run(
         [sys.executable, "-m", "aval.clients.cli", "serve", "--listen", "127.0.0.1:0"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
@@ -143,8 +147,12 @@ def test_a_stopping_server_ends_open_door_streams_with_an_end_message(
     )
     host, port = server.read_exports(1)["AVAL_HTTP_ADDRESS"].rsplit(":", 1)
     propose = http.client.HTTPConnection(host, int(port), timeout=20)
-    body = {"decisionType": "voirie.signalement", "subjectRef": "usager:1", "input": {"a": 1},
-            "idempotencyKey": str(uuid.uuid4())}
+    body = {
+        "decisionType": "voirie.signalement",
+        "subjectRef": "usager:1",
+        "input": {"a": 1},
+        "idempotencyKey": str(uuid.uuid4()),
+    }
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token_of('app-a')}"}
     propose.request("POST", "/aval.v1.Gateway/Propose", json.dumps(body), headers)
     decision_id = json.loads(propose.getresponse().read())["decision"]["id"]

@@ -36,7 +36,8 @@ def test_every_worker_serves_the_door(database_url: str, tmp_path: Path) -> None
             ids.add(answer.json["decision"]["id"])
         for decision_id in ids:
             read = door.call(
-                "/aval.v1.Gateway/GetDecision", json.dumps({"decisionId": decision_id}).encode(),
+                "/aval.v1.Gateway/GetDecision",
+                json.dumps({"decisionId": decision_id}).encode(),
                 "app-a",
             )
             assert read.status == 200

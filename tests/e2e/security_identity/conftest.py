@@ -77,6 +77,18 @@ VALID_REQUESTS: dict[str, dict[str, Any]] = {
     "Evaluate": {"ai_system": "ia-enumeration"},
     "GetUsage": {},
     "ListWebhookDeliveries": {},
+    "SetReviewerQualification": {
+        "reviewer_id": "sup-a1",
+        "decision_type": "*",
+        "trained_on": "2026-01-01",
+        "delegated_by": "M. le Maire",
+        "valid_from": "2026-01-02",
+        "valid_until": "2026-12-31",
+        "reason": "essai",
+    },
+    "RevokeReviewerQualification": {"qualification_id": _SOME_ID, "reason": "essai"},
+    "ListReviewerQualifications": {},
+    "ReloadConfiguration": {"reason": "essai"},
 }
 
 # The action each RPC needs (policies/grants.csv); a principal may call it where it holds it.
@@ -110,6 +122,10 @@ ACTION_OF = {
     "Evaluate": "admin.usage",
     "GetUsage": "admin.usage",
     "ListWebhookDeliveries": "admin.read",
+    "SetReviewerQualification": "admin.write",
+    "RevokeReviewerQualification": "admin.write",
+    "ListReviewerQualifications": "admin.read",
+    "ReloadConfiguration": "admin.write",
 }
 
 GRANTS = {

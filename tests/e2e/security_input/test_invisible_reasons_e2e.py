@@ -106,6 +106,31 @@ def test_reasons_without_a_visible_character_are_invalid_argument(
             "Resume",
             admin_pb2.ResumeRequest(scope=admin_pb2.STOP_SCOPE_TENANT, reason=text),
         ),
+        "SetReviewerQualification:reason": lambda text: (
+            "Admin",
+            "SetReviewerQualification",
+            admin_pb2.SetReviewerQualificationRequest(
+                reviewer_id="sup-a1",
+                decision_type="*",
+                trained_on="2026-01-01",
+                delegated_by="M. le Maire",
+                valid_from="2026-01-02",
+                valid_until="2026-12-31",
+                reason=text,
+            ),
+        ),
+        "RevokeReviewerQualification:reason": lambda text: (
+            "Admin",
+            "RevokeReviewerQualification",
+            admin_pb2.RevokeReviewerQualificationRequest(
+                qualification_id=str(uuid.uuid4()), reason=text
+            ),
+        ),
+        "ReloadConfiguration:reason": lambda text: (
+            "Admin",
+            "ReloadConfiguration",
+            admin_pb2.ReloadConfigurationRequest(reason=text),
+        ),
     }
     assert set(requests) == reason_fields()  # every reason the contract has is tried
     who = {"Review": "sup-a1", "Admin": "admin-a"}

@@ -4,8 +4,9 @@ eyes, run shadows and the kill switch; administrators and inspectors read evalua
 from __future__ import annotations
 
 from aval.service.ai import administration, change_requests, oversight
+from aval.service.decisions import reviewer_registry
 from aval.service.deployment import Deployment
-from aval.service.edge import convert
+from aval.service.edge import convert, convert_reviewers
 from aval.service.edge.servicers.edge import Context, caller, guarded
 from aval.service.requests import TenantIn, parse
 from aval.service.requests.admin import (
@@ -20,6 +21,13 @@ from aval.service.requests.admin import (
     parse_ai_system,
     parse_model_version,
 )
+from aval.service.requests.reviewers import (
+    ListQualificationsIn,
+    ReloadIn,
+    RevokeQualificationIn,
+    SetQualificationIn,
+)
+from aval.service.runtime import reloading
 from aval.service.webhooks import listing as webhook_listing
 from aval.v1 import admin_pb2, admin_pb2_grpc
 
@@ -124,4 +132,42 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         found = await webhook_listing.list_deliveries(self.deployment, caller(), ask)
         return admin_pb2.ListWebhookDeliveriesResponse(
             deliveries=[convert.webhook_delivery(e) for e in found]
+        )
+
+    async def SetReviewerQualification(
+        self, request: admin_pb2.SetReviewerQualificationRequest, context: Context
+    ) -> admin_pb2.SetReviewerQualificationResponse:
+        ask = parse(SetQualificationIn, request)
+        made, renewed = await reviewer_registry.set_qualification(self.deployment, caller(), ask)
+        return admin_pb2.SetReviewerQualificationResponse(
+            qualification=convert_reviewers.qualification(made),
+            renewed=convert_reviewers.qualification(renewed) if renewed is not None else None,
+        )
+
+    async def RevokeReviewerQualification(
+        self, request: admin_pb2.RevokeReviewerQualificationRequest, context: Context
+    ) -> admin_pb2.RevokeReviewerQualificationResponse:
+        ask = parse(RevokeQualificationIn, request)
+        revoked = await reviewer_registry.revoke_qualification(self.deployment, caller(), ask)
+        return admin_pb2.RevokeReviewerQualificationResponse(
+            qualification=convert_reviewers.qualification(revoked)
+        )
+
+    async def ListReviewerQualifications(
+        self, request: admin_pb2.ListReviewerQualificationsRequest, context: Context
+    ) -> admin_pb2.ListReviewerQualificationsResponse:
+        ask = parse(ListQualificationsIn, request)
+        found = await reviewer_registry.list_qualifications(self.deployment, caller(), ask)
+        return admin_pb2.ListReviewerQualificationsResponse(
+            qualifications=[convert_reviewers.qualification(q) for q in found]
+        )
+
+    async def ReloadConfiguration(
+        self, request: admin_pb2.ReloadConfigurationRequest, context: Context
+    ) -> admin_pb2.ReloadConfigurationResponse:
+        ask = parse(ReloadIn, request)
+        done = await reloading.reload_configuration(self.deployment, caller(), ask)
+        return admin_pb2.ReloadConfigurationResponse(
+            parts=[convert_reviewers.configuration_part(p) for p in done.parts],
+            changed=done.changed,
         )
