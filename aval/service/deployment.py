@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from aval.audit_store import ChangeListener, Store
 from aval.audit_store.group_commit import ProposalWriter
+from aval.audit_store.journal_writer import JournalWriter
 from aval.policies import PolicyBook, ReviewPolicy
 from aval.service.ai.backends import Backends
 from aval.service.ai.egress import EgressPolicy
@@ -37,6 +38,8 @@ class Deployment:
     backends: Backends = field(default_factory=Backends)
     # The time of every use case, the deadline sweeper, claims and checkpoints; tests move it.
     clock: Clock = SYSTEM_CLOCK
+    # Writes the access journal's rows in batches (R13); without it each read writes its own.
+    journal: JournalWriter | None = None
 
     async def authenticate(self, credentials: Credentials) -> Principal:
         return await self.authenticator.authenticate(credentials)

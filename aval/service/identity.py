@@ -26,7 +26,7 @@ from aval.policies.yaml_lines import (
 )
 from aval.service.errors import Unauthenticated
 
-ROLES = ("application", "supervisor", "inspector", "admin")
+ROLES = ("application", "supervisor", "inspector", "admin", "privacy_officer")
 
 
 @dataclass(frozen=True, order=True)

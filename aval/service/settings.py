@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # The server's event loop: uvloop (libuv; about a tenth less CPU per call here) or the
     # standard library's asyncio loop.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # Months the access journal keeps each read (CNIL deliberation 2021-122: 6 to 12).
+    access_journal_retention_months: int = 12
+    # Seconds between purges of the access journal's rows past their retention.
+    access_journal_purge_interval_seconds: float = Field(default=3600.0, gt=0)
     # Tests only: a file of seconds added to the clock, so an end-to-end test makes a deadline
     # pass without sleeping; refused unless listening on loopback (see clock.FileClock).
     test_clock_file: Path | None = None
@@ -74,6 +78,16 @@ class Settings(BaseSettings):
     def claim_max_hold(self) -> float:
         """The longest hold of a claim, in seconds (`claim_max_hold_seconds` or 4 leases)."""
         return self.claim_max_hold_seconds or 4 * self.claim_lease_seconds
+
+    @field_validator("access_journal_retention_months")
+    @classmethod
+    def _retention_6_to_12(cls, value: int) -> int:
+        if not 6 <= value <= 12:
+            raise ValueError(
+                f"{value} months is outside what CNIL deliberation 2021-122 allows for an access "
+                "journal; set AVAL_ACCESS_JOURNAL_RETENTION_MONTHS to a whole number from 6 to 12"
+            )
+        return value
 
     @field_validator(
         "signing_key_file",

@@ -27,6 +27,7 @@ import grpc.aio
 from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
+from aval.clients.sdk import journal_calls as _journal_calls
 from aval.clients.sdk.calls import UnaryCall, is_final
 from aval.clients.sdk.connection import Connection, translated_errors, unfinished
 from aval.clients.sdk.errors import InvalidArgumentError
@@ -84,6 +85,8 @@ class Client(Connection):
         channel_credentials: TLS credentials; a plaintext channel when ``None``.
         max_payload_bytes: The gateway's payload limit (its ``AVAL_MAX_PAYLOAD_BYTES``), when
             known: a JSON value larger than that is refused here (``TOO_LARGE``), unsent.
+        purpose: Why the caller reads, recorded by the access journal with every read made
+            through this client (one call: ``with_purpose``); none when ``None``.
     """
 
     def __init__(
@@ -95,13 +98,16 @@ class Client(Connection):
         channel_credentials: grpc.ChannelCredentials | None = None,
         language: str = "fr",
         max_payload_bytes: int | None = None,
+        purpose: str | None = None,
     ) -> None:
         self._channel = (
             grpc.secure_channel(address, channel_credentials)
             if channel_credentials is not None
             else grpc.insecure_channel(address)
         )
-        super().__init__(address, token, timeout, self._channel, language, max_payload_bytes)
+        super().__init__(
+            address, token, timeout, self._channel, language, max_payload_bytes, purpose
+        )
 
     def _send(self, call: UnaryCall[_R]) -> _R:
         with translated_errors():
@@ -132,6 +138,7 @@ class Client(Connection):
     list_stops = _blocking(_admin_calls.list_stops)
     evaluate = _blocking(_admin_calls.evaluate)
     get_usage = _blocking(_admin_calls.get_usage)
+    query_access_journal = _blocking(_journal_calls.query_access_journal)
 
     def watch_decision(
         self,
@@ -271,13 +278,16 @@ class AsyncClient(Connection):
         channel_credentials: grpc.ChannelCredentials | None = None,
         language: str = "fr",
         max_payload_bytes: int | None = None,
+        purpose: str | None = None,
     ) -> None:
         self._channel = (
             grpc.aio.secure_channel(address, channel_credentials)
             if channel_credentials is not None
             else grpc.aio.insecure_channel(address)
         )
-        super().__init__(address, token, timeout, self._channel, language, max_payload_bytes)
+        super().__init__(
+            address, token, timeout, self._channel, language, max_payload_bytes, purpose
+        )
 
     async def _send(self, call: UnaryCall[_R]) -> _R:
         with translated_errors():
@@ -308,6 +318,7 @@ class AsyncClient(Connection):
     list_stops = _asynchronous(_admin_calls.list_stops)
     evaluate = _asynchronous(_admin_calls.evaluate)
     get_usage = _asynchronous(_admin_calls.get_usage)
+    query_access_journal = _asynchronous(_journal_calls.query_access_journal)
 
     async def watch_decision(
         self, decision_id: str, *, tenant: str = "", language: str = "fr"
