@@ -1,0 +1,60 @@
+"""``aval journal list``: the access journal, for a tenant's privacy officer (R13)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from aval.clients.cli.export import moment_parser
+from aval.clients.cli.messages import Messages
+from aval.clients.cli.session import AddCommand, Session
+
+
+def add_purpose(
+    parser: argparse.ArgumentParser, t: Messages, value: Any = argparse.SUPPRESS
+) -> None:
+    """Adds ``--purpose``: why the reads are made, recorded by the access journal (R13)."""
+    parser.add_argument("--purpose", default=value, metavar="TEXT", help=t("help.purpose"))
+
+
+def add_commands(commands: Any, add: AddCommand, t: Messages) -> None:
+    """Adds ``journal list`` and its filters.
+
+    Args:
+        commands: The top-level subcommands.
+        add: The helper that adds one command.
+        t: The texts of help and errors.
+    """
+    journal = add(commands, "journal", "help.journal").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    listing = add(journal, "list", "help.journal_list")
+    moment = moment_parser(t)
+    listing.add_argument("--tenant", default="", metavar="T", help=t("help.tenant"))
+    listing.add_argument("--reader", default="", metavar="ID", help=t("help.reader"))
+    listing.add_argument("--decision", default="", metavar="ID", help=t("help.decision_journal"))
+    listing.add_argument(
+        "--action", dest="read", default="", metavar="A", help=t("help.action_filter")
+    )
+    listing.add_argument("--since", type=moment, metavar="DATE", help=t("help.since_journal"))
+    listing.add_argument("--until", type=moment, metavar="DATE", help=t("help.until_journal"))
+    listing.add_argument("--page-size", type=int, default=0, metavar="N", help=t("help.page_size"))
+    listing.add_argument("--page-token", default="", metavar="T", help=t("help.page_token"))
+    add_purpose(listing, t)
+    listing.set_defaults(command="journal list")
+
+
+def journal_list(s: Session) -> int:
+    a = s.args
+    response = s.client.query_access_journal(
+        tenant=a.tenant,
+        reader=a.reader,
+        decision_id=a.decision,
+        action=a.read,
+        since=a.since,
+        until=a.until,
+        page_size=max(a.page_size, 0),
+        page_token=a.page_token,
+    )
+    s.show.journal(response)
+    return 0
