@@ -33,9 +33,11 @@ _PURPOSE_FIELD = f"metadata.{PURPOSE_KEY}"
 
 
 def _printable(char: str) -> bool:
-    # A space, or a character drawn as something: letters, marks on them, numbers, punctuation,
-    # symbols. Never a control, format (bidi, zero-width), separator or unassigned one.
-    return char == " " or unicodedata.category(char)[0] in "LMNPS"
+    # A space of any width (French puts a narrow no-break one before ":"), or a character drawn
+    # as something: letters, marks on them, numbers, punctuation, symbols. Never a control, a
+    # format character (bidi, zero-width), a line or paragraph separator, nor an unassigned one.
+    category = unicodedata.category(char)
+    return category == "Zs" or category[0] in "LMNPS"
 
 
 def purpose_of(metadata: Iterable[tuple[str, str | bytes]]) -> str:
@@ -43,8 +45,9 @@ def purpose_of(metadata: Iterable[tuple[str, str | bytes]]) -> str:
 
     Raises:
         InvalidArgument: the purpose is sent more than once, is not percent-encoded UTF-8, is
-            longer than PURPOSE_MAX_CHARS, or holds a character that is not a space or visible
-            (NUL, controls, bidi and zero-width characters); nothing is read nor written then.
+            longer than PURPOSE_MAX_CHARS once trimmed, or holds a character that is neither a
+            space nor visible (NUL, controls, line breaks, bidi and zero-width characters);
+            nothing is read nor written then.
     """
     values = [value for key, value in metadata if key == PURPOSE_KEY]
     if not values:
@@ -59,8 +62,11 @@ def purpose_of(metadata: Iterable[tuple[str, str | bytes]]) -> str:
         text = unquote(raw, encoding="utf-8", errors="strict")
     except UnicodeDecodeError:
         raise refused from None
-    text = unicodedata.normalize("NFC", text).strip(" ")
-    if len(text) > PURPOSE_MAX_CHARS or not all(_printable(c) for c in text):
+    text = unicodedata.normalize("NFC", text)
+    if not all(_printable(c) for c in text):
+        raise refused
+    text = text.strip()
+    if len(text) > PURPOSE_MAX_CHARS:
         raise refused
     return text
 
