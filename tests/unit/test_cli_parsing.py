@@ -57,6 +57,7 @@ COMMAND_LINES = {
     "admin stops": ["admin", "stops"],
     "admin evaluate": ["admin", "evaluate", "orienteur", "--since", "2026-01-01"],
     "admin usage": ["admin", "usage", "--until", "2026-02-01"],
+    "journal list": ["journal", "list", "--reader", "sup-a1", "--action", "decision.get"],
 }
 
 
@@ -82,9 +83,10 @@ class FakeClient:
 
     results: ClassVar[dict[str, Any]] = {}
     calls: ClassVar[list[tuple[str, tuple[Any, ...], dict[str, Any]]]] = []
+    purpose: ClassVar[str | None] = None
 
-    def __init__(self, address: str, token: str | None, *, language: str = "fr") -> None:
-        self.address = address
+    def __init__(self, address: str, token: str | None, **options: Any) -> None:
+        self.address, FakeClient.purpose = address, options.get("purpose")
 
     def __enter__(self) -> FakeClient:
         return self
