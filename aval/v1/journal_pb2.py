@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61val/v1/journal.proto\x12\x07\x61val.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x01\n\x0c\x41\x63\x63\x65ssRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x0e\n\x06reader\x18\x04 \x01(\t\x12\x13\n\x0breader_kind\x18\x05 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x07 \x01(\t\x12\x0f\n\x07\x66ilters\x18\x08 \x01(\t\x12\x0f\n\x07purpose\x18\t \x01(\t\x12\x0f\n\x07outcome\x18\n \x01(\t\"\xdd\x01\n\x19QueryAccessJournalRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0e\n\x06reader\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"]\n\x1aQueryAccessJournalResponse\x12&\n\x07records\x18\x01 \x03(\x0b\x32\x15.aval.v1.AccessRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2n\n\rAccessJournal\x12]\n\x12QueryAccessJournal\x12\".aval.v1.QueryAccessJournalRequest\x1a#.aval.v1.QueryAccessJournalResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x61val/v1/journal.proto\x12\x07\x61val.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcf\x01\n\x0c\x41\x63\x63\x65ssRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12\x0e\n\x06reader\x18\x04 \x01(\t\x12\x13\n\x0breader_kind\x18\x05 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x06 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x07 \x01(\t\x12\x0f\n\x07\x66ilters\x18\x08 \x01(\t\x12\x0f\n\x07purpose\x18\t \x01(\t\x12\x0f\n\x07outcome\x18\n \x01(\t\"\xdd\x01\n\x19QueryAccessJournalRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0e\n\x06reader\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12)\n\x05since\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"]\n\x1aQueryAccessJournalResponse\x12&\n\x07records\x18\x01 \x03(\x0b\x32\x15.aval.v1.AccessRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"O\n\x1a\x45xportAccessJournalRequest\x12\x31\n\x05query\x18\x01 \x01(\x0b\x32\".aval.v1.QueryAccessJournalRequest\"E\n\x1b\x45xportAccessJournalResponse\x12&\n\x07records\x18\x01 \x03(\x0b\x32\x15.aval.v1.AccessRecord2\xd2\x01\n\rAccessJournal\x12]\n\x12QueryAccessJournal\x12\".aval.v1.QueryAccessJournalRequest\x1a#.aval.v1.QueryAccessJournalResponse\x12\x62\n\x13\x45xportAccessJournal\x12#.aval.v1.ExportAccessJournalRequest\x1a$.aval.v1.ExportAccessJournalResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,6 +38,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_QUERYACCESSJOURNALREQUEST']._serialized_end=499
   _globals['_QUERYACCESSJOURNALRESPONSE']._serialized_start=501
   _globals['_QUERYACCESSJOURNALRESPONSE']._serialized_end=594
-  _globals['_ACCESSJOURNAL']._serialized_start=596
-  _globals['_ACCESSJOURNAL']._serialized_end=706
+  _globals['_EXPORTACCESSJOURNALREQUEST']._serialized_start=596
+  _globals['_EXPORTACCESSJOURNALREQUEST']._serialized_end=675
+  _globals['_EXPORTACCESSJOURNALRESPONSE']._serialized_start=677
+  _globals['_EXPORTACCESSJOURNALRESPONSE']._serialized_end=746
+  _globals['_ACCESSJOURNAL']._serialized_start=749
+  _globals['_ACCESSJOURNAL']._serialized_end=959
 # @@protoc_insertion_point(module_scope)

@@ -151,3 +151,47 @@ class QueryAccessJournalResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QueryAccessJournalResponse: _TypeAlias = QueryAccessJournalResponse  # noqa: Y015
+
+@_typing.final
+class ExportAccessJournalRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    QUERY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def query(self) -> Global___QueryAccessJournalRequest:
+        """The filters of QueryAccessJournal; paging is ignored."""
+
+    def __init__(
+        self,
+        *,
+        query: Global___QueryAccessJournalRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["query", b"query"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["query", b"query"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportAccessJournalRequest: _TypeAlias = ExportAccessJournalRequest  # noqa: Y015
+
+@_typing.final
+class ExportAccessJournalResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccessRecord]:
+        """The next records, oldest first (at most 500 a message)."""
+
+    def __init__(
+        self,
+        *,
+        records: _abc.Iterable[Global___AccessRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["records", b"records"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportAccessJournalResponse: _TypeAlias = ExportAccessJournalResponse  # noqa: Y015

@@ -41,6 +41,11 @@ class AccessJournalStub:
                 request_serializer=aval_dot_v1_dot_journal__pb2.QueryAccessJournalRequest.SerializeToString,
                 response_deserializer=aval_dot_v1_dot_journal__pb2.QueryAccessJournalResponse.FromString,
                 _registered_method=True)
+        self.ExportAccessJournal = channel.unary_stream(
+                '/aval.v1.AccessJournal/ExportAccessJournal',
+                request_serializer=aval_dot_v1_dot_journal__pb2.ExportAccessJournalRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_journal__pb2.ExportAccessJournalResponse.FromString,
+                _registered_method=True)
 
 
 class AccessJournalServicer:
@@ -55,6 +60,13 @@ class AccessJournalServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportAccessJournal(self, request, context):
+        """Streams every record the filters select, oldest first, in batches; journaled once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AccessJournalServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -62,6 +74,11 @@ def add_AccessJournalServicer_to_server(servicer, server):
                     servicer.QueryAccessJournal,
                     request_deserializer=aval_dot_v1_dot_journal__pb2.QueryAccessJournalRequest.FromString,
                     response_serializer=aval_dot_v1_dot_journal__pb2.QueryAccessJournalResponse.SerializeToString,
+            ),
+            'ExportAccessJournal': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportAccessJournal,
+                    request_deserializer=aval_dot_v1_dot_journal__pb2.ExportAccessJournalRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_journal__pb2.ExportAccessJournalResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -93,6 +110,33 @@ class AccessJournal:
             '/aval.v1.AccessJournal/QueryAccessJournal',
             aval_dot_v1_dot_journal__pb2.QueryAccessJournalRequest.SerializeToString,
             aval_dot_v1_dot_journal__pb2.QueryAccessJournalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAccessJournal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/aval.v1.AccessJournal/ExportAccessJournal',
+            aval_dot_v1_dot_journal__pb2.ExportAccessJournalRequest.SerializeToString,
+            aval_dot_v1_dot_journal__pb2.ExportAccessJournalResponse.FromString,
             options,
             channel_credentials,
             insecure,

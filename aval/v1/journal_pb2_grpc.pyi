@@ -37,6 +37,8 @@ class AccessJournalStub:
     def __new__(cls, channel: _aio.Channel) -> AccessJournalAsyncStub: ...
     QueryAccessJournal: _grpc.UnaryUnaryMultiCallable[_journal_pb2.QueryAccessJournalRequest, _journal_pb2.QueryAccessJournalResponse]
     """Lists a tenant's journal, oldest first; this read is journaled too."""
+    ExportAccessJournal: _grpc.UnaryStreamMultiCallable[_journal_pb2.ExportAccessJournalRequest, _journal_pb2.ExportAccessJournalResponse]
+    """Streams every record the filters select, oldest first, in batches; journaled once."""
 
 @_typing.type_check_only
 class AccessJournalAsyncStub(AccessJournalStub):
@@ -47,6 +49,8 @@ class AccessJournalAsyncStub(AccessJournalStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     QueryAccessJournal: _aio.UnaryUnaryMultiCallable[_journal_pb2.QueryAccessJournalRequest, _journal_pb2.QueryAccessJournalResponse]  # type: ignore[assignment]
     """Lists a tenant's journal, oldest first; this read is journaled too."""
+    ExportAccessJournal: _aio.UnaryStreamMultiCallable[_journal_pb2.ExportAccessJournalRequest, _journal_pb2.ExportAccessJournalResponse]  # type: ignore[assignment]
+    """Streams every record the filters select, oldest first, in batches; journaled once."""
 
 class AccessJournalServicer(metaclass=_abc_1.ABCMeta):
     """What privacy officers call: the access journal (CNIL deliberation 2021-122), who consulted
@@ -60,5 +64,13 @@ class AccessJournalServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_journal_pb2.QueryAccessJournalResponse, _abc.Awaitable[_journal_pb2.QueryAccessJournalResponse]]:
         """Lists a tenant's journal, oldest first; this read is journaled too."""
+
+    @_abc_1.abstractmethod
+    def ExportAccessJournal(
+        self,
+        request: _journal_pb2.ExportAccessJournalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_journal_pb2.ExportAccessJournalResponse], _abc.AsyncIterator[_journal_pb2.ExportAccessJournalResponse]]:
+        """Streams every record the filters select, oldest first, in batches; journaled once."""
 
 def add_AccessJournalServicer_to_server(servicer: AccessJournalServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

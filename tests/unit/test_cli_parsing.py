@@ -58,6 +58,7 @@ COMMAND_LINES = {
     "admin evaluate": ["admin", "evaluate", "orienteur", "--since", "2026-01-01"],
     "admin usage": ["admin", "usage", "--until", "2026-02-01"],
     "journal list": ["journal", "list", "--reader", "sup-a1", "--action", "decision.get"],
+    "journal export": ["journal", "export", "--decision", "D1"],
 }
 
 
@@ -105,7 +106,6 @@ class FakeClient:
             raise AssertionError(f"the SDK has no method {name}, yet the command called it")
         if name not in FakeClient.results:
             raise AssertionError(f"unexpected call to Client.{name}: the test expects none")
-
         signature = inspect.signature(real)
         parameters = list(signature.parameters.values())
         if parameters and parameters[0].name == "self":  # a plain method, not a wrapped call

@@ -232,6 +232,7 @@ _GATEWAY_COMMANDS: dict[str, Callable[[_Session], int]] = {
     "audit consistency": cli_proofs.audit_consistency,
     **cli_admin.COMMANDS,
     "journal list": cli_journal.journal_list,
+    "journal export": cli_journal.journal_export,
 }
 
 

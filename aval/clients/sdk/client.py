@@ -29,7 +29,7 @@ from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
 from aval.clients.sdk import journal_calls as _journal_calls
 from aval.clients.sdk.calls import UnaryCall, is_final
-from aval.clients.sdk.connection import Connection, translated_errors, unfinished
+from aval.clients.sdk.connection import translated_errors, unfinished
 from aval.clients.sdk.errors import InvalidArgumentError
 from aval.v1 import (
     audit_pb2,
@@ -75,7 +75,7 @@ def _asynchronous(
     return method
 
 
-class Client(Connection):
+class Client(_journal_calls.JournalStreams):
     """A blocking connection to the gateway; use it as a context manager, or ``close()`` it.
 
     Args:
@@ -262,7 +262,7 @@ class Client(Connection):
         self.close()
 
 
-class AsyncClient(Connection):
+class AsyncClient(_journal_calls.AsyncJournalStreams):
     """The asyncio twin of :class:`Client`: same arguments, same methods, awaited.
 
     Create it inside the event loop that uses it, and use it as an async context manager or

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import unicodedata
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import unquote
@@ -22,7 +22,7 @@ from aval.audit_store.errors import JournalUnavailable
 from aval.service.deployment import Deployment
 from aval.service.errors import FieldViolation, InvalidArgument, page_position
 from aval.service.identity import Principal, actor_of
-from aval.service.requests.journal import QueryAccessJournalIn
+from aval.service.requests.journal import ExportAccessJournalIn, QueryAccessJournalIn
 
 # The call metadata that says why a read is made; percent-encoded UTF-8 (gRPC metadata is ASCII).
 PURPOSE_KEY = "x-aval-purpose"
@@ -126,28 +126,27 @@ async def journal_read(
         raise JournalUnavailable(type(exc).__name__) from None
 
 
-async def query_journal(
+def _journal_query(
     deployment: Deployment, principal: Principal, request: QueryAccessJournalIn
-) -> tuple[list[AccessRecord], str]:
-    """A page of a tenant's journal, oldest first, and the token of the next page.
+) -> JournalQuery:
+    """The query asked for, once the caller is known to be a privacy officer of the tenant.
 
     Raises:
         PermissionDenied: the caller is not a privacy officer of the tenant (I5).
     """
-    tenant = deployment.tenant_for(principal, request.tenant, "journal.read")
-    after = page_position(request.page_token, access_journal.decode_page_token)
-    query = JournalQuery(
-        tenant=tenant,
+    return JournalQuery(
+        tenant=deployment.tenant_for(principal, request.tenant, "journal.read"),
         reader=request.reader or None,
         decision_id=request.decision_id,
         action=request.action or None,
         since=request.since,
         until=request.until,
     )
-    async with deployment.store.reading() as conn:
-        page = await access_journal.page(conn, query, after=after, limit=request.page_size + 1)
-    more = len(page) > request.page_size
-    page = page[: request.page_size]
+
+
+async def _journal_own_read(
+    deployment: Deployment, principal: Principal, request: QueryAccessJournalIn, action: str
+) -> None:
     filters = summary(
         {
             "reader": request.reader,
@@ -158,13 +157,53 @@ async def query_journal(
             "page": bool(request.page_token),
         }
     )
+    tenant = request.tenant or principal.tenant
     await journal_read(
-        deployment,
-        principal,
-        [tenant],
-        "journal.query",
-        decisions=[request.decision_id],
-        filters=filters,
+        deployment, principal, [tenant], action, decisions=[request.decision_id], filters=filters
     )
+
+
+async def query_journal(
+    deployment: Deployment, principal: Principal, request: QueryAccessJournalIn
+) -> tuple[list[AccessRecord], str]:
+    """A page of a tenant's journal, oldest first, and the token of the next page.
+
+    Raises:
+        PermissionDenied: the caller is not a privacy officer of the tenant (I5).
+    """
+    query = _journal_query(deployment, principal, request)
+    after = page_position(request.page_token, access_journal.decode_page_token)
+    async with deployment.store.reading() as conn:
+        page = await access_journal.page(conn, query, after=after, limit=request.page_size + 1)
+    more = len(page) > request.page_size
+    page = page[: request.page_size]
+    await _journal_own_read(deployment, principal, request, "journal.query")
     token = access_journal.encode_page_token(page[-1].at, page[-1].id) if more else ""
     return page, token
+
+
+EXPORT_BATCH = 500
+
+
+async def export_journal(
+    deployment: Deployment, principal: Principal, request: ExportAccessJournalIn
+) -> AsyncIterator[list[AccessRecord]]:
+    """Every record the filters select, oldest first, in batches of EXPORT_BATCH.
+
+    Each batch is read on its own (keyset paging), so a slow reader holds no connection. The
+    export is journaled once, before its first batch.
+
+    Raises:
+        PermissionDenied: the caller is not a privacy officer of the tenant (I5).
+    """
+    query = _journal_query(deployment, principal, request.query)
+    await _journal_own_read(deployment, principal, request.query, "journal.export")
+    after = None
+    while True:
+        async with deployment.store.reading() as conn:
+            batch = await access_journal.page(conn, query, after=after, limit=EXPORT_BATCH)
+        if batch:
+            yield batch
+        if len(batch) < EXPORT_BATCH:
+            return
+        after = (batch[-1].at, batch[-1].id)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aval.audit_store.access_journal import AccessRecord
 from aval.service.audit import access_journal
 from aval.service.deployment import Deployment
 from aval.service.edge import convert
 from aval.service.edge.servicers.edge import Context, caller, guarded
 from aval.service.requests import parse
-from aval.service.requests.journal import QueryAccessJournalIn
+from aval.service.requests.journal import ExportAccessJournalIn, QueryAccessJournalIn
 from aval.v1 import journal_pb2, journal_pb2_grpc
 
 
@@ -40,3 +42,10 @@ class AccessJournalServicer(journal_pb2_grpc.AccessJournalServicer):
         return journal_pb2.QueryAccessJournalResponse(
             records=[_record(r) for r in page], next_page_token=token
         )
+
+    async def ExportAccessJournal(
+        self, request: journal_pb2.ExportAccessJournalRequest, context: Context
+    ) -> AsyncIterator[journal_pb2.ExportAccessJournalResponse]:
+        ask = parse(ExportAccessJournalIn, request)
+        async for batch in access_journal.export_journal(self.deployment, caller(), ask):
+            yield journal_pb2.ExportAccessJournalResponse(records=[_record(r) for r in batch])
