@@ -1,4 +1,4 @@
-"""A gateway of the access journal's own, on a clock the tests move, and a client per principal."""
+"""A gateway of the access journal's own, purging often, and a client per principal."""
 
 from __future__ import annotations
 
@@ -9,22 +9,18 @@ import pytest
 
 from aval.clients import Client
 from aval.v1 import journal_pb2
-from tests.support import PRINCIPALS, ClockFile, ServerProcess, token_of
+from tests.support import PRINCIPALS, ServerProcess, token_of
 
 Records = list[journal_pb2.AccessRecord]
 
 
 @pytest.fixture(scope="package")
-def clock(tmp_path_factory: pytest.TempPathFactory) -> ClockFile:
-    return ClockFile(tmp_path_factory.mktemp("journal-clock"))
-
-
-@pytest.fixture(scope="package")
 def journal_server(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory, clock: ClockFile
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """A gateway that purges its access journal every 0.2 s, with a clock the tests move."""
-    env = {**clock.env, "AVAL_ACCESS_JOURNAL_PURGE_INTERVAL_SECONDS": "0.2"}
+    """A gateway that purges its access journal every 0.2 s (on the real clock: nothing of
+    these tests is old enough to go)."""
+    env = {"AVAL_ACCESS_JOURNAL_PURGE_INTERVAL_SECONDS": "0.2"}
     process = ServerProcess.start(
         database_url, tmp_path_factory.mktemp("journal-server"), extra_env=env
     )
@@ -33,20 +29,25 @@ def journal_server(
     assert status == 0, f"exit status {status} on SIGTERM:\n{process.log_path.read_text()}"
 
 
-@pytest.fixture(scope="package")
-def as_(journal_server: ServerProcess) -> Iterator[Callable[[str], Client]]:
-    """`as_("sup-a1")`: a blocking SDK client holding that principal's token."""
+def clients_of(server: ServerProcess) -> Iterator[Callable[[str], Client]]:
+    """`get("sup-a1")`: a blocking SDK client of `server` holding that principal's token."""
     clients: dict[str, Client] = {}
 
     def get(principal: str) -> Client:
         assert principal in PRINCIPALS, principal
         if principal not in clients:
-            clients[principal] = Client(journal_server.address, token_of(principal), timeout=20)
+            clients[principal] = Client(server.address, token_of(principal), timeout=20)
         return clients[principal]
 
     yield get
     for client in clients.values():
         client.close()
+
+
+@pytest.fixture(scope="package")
+def as_(journal_server: ServerProcess) -> Iterator[Callable[[str], Client]]:
+    """`as_("sup-a1")`: a blocking SDK client holding that principal's token."""
+    yield from clients_of(journal_server)
 
 
 def journal_of(client: Client, **filters: str) -> Records:
