@@ -3,6 +3,7 @@ bounds and the purge's cut-off in calendar months (R13, CNIL deliberation 2021-1
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -95,3 +96,8 @@ def test_the_summary_is_ascii_json_of_the_filters_asked_R13() -> None:
     assert summary({"decision_type": "aide\u202e", "kind": "", "overrode": None}) == (
         '{"decision_type":"aide\\u202e"}'
     )
+
+
+def test_a_huge_filter_is_cut_in_the_summary_R13() -> None:
+    kept = json.loads(summary({"kind": "k" * 100_000, "overrode": False, "page": True}))
+    assert kept == {"kind": "k" * 200 + "…", "overrode": False, "page": True}

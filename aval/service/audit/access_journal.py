@@ -71,10 +71,27 @@ def purpose_of(metadata: Iterable[tuple[str, str | bytes]]) -> str:
     return text
 
 
+# A filter's value is kept up to this many characters: some filters of the wire are unbounded,
+# and a caller must not grow the journal by asking for something huge that matches nothing.
+FILTER_MAX_CHARS = 200
+
+
+def _kept(value: Any) -> Any:
+    if isinstance(value, bool | int | float):
+        return value
+    text = str(value)
+    return text if len(text) <= FILTER_MAX_CHARS else text[:FILTER_MAX_CHARS] + "…"
+
+
 def summary(filters: Mapping[str, Any]) -> str:
-    """The filters of a query as one line of ASCII JSON: what was asked for, not what was read."""
-    kept = {k: v for k, v in filters.items() if v not in (None, "", (), [], "VERDICT_UNSPECIFIED")}
-    return json.dumps(kept, sort_keys=True, ensure_ascii=True, default=str, separators=(",", ":"))
+    """The filters of a query as one line of ASCII JSON: what was asked for, not what was read;
+    each value cut to FILTER_MAX_CHARS characters."""
+    kept = {
+        k: _kept(v)
+        for k, v in filters.items()
+        if v not in (None, "", (), [], "VERDICT_UNSPECIFIED")
+    }
+    return json.dumps(kept, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
 
 
 def _records(
