@@ -47,8 +47,13 @@ class JournalWriter:
                 await self._task
 
     async def write(self, records: Sequence[access_journal.AccessRecord]) -> None:
+        """Returns once `records` are committed.
+
+        Raises:
+            JournalUnavailable: they could not be written (or the writer is stopped).
+        """
         if self._task is None or self._task.done():
-            raise RuntimeError("the access journal's writer is not running")
+            raise JournalUnavailable("the access journal's writer is not running")
         pending = _Pending(records)
         await self._queue.put(pending)
         await pending.done
@@ -60,21 +65,31 @@ class JournalWriter:
             while rows < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
                 rows += len(batch[-1].records)
-            batch = [p for p in batch if not p.done.done()]  # callers that went away
-            try:
-                async with self._store.single_statement() as conn:
-                    await access_journal.append(conn, [r for p in batch for r in p.records])
-            except asyncio.CancelledError:
+            if not await self._commit(batch) and len(batch) > 1:
+                # One bad row must not refuse every read beside it: each alone, once.
                 for pending in batch:
-                    pending.done.cancel()
-                raise
-            except Exception as exc:  # every read of the batch is refused (fail closed)
-                log.error("the access journal refused %d rows: %s", len(batch), exc)
-                for pending in batch:
-                    if not pending.done.done():
-                        # One exception each, none holding this task's frames (group_commit.py).
-                        pending.done.set_exception(JournalUnavailable(type(exc).__name__))
-                continue
+                    await self._commit([pending])
+
+    async def _commit(self, batch: list[_Pending]) -> bool:
+        """Writes the batch in one statement and answers its callers; False if it failed: a
+        lone caller is then answered with JournalUnavailable, those of a batch are left to be
+        retried one by one."""
+        batch = [p for p in batch if not p.done.done()]  # callers that went away
+        if not batch:
+            return True
+        try:
+            async with self._store.single_statement() as conn:
+                await access_journal.append(conn, [r for p in batch for r in p.records])
+        except asyncio.CancelledError:
             for pending in batch:
-                if not pending.done.done():
-                    pending.done.set_result(None)
+                pending.done.cancel()
+            raise
+        except Exception as exc:  # the reads are refused (fail closed)
+            log.error("the access journal refused %d reads: %s", len(batch), exc)
+            if len(batch) == 1:
+                # One exception each, none holding this task's frames (group_commit.py).
+                batch[0].done.set_exception(JournalUnavailable(type(exc).__name__))
+            return False
+        for pending in batch:
+            pending.done.set_result(None)
+        return True

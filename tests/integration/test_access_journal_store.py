@@ -114,3 +114,21 @@ async def test_a_write_the_database_refuses_raises_to_its_reader_R13(
     finally:
         await writer.stop()
     assert len(await _rows(store, tenant)) == 1
+
+
+async def test_a_bad_row_refuses_its_own_read_only_R13(store: Store, tenant: str) -> None:
+    from aval.audit_store.errors import JournalUnavailable
+
+    writer = JournalWriter(store)
+    writer.start()
+    bad = AccessRecord(tenant, uuid.uuid4(), datetime.now(UTC), "x", "robot", "a", None, "", "")
+    try:
+        results = await asyncio.gather(
+            *(writer.write([_record(tenant, datetime.now(UTC), f"r{i}")]) for i in range(5)),
+            writer.write([bad]),
+            return_exceptions=True,
+        )
+    finally:
+        await writer.stop()
+    assert results[:5] == [None] * 5 and isinstance(results[5], JournalUnavailable)
+    assert sorted(r.reader for r in await _rows(store, tenant)) == [f"r{i}" for i in range(5)]
