@@ -24,12 +24,14 @@ from aval.clients import (
 from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
+from aval.clients.sdk import journal_calls as _journal_calls
 from aval.v1 import (
     admin_pb2,
     audit_pb2,
     common_pb2,
     gateway_pb2,
     gateway_pb2_grpc,
+    journal_pb2,
     review_pb2,
     review_pb2_grpc,
 )
@@ -227,6 +229,7 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         "review": review_pb2.DESCRIPTOR.services_by_name["Review"],
         "audit": audit_pb2.DESCRIPTOR.services_by_name["Audit"],
         "admin": admin_pb2.DESCRIPTOR.services_by_name["Admin"],
+        "journal": journal_pb2.DESCRIPTOR.services_by_name["AccessJournal"],
     }
     calls: list[_calls.UnaryCall[Any]] = [
         _calls.propose(decision_type="t", subject_ref="s", input={}),
@@ -254,6 +257,7 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         _admin_calls.list_stops(),
         _admin_calls.evaluate("s"),
         _admin_calls.get_usage(),
+        _journal_calls.query_access_journal(),
     ]
     unary = {
         (name, method.name)
