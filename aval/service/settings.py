@@ -79,15 +79,16 @@ class Settings(BaseSettings):
         """The longest hold of a claim, in seconds (`claim_max_hold_seconds` or 4 leases)."""
         return self.claim_max_hold_seconds or 4 * self.claim_lease_seconds
 
-    @field_validator("access_journal_retention_months")
+    @field_validator("access_journal_retention_months", mode="before")
     @classmethod
-    def _retention_6_to_12(cls, value: int) -> int:
-        if not 6 <= value <= 12:
+    def _retention_6_to_12(cls, value: object) -> int:
+        text = str(value).strip()
+        if not text.lstrip("-").isdigit() or not 6 <= int(text) <= 12:
             raise ValueError(
-                f"{value} months is outside what CNIL deliberation 2021-122 allows for an access "
+                f"{text!r} months is not what CNIL deliberation 2021-122 allows for an access "
                 "journal; set AVAL_ACCESS_JOURNAL_RETENTION_MONTHS to a whole number from 6 to 12"
             )
-        return value
+        return int(text)
 
     @field_validator(
         "signing_key_file",

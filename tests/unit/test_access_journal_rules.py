@@ -32,7 +32,7 @@ def test_the_retention_is_12_months_by_default_R13() -> None:
     assert Settings().access_journal_retention_months == 12
 
 
-@pytest.mark.parametrize("months", ["0", "5", "13", "120", "-12"])
+@pytest.mark.parametrize("months", ["0", "5", "13", "120", "-12", "12.5", "douze", ""])
 def test_another_retention_stops_the_start_naming_the_fix_R13(
     months: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
