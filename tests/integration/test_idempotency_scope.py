@@ -62,7 +62,8 @@ async def test_existing_decisions_migrate_and_keys_become_the_proposers_I4(
             await proposals.propose(deployment, other, old[0])
 
     applied = await migrate(url)
-    assert [m.version for m in applied] == [SCOPING_MIGRATION]
+    # Later migrations (0015 on) come with it; the scoping one is the first.
+    assert [m.version for m in applied][:1] == [SCOPING_MIGRATION]
     assert await _constraints(url) == {"UNIQUE (tenant_id, proposer_id, idempotency_key)"}
     async with deployment_running(url, config_dir) as deployment:
         for request, decision_id in zip(old, first, strict=True):
