@@ -96,6 +96,8 @@ PRINCIPALS: dict[str, tuple[str, list[str], list[dict[str, object]]]] = {
     "admin-a": ("ville-a", ["admin"], []),
     "admin-a2": ("ville-a", ["admin"], []),
     "admin-b": ("ville-b", ["admin"], []),
+    "dpo-a": ("ville-a", ["privacy_officer"], []),
+    "dpo-b": ("ville-b", ["privacy_officer"], []),
 }
 
 

@@ -37,6 +37,10 @@ class DatabaseUnavailable(StoreError):
     """The database cannot be reached or refused the connection."""
 
 
+class JournalUnavailable(StoreError):
+    """The access journal could not record a read; the read is refused (fail closed, R13)."""
+
+
 class ExportsBusy(StoreError):
     """Every connection of the export pool is in use (`limit` of them)."""
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from aval.audit_store import ChangeListener, Store
 from aval.audit_store.group_commit import ProposalWriter
+from aval.audit_store.journal_writer import JournalWriter
 from aval.policies import PolicyBook, ReviewPolicy
 from aval.service.ai.backends import Backends
 from aval.service.ai.egress import EgressPolicy
@@ -40,6 +41,8 @@ class Deployment:
     clock: Clock = SYSTEM_CLOCK
     # Reloads the operator's files (policies, grants) in place: ReloadConfiguration, SIGHUP.
     reloader: Reloader | None = None
+    # Writes the access journal's rows in batches (R13); without it each read writes its own.
+    journal: JournalWriter | None = None
 
     async def authenticate(self, credentials: Credentials) -> Principal:
         return await self.authenticator.authenticate(credentials)

@@ -136,6 +136,8 @@ def from_store_error(exc: store_errors.StoreError) -> DomainError:
         return Unavailable("CONCURRENT_UPDATE", decision=exc.decision_id)
     if isinstance(exc, store_errors.ExportsBusy):
         return ResourceExhausted("EXPORTS_BUSY", limit=exc.limit)
+    if isinstance(exc, store_errors.JournalUnavailable):
+        return Unavailable("ACCESS_JOURNAL_UNAVAILABLE")
     return Unavailable("DATABASE_UNAVAILABLE")
 
 

@@ -34,7 +34,7 @@ from aval.policies.yaml_lines import (
 )
 from aval.service.client_certificates import CertificateSpec
 
-ROLES = ("application", "supervisor", "inspector", "admin")
+ROLES = ("application", "supervisor", "inspector", "admin", "privacy_officer")
 
 
 @dataclass(frozen=True, order=True)

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     # port's certificate (tls_cert_file, tls_key_file), and plaintext only on loopback unless
     # allow_plaintext.
     http_listen: str | None = None
+    # Months the access journal keeps each read (CNIL deliberation 2021-122: 6 to 12).
+    access_journal_retention_months: int = 12
+    # Seconds between purges of the access journal's rows past their retention.
+    access_journal_purge_interval_seconds: float = Field(default=3600.0, gt=0)
     # Tests only: a file of seconds added to the clock, so an end-to-end test makes a deadline
     # pass without sleeping; refused unless listening on loopback (see clock.FileClock).
     test_clock_file: Path | None = None
@@ -102,6 +106,17 @@ class Settings(BaseSettings):
     def claim_max_hold(self) -> float:
         """The longest hold of a claim, in seconds (`claim_max_hold_seconds` or 4 leases)."""
         return self.claim_max_hold_seconds or 4 * self.claim_lease_seconds
+
+    @field_validator("access_journal_retention_months", mode="before")
+    @classmethod
+    def _retention_6_to_12(cls, value: object) -> int:
+        text = str(value).strip()
+        if not text.lstrip("-").isdigit() or not 6 <= int(text) <= 12:
+            raise ValueError(
+                f"{text!r} months is not what CNIL deliberation 2021-122 allows for an access "
+                "journal; set AVAL_ACCESS_JOURNAL_RETENTION_MONTHS to a whole number from 6 to 12"
+            )
+        return int(text)
 
     @field_validator(
         "signing_key_file",

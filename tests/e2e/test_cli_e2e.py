@@ -164,7 +164,7 @@ def test_serve_demo_prints_working_tokens(
         new_database(), tmp_path_factory.mktemp("e2e-demo"), name="demo", demo=True
     )
     try:
-        tokens = demo.read_exports(6)
+        tokens = demo.read_exports(7)
         assert set(tokens) == {
             "AVAL_TOKEN_APP",
             "AVAL_TOKEN_SUPERVISOR_1",
@@ -172,8 +172,9 @@ def test_serve_demo_prints_working_tokens(
             "AVAL_TOKEN_INSPECTOR",
             "AVAL_TOKEN_ADMIN",
             "AVAL_TOKEN_ADMIN_2",
+            "AVAL_TOKEN_PRIVACY_OFFICER",
         }
-        assert all(len(t) >= 20 for t in tokens.values()) and len(set(tokens.values())) == 6
+        assert all(len(t) >= 20 for t in tokens.values()) and len(set(tokens.values())) == 7
 
         with Client(demo.address, tokens["AVAL_TOKEN_APP"]) as app:
             d = app.propose(
@@ -197,6 +198,9 @@ def test_serve_demo_prints_working_tokens(
             )
             final = app.get_decision(d.id)
             assert final.state == APPROVED and final.reviews[0].reviewer_id == "agent-martin"
+        with Client(demo.address, tokens["AVAL_TOKEN_PRIVACY_OFFICER"]) as officer:
+            read = officer.query_access_journal(decision_id=d.id).records
+            assert [(r.reader, r.action) for r in read] == [("app-demarches", "decision.get")]
         # Without a suggestion, the demo's own AI system (a real process) suggests one.
         proposed = run_cli(
             demo.address,

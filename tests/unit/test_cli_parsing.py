@@ -79,6 +79,8 @@ COMMAND_LINES = {
     "admin reviewers revoke": ["admin", "reviewers", "revoke", "Q1", "--reason", "r"],
     "admin reviewers list": ["admin", "reviewers", "list", "--history"],
     "admin reload": ["admin", "reload", "--reason", "r"],
+    "journal list": ["journal", "list", "--reader", "sup-a1", "--action", "decision.get"],
+    "journal export": ["journal", "export", "--decision", "D1"],
 }
 
 
@@ -104,11 +106,10 @@ class FakeClient:
 
     results: ClassVar[dict[str, Any]] = {}
     calls: ClassVar[list[tuple[str, tuple[Any, ...], dict[str, Any]]]] = []
+    purpose: ClassVar[str | None] = None
 
-    def __init__(
-        self, address: str, token: str | None, *, language: str = "fr", **transport: Any
-    ) -> None:
-        self.address = address
+    def __init__(self, address: str, token: str | None, **options: Any) -> None:
+        self.address, FakeClient.purpose = address, options.get("purpose")
 
     def __enter__(self) -> FakeClient:
         return self
@@ -127,7 +128,6 @@ class FakeClient:
             raise AssertionError(f"the SDK has no method {name}, yet the command called it")
         if name not in FakeClient.results:
             raise AssertionError(f"unexpected call to Client.{name}: the test expects none")
-
         signature = inspect.signature(real)
         parameters = list(signature.parameters.values())
         if parameters and parameters[0].name == "self":  # a plain method, not a wrapped call

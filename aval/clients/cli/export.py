@@ -18,7 +18,9 @@ from aval.clients.cli.messages import Messages
 from aval.clients.cli.session import AddCommand, Session
 
 
-def _moment(t: Messages) -> Callable[[str], datetime]:
+def moment_parser(t: Messages) -> Callable[[str], datetime]:
+    """The argument type of a date option: RFC 3339, or local time when naive."""
+
     def parse(value: str) -> datetime:
         try:
             moment = datetime.fromisoformat(value)
@@ -43,7 +45,7 @@ def add_filters(parser: argparse.ArgumentParser, t: Messages) -> None:
         parser: The command's parser.
         t: The texts of help and errors.
     """
-    moment = _moment(t)
+    moment = moment_parser(t)
     parser.add_argument(
         "--tenants", type=_tenant_list, default=[], metavar="T1,T2", help=t("help.tenants")
     )

@@ -12,7 +12,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from aval.clients.cli.messages import Messages
-from aval.v1 import audit_pb2, common_pb2, gateway_pb2, review_pb2
+from aval.v1 import audit_pb2, common_pb2, gateway_pb2, journal_pb2, review_pb2
 
 _NOTHING = "—"
 
@@ -269,6 +269,29 @@ class Printer:
                 for row, e in zip(rows, response.events, strict=True):
                     row.insert(0, e.tenant)
             for line in _table(header, rows):
+                self._line(line)
+        self._next_page(response.next_page_token)
+
+    def journal(self, response: journal_pb2.QueryAccessJournalResponse) -> None:
+        """Prints one page of the access journal, one read a line."""
+        if self._as_json:
+            self.json(response)
+            return
+        if not response.records:
+            self._line(self._t("journal_empty"))
+        else:
+            keys = ("time", "reader", "action", "decision", "purpose")
+            rows = [
+                [
+                    format_time(r.at),
+                    f"{r.reader_kind}:{r.reader}",
+                    r.action,
+                    r.decision_id or _NOTHING,
+                    r.purpose or _NOTHING,
+                ]
+                for r in response.records
+            ]
+            for line in _table([self._t(f"col.{key}") for key in keys], rows):
                 self._line(line)
         self._next_page(response.next_page_token)
 

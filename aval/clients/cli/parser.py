@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 from aval.clients.cli import admin_parser
 from aval.clients.cli import export as cli_export
+from aval.clients.cli import journal as cli_journal
 from aval.clients.cli import proofs as cli_proofs
 from aval.clients.cli import stats as cli_stats
 from aval.clients.cli import verify as cli_verify
@@ -101,6 +102,8 @@ def _global_options(parser: argparse.ArgumentParser, t: Messages, *, defaults: b
         default=default(language_of(env.get("AVAL_LANG"))),
         help=t("help.lang"),
     )
+    if defaults:  # `admin models add` has a --purpose of its own: reads add theirs below
+        cli_journal.add_purpose(parser, t, env.get("AVAL_PURPOSE"))
 
 
 def _tls_options(
@@ -260,9 +263,12 @@ def build_parser(t: Messages) -> argparse.ArgumentParser:
     add_checkpoint_commands(commands, audit, add, t)
     cli_proofs.add_commands(audit, add, t)
     admin_parser.add_commands(commands, add, t)
+    cli_journal.add_commands(commands, add, t)
 
     for parser in (claim, decide, show, watch, explain):
         parser.add_argument("id", help=t("help.id"))
+    for parser in (queue_list, show, watch, events, explain):
+        cli_journal.add_purpose(parser, t)
     for parser in (propose, queue_list, claim, decide, show, watch, events, verify, explain):
         parser.add_argument("--tenant", default="", metavar="T", help=t("help.tenant"))
     return top

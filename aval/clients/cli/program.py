@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from aval.clients.cli import admin as cli_admin
 from aval.clients.cli import export as cli_export
+from aval.clients.cli import journal as cli_journal
 from aval.clients.cli import proofs as cli_proofs
 from aval.clients.cli import stats as cli_stats
 from aval.clients.cli import terminal
@@ -243,6 +244,8 @@ _GATEWAY_COMMANDS: dict[str, Callable[[_Session], int]] = {
     "audit prove": cli_proofs.audit_prove,
     "audit consistency": cli_proofs.audit_consistency,
     **cli_admin.COMMANDS,
+    "journal list": cli_journal.journal_list,
+    "journal export": cli_journal.journal_export,
 }
 
 
@@ -280,7 +283,10 @@ def _run(arguments: list[str], streams: terminal.Streams) -> int:
             return _LOCAL_COMMANDS[args.command](args, t)
         if not args.token and not args.cert:
             return _fail(t, t("no_token"))
-        with Client(args.address, args.token, language=t.language, **transport_of(args)) as client:
+        purpose = getattr(args, "purpose", None) or None
+        with Client(
+            args.address, args.token, language=t.language, purpose=purpose, **transport_of(args)
+        ) as client:
             session = _Session(client, args, Printer(t, as_json=args.json), t)
             return _GATEWAY_COMMANDS[args.command](session)
     except AvalError as error:

@@ -27,10 +27,11 @@ import grpc.aio
 from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
+from aval.clients.sdk import journal_calls as _journal_calls
 from aval.clients.sdk import reviewer_calls as _reviewer_calls
 from aval.clients.sdk import webhook_calls as _webhook_calls
 from aval.clients.sdk.calls import UnaryCall, is_final
-from aval.clients.sdk.connection import Connection, translated_errors, unfinished
+from aval.clients.sdk.connection import translated_errors, unfinished
 from aval.clients.sdk.errors import InvalidArgumentError
 from aval.clients.sdk.transport import Transport, plan_channel
 from aval.v1 import (
@@ -77,7 +78,7 @@ def _asynchronous(
     return method
 
 
-class Client(Connection):
+class Client(_journal_calls.JournalStreams):
     """A blocking connection to the gateway; use it as a context manager, or ``close()`` it.
 
     Args:
@@ -87,6 +88,8 @@ class Client(Connection):
         channel_credentials: TLS credentials, made by the caller (else see ``transport``).
         max_payload_bytes: The gateway's payload limit (its ``AVAL_MAX_PAYLOAD_BYTES``), when
             known: a JSON value larger than that is refused here (``TOO_LARGE``), unsent.
+        purpose: Why the caller reads, recorded by the access journal with every read made
+            through this client (one call: ``with_purpose``); none when ``None``.
         **transport: ``tls``, ``ca_file``, ``client_cert_file``, ``client_key_file``,
             ``server_name``, ``allow_plaintext``: TLS by default beyond loopback, and never a
             token in clear there unless allowed (:func:`~aval.clients.sdk.transport.plan_channel`).
@@ -101,6 +104,7 @@ class Client(Connection):
         channel_credentials: grpc.ChannelCredentials | None = None,
         language: str = "fr",
         max_payload_bytes: int | None = None,
+        purpose: str | None = None,
         **transport: Unpack[Transport],
     ) -> None:
         plan = plan_channel(address, token, channel_credentials=channel_credentials, **transport)
@@ -109,7 +113,9 @@ class Client(Connection):
             if plan.credentials is not None
             else grpc.insecure_channel(address)
         )
-        super().__init__(address, token, timeout, self._channel, language, max_payload_bytes)
+        super().__init__(
+            address, token, timeout, self._channel, language, max_payload_bytes, purpose
+        )
 
     def _send(self, call: UnaryCall[_R]) -> _R:
         with translated_errors():
@@ -145,6 +151,7 @@ class Client(Connection):
     revoke_reviewer_qualification = _blocking(_reviewer_calls.revoke_reviewer_qualification)
     list_reviewer_qualifications = _blocking(_reviewer_calls.list_reviewer_qualifications)
     reload_configuration = _blocking(_reviewer_calls.reload_configuration)
+    query_access_journal = _blocking(_journal_calls.query_access_journal)
 
     def watch_decision(
         self,
@@ -268,7 +275,7 @@ class Client(Connection):
         self.close()
 
 
-class AsyncClient(Connection):
+class AsyncClient(_journal_calls.AsyncJournalStreams):
     """The asyncio twin of :class:`Client`: same arguments, same methods, awaited.
 
     Create it inside the event loop that uses it, and use it as an async context manager or
@@ -284,6 +291,7 @@ class AsyncClient(Connection):
         channel_credentials: grpc.ChannelCredentials | None = None,
         language: str = "fr",
         max_payload_bytes: int | None = None,
+        purpose: str | None = None,
         **transport: Unpack[Transport],
     ) -> None:
         plan = plan_channel(address, token, channel_credentials=channel_credentials, **transport)
@@ -292,7 +300,9 @@ class AsyncClient(Connection):
             if plan.credentials is not None
             else grpc.aio.insecure_channel(address)
         )
-        super().__init__(address, token, timeout, self._channel, language, max_payload_bytes)
+        super().__init__(
+            address, token, timeout, self._channel, language, max_payload_bytes, purpose
+        )
 
     async def _send(self, call: UnaryCall[_R]) -> _R:
         with translated_errors():
@@ -328,6 +338,7 @@ class AsyncClient(Connection):
     revoke_reviewer_qualification = _asynchronous(_reviewer_calls.revoke_reviewer_qualification)
     list_reviewer_qualifications = _asynchronous(_reviewer_calls.list_reviewer_qualifications)
     reload_configuration = _asynchronous(_reviewer_calls.reload_configuration)
+    query_access_journal = _asynchronous(_journal_calls.query_access_journal)
 
     async def watch_decision(
         self, decision_id: str, *, tenant: str = "", language: str = "fr"

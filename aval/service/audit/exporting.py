@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aval.audit_store import queries
-from aval.service.audit.inspection import event_query
+from aval.service.audit.access_journal import journal_read
+from aval.service.audit.inspection import event_query, query_summary
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal
 from aval.service.requests.audit import ExportEventsIn
@@ -150,6 +151,15 @@ async def export_events(
         pending.append(writer.header().encode())
         size = len(pending[0])
     async with deployment.store.export_snapshot() as conn:
+        # Journaled once it will be served, before anything of it is sent (R13).
+        await journal_read(
+            deployment,
+            principal,
+            query.tenants,
+            "events.export",
+            decisions=[request.query.decision_id],
+            filters=query_summary(request.query),
+        )
         async for event in queries.stream(conn, query):
             data = line(event).encode()
             if size + len(data) > CHUNK_BYTES and pending:

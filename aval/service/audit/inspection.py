@@ -8,6 +8,7 @@ from aval.audit_store import checkpoints, decisions, queries, query_sql, trail
 from aval.audit_store.checkpoints import CheckpointRecord
 from aval.audit_store.records import Decision, Verdict
 from aval.service.audit import proofs
+from aval.service.audit.access_journal import journal_read, summary
 from aval.service.audit.explanation import explain_for_citizen
 from aval.service.audit.explanation_inspector import EventProof, explain_for_inspector
 from aval.service.audit.report_html import text_format
@@ -55,6 +56,24 @@ def event_query(
     )
 
 
+def query_summary(request: QueryEventsIn) -> str:
+    """The filters of an events query, for the access journal (R13)."""
+    return summary(
+        {
+            "kind": request.kind,
+            "since": request.since,
+            "until": request.until,
+            "decision_type": request.decision_type,
+            "ai_system": request.ai_system,
+            "model_version": request.model_version,
+            "reviewer": request.reviewer,
+            "verdict": request.verdict,
+            "overrode": request.overrode,
+            "page": bool(request.page_token),
+        }
+    )
+
+
 async def query_events(
     deployment: Deployment, principal: Principal, request: QueryEventsIn
 ) -> tuple[list[AuditEvent], str]:
@@ -63,6 +82,14 @@ async def query_events(
     after = page_position(request.page_token, query_sql.decode_cursor)
     async with deployment.store.reading() as conn:
         page, following = await queries.page(conn, query, after=after, size=request.page_size)
+    await journal_read(
+        deployment,
+        principal,
+        query.tenants,
+        "events.query",
+        decisions=[request.decision_id],
+        filters=query_summary(request),
+    )
     return page, query_sql.encode_cursor(following) if following else ""
 
 
@@ -94,6 +121,14 @@ async def explain_decision(
             indexes = [e.seq - 1 for e in covered]
             paths = await proofs.inclusion_paths(conn, tenant, signed.tree_size, indexes)
     policy = deployment.policies.get(tenant, d.decision_type)
+    await journal_read(
+        deployment,
+        principal,
+        [tenant],
+        "decision.explain",
+        decisions=[d.id],
+        filters=summary({"audience": request.audience}),
+    )
     if citizen:
         text = explain_for_citizen(d, policy, request.language, text_format(request.format))
         return Explanation(text, d, events)

@@ -11,6 +11,7 @@ from psycopg import AsyncConnection
 
 from aval.audit_store import checkpoints, trail
 from aval.audit_store.checkpoints import CheckpointRecord
+from aval.service.audit.access_journal import journal_read
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
 from aval.service.identity import Principal
@@ -152,6 +153,10 @@ async def prove_inclusion(
                 "NOT_YET_CHECKPOINTED", seq=event.seq, tree_size=checkpoint.tree_size
             )
         [path] = await inclusion_paths(conn, tenant, checkpoint.tree_size, [event.seq - 1])
+    # The proof shows the event, its data included: a read of its decision (R13).
+    await journal_read(
+        deployment, principal, [tenant], "event.prove", decisions=[event.decision_id]
+    )
     return InclusionProof(event, event.seq - 1, checkpoint, path)
 
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from aval.audit_store import decisions
 from aval.audit_store.records import Decision
+from aval.service.audit.access_journal import journal_read, summary
 from aval.service.deployment import Deployment
 from aval.service.errors import page_position
 from aval.service.identity import Principal
@@ -22,13 +23,18 @@ async def get_decision(
 ) -> Decision:
     tenant = deployment.tenant_for(principal, request.tenant, "decision.read")
     async with deployment.store.reading() as conn:
-        return await decisions.get(conn, tenant, request.decision_id)
+        d = await decisions.get(conn, tenant, request.decision_id)
+    await journal_read(deployment, principal, [tenant], "decision.get", decisions=[d.id])
+    return d
 
 
 async def watch_decision(
     deployment: Deployment, principal: Principal, request: DecisionRef
 ) -> AsyncIterator[Decision]:
-    """Yields the decision now and after each change, through any replica; ends when final."""
+    """Yields the decision now and after each change, through any replica; ends when final.
+
+    The watch is journaled once, before the first version is sent (R13).
+    """
     tenant = deployment.tenant_for(principal, request.tenant, "decision.read")
     # Subscribe before the first read, so that no change between the two is missed.
     with deployment.listener.watch(tenant, request.decision_id) as changed:
@@ -38,6 +44,10 @@ async def watch_decision(
             async with deployment.store.reading() as conn:
                 d = await decisions.get(conn, tenant, request.decision_id)
             if d.version != seen:
+                if not seen:
+                    await journal_read(
+                        deployment, principal, [tenant], "decision.watch", decisions=[d.id]
+                    )
                 seen = d.version
                 yield d
             if d.state.is_final:
@@ -49,7 +59,11 @@ async def watch_decision(
 async def list_queue(
     deployment: Deployment, principal: Principal, request: ListQueueIn
 ) -> tuple[list[Decision], str]:
-    """A page of pending decisions, earliest deadline first, and the token of the next page."""
+    """A page of pending decisions, earliest deadline first, and the token of the next page.
+
+    Each decision the page shows is journaled as read (R13): a listing shows the cases, and the
+    journal must answer who saw a given case.
+    """
     tenant = deployment.tenant_for(principal, request.tenant, "queue.list")
     after = page_position(request.page_token, decisions.decode_page_token)
     async with deployment.store.reading() as conn:
@@ -65,4 +79,15 @@ async def list_queue(
     more = len(page) > request.page_size
     page = page[: request.page_size]
     token = decisions.encode_page_token(page[-1].deadline, page[-1].id) if more else ""
+    filters = summary(
+        {"decision_type": request.decision_type, "actionable_only": request.actionable_only}
+    )
+    await journal_read(
+        deployment,
+        principal,
+        [tenant],
+        "queue.list",
+        decisions=[d.id for d in page],
+        filters=filters,
+    )
     return page, token

@@ -20,6 +20,8 @@ _DEMO_PRINCIPALS = (
     # Two administrators: changing a pinned model version takes one to ask, another to approve.
     ("AVAL_TOKEN_ADMIN", "admin-durand", ["admin"], "Dominique Durand, administratrice"),
     ("AVAL_TOKEN_ADMIN_2", "admin-petit", ["admin"], "Alex Petit, responsable numérique"),
+    # Reads the access journal (R13): who consulted which decision.
+    ("AVAL_TOKEN_PRIVACY_OFFICER", "dpd-leroy", ["privacy_officer"], "Claude Leroy, DPD"),
 )
 
 

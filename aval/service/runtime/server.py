@@ -18,11 +18,13 @@ from grpc_reflection.v1alpha import reflection
 from aval.audit_store import ChangeListener, Store, migrate
 from aval.audit_store.embedded import start_embedded
 from aval.audit_store.group_commit import ProposalWriter
+from aval.audit_store.journal_writer import JournalWriter
 from aval.policies import load_policy_dir
 from aval.service import telemetry
 from aval.service.ai.backends import Backends
 from aval.service.ai.egress_file import describe, load_egress
 from aval.service.audit import checkpointing
+from aval.service.audit.journal_purge import run_purge
 from aval.service.authorization import Authorizer, GrantsFileError
 from aval.service.clock import SYSTEM_CLOCK, Clock, ClockFileRefused, FileClock
 from aval.service.decisions.expiry import run_expiry
@@ -31,6 +33,7 @@ from aval.service.edge.admission import Admission, server_options
 from aval.service.edge.servicers.admin import AdminServicer
 from aval.service.edge.servicers.audit import AuditServicer
 from aval.service.edge.servicers.gateway import GatewayServicer
+from aval.service.edge.servicers.journal import AccessJournalServicer
 from aval.service.edge.servicers.review import ReviewServicer
 from aval.service.file_authenticator import FileAuthenticator
 from aval.service.identity import Authenticator, load_principals
@@ -60,6 +63,8 @@ from aval.v1 import (
     audit_pb2_grpc,
     gateway_pb2,
     gateway_pb2_grpc,
+    journal_pb2,
+    journal_pb2_grpc,
     review_pb2,
     review_pb2_grpc,
 )
@@ -72,6 +77,7 @@ SERVICE_NAMES = (
     review_pb2.DESCRIPTOR.services_by_name["Review"].full_name,
     audit_pb2.DESCRIPTOR.services_by_name["Audit"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
+    journal_pb2.DESCRIPTOR.services_by_name["AccessJournal"].full_name,
 )
 
 
@@ -192,6 +198,8 @@ async def _deployment(settings: Settings) -> Deployment:
     await listener.start()
     writer = ProposalWriter(store)
     writer.start()
+    journal = JournalWriter(store)
+    journal.start()
     return Deployment(
         settings=settings,
         store=store,
@@ -204,6 +212,7 @@ async def _deployment(settings: Settings) -> Deployment:
         egress=egress,
         backends=Backends(egress=egress),
         clock=clock,
+        journal=journal,
     )
 
 
@@ -227,6 +236,7 @@ async def serve_worker(
     review_pb2_grpc.add_ReviewServicer_to_server(ReviewServicer(deployment), server)
     audit_pb2_grpc.add_AuditServicer_to_server(AuditServicer(deployment), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(deployment), server)
+    journal_pb2_grpc.add_AccessJournalServicer_to_server(AccessJournalServicer(deployment), server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -285,6 +295,14 @@ async def serve_worker(
     deliverer = Deliverer(deployment.store, deployment.egress, deployment.clock, settings)
     webhooks = asyncio.create_task(deliverer.run(settings.webhook_poll_seconds))
     checkpointer = checkpointing.start_periodic(deployment)
+    purger = asyncio.create_task(
+        run_purge(
+            deployment.store,
+            deployment.clock,
+            settings.access_journal_retention_months,
+            settings.access_journal_purge_interval_seconds,
+        )
+    )
     prober = asyncio.create_task(
         follow_database(
             deployment.store, health_servicer, ("", *SERVICE_NAMES), settings.health_probe_seconds
@@ -304,12 +322,14 @@ async def serve_worker(
             door_socket.unlink(missing_ok=True)
             with contextlib.suppress(OSError):  # another worker's socket may still be there
                 door_socket.parent.rmdir()
-        for task in (sweeper, prober, webhooks, reloads):
+        for task in (sweeper, prober, webhooks, reloads, purger):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await checkpointing.stop_periodic(checkpointer)
         await deployment.writer.stop()
+        if deployment.journal is not None:
+            await deployment.journal.stop()
         await deployment.backends.aclose()
         if isinstance(deployment.authenticator, CompositeAuthenticator):
             await deployment.authenticator.oidc.aclose()

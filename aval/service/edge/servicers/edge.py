@@ -14,6 +14,7 @@ from google.protobuf.message import Message
 
 from aval.audit_store.errors import StoreError
 from aval.service import telemetry
+from aval.service.audit.access_journal import PURPOSE, purpose_of
 from aval.service.deployment import Deployment
 from aval.service.edge.admission import ADMITTED, credentials_of
 from aval.service.errors import (
@@ -41,20 +42,24 @@ def caller() -> Principal:
 
 
 async def _enter(servicer: Any, request: Message, context: Context) -> None:
-    """Makes the call's caller known, then refuses a request holding a NUL character anywhere.
+    """Makes the call's caller and purpose known, then refuses a request holding a NUL character
+    anywhere.
 
     Checked here, once for every method, so that no string reaches a use case or the database
     with one, whichever fields the method's request model reads (I6).
 
     Raises:
         Unauthenticated: without admission, no credentials or credentials nobody holds.
-        InvalidArgument: naming every field that holds a NUL.
+        InvalidArgument: a purpose (x-aval-purpose) that is not printable text, or naming
+            every field that holds a NUL.
     """
     if ADMITTED.get() is None:
         # Called without admission (which always runs in the server): set in this call's task
         # only, and left there, as a generator's cleanup may run in another context.
         deployment: Deployment = servicer.deployment
         ADMITTED.set(await deployment.authenticate(credentials_of(context)))
+    # Why the caller reads, for the access journal (R13): checked before anything is read.
+    PURPOSE.set(purpose_of(context.invocation_metadata() or ()))
     found = nul_fields(request)
     if found:
         raise InvalidArgument([FieldViolation(path, "NUL_CHARACTER") for path in found])
