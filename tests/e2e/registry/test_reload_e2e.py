@@ -14,6 +14,7 @@ from typing import Any
 
 import grpc
 import pytest
+import yaml
 from google.protobuf import json_format
 
 from aval.clients import Client
@@ -22,6 +23,7 @@ from aval.clients.sdk.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     PermissionDeniedError,
+    UnauthenticatedError,
     from_rpc_error,
 )
 from aval.v1 import gateway_pb2_grpc
@@ -234,6 +236,41 @@ def test_with_two_workers_both_reload_on_a_call_and_on_sighup(
                 _proposes_everywhere(server, NEW_TYPE, tries=1)
         events = _reload_events(get("insp-a"), since)
         assert [e["actor"] for e in events] == ["admin-a", "operator:SIGHUP"]
+    finally:
+        for client in clients.values():
+            client.close()
+        assert server.stop() == 0, server.log_path.read_text()
+
+
+def test_a_token_revoked_in_the_principals_file_is_refused_after_a_reload(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Revocation without a restart: the principals file is one of the reloaded parts; an
+    invalid principals file is refused like a policy, and the one in force kept."""
+    server, _ = _start(database_url, tmp_path)
+    get, clients = _clients(server)
+    principals = tmp_path / "principals.yaml"
+    try:
+        assert get("sup-a2").list_queue() is not None
+        document = yaml.safe_load(principals.read_text(encoding="utf-8"))
+        valid = principals.read_text(encoding="utf-8")
+        principals.write_text("principals:\n  - id: [\n", encoding="utf-8")
+        with pytest.raises(FailedPreconditionError) as refused:
+            get("admin-a").reload_configuration(reason="fichier des mandants cassé")
+        assert "principals.yaml" in str(refused.value)
+        assert get("sup-a2").list_queue() is not None  # the file in force stays
+        principals.write_text(valid, encoding="utf-8")
+
+        for entry in document["principals"]:
+            if entry["id"] == "sup-a2":
+                entry["revoked"] = True
+        principals.write_text(yaml.safe_dump(document), encoding="utf-8")
+        done = get("admin-a").reload_configuration(reason="départ de l'agent sup-a2")
+        assert "principals" in [part.name for part in done.parts if part.changed]
+        with pytest.raises(UnauthenticatedError) as caught:
+            get("sup-a2").list_queue()
+        assert caught.value.reason == "CREDENTIAL_REVOKED"
+        assert get("sup-a1").list_queue() is not None  # the others are untouched
     finally:
         for client in clients.values():
             client.close()
