@@ -18,7 +18,10 @@ from google.protobuf import descriptor_pb2
 
 PROTO_ROOT = Path(__file__).resolve().parent
 OUTPUT = PROTO_ROOT.parent / "aval" / "contract" / "openapi.json"
-SERVED = ("aval.v1.Gateway", "aval.v1.Review", "aval.v1.Audit", "aval.v1.Admin")
+# Services of the protos that `aval serve` does not serve: Aval calls the Advisor, it never
+# answers it. Every other service is served (aval/service/edge/services.py lists them; the
+# door's e2e test checks both agree).
+NOT_SERVED = ("aval.v1.Advisor",)
 F = descriptor_pb2.FieldDescriptorProto
 _INT32 = (F.TYPE_INT32, F.TYPE_SINT32, F.TYPE_SFIXED32, F.TYPE_UINT32, F.TYPE_FIXED32)
 _INT64 = (F.TYPE_INT64, F.TYPE_SINT64, F.TYPE_SFIXED64, F.TYPE_UINT64, F.TYPE_FIXED64)
@@ -249,13 +252,20 @@ def _operation(builder: _Builder, service: str, method: Any) -> dict[str, Any]:
     return operation
 
 
+def _service_order(name: str) -> tuple[int, str]:
+    """The first services in the order a reader meets them, then the others by name."""
+    first = ("aval.v1.Gateway", "aval.v1.Review", "aval.v1.Audit", "aval.v1.Admin")
+    return (first.index(name), "") if name in first else (len(first), name)
+
+
 def build(files: descriptor_pb2.FileDescriptorSet | None = None) -> dict[str, Any]:
     """The OpenAPI document of the served services."""
     contract = _Contract(files or descriptor_set())
     builder = _Builder(contract)
     paths: dict[str, Any] = {}
     tags = []
-    for service in SERVED:
+    served = sorted(set(contract.services) - set(NOT_SERVED), key=_service_order)
+    for service in served:
         short = service.rsplit(".", 1)[-1]
         tags.append({"name": short, "description": contract.comments.get(service, short)})
         for method in contract.services[service].method:

@@ -3,8 +3,9 @@
 A `Reloadable` part reads and validates its files into a `Staged` object without touching
 what is in force; the `Reloader` stages every part first and applies them only when all are
 valid, each `apply` being one assignment, so that no call ever sees half a configuration.
-Parts today: the review policies (AVAL_POLICY_DIR) and the grants (AVAL_GRANTS_FILE); another
-part (the principals file, say) is one more object in `Reloader.parts`.
+Parts: the principals file (AVAL_PRINCIPALS_FILE, `runtime/principals_reload.PrincipalsPart`),
+the review policies (AVAL_POLICY_DIR) and the grants (AVAL_GRANTS_FILE); another part is one
+more object in `Reloader.parts` (`runtime/reloading.parts`).
 """
 
 from __future__ import annotations

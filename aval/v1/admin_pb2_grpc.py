@@ -255,8 +255,8 @@ class AdminServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ReloadConfiguration(self, request, context):
-        """Reads the operator's configuration files again (review policies of AVAL_POLICY_DIR, grants
-        of AVAL_GRANTS_FILE) without a restart, in every worker process. An invalid file is
+        """Reads the operator's configuration files again (principals of AVAL_PRINCIPALS_FILE, review
+        policies of AVAL_POLICY_DIR, grants of AVAL_GRANTS_FILE) without a restart, in every worker process. An invalid file is
         refused (FAILED_PRECONDITION, CONFIGURATION_INVALID, naming file, line and fix) and the
         configuration in force is kept. SIGHUP does the same.
         """

@@ -86,8 +86,8 @@ class AdminStub:
     ListReviewerQualifications: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListReviewerQualificationsRequest, _admin_pb2.ListReviewerQualificationsResponse]
     """Lists a tenant's qualifications: those in force, or the whole history."""
     ReloadConfiguration: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ReloadConfigurationRequest, _admin_pb2.ReloadConfigurationResponse]
-    """Reads the operator's configuration files again (review policies of AVAL_POLICY_DIR, grants
-    of AVAL_GRANTS_FILE) without a restart, in every worker process. An invalid file is
+    """Reads the operator's configuration files again (principals of AVAL_PRINCIPALS_FILE, review
+    policies of AVAL_POLICY_DIR, grants of AVAL_GRANTS_FILE) without a restart, in every worker process. An invalid file is
     refused (FAILED_PRECONDITION, CONFIGURATION_INVALID, naming file, line and fix) and the
     configuration in force is kept. SIGHUP does the same.
     """
@@ -150,8 +150,8 @@ class AdminAsyncStub(AdminStub):
     ListReviewerQualifications: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListReviewerQualificationsRequest, _admin_pb2.ListReviewerQualificationsResponse]  # type: ignore[assignment]
     """Lists a tenant's qualifications: those in force, or the whole history."""
     ReloadConfiguration: _aio.UnaryUnaryMultiCallable[_admin_pb2.ReloadConfigurationRequest, _admin_pb2.ReloadConfigurationResponse]  # type: ignore[assignment]
-    """Reads the operator's configuration files again (review policies of AVAL_POLICY_DIR, grants
-    of AVAL_GRANTS_FILE) without a restart, in every worker process. An invalid file is
+    """Reads the operator's configuration files again (principals of AVAL_PRINCIPALS_FILE, review
+    policies of AVAL_POLICY_DIR, grants of AVAL_GRANTS_FILE) without a restart, in every worker process. An invalid file is
     refused (FAILED_PRECONDITION, CONFIGURATION_INVALID, naming file, line and fix) and the
     configuration in force is kept. SIGHUP does the same.
     """
@@ -313,8 +313,8 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.ReloadConfigurationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.ReloadConfigurationResponse, _abc.Awaitable[_admin_pb2.ReloadConfigurationResponse]]:
-        """Reads the operator's configuration files again (review policies of AVAL_POLICY_DIR, grants
-        of AVAL_GRANTS_FILE) without a restart, in every worker process. An invalid file is
+        """Reads the operator's configuration files again (principals of AVAL_PRINCIPALS_FILE, review
+        policies of AVAL_POLICY_DIR, grants of AVAL_GRANTS_FILE) without a restart, in every worker process. An invalid file is
         refused (FAILED_PRECONDITION, CONFIGURATION_INVALID, naming file, line and fix) and the
         configuration in force is kept. SIGHUP does the same.
         """

@@ -35,6 +35,7 @@ from aval.service.edge.servicers.audit import AuditServicer
 from aval.service.edge.servicers.gateway import GatewayServicer
 from aval.service.edge.servicers.journal import AccessJournalServicer
 from aval.service.edge.servicers.review import ReviewServicer
+from aval.service.edge.services import SERVED_SERVICES
 from aval.service.file_authenticator import FileAuthenticator
 from aval.service.identity import Authenticator, load_principals
 from aval.service.oidc import CompositeAuthenticator, OidcAuthenticator, load_oidc
@@ -57,28 +58,17 @@ from aval.service.settings import Settings
 from aval.service.webhooks.delivery import Deliverer
 from aval.service.webhooks.outcomes import Outcomes
 from aval.v1 import (
-    admin_pb2,
     admin_pb2_grpc,
-    audit_pb2,
     audit_pb2_grpc,
-    gateway_pb2,
     gateway_pb2_grpc,
-    journal_pb2,
     journal_pb2_grpc,
-    review_pb2,
     review_pb2_grpc,
 )
 from aval.verifier.notes import SigningKeyError
 
 log = logging.getLogger("aval")
 
-SERVICE_NAMES = (
-    gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name,
-    review_pb2.DESCRIPTOR.services_by_name["Review"].full_name,
-    audit_pb2.DESCRIPTOR.services_by_name["Audit"].full_name,
-    admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
-    journal_pb2.DESCRIPTOR.services_by_name["AccessJournal"].full_name,
-)
+SERVICE_NAMES = SERVED_SERVICES
 
 
 class StartupError(Exception):

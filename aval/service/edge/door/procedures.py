@@ -7,18 +7,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pool, message_factory
 
-from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, review_pb2
-
-# The services of `aval serve` (Advisor is called by Aval, never served by it).
-SERVED_SERVICES = tuple(
-    module.DESCRIPTOR.services_by_name[name].full_name
-    for module, name in (
-        (gateway_pb2, "Gateway"),
-        (review_pb2, "Review"),
-        (audit_pb2, "Audit"),
-        (admin_pb2, "Admin"),
-    )
-)
+from aval.service.edge.services import SERVED_SERVICES
 
 
 @dataclass(frozen=True)
