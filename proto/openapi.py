@@ -18,7 +18,7 @@ from google.protobuf import descriptor_pb2
 
 PROTO_ROOT = Path(__file__).resolve().parent
 OUTPUT = PROTO_ROOT.parent / "aval" / "contract" / "openapi.json"
-SERVED = ("aval.v1.Gateway", "aval.v1.Review", "aval.v1.Audit", "aval.v1.Admin")
+SERVED = ("aval.v1.Gateway", "aval.v1.Review", "aval.v1.Audit", "aval.v1.Admin", "aval.v1.People")
 F = descriptor_pb2.FieldDescriptorProto
 _INT32 = (F.TYPE_INT32, F.TYPE_SINT32, F.TYPE_SFIXED32, F.TYPE_UINT32, F.TYPE_FIXED32)
 _INT64 = (F.TYPE_INT64, F.TYPE_SINT64, F.TYPE_SFIXED64, F.TYPE_UINT64, F.TYPE_FIXED64)

@@ -31,10 +31,12 @@ from aval.service.edge.admission import Admission, server_options
 from aval.service.edge.servicers.admin import AdminServicer
 from aval.service.edge.servicers.audit import AuditServicer
 from aval.service.edge.servicers.gateway import GatewayServicer
+from aval.service.edge.servicers.people import PeopleServicer
 from aval.service.edge.servicers.review import ReviewServicer
 from aval.service.file_authenticator import FileAuthenticator
 from aval.service.identity import Authenticator, load_principals
 from aval.service.oidc import CompositeAuthenticator, OidcAuthenticator, load_oidc
+from aval.service.people import directory as people_directory
 from aval.service.runtime import demo, reloading
 from aval.service.runtime.door import (
     DoorSettingError,
@@ -60,6 +62,8 @@ from aval.v1 import (
     audit_pb2_grpc,
     gateway_pb2,
     gateway_pb2_grpc,
+    people_pb2,
+    people_pb2_grpc,
     review_pb2,
     review_pb2_grpc,
 )
@@ -72,6 +76,7 @@ SERVICE_NAMES = (
     review_pb2.DESCRIPTOR.services_by_name["Review"].full_name,
     audit_pb2.DESCRIPTOR.services_by_name["Audit"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
+    people_pb2.DESCRIPTOR.services_by_name["People"].full_name,
 )
 
 
@@ -227,6 +232,7 @@ async def serve_worker(
     review_pb2_grpc.add_ReviewServicer_to_server(ReviewServicer(deployment), server)
     audit_pb2_grpc.add_AuditServicer_to_server(AuditServicer(deployment), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(deployment), server)
+    people_pb2_grpc.add_PeopleServicer_to_server(PeopleServicer(deployment), server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -285,6 +291,7 @@ async def serve_worker(
     deliverer = Deliverer(deployment.store, deployment.egress, deployment.clock, settings)
     webhooks = asyncio.create_task(deliverer.run(settings.webhook_poll_seconds))
     checkpointer = checkpointing.start_periodic(deployment)
+    directory = people_directory.start(deployment)  # who signs in through OpenID Connect
     prober = asyncio.create_task(
         follow_database(
             deployment.store, health_servicer, ("", *SERVICE_NAMES), settings.health_probe_seconds
@@ -304,7 +311,7 @@ async def serve_worker(
             door_socket.unlink(missing_ok=True)
             with contextlib.suppress(OSError):  # another worker's socket may still be there
                 door_socket.parent.rmdir()
-        for task in (sweeper, prober, webhooks, reloads):
+        for task in (sweeper, prober, webhooks, reloads, *directory):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -7,7 +7,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pool, message_factory
 
-from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, review_pb2
+from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, people_pb2, review_pb2
 
 # The services of `aval serve` (Advisor is called by Aval, never served by it).
 SERVED_SERVICES = tuple(
@@ -17,6 +17,7 @@ SERVED_SERVICES = tuple(
         (review_pb2, "Review"),
         (audit_pb2, "Audit"),
         (admin_pb2, "Admin"),
+        (people_pb2, "People"),
     )
 )
 
