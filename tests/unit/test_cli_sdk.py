@@ -24,6 +24,7 @@ from aval.clients import (
 from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
+from aval.clients.sdk import people_calls as _people_calls
 from aval.clients.sdk import reviewer_calls as _reviewer_calls
 from aval.clients.sdk import webhook_calls as _webhook_calls
 from aval.v1 import (
@@ -32,6 +33,7 @@ from aval.v1 import (
     common_pb2,
     gateway_pb2,
     gateway_pb2_grpc,
+    people_pb2,
     review_pb2,
     review_pb2_grpc,
 )
@@ -229,6 +231,7 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         "review": review_pb2.DESCRIPTOR.services_by_name["Review"],
         "audit": audit_pb2.DESCRIPTOR.services_by_name["Audit"],
         "admin": admin_pb2.DESCRIPTOR.services_by_name["Admin"],
+        "people": people_pb2.DESCRIPTOR.services_by_name["People"],
     }
     calls: list[_calls.UnaryCall[Any]] = [
         _calls.propose(decision_type="t", subject_ref="s", input={}),
@@ -269,6 +272,7 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         _reviewer_calls.revoke_reviewer_qualification("Q1", reason="r"),
         _reviewer_calls.list_reviewer_qualifications(),
         _reviewer_calls.reload_configuration(reason="r"),
+        _people_calls.resolve_people(["oidc:idp:1"]),
     ]
     unary = {
         (name, method.name)

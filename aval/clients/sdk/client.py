@@ -27,6 +27,7 @@ import grpc.aio
 from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
+from aval.clients.sdk import people_calls as _people_calls
 from aval.clients.sdk import reviewer_calls as _reviewer_calls
 from aval.clients.sdk import webhook_calls as _webhook_calls
 from aval.clients.sdk.calls import UnaryCall, is_final
@@ -145,6 +146,7 @@ class Client(Connection):
     revoke_reviewer_qualification = _blocking(_reviewer_calls.revoke_reviewer_qualification)
     list_reviewer_qualifications = _blocking(_reviewer_calls.list_reviewer_qualifications)
     reload_configuration = _blocking(_reviewer_calls.reload_configuration)
+    resolve_people = _blocking(_people_calls.resolve_people)
 
     def watch_decision(
         self,
@@ -328,6 +330,7 @@ class AsyncClient(Connection):
     revoke_reviewer_qualification = _asynchronous(_reviewer_calls.revoke_reviewer_qualification)
     list_reviewer_qualifications = _asynchronous(_reviewer_calls.list_reviewer_qualifications)
     reload_configuration = _asynchronous(_reviewer_calls.reload_configuration)
+    resolve_people = _asynchronous(_people_calls.resolve_people)
 
     async def watch_decision(
         self, decision_id: str, *, tenant: str = "", language: str = "fr"

@@ -19,6 +19,7 @@ from aval.v1 import (
     audit_pb2_grpc,
     common_pb2,
     gateway_pb2_grpc,
+    people_pb2_grpc,
     review_pb2_grpc,
 )
 
@@ -74,6 +75,7 @@ class Connection:
             "review": review_pb2_grpc.ReviewStub(channel),
             "audit": audit_pb2_grpc.AuditStub(channel),
             "admin": admin_pb2_grpc.AdminStub(channel),
+            "people": people_pb2_grpc.PeopleStub(channel),
         }
 
     def _start(self, call: UnaryCall[Any]) -> Any:

@@ -12,19 +12,26 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, review_pb2
+from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, people_pb2, review_pb2
 from tests.support import ServerProcess
 
 from ..helpers import metadata_of
 
 DEFAULT_PAYLOAD_LIMIT = 64 * 1024
 # Who calls each service in the class-wide tests: a principal every RPC of it authenticates.
-CALLERS = {"Gateway": "app-a", "Review": "sup-a1", "Audit": "insp-pool", "Admin": "admin-a"}
+CALLERS = {
+    "Gateway": "app-a",
+    "Review": "sup-a1",
+    "Audit": "insp-pool",
+    "Admin": "admin-a",
+    "People": "insp-pool",
+}
 SERVICES = (
     gateway_pb2.DESCRIPTOR.services_by_name["Gateway"],
     review_pb2.DESCRIPTOR.services_by_name["Review"],
     audit_pb2.DESCRIPTOR.services_by_name["Audit"],
     admin_pb2.DESCRIPTOR.services_by_name["Admin"],
+    people_pb2.DESCRIPTOR.services_by_name["People"],
 )
 EVERY_RPC = [method for service in SERVICES for method in service.methods]
 # A status a client reads as the server's answer, not as a failure of the transport or server.
