@@ -21,7 +21,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from aval.clients import Client
 from aval.clients.sdk.errors import AvalError
-from tests.e2e.helpers import all_events, propose_kwargs, queue_ids
+from tests.e2e.helpers import all_events, propose_kwargs
 from tests.support import ClockFile, ServerProcess, token_of
 
 from .conftest import AUDIENCE
@@ -202,9 +202,8 @@ def test_a_refused_token_writes_no_one(
     }
     key = RSAAlgorithm.from_jwk(json.dumps(attacker))
     token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "p1", "typ": "at+jwt"})
-    with Client(server.address, token, timeout=20) as forged:
-        with pytest.raises(AvalError) as caught:
-            forged.list_queue()
+    with Client(server.address, token, timeout=20) as forged, pytest.raises(AvalError) as caught:
+        forged.list_queue()
     assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED
     time.sleep(0.5)  # what a background write would take
     assert directory_row(people_db, f"oidc:{ISSUER}:intrus") is None
