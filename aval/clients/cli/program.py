@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from aval.clients.cli import admin as cli_admin
 from aval.clients.cli import export as cli_export
+from aval.clients.cli import people as cli_people
 from aval.clients.cli import proofs as cli_proofs
 from aval.clients.cli import stats as cli_stats
 from aval.clients.cli import terminal
@@ -108,6 +109,8 @@ def _queue_list(s: _Session) -> int:
         page_size=a.page_size,
         page_token=a.page_token,
     )
+    if s.show.shows_names:
+        s.show.names = cli_people.names_of(s.client, cli_people.queue_ids(response), a.tenant)
     s.show.queue(response)
     return 0
 
@@ -134,7 +137,10 @@ def _decide(s: _Session) -> int:
 
 def _decision_show(s: _Session) -> int:
     a = s.args
-    s.show.decision(s.client.get_decision(a.id, tenant=a.tenant, language=s.t.language))
+    decision = s.client.get_decision(a.id, tenant=a.tenant, language=s.t.language)
+    if s.show.shows_names:
+        s.show.names = cli_people.names_of(s.client, cli_people.decision_ids(decision), a.tenant)
+    s.show.decision(decision)
     return 0
 
 
@@ -151,6 +157,8 @@ def _audit_events(s: _Session) -> int:
     response = s.client.query_events(
         page_size=a.page_size, page_token=a.page_token, **cli_export.filters_of(a)
     )
+    if s.show.shows_names:
+        s.show.names = cli_people.event_names(s.client, response)
     s.show.events(response)
     return 0
 

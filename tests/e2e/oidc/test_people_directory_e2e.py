@@ -21,7 +21,7 @@ from jwt.algorithms import RSAAlgorithm
 
 from aval.clients import Client
 from aval.clients.sdk.errors import AvalError
-from tests.e2e.helpers import all_events, propose_kwargs
+from tests.e2e.helpers import all_events, propose_kwargs, run_cli
 from tests.support import ClockFile, ServerProcess, token_of
 
 from .conftest import AUDIENCE
@@ -155,6 +155,41 @@ def test_a_person_who_decides_is_an_id_in_the_trail_and_a_name_for_the_inspector
     assert in_trail == 0
     row = directory_row(people_db, MARIE)
     assert row is not None and row[:2] == ("Marie Dupont", ["ville-a"])
+
+
+def test_the_cli_shows_people_by_name_to_those_allowed_and_by_id_to_others(
+    server: ServerProcess,
+    people_idp: Provider,
+    as_person: Callable[[str], Client],
+) -> None:
+    app, marie = as_person("app-a"), as_person("marie")
+    decided = app.propose(**propose_kwargs("voirie.signalement", suggestion={"service": "a"}))
+    claimed = app.propose(**propose_kwargs("voirie.signalement", suggestion={"service": "b"}))
+    marie.claim(decided.decision.id)
+    marie.decide(decided.decision.id, verdict="approve")
+    marie.claim(claimed.decision.id)
+    named = f"Marie Dupont ({MARIE})"
+    inspector = people_idp.user_token("paul")
+    eventually(lambda: as_person("paul").resolve_people([MARIE]))
+    show = run_cli(server.address, None, "decision", "show", decided.decision.id, token=inspector)
+    assert show.returncode == 0, show.stderr
+    assert named in show.stdout
+    events = run_cli(
+        server.address, None, "audit", "events", "--decision", decided.decision.id, token=inspector
+    )
+    assert events.returncode == 0, events.stderr
+    assert f"Marie Dupont (human:{MARIE})" in events.stdout
+    queue = run_cli(server.address, None, "queue", "list", token=people_idp.user_token("marie"))
+    assert queue.returncode == 0, queue.stderr
+    assert named in queue.stdout
+    as_json = run_cli(
+        server.address, None, "--json", "decision", "show", decided.decision.id, token=inspector
+    )
+    assert as_json.returncode == 0 and "Marie" not in as_json.stdout  # JSON keeps the ids
+    # An application may not see names: the same command shows the id alone.
+    plain = run_cli(server.address, "app-a", "decision", "show", decided.decision.id)
+    assert plain.returncode == 0, plain.stderr
+    assert MARIE in plain.stdout and "Marie Dupont" not in plain.stdout
 
 
 def test_other_tenants_and_applications_learn_no_name(
