@@ -5,6 +5,7 @@ refresh interval passes."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,8 +15,13 @@ import pytest
 from aval.audit_store import Store, people
 from aval.audit_store.people import Seen
 from aval.service.clock import MovableClock
+from aval.service.deployment import Deployment
+from aval.service.file_authenticator import FileAuthenticator
+from aval.service.identity import Principal
 from aval.service.oidc import OidcPrincipal
 from aval.service.people.directory import PeopleDirectory
+from aval.service.people.resolving import resolve_people
+from aval.service.requests.people import ResolvePeopleIn
 
 T0 = datetime(2020, 3, 31, 12, 0, tzinfo=UTC)
 
@@ -123,3 +129,22 @@ async def test_a_person_with_roles_nowhere_is_not_written(store: Store) -> None:
     directory.seen(person(pid, "Nobody", ()))
     await directory.flush()
     assert await row(store, pid) is None
+
+
+async def test_names_of_the_principals_file_are_served_from_memory_in_their_tenant_only(
+    deployment: Deployment,
+) -> None:
+    named = Principal("agent-nomme", "ville-a", {"ville-a": frozenset({"supervisor"})}, "Léa\u202e")
+    asker = Principal("insp-test", "ville-a", {"ville-a": frozenset({"inspector"})})
+    served = dataclasses.replace(
+        deployment, authenticator=FileAuthenticator.of_tokens([(named, None)])
+    )
+    request = ResolvePeopleIn(ids=["agent-nomme", "agent-nomme", "inconnu"])
+    assert await resolve_people(served, asker, request) == [("agent-nomme", "Léa\\u202e")]
+    elsewhere = ResolvePeopleIn(tenant="ville-b", ids=["agent-nomme"])
+    pooled = Principal(
+        "insp-pool-test", "ville-a", {t: frozenset({"inspector"}) for t in ("ville-a", "ville-b")}
+    )
+    assert await resolve_people(served, pooled, elsewhere) == []
+    async with deployment.store.reading() as conn:  # never stored
+        assert await people.resolve(conn, "ville-a", ["agent-nomme"]) == {}
