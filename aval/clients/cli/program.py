@@ -100,6 +100,12 @@ def _propose(s: _Session) -> int:
     return 0
 
 
+def _name_people(s: _Session, ids: list[str], tenant: str) -> None:
+    """Lets the text output show the people of `ids` by name (cli/people.py)."""
+    if s.show.shows_names:
+        s.show.names = cli_people.names_of(s.client, ids, tenant)
+
+
 def _queue_list(s: _Session) -> int:
     a = s.args
     response = s.client.list_queue(
@@ -109,15 +115,16 @@ def _queue_list(s: _Session) -> int:
         page_size=a.page_size,
         page_token=a.page_token,
     )
-    if s.show.shows_names:
-        s.show.names = cli_people.names_of(s.client, cli_people.queue_ids(response), a.tenant)
+    _name_people(s, cli_people.queue_ids(response), a.tenant)
     s.show.queue(response)
     return 0
 
 
 def _claim(s: _Session) -> int:
     a = s.args
-    s.show.decision(s.client.claim(a.id, tenant=a.tenant, lease_seconds=a.lease))
+    decision = s.client.claim(a.id, tenant=a.tenant, lease_seconds=a.lease)
+    _name_people(s, cli_people.decision_ids(decision), a.tenant)
+    s.show.decision(decision)
     return 0
 
 
@@ -131,6 +138,7 @@ def _decide(s: _Session) -> int:
         tenant=a.tenant,
         language=s.t.language,
     )
+    _name_people(s, cli_people.decision_ids(decision), a.tenant)
     s.show.decision(decision)
     return 0
 
@@ -138,8 +146,7 @@ def _decide(s: _Session) -> int:
 def _decision_show(s: _Session) -> int:
     a = s.args
     decision = s.client.get_decision(a.id, tenant=a.tenant, language=s.t.language)
-    if s.show.shows_names:
-        s.show.names = cli_people.names_of(s.client, cli_people.decision_ids(decision), a.tenant)
+    _name_people(s, cli_people.decision_ids(decision), a.tenant)
     s.show.decision(decision)
     return 0
 
