@@ -30,10 +30,16 @@ WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.Struct": {"type": "object", "description": "Any JSON object."},
     "google.protobuf.Value": {"description": "Any JSON value."},
     "google.protobuf.ListValue": {"type": "array", "description": "Any JSON array."},
-    "google.protobuf.Timestamp": {"type": "string", "format": "date-time",
-                                  "description": "RFC 3339, in UTC (e.g. 2026-03-01T09:30:00Z)."},
-    "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$",
-                                 "description": "Seconds with an `s` suffix (e.g. 1.5s)."},
+    "google.protobuf.Timestamp": {
+        "type": "string",
+        "format": "date-time",
+        "description": "RFC 3339, in UTC (e.g. 2026-03-01T09:30:00Z).",
+    },
+    "google.protobuf.Duration": {
+        "type": "string",
+        "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$",
+        "description": "Seconds with an `s` suffix (e.g. 1.5s).",
+    },
     "google.protobuf.Empty": {"type": "object"},
     "google.protobuf.FieldMask": {"type": "string"},
     "google.protobuf.StringValue": {"type": ["string", "null"]},
@@ -43,9 +49,21 @@ WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.DoubleValue": {"type": ["number", "null"]},
 }
 CONNECT_CODES = [
-    "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found",
-    "already_exists", "permission_denied", "resource_exhausted", "failed_precondition",
-    "aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss",
+    "canceled",
+    "unknown",
+    "invalid_argument",
+    "deadline_exceeded",
+    "not_found",
+    "already_exists",
+    "permission_denied",
+    "resource_exhausted",
+    "failed_precondition",
+    "aborted",
+    "out_of_range",
+    "unimplemented",
+    "internal",
+    "unavailable",
+    "data_loss",
     "unauthenticated",
 ]
 
@@ -59,8 +77,15 @@ def descriptor_set() -> descriptor_pb2.FileDescriptorSet:
     include = str(Path(protoc.__file__).parent / "_proto")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "set.pb"
-        args = ["grpc_tools.protoc", f"-I{PROTO_ROOT}", f"-I{include}", "--include_imports",
-                "--include_source_info", f"--descriptor_set_out={out}", *protos]
+        args = [
+            "grpc_tools.protoc",
+            f"-I{PROTO_ROOT}",
+            f"-I{include}",
+            "--include_imports",
+            "--include_source_info",
+            f"--descriptor_set_out={out}",
+            *protos,
+        ]
         if protoc.main(args) != 0:
             raise SystemExit("protoc failed")
         return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
@@ -149,12 +174,13 @@ class _Builder:
             if field.HasField("oneof_index") and not field.proto3_optional:
                 oneofs.setdefault(field.oneof_index, []).append(field.json_name)
         schema: dict[str, Any] = {
-            "type": "object", "properties": properties, "additionalProperties": False,
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": False,
         }
         self._described(schema, name)
         for index, members in oneofs.items():
-            note = (f"At most one of {', '.join(members)} "
-                    f"(oneof {message.oneof_decl[index].name}).")
+            note = f"At most one of {', '.join(members)} (oneof {message.oneof_decl[index].name})."
             schema["description"] = (schema.get("description", "") + " " + note).strip()
         return schema
 
@@ -190,10 +216,16 @@ def _error_schema() -> dict[str, Any]:
     detail = {
         "type": "object",
         "properties": {
-            "type": {"type": "string", "description": "Full name of the detail's message "
-                     "(google.rpc.ErrorInfo, google.rpc.BadRequest, google.rpc.LocalizedMessage)."},
-            "value": {"type": "string", "contentEncoding": "base64",
-                      "description": "The detail's message in protobuf binary, base64."},
+            "type": {
+                "type": "string",
+                "description": "Full name of the detail's message "
+                "(google.rpc.ErrorInfo, google.rpc.BadRequest, google.rpc.LocalizedMessage).",
+            },
+            "value": {
+                "type": "string",
+                "contentEncoding": "base64",
+                "description": "The detail's message in protobuf binary, base64.",
+            },
             "debug": {"type": "object", "description": "The same message in proto3 JSON."},
         },
         "required": ["type", "value"],
@@ -201,7 +233,7 @@ def _error_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "description": "A refusal in the Connect protocol's form; `details` carry the reason "
-                       "(ErrorInfo.reason) and its parameters, as the gRPC status does.",
+        "(ErrorInfo.reason) and its parameters, as the gRPC status does.",
         "properties": {
             "code": {"type": "string", "enum": CONNECT_CODES},
             "message": {"type": "string"},
@@ -227,7 +259,7 @@ def _operation(builder: _Builder, service: str, method: Any) -> dict[str, Any]:
             " Server stream in the Connect protocol's streaming form: the request body is one "
             "envelope (a flags byte 0, the length as 4 big-endian bytes, the JSON message); the "
             "answer is a sequence of such envelopes, each holding the schema below, and a last "
-            "one with flags 2 holding `{}` or `{\"error\": <Connect error>}`."
+            'one with flags 2 holding `{}` or `{"error": <Connect error>}`.'
         )
         operation["description"] = (comment or "") + stream_note
         media = "application/connect+json"
@@ -238,16 +270,31 @@ def _operation(builder: _Builder, service: str, method: Any) -> dict[str, Any]:
     operation["requestBody"] = {"required": True, "content": {media: {"schema": request}}}
     operation["responses"] = {
         "200": {"description": "The answer.", "content": {media: {"schema": response}}},
-        "400": error, "401": error, "403": error, "404": error, "409": error, "413": error,
-        "415": error, "429": error, "default": error,
+        "400": error,
+        "401": error,
+        "403": error,
+        "404": error,
+        "409": error,
+        "413": error,
+        "415": error,
+        "429": error,
+        "default": error,
     }
     operation["parameters"] = [
-        {"name": "Connect-Timeout-Ms", "in": "header", "required": False,
-         "description": "Deadline of the call in milliseconds.",
-         "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"}},
-        {"name": "Accept-Language", "in": "header", "required": False,
-         "description": "`en` for refusals in English; French otherwise.",
-         "schema": {"type": "string"}},
+        {
+            "name": "Connect-Timeout-Ms",
+            "in": "header",
+            "required": False,
+            "description": "Deadline of the call in milliseconds.",
+            "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"},
+        },
+        {
+            "name": "Accept-Language",
+            "in": "header",
+            "required": False,
+            "description": "`en` for refusals in English; French otherwise.",
+            "schema": {"type": "string"},
+        },
     ]
     return operation
 
@@ -295,8 +342,11 @@ def build(files: descriptor_pb2.FileDescriptorSet | None = None) -> dict[str, An
             "responses": {
                 "Error": {
                     "description": "A refusal (Connect error JSON).",
-                    "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/connect.Error"}}},
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/connect.Error"}
+                        }
+                    },
                 }
             },
         },

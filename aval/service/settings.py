@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     # tokens' claims give per tenant (service/oidc, docs/identity.md). Without one, only the
     # principals file's tokens are accepted.
     oidc_file: Path | None = None
+    # The people directory (service/people): display names of people signed in through OpenID
+    # Connect, rewritten at most every people_refresh_seconds per person, deleted once not
+    # seen for people_retention_months (checked every people_purge_interval_seconds).
+    people_retention_months: int = Field(default=12, ge=1, le=120)
+    people_refresh_seconds: float = Field(default=3600.0, gt=0)
+    people_purge_interval_seconds: float = Field(default=3600.0, gt=0)
     # The HTTP/JSON door (Connect protocol, service/edge/door): HOST:PORT it listens on; off
     # when unset (`aval serve --demo`: the gRPC host, port 8080). It serves TLS with the gRPC
     # port's certificate (tls_cert_file, tls_key_file), and plaintext only on loopback unless

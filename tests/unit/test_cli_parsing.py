@@ -324,6 +324,7 @@ def test_decide_sends_the_verdict_and_shows_the_decision_in_french(
     gateway: type[FakeClient], capsys: pytest.CaptureFixture[str]
 ) -> None:
     gateway.results["decide"] = approved_decision()
+    gateway.results["resolve_people"] = {"agent-martin": "Agnès Martin"}
     status, out, err = run(capsys, "decide", "D1", "--amend", '{"service": "propreté"}')
     assert (status, err) == (0, [])
     name, args, kwargs = gateway.calls[0]
@@ -333,7 +334,8 @@ def test_decide_sends_the_verdict_and_shows_the_decision_in_french(
     assert re.search(r"^Validations\s+2/2$", out, re.MULTILINE)
     assert '{"service": "voirie"} (confiance 0,87)' in out
     assert re.search(r'^Résultat\s+\{"montant_centimes": 30000, "service": "voirie"\}$', out, re.M)
-    assert "agent-martin approuve" in out
+    assert "Agnès Martin (agent-martin) approuve" in out
+    assert gateway.calls[1][0] == "resolve_people"  # the names of the people it shows
 
 
 def test_json_output_is_one_document_with_default_fields(

@@ -25,6 +25,7 @@ from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
 from aval.clients.sdk import journal_calls as _journal_calls
+from aval.clients.sdk import people_calls as _people_calls
 from aval.clients.sdk import reviewer_calls as _reviewer_calls
 from aval.clients.sdk import webhook_calls as _webhook_calls
 from aval.v1 import (
@@ -34,6 +35,7 @@ from aval.v1 import (
     gateway_pb2,
     gateway_pb2_grpc,
     journal_pb2,
+    people_pb2,
     review_pb2,
     review_pb2_grpc,
 )
@@ -232,6 +234,7 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         "audit": audit_pb2.DESCRIPTOR.services_by_name["Audit"],
         "admin": admin_pb2.DESCRIPTOR.services_by_name["Admin"],
         "journal": journal_pb2.DESCRIPTOR.services_by_name["AccessJournal"],
+        "people": people_pb2.DESCRIPTOR.services_by_name["People"],
     }
     calls: list[_calls.UnaryCall[Any]] = [
         _calls.propose(decision_type="t", subject_ref="s", input={}),
@@ -273,6 +276,7 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         _reviewer_calls.list_reviewer_qualifications(),
         _reviewer_calls.reload_configuration(reason="r"),
         _journal_calls.query_access_journal(),
+        _people_calls.resolve_people(["oidc:idp:1"]),
     ]
     unary = {
         (name, method.name)

@@ -13,8 +13,9 @@ from aval.service.edge.servicers.admin import AdminServicer
 from aval.service.edge.servicers.audit import AuditServicer
 from aval.service.edge.servicers.gateway import GatewayServicer
 from aval.service.edge.servicers.journal import AccessJournalServicer
+from aval.service.edge.servicers.people import PeopleServicer
 from aval.service.edge.servicers.review import ReviewServicer
-from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, journal_pb2, review_pb2
+from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, journal_pb2, people_pb2, review_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,6 +38,7 @@ def served_methods() -> Iterator[tuple[str, type, MethodDescriptor]]:
         (audit_pb2, "Audit", AuditServicer),
         (admin_pb2, "Admin", AdminServicer),
         (journal_pb2, "AccessJournal", AccessJournalServicer),
+        (people_pb2, "People", PeopleServicer),
     ]:
         for method in module.DESCRIPTOR.services_by_name[name].methods:
             yield name, servicer, method

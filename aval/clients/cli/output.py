@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC
 from typing import Any, TextIO
 
@@ -12,6 +12,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from aval.clients.cli.messages import Messages
+from aval.clients.cli.people import shown
 from aval.v1 import audit_pb2, common_pb2, gateway_pb2, journal_pb2, review_pb2
 
 _NOTHING = "—"
@@ -69,6 +70,13 @@ class Printer:
         self._t = messages
         self._as_json = as_json
         self._out = out if out is not None else sys.stdout
+        # Display names of the people the next print names, by id (cli/people.py).
+        self.names: Mapping[str, str] = {}
+
+    @property
+    def shows_names(self) -> bool:
+        """Whether people are printed by name (text); JSON keeps the gateway's ids alone."""
+        return not self._as_json
 
     def _line(self, text: str = "") -> None:
         print(text, file=self._out)
@@ -132,7 +140,10 @@ class Printer:
         if decision.HasField("claim") and decision.claim.claimed_by:
             until = format_time(decision.claim.expires_at)
             facts.append(
-                ("label.claim", t("claim_until", who=decision.claim.claimed_by, until=until))
+                (
+                    "label.claim",
+                    t("claim_until", who=shown(self.names, decision.claim.claimed_by), until=until),
+                )
             )
         facts.append(("label.notice", decision.notice.text or _NOTHING))
         facts.append(("label.deadline", format_time(decision.deadline)))
@@ -164,7 +175,7 @@ class Printer:
     def _review(self, review: common_pb2.ReviewRecord) -> str:
         text = self._t(
             "review",
-            reviewer=review.reviewer_id,
+            reviewer=shown(self.names, review.reviewer_id),
             verdict=self._t("verdict." + common_pb2.Verdict.Name(review.verdict)),
             time=format_time(review.decided_at),
             justification=review.justification or _NOTHING,
@@ -233,7 +244,7 @@ class Printer:
                     d.subject_ref,
                     f"{d.approvals}/{d.required_approvals}",
                     format_time(d.deadline),
-                    d.claim.claimed_by or _NOTHING,
+                    shown(self.names, d.claim.claimed_by) or _NOTHING,
                 ]
                 for d in response.decisions
             ]
@@ -259,7 +270,7 @@ class Printer:
                     str(e.seq),
                     format_time(e.occurred_at),
                     e.kind,
-                    f"{e.actor_type}:{e.actor_id}" if e.actor_type else e.actor_id,
+                    self._actor(e),
                     e.decision_id or _NOTHING,
                 ]
                 for e in response.events
@@ -294,6 +305,11 @@ class Printer:
             for line in _table([self._t(f"col.{key}") for key in keys], rows):
                 self._line(line)
         self._next_page(response.next_page_token)
+
+    def _actor(self, event: audit_pb2.AuditEvent) -> str:
+        name = self.names.get(event.actor_id)
+        actor = f"{event.actor_type}:{event.actor_id}" if event.actor_type else event.actor_id
+        return f"{name} ({actor})" if name else actor
 
     def _next_page(self, token: str) -> None:
         if token:

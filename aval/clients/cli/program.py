@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aval.clients.cli import admin as cli_admin
 from aval.clients.cli import export as cli_export
 from aval.clients.cli import journal as cli_journal
+from aval.clients.cli import people as cli_people
 from aval.clients.cli import proofs as cli_proofs
 from aval.clients.cli import stats as cli_stats
 from aval.clients.cli import terminal
@@ -100,6 +101,12 @@ def _propose(s: _Session) -> int:
     return 0
 
 
+def _name_people(s: _Session, ids: list[str], tenant: str) -> None:
+    """Lets the text output show the people of `ids` by name (cli/people.py)."""
+    if s.show.shows_names:
+        s.show.names = cli_people.names_of(s.client, ids, tenant)
+
+
 def _queue_list(s: _Session) -> int:
     a = s.args
     response = s.client.list_queue(
@@ -109,13 +116,16 @@ def _queue_list(s: _Session) -> int:
         page_size=a.page_size,
         page_token=a.page_token,
     )
+    _name_people(s, cli_people.queue_ids(response), a.tenant)
     s.show.queue(response)
     return 0
 
 
 def _claim(s: _Session) -> int:
     a = s.args
-    s.show.decision(s.client.claim(a.id, tenant=a.tenant, lease_seconds=a.lease))
+    decision = s.client.claim(a.id, tenant=a.tenant, lease_seconds=a.lease)
+    _name_people(s, cli_people.decision_ids(decision), a.tenant)
+    s.show.decision(decision)
     return 0
 
 
@@ -129,13 +139,16 @@ def _decide(s: _Session) -> int:
         tenant=a.tenant,
         language=s.t.language,
     )
+    _name_people(s, cli_people.decision_ids(decision), a.tenant)
     s.show.decision(decision)
     return 0
 
 
 def _decision_show(s: _Session) -> int:
     a = s.args
-    s.show.decision(s.client.get_decision(a.id, tenant=a.tenant, language=s.t.language))
+    decision = s.client.get_decision(a.id, tenant=a.tenant, language=s.t.language)
+    _name_people(s, cli_people.decision_ids(decision), a.tenant)
+    s.show.decision(decision)
     return 0
 
 
@@ -152,6 +165,8 @@ def _audit_events(s: _Session) -> int:
     response = s.client.query_events(
         page_size=a.page_size, page_token=a.page_token, **cli_export.filters_of(a)
     )
+    if s.show.shows_names:
+        s.show.names = cli_people.event_names(s.client, response)
     s.show.events(response)
     return 0
 

@@ -22,7 +22,7 @@ from aval.v1 import common_pb2, gateway_pb2, review_pb2
 
 ResultT = TypeVar("ResultT")
 
-Service = Literal["gateway", "review", "audit", "admin", "journal"]
+Service = Literal["gateway", "review", "audit", "admin", "journal", "people"]
 VerdictName = Literal["approve", "amend", "reject"]
 
 _VERDICTS: dict[str, common_pb2.Verdict.ValueType] = {

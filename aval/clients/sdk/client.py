@@ -28,6 +28,7 @@ from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
 from aval.clients.sdk import journal_calls as _journal_calls
+from aval.clients.sdk import people_calls as _people_calls
 from aval.clients.sdk import reviewer_calls as _reviewer_calls
 from aval.clients.sdk import webhook_calls as _webhook_calls
 from aval.clients.sdk.calls import UnaryCall, is_final
@@ -152,6 +153,7 @@ class Client(_journal_calls.JournalStreams):
     list_reviewer_qualifications = _blocking(_reviewer_calls.list_reviewer_qualifications)
     reload_configuration = _blocking(_reviewer_calls.reload_configuration)
     query_access_journal = _blocking(_journal_calls.query_access_journal)
+    resolve_people = _blocking(_people_calls.resolve_people)
 
     def watch_decision(
         self,
@@ -339,6 +341,7 @@ class AsyncClient(_journal_calls.AsyncJournalStreams):
     list_reviewer_qualifications = _asynchronous(_reviewer_calls.list_reviewer_qualifications)
     reload_configuration = _asynchronous(_reviewer_calls.reload_configuration)
     query_access_journal = _asynchronous(_journal_calls.query_access_journal)
+    resolve_people = _asynchronous(_people_calls.resolve_people)
 
     async def watch_decision(
         self, decision_id: str, *, tenant: str = "", language: str = "fr"

@@ -22,6 +22,7 @@ from aval.v1 import (
     common_pb2,
     gateway_pb2_grpc,
     journal_pb2_grpc,
+    people_pb2_grpc,
     review_pb2_grpc,
 )
 
@@ -86,6 +87,7 @@ class Connection:
             "audit": audit_pb2_grpc.AuditStub(channel),
             "admin": admin_pb2_grpc.AdminStub(channel),
             "journal": journal_pb2_grpc.AccessJournalStub(channel),
+            "people": people_pb2_grpc.PeopleStub(channel),
         }
 
     def with_purpose(self, purpose: str | None) -> Self:

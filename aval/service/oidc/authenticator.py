@@ -3,7 +3,7 @@ composite authenticator that sends JWT-shaped bearer tokens here and the rest to
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -15,10 +15,9 @@ from aval.service.identity import Authenticator, Credentials, Principal, Princip
 from aval.service.oidc.config import IssuerConfig, OidcConfig, TenantMapping
 from aval.service.oidc.keys import IssuerKeys
 from aval.service.oidc.verify import MAX_TOKEN_CHARS, unverified_parts, verify
+from aval.service.people.names import safe_display_name
 
 PREFIX = "oidc:"
-# Characters of a display name kept (in memory only, never in the trail: it is personal data).
-MAX_DISPLAY_NAME = 200
 # Claim values looked at in a roles claim: a token listing more groups is cut, not refused.
 MAX_CLAIM_VALUES = 500
 
@@ -56,9 +55,10 @@ def _applies(mapping: TenantMapping, claims: Mapping[str, Any]) -> bool:
 
 def _display_name(issuer: IssuerConfig, claims: Mapping[str, Any]) -> str:
     for name in (issuer.display_name_claim, "preferred_username"):
-        value = claims.get(name)
-        if isinstance(value, str) and value.strip():
-            return "".join(c for c in value if c.isprintable())[:MAX_DISPLAY_NAME]
+        # Personal data: never in the trail; kept in the people directory (service/people).
+        value = safe_display_name(claims.get(name))
+        if value:
+            return value
     return ""
 
 
@@ -95,6 +95,8 @@ class OidcAuthenticator:
         self._http: httpx.AsyncClient | None = None
         self._by_iss = {i.issuer: i for i in config.issuers}
         self.keys = {i.name: IssuerKeys(i, self._client) for i in config.issuers}
+        # Told of every person whose token verified (the people directory); never of a refusal.
+        self.on_person: Callable[[Principal], None] | None = None
 
     def _client(self) -> httpx.AsyncClient:
         # Made on first use, inside the server's event loop. No redirects: the keys come from
@@ -116,7 +118,10 @@ class OidcAuthenticator:
         if issuer is None:  # decided without any network call
             raise Unauthenticated("UNKNOWN_ISSUER")
         claims = await verify(token, issuer, self.keys[issuer.name])
-        return principal_of(self.config, issuer, claims)
+        principal = principal_of(self.config, issuer, claims)
+        if self.on_person is not None:
+            self.on_person(principal)
+        return principal
 
     async def authenticate(self, credentials: Credentials) -> Principal:
         token = bearer_of(credentials)

@@ -59,6 +59,7 @@ _VIOLATIONS = {
     "less_than": "OUT_OF_RANGE",
     "less_than_equal": "OUT_OF_RANGE",
     "string_too_long": "TOO_LONG",
+    "too_long": "TOO_MANY",
     "no_visible_text": "VISIBLE_TEXT_REQUIRED",
 }
 

@@ -34,11 +34,13 @@ from aval.service.edge.servicers.admin import AdminServicer
 from aval.service.edge.servicers.audit import AuditServicer
 from aval.service.edge.servicers.gateway import GatewayServicer
 from aval.service.edge.servicers.journal import AccessJournalServicer
+from aval.service.edge.servicers.people import PeopleServicer
 from aval.service.edge.servicers.review import ReviewServicer
 from aval.service.edge.services import SERVED_SERVICES
 from aval.service.file_authenticator import FileAuthenticator
 from aval.service.identity import Authenticator, load_principals
 from aval.service.oidc import CompositeAuthenticator, OidcAuthenticator, load_oidc
+from aval.service.people import directory as people_directory
 from aval.service.runtime import demo, reloading
 from aval.service.runtime.door import (
     DoorSettingError,
@@ -62,6 +64,7 @@ from aval.v1 import (
     audit_pb2_grpc,
     gateway_pb2_grpc,
     journal_pb2_grpc,
+    people_pb2_grpc,
     review_pb2_grpc,
 )
 from aval.verifier.notes import SigningKeyError
@@ -227,6 +230,7 @@ async def serve_worker(
     audit_pb2_grpc.add_AuditServicer_to_server(AuditServicer(deployment), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(deployment), server)
     journal_pb2_grpc.add_AccessJournalServicer_to_server(AccessJournalServicer(deployment), server)
+    people_pb2_grpc.add_PeopleServicer_to_server(PeopleServicer(deployment), server)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -293,6 +297,7 @@ async def serve_worker(
             settings.access_journal_purge_interval_seconds,
         )
     )
+    directory = people_directory.start(deployment)  # who signs in through OpenID Connect
     prober = asyncio.create_task(
         follow_database(
             deployment.store, health_servicer, ("", *SERVICE_NAMES), settings.health_probe_seconds
@@ -312,7 +317,7 @@ async def serve_worker(
             door_socket.unlink(missing_ok=True)
             with contextlib.suppress(OSError):  # another worker's socket may still be there
                 door_socket.parent.rmdir()
-        for task in (sweeper, prober, webhooks, reloads, purger):
+        for task in (sweeper, prober, webhooks, reloads, purger, *directory):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

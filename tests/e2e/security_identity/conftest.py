@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
 from aval.service.identity import token_hash
-from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, review_pb2
+from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, people_pb2, review_pb2
 from tests.support import ServerProcess, principal_entries, token_of, unpacked_details
 
 # The services the gateway serves (the Advisor is a service Aval calls, not one it serves).
@@ -26,6 +26,7 @@ SERVED = [
     review_pb2.DESCRIPTOR.services_by_name["Review"],
     audit_pb2.DESCRIPTOR.services_by_name["Audit"],
     admin_pb2.DESCRIPTOR.services_by_name["Admin"],
+    people_pb2.DESCRIPTOR.services_by_name["People"],
 ]
 
 # Each RPC's request, valid in every field but the tenant, so that only the tenant can refuse it.
@@ -89,6 +90,7 @@ VALID_REQUESTS: dict[str, dict[str, Any]] = {
     "RevokeReviewerQualification": {"qualification_id": _SOME_ID, "reason": "essai"},
     "ListReviewerQualifications": {},
     "ReloadConfiguration": {"reason": "essai"},
+    "ResolvePeople": {"ids": ["oidc:keycloak:personne"]},
 }
 
 # The action each RPC needs (policies/grants.csv); a principal may call it where it holds it.
@@ -126,11 +128,18 @@ ACTION_OF = {
     "RevokeReviewerQualification": "admin.write",
     "ListReviewerQualifications": "admin.read",
     "ReloadConfiguration": "admin.write",
+    "ResolvePeople": "people.resolve",
 }
 
 GRANTS = {
     "application": {"decision.propose", "decision.read"},
-    "supervisor": {"decision.read", "queue.list", "decision.claim", "decision.decide"},
+    "supervisor": {
+        "decision.read",
+        "queue.list",
+        "decision.claim",
+        "decision.decide",
+        "people.resolve",
+    },
     "inspector": {
         "decision.read",
         "audit.query",
@@ -138,8 +147,9 @@ GRANTS = {
         "audit.verify",
         "audit.checkpoint",
         "admin.usage",
+        "people.resolve",
     },
-    "admin": {"admin.read", "admin.write", "admin.usage"},
+    "admin": {"admin.read", "admin.write", "admin.usage", "people.resolve"},
 }
 
 

@@ -12,7 +12,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, journal_pb2, review_pb2
+from aval.v1 import admin_pb2, audit_pb2, gateway_pb2, journal_pb2, people_pb2, review_pb2
 from tests.support import ServerProcess
 
 from ..helpers import metadata_of
@@ -25,6 +25,7 @@ CALLERS = {
     "Audit": "insp-pool",
     "Admin": "admin-a",
     "AccessJournal": "dpo-a",
+    "People": "insp-pool",
 }
 SERVICES = (
     gateway_pb2.DESCRIPTOR.services_by_name["Gateway"],
@@ -32,6 +33,7 @@ SERVICES = (
     audit_pb2.DESCRIPTOR.services_by_name["Audit"],
     admin_pb2.DESCRIPTOR.services_by_name["Admin"],
     journal_pb2.DESCRIPTOR.services_by_name["AccessJournal"],
+    people_pb2.DESCRIPTOR.services_by_name["People"],
 )
 EVERY_RPC = [method for service in SERVICES for method in service.methods]
 # A status a client reads as the server's answer, not as a failure of the transport or server.
