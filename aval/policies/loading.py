@@ -22,10 +22,12 @@ from aval.policies.review import (
 from aval.policies.yaml_lines import (
     SYNTAX_FIX,
     Loc,
+    RepeatedKey,
     YamlSyntaxError,
     common_fix,
     line_of,
     parse,
+    refuse_repeated_keys,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -78,6 +80,10 @@ def _read(path: str, text: str) -> _Source:
         data, root = parse(text)
     except YamlSyntaxError as exc:
         raise PolicyError(path, exc.line, "(syntax)", exc.message, SYNTAX_FIX) from exc
+    try:  # YAML keeps the last of two equal keys silently: a rule would change unseen
+        refuse_repeated_keys(root)
+    except RepeatedKey as exc:
+        raise PolicyError(path, exc.line, exc.where, str(exc), exc.fix) from exc
     return _Source(path, text, data, root)
 
 

@@ -67,3 +67,43 @@ def common_fix(error_type: str, loc: Loc) -> str | None:
     if error_type == "missing":
         return f"add '{name}'"
     return None
+
+
+class RepeatedKey(ValueError):
+    """A key given twice in one mapping, which YAML would silently resolve to the last."""
+
+    def __init__(self, loc: Loc, line: int, first_line: int) -> None:
+        self.loc, self.line, self.first_line = loc, line, first_line
+        self.name = str(loc[-1])
+        super().__init__(
+            f"'{self.name}' is given twice in one entry (first at line {first_line}); YAML "
+            "would keep only the last"
+        )
+
+    @property
+    def where(self) -> str:
+        return ".".join(str(p) for p in self.loc)
+
+    @property
+    def fix(self) -> str:
+        return f"keep one '{self.name}'"
+
+
+def refuse_repeated_keys(node: yaml.Node | None, loc: Loc = ()) -> None:
+    """Raises RepeatedKey at the first key given twice in a mapping of the tree (a principal
+    changing tenant, an issuer changing audience, unseen).
+
+    Raises:
+        RepeatedKey: with where it is, its line and the line of the first one.
+    """
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            if name in first:
+                raise RepeatedKey((*loc, name), key.start_mark.line + 1, first[name])
+            first[name] = key.start_mark.line + 1
+            refuse_repeated_keys(value, (*loc, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            refuse_repeated_keys(item, (*loc, i))

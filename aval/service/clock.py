@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
+
+from aval.contract.addresses import is_loopback_host
 
 
 class Clock(Protocol):
@@ -67,7 +68,7 @@ class FileClock:
 
     def __init__(self, path: Path, listen: str) -> None:
         host = listen.rpartition(":")[0].strip("[]") if ":" in listen else listen
-        if not _loopback(host):
+        if not is_loopback_host(host):
             raise ClockFileRefused(
                 f"AVAL_TEST_CLOCK_FILE is for tests only: listen on a loopback address, "
                 f"not {listen}, or unset it"
@@ -102,12 +103,3 @@ class FileClock:
             return
         if self._offset < offset <= _LONGEST_OFFSET:
             self._offset = offset
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

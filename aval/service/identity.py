@@ -27,10 +27,12 @@ from aval.audit_store.records import SYSTEM_ACTOR, Actor, ActorType
 from aval.policies.yaml_lines import (
     SYNTAX_FIX,
     Loc,
+    RepeatedKey,
     YamlSyntaxError,
     common_fix,
     line_of,
     parse,
+    refuse_repeated_keys,
 )
 from aval.service.client_certificates import CertificateSpec
 
@@ -194,30 +196,11 @@ def _read(path: Path) -> _Document:
     except YamlSyntaxError as exc:
         raise PrincipalsFileError(path, exc.line, "(syntax)", exc.message, SYNTAX_FIX) from exc
     document = _Document(path, data, root)
-    _refuse_repeated_keys(document, root, ())
+    try:
+        refuse_repeated_keys(root)
+    except RepeatedKey as exc:
+        raise PrincipalsFileError(path, exc.line, exc.where, str(exc), exc.fix) from exc
     return document
-
-
-def _refuse_repeated_keys(document: _Document, node: yaml.Node | None, loc: Loc) -> None:
-    """YAML keeps the last of two equal keys silently: a principal would change tenant unseen."""
-    if isinstance(node, yaml.MappingNode):
-        first: dict[str, int] = {}
-        for key, value in node.value:
-            name = str(key.value)
-            if name in first:
-                raise PrincipalsFileError(
-                    document.path,
-                    key.start_mark.line + 1,
-                    ".".join(str(p) for p in (*loc, name)),
-                    f"'{name}' is given twice in one entry (first at line {first[name]}); "
-                    "YAML would keep only the last",
-                    f"keep one '{name}'",
-                )
-            first[name] = key.start_mark.line + 1
-            _refuse_repeated_keys(document, value, (*loc, name))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _refuse_repeated_keys(document, item, (*loc, i))
 
 
 def _fix_for(error_type: str, loc: Loc, message: str) -> str:

@@ -132,3 +132,44 @@ def test_keys_tell_apart_what_ids_alone_do_not_I5() -> None:
     assert len(keys) == len(texts) == len(principals)
     assert not texts & {"application", "supervisor", "inspector", "admin"}
     assert Principal("x", "ville-a").key == PrincipalKey("file", "ville-a", "x")
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        (
+            "policy",
+            "tenant: ville-a\ndecision_types:\n  t:\n    purpose: p\n    required_approvals: 1\n"
+            "    required_approvals: 0\n    deadline: 1d\n",
+        ),
+        (
+            "egress",
+            "tenants:\n  ville-a:\n    secrets: {}\n    secrets: {k: V}\n",
+        ),
+        (
+            "oidc",
+            "issuers:\n  - name: a\n    issuer: http://127.0.0.1:1\n    audience: x\n"
+            "    audience: y\ntenants: {}\n",
+        ),
+    ],
+)
+def test_every_configuration_file_refuses_a_key_given_twice(
+    tmp_path: Path, kind: str, text: str
+) -> None:
+    """YAML keeps the last of two equal keys without a word: each file the operator writes
+    refuses it, naming the line (principals: test_a_key_given_twice… above)."""
+    from aval.policies import PolicyError, load_policy_dir
+    from aval.service.ai.egress_file import load_egress_file
+    from aval.service.oidc.config import load_oidc_file
+
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError) as refused:
+        if kind == "policy":
+            load_policy_dir(tmp_path)
+        elif kind == "egress":
+            load_egress_file(path, ["ville-a"])
+        else:
+            load_oidc_file(path, ["ville-a"])
+    assert "given twice" in str(refused.value)
+    assert refused.value.line is not None and refused.value.line > 1

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from aval.clients.cli.program import main
-from aval.clients.sdk.transport import ChannelSettingsError, is_loopback_address, plan_channel
+from aval.clients.sdk.transport import ChannelSettingsError, plan_channel
+from aval.contract.addresses import is_loopback_address
 from aval.service.runtime.tls import (
     TlsSettingsError,
-    is_loopback,
     load_server_tls,
     require_safe_listen,
 )
@@ -103,10 +103,10 @@ def test_bad_tls_files_stop_the_start_naming_the_setting_and_the_fix(
 
 def test_plaintext_listens_only_on_loopback_unless_allowed() -> None:
     for address in ("127.0.0.1:50051", "[::1]:50051", "localhost:50051", "unix:/run/aval"):
-        assert is_loopback(address), address
+        assert is_loopback_address(address), address
         require_safe_listen(settings(listen=address), None)
     for address in ("0.0.0.0:50051", "[::]:50051", "10.0.0.7:50051", "aval.ville-a.fr:443"):
-        assert not is_loopback(address), address
+        assert not is_loopback_address(address), address
         with pytest.raises(TlsSettingsError, match="AVAL_ALLOW_PLAINTEXT=true"):
             require_safe_listen(settings(listen=address), None)
         require_safe_listen(settings(listen=address, allow_plaintext=True), None)
@@ -148,3 +148,30 @@ def test_the_cli_refuses_a_token_in_clear_beyond_loopback_in_french(
     status = main(["--address", "127.0.0.1:1", "--cert", "/x.pem", "queue", "list"])
     assert status == 1
     assert "--cert et --key" in capsys.readouterr().err
+
+
+def test_one_rule_says_which_addresses_stay_on_this_machine() -> None:
+    """The server, the door, the OpenID Connect checks, the test clock and the SDK share it."""
+    for address in (
+        "127.0.0.1",
+        "127.9.9.9:1",
+        "::1",
+        "[::1]",
+        "[::1]:50051",
+        "ipv6:[::1]:50051",
+        "dns:///localhost:50051",
+        "LOCALHOST:1",
+        "unix-abstract:aval",
+    ):
+        assert is_loopback_address(address), address
+    for address in (
+        "",
+        "0.0.0.0:1",
+        "::",
+        "[::ffff:10.0.0.1]:1",
+        "localhost.ville-a.fr:1",
+        "127.0.0.1.nip.io:1",
+        "[::1",
+        "dns:///aval.ville-a.fr:443",
+    ):
+        assert not is_loopback_address(address), address

@@ -3,14 +3,13 @@ plaintext, and the rule that a token never travels in clear beyond loopback unle
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
 import grpc
 
-_LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
+from aval.contract.addresses import is_loopback_address
 
 
 class ChannelSettingsError(ValueError):
@@ -20,20 +19,6 @@ class ChannelSettingsError(ValueError):
     def __init__(self, reason: str, message: str, **params: str) -> None:
         self.reason, self.params = reason, params
         super().__init__(message)
-
-
-def is_loopback_address(address: str) -> bool:
-    """Whether ``HOST:PORT`` (or a Unix socket) stays on this machine."""
-    if address.startswith(("unix:", "unix-abstract:")):
-        return True
-    host = address.rsplit(":", 1)[0] if ":" in address else address
-    host = host.removeprefix("dns:///").removeprefix("ipv4:").removeprefix("ipv6:").strip("[]")
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _read(path: str | Path, option: str) -> bytes:

@@ -4,18 +4,26 @@ and fix, like the principals and egress files."""
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from aval.contract.addresses import is_loopback_host
 from aval.policies import PolicyError
-from aval.policies.yaml_lines import SYNTAX_FIX, Loc, YamlSyntaxError, common_fix, line_of, parse
+from aval.policies.yaml_lines import (
+    SYNTAX_FIX,
+    Loc,
+    RepeatedKey,
+    YamlSyntaxError,
+    common_fix,
+    line_of,
+    parse,
+    refuse_repeated_keys,
+)
 from aval.service.identity import ROLES
 
 SETTING = "AVAL_OIDC_FILE"
@@ -37,15 +45,6 @@ class _Mistake(ValueError):
         self.message, self.fix = message, fix
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _issuer_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -60,7 +59,7 @@ def _issuer_url(value: str) -> str:
 
 def _url(value: str) -> str:
     parts = urlsplit(_issuer_url(value))
-    if parts.scheme == "http" and not is_loopback(str(parts.hostname)):
+    if parts.scheme == "http" and not is_loopback_host(str(parts.hostname)):
         raise _Mistake(
             f"{value!r} is plain http on a host that is not loopback: keys fetched from it "
             "could be replaced on the way",
@@ -151,28 +150,6 @@ class OidcConfig:
         return next(i for i in self.issuers if i.name == name)
 
 
-def _repeated_keys(path: str, node: yaml.Node | None, loc: Loc) -> None:
-    """YAML keeps the last of two equal keys silently: a mapping would change unseen."""
-    if isinstance(node, yaml.MappingNode):
-        first: dict[str, int] = {}
-        for key, value in node.value:
-            name = str(key.value)
-            if name in first:
-                raise PolicyError(
-                    path,
-                    key.start_mark.line + 1,
-                    ".".join(str(p) for p in (*loc, name)),
-                    f"'{name}' is given twice (first at line {first[name]}); YAML would keep "
-                    "only the last",
-                    f"keep one '{name}'",
-                )
-            first[name] = key.start_mark.line + 1
-            _repeated_keys(path, value, (*loc, name))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _repeated_keys(path, item, (*loc, i))
-
-
 def _fix_for(error: Any) -> tuple[str, str]:
     mistake = (error.get("ctx") or {}).get("error")
     if isinstance(mistake, _Mistake):
@@ -205,7 +182,10 @@ def load_oidc_file(path: Path, tenants: Collection[str]) -> OidcConfig:
         data, root = parse(text)
     except YamlSyntaxError as exc:
         raise PolicyError(shown, exc.line, "(syntax)", exc.message, SYNTAX_FIX) from exc
-    _repeated_keys(shown, root, ())
+    try:
+        refuse_repeated_keys(root)
+    except RepeatedKey as exc:
+        raise PolicyError(shown, exc.line, exc.where, str(exc), exc.fix) from exc
 
     def mistake(loc: Loc, message: str, fix: str) -> PolicyError:
         where = ".".join(str(p) for p in loc) or "(document)"

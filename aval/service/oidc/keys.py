@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 
+from aval.contract.addresses import is_loopback_host
 from aval.service.errors import Unauthenticated
-from aval.service.oidc.config import IssuerConfig, is_loopback
+from aval.service.oidc.config import IssuerConfig
 
 log = logging.getLogger("aval.oidc")
 
@@ -186,4 +187,4 @@ def _secure(uri: str) -> bool:
     parts = urlsplit(uri)
     if parts.scheme == "https" and parts.hostname:
         return True
-    return parts.scheme == "http" and is_loopback(str(parts.hostname))
+    return parts.scheme == "http" and is_loopback_host(str(parts.hostname))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import socket
@@ -24,6 +23,7 @@ import grpc
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from aval.contract.addresses import is_loopback_host
 from aval.service.edge.admission import receive_limit
 from aval.service.edge.door.app import Authenticate, Door
 from aval.service.settings import Settings
@@ -55,15 +55,6 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_http_settings(settings: Settings) -> None:
     """Refuses a door that would speak plaintext beyond loopback, or half-configured TLS."""
     if settings.http_listen is None:
@@ -77,7 +68,7 @@ def check_http_settings(settings: Settings) -> None:
     for path in (cert, key):
         if path is not None and not path.is_file():
             raise DoorSettingError(f"{path}: no such file; check AVAL_TLS_CERT_FILE/KEY_FILE")
-    if cert is None and not is_loopback(host) and not settings.allow_plaintext:
+    if cert is None and not is_loopback_host(host) and not settings.allow_plaintext:
         raise DoorSettingError(
             f"AVAL_HTTP_LISTEN={settings.http_listen} is not a loopback address and no TLS "
             "certificate is set: set AVAL_TLS_CERT_FILE and AVAL_TLS_KEY_FILE, or "

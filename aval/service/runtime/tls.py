@@ -3,7 +3,6 @@ credentials, and the rule that plaintext is served only on loopback unless asked
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from aval.contract.addresses import is_loopback_address
 from aval.service.settings import Settings
 
 log = logging.getLogger("aval")
@@ -21,7 +21,6 @@ log = logging.getLogger("aval")
 # A certificate (the server's, or a static token) expiring sooner than this is warned about at
 # start-up, so that an operator renews it before callers are refused.
 EXPIRY_WARNING = timedelta(days=14)
-_LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 
 
 class TlsSettingsError(ValueError):
@@ -184,19 +183,6 @@ def load_server_tls(settings: Settings, now: datetime) -> ServerTls | None:
     )
 
 
-def is_loopback(listen: str) -> bool:
-    """Whether `HOST:PORT` (or a Unix socket) can be reached from this machine only."""
-    if listen.startswith(("unix:", "unix-abstract:")):
-        return True
-    host = listen.rsplit(":", 1)[0].strip("[]") if ":" in listen else listen
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name other than localhost may resolve anywhere
-
-
 def require_safe_listen(settings: Settings, tls: ServerTls | None) -> None:
     """Refuses to serve plaintext beyond loopback unless AVAL_ALLOW_PLAINTEXT says so.
 
@@ -205,7 +191,7 @@ def require_safe_listen(settings: Settings, tls: ServerTls | None) -> None:
     Raises:
         TlsSettingsError: plaintext on a non-loopback address without AVAL_ALLOW_PLAINTEXT.
     """
-    if tls is not None or is_loopback(settings.listen):
+    if tls is not None or is_loopback_address(settings.listen):
         return
     if settings.allow_plaintext:
         log.warning(
