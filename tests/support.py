@@ -332,3 +332,29 @@ def unpacked_details(status: Any) -> list[Any]:
                 detail.Unpack(message)
                 found.append(message)
     return found
+
+
+def serve_refused(database_url: str, folder: Path, **settings: str) -> str:
+    """Starts `aval serve` on the test configuration written in `folder`, with `settings`
+    (AVAL_* variables) on top; asserts it refuses to start (exit status 2, no traceback);
+    returns what it printed on stderr."""
+    policy_dir, principals = write_config(folder)
+    env = {
+        **os.environ,
+        "AVAL_DATABASE_URL": database_url,
+        "AVAL_POLICY_DIR": str(policy_dir),
+        "AVAL_PRINCIPALS_FILE": str(principals),
+        "AVAL_DATA_DIR": str(folder / "data"),
+        **settings,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "aval.clients.cli", "serve", "--listen", "127.0.0.1:0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stderr

@@ -6,11 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
-import os
 import ssl
 import struct
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,33 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support import ServerProcess, token_of, write_config
+from tests.support import ServerProcess, serve_refused, token_of
 
 pytestmark = pytest.mark.e2e
-
-
-def serve_refused(database_url: str, folder: Path, **settings: str) -> str:
-    """Starts `aval serve` with `settings`; asserts it refuses to start; returns its stderr."""
-    policy_dir, principals = write_config(folder)
-    env = {
-        **os.environ,
-        "AVAL_DATABASE_URL": database_url,
-        "AVAL_POLICY_DIR": str(policy_dir),
-        "AVAL_PRINCIPALS_FILE": str(principals),
-        "AVAL_DATA_DIR": str(folder / "data"),
-        **settings,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "aval.clients.cli", "serve", "--listen", "127.0.0.1:0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "Traceback" not in done.stderr
-    return done.stderr
 
 
 def test_plaintext_beyond_loopback_is_refused(database_url: str, tmp_path: Path) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +9,7 @@ import pytest
 
 from aval.clients import Client
 from aval.clients.sdk.errors import InvalidArgumentError
-from tests.support import ServerProcess, token_of, write_config
+from tests.support import ServerProcess, serve_refused, token_of
 
 from .conftest import a_name, refused
 
@@ -78,24 +75,6 @@ def test_a_mistake_in_the_egress_file_stops_the_start_with_the_line_and_the_fix(
 ) -> None:
     egress = tmp_path / "ai-egress.yaml"
     egress.write_text(text, encoding="utf-8")
-    folder = tmp_path / "config"
-    policy_dir, principals = write_config(folder)
-    env = {
-        **os.environ,
-        "AVAL_DATABASE_URL": new_database(),
-        "AVAL_POLICY_DIR": str(policy_dir),
-        "AVAL_PRINCIPALS_FILE": str(principals),
-        "AVAL_DATA_DIR": str(tmp_path / "data"),
-        "AVAL_AI_EGRESS_FILE": str(egress),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "aval.clients.cli", "serve", "--listen", "127.0.0.1:0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert f"{egress}{where}" in done.stderr, done.stderr
-    assert "fix:" in done.stderr
+    stderr = serve_refused(new_database(), tmp_path / "config", AVAL_AI_EGRESS_FILE=str(egress))
+    assert f"{egress}{where}" in stderr, stderr
+    assert "fix:" in stderr

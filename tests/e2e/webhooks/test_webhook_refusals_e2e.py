@@ -4,9 +4,6 @@ no key, follow a receiver's redirect; and an outcome nobody accepts is given up 
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +13,7 @@ import psycopg
 import pytest
 
 from aval.clients import Client
-from tests.support import ServerProcess, token_of, write_config, write_egress
+from tests.support import ServerProcess, serve_refused, token_of, write_egress
 
 from ..helpers import propose_kwargs
 from .conftest import WEBHOOK_ENV, Receiver, webhook_egress
@@ -41,29 +38,12 @@ def test_a_webhook_the_tenant_may_not_use_stops_the_start(
     fix: str,
 ) -> None:
     egress = write_egress(tmp_path / "egress", webhook_egress(url, "http://127.0.0.1:1/x"))
-    policy_dir, principals = write_config(tmp_path / "config")
-    env = {
-        **os.environ,
-        **WEBHOOK_ENV,
-        "AVAL_DATABASE_URL": new_database(),
-        "AVAL_POLICY_DIR": str(policy_dir),
-        "AVAL_PRINCIPALS_FILE": str(principals),
-        "AVAL_DATA_DIR": str(tmp_path / "data"),
-        "AVAL_AI_EGRESS_FILE": str(egress),
-    }
+    settings = {**WEBHOOK_ENV, "AVAL_AI_EGRESS_FILE": str(egress)}
     if secret_env is not None:
-        env["AVAL_TEST_WEBHOOK_KEY_A"] = secret_env
-    done = subprocess.run(
-        [sys.executable, "-m", "aval.clients.cli", "serve", "--listen", "127.0.0.1:0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert f"{egress}:" in done.stderr and f"tenants.ville-a.webhooks.app-a.{field}" in done.stderr
-    assert fix in done.stderr and "fix:" in done.stderr, done.stderr
+        settings["AVAL_TEST_WEBHOOK_KEY_A"] = secret_env
+    stderr = serve_refused(new_database(), tmp_path / "config", **settings)
+    assert f"{egress}:" in stderr and f"tenants.ville-a.webhooks.app-a.{field}" in stderr
+    assert fix in stderr and "fix:" in stderr, stderr
 
 
 @pytest.fixture(scope="module")
