@@ -48,6 +48,8 @@ FIXED_ROOM = 256 * 1024
 # within a few seconds: their requests are tiny, and a peer without a token must not be able to
 # hold memory or the slots of those who have one.
 OPEN_SLOTS = 8
+# The largest metadata (headers) a call may bring, in bytes: room for an 8 KiB token and more.
+MAX_METADATA_BYTES = 16 * 1024
 OPEN_READ_SECONDS = 5.0
 # Who is calling, for the call admission let in: the servicers' edge reads it rather than
 # authenticate the call a second time.
@@ -73,6 +75,11 @@ def server_options(settings: Settings, *, share_port: bool) -> list[tuple[str, i
         # link gRPC grew windows to megabytes a stream: 800 unauthenticated requests of 3.9 MB
         # took the server from 95 MB to 1.3 GB (tests/benchmarks/memory_flood.py).
         ("grpc.http2.bdp_probe", 0),
+        # One limit on a call's metadata, not a range: between gRPC's soft (8 KiB) and hard
+        # (16 KiB) limits it refuses calls at random, so an 8–16 KiB token got either our
+        # TOKEN_TOO_LARGE or a bare transport error. Up to 16 KiB, Aval's own checks answer.
+        ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+        ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
     ]
 
 
