@@ -133,34 +133,38 @@ def test_without_a_seen_version_a_verdict_binds_to_nothing(as_: Callable[[str], 
     assert sup2.decide(d.id, verdict="approve").state != PENDING
 
 
+def _race(reviewers: list[Client], d: common_pb2.Decision) -> list[Any]:
+    """The answers of verdicts given at once by `reviewers` on version `d.version` of `d`."""
+    start = threading.Barrier(len(reviewers))
+    results: list[common_pb2.Decision | AvalError] = []
+
+    def verdict(client: Client) -> None:
+        start.wait()
+        try:
+            results.append(client.decide(d.id, verdict="approve", seen_version=d.version))
+        except AvalError as error:
+            results.append(error)
+
+    threads = [threading.Thread(target=verdict, args=(c,)) for c in reviewers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
 def test_of_two_concurrent_verdicts_on_the_same_view_one_wins(
-    as_: Callable[[str], Client], database_url: str
+    as_: Callable[[str], Client],
 ) -> None:
     app = as_("app-a")
-    reviewers = [as_("sup-a1"), as_("sup-a2")]
     for _ in range(4):
         d = app.propose(**propose_kwargs(TWO)).decision
-        seen = d.version
-        start = threading.Barrier(2)
-        results: list[common_pb2.Decision | AvalError] = []
-
-        def verdict(client: Client, d: common_pb2.Decision = d, seen: int = seen) -> None:
-            start.wait()
-            try:
-                results.append(client.decide(d.id, verdict="approve", seen_version=seen))
-            except AvalError as error:
-                results.append(error)
-
-        threads = [threading.Thread(target=verdict, args=(c,)) for c in reviewers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
+        results = _race([as_("sup-a1"), as_("sup-a2")], d)
         errors = [r for r in results if isinstance(r, AvalError)]
         assert len(results) == 2 and len(errors) == 1, results
         assert isinstance(errors[0], FailedPreconditionError)
         assert errors[0].reason == "CASE_CHANGED"
-        _unchanged(app, d, seen + 1, 1)
+        _unchanged(app, d, d.version + 1, 1)
 
 
 def _version_shown(stdout: str) -> str:
@@ -182,7 +186,9 @@ def test_the_cli_shows_the_version_and_binds_the_verdict_to_it(
     assert "a changé depuis que vous l'avez vue" in stale.stderr
     assert "affichez-la de nouveau" in stale.stderr
     current = str(d.version + 1)
-    done = run_cli(hostile.address, "sup-a1", "decide", d.id, "--approve", "--seen-version", current)
+    done = run_cli(
+        hostile.address, "sup-a1", "decide", d.id, "--approve", "--seen-version", current
+    )
     assert done.returncode == 0, done.stderr
     assert _version_shown(done.stdout) == str(d.version + 2)
     helped = run_cli(hostile.address, None, "decide", "--help")
