@@ -18,7 +18,7 @@ from aval.clients.sdk.errors import AvalError, FailedPreconditionError
 from aval.v1 import common_pb2
 from tests.support import ClockFile, ServerProcess
 
-from ..helpers import PENDING, propose_kwargs, run_cli
+from ..helpers import EXPIRED, PENDING, propose_kwargs, run_cli, wait_until
 from .conftest import LEASE, refused, written
 
 pytestmark = pytest.mark.e2e
@@ -104,6 +104,22 @@ def test_a_view_older_than_someone_elses_claim_is_refused_even_after_it_ended(
     )
     _stale(database_url, lambda: sup2.claim(d.id, seen_version=seen), seen, seen + 1)
     _unchanged(sup2, d, seen + 1, 0)
+
+
+def test_a_view_older_than_an_expiry_is_refused(
+    as_: Callable[[str], Client], database_url: str, server_clock: ClockFile
+) -> None:
+    app, sup1 = as_("app-a"), as_("sup-a1")
+    d = app.propose(**propose_kwargs("express.test")).decision  # a deadline of 2 s
+    seen = sup1.get_decision(d.id).version
+    server_clock.advance(3)
+    wait_until(lambda: sup1.get_decision(d.id).state == EXPIRED, 20, "the sweeper expired it")
+    _stale(
+        database_url,
+        lambda: sup1.decide(d.id, verdict="approve", seen_version=seen),
+        seen,
+        seen + 1,
+    )
 
 
 def test_the_reviewers_own_claims_and_the_current_version_are_accepted(
