@@ -89,8 +89,14 @@ class ClaimRequest(_message.Message):
     TENANT_FIELD_NUMBER: _builtins.int
     DECISION_ID_FIELD_NUMBER: _builtins.int
     LEASE_FIELD_NUMBER: _builtins.int
+    SEEN_VERSION_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     decision_id: _builtins.str
+    seen_version: _builtins.int
+    """The version of the decision the caller was shown (Decision.version). When set, the claim is
+    refused (FAILED_PRECONDITION, CASE_CHANGED) if the decision changed since, except by the
+    caller's own claims. 0 (absent) binds to nothing; reviewers' tools should always send it.
+    """
     @_builtins.property
     def lease(self) -> _duration_pb2.Duration:
         """The server's default lease when unset."""
@@ -101,10 +107,11 @@ class ClaimRequest(_message.Message):
         tenant: _builtins.str = ...,
         decision_id: _builtins.str = ...,
         lease: _duration_pb2.Duration | None = ...,
+        seen_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["lease", b"lease"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_id", b"decision_id", "lease", b"lease", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_id", b"decision_id", "lease", b"lease", "seen_version", b"seen_version", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -140,12 +147,20 @@ class DecideRequest(_message.Message):
     JUSTIFICATION_FIELD_NUMBER: _builtins.int
     AMENDED_OUTPUT_FIELD_NUMBER: _builtins.int
     LANGUAGE_FIELD_NUMBER: _builtins.int
+    SEEN_VERSION_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     decision_id: _builtins.str
     verdict: _common_pb2.Verdict.ValueType
     justification: _builtins.str
     language: _builtins.str
     """Language of the notice in the reply: "fr" (default) or "en"."""
+    seen_version: _builtins.int
+    """The version of the decision the reviewer was shown (Decision.version). When set, the
+    verdict is refused (FAILED_PRECONDITION, CASE_CHANGED) and nothing is written if the
+    decision changed since (a verdict or amendment, another supervisor's claim, an expiry);
+    the reviewer's own claims do not count. 0 (absent) binds to nothing and is kept for older
+    callers; reviewers' tools must send it, so that a verdict binds to what was shown.
+    """
     @_builtins.property
     def amended_output(self) -> _struct_pb2.Struct:
         """Required with VERDICT_AMEND, refused otherwise."""
@@ -159,10 +174,11 @@ class DecideRequest(_message.Message):
         justification: _builtins.str = ...,
         amended_output: _struct_pb2.Struct | None = ...,
         language: _builtins.str = ...,
+        seen_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amended_output", b"amended_output"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amended_output", b"amended_output", "decision_id", b"decision_id", "justification", b"justification", "language", b"language", "tenant", b"tenant", "verdict", b"verdict"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amended_output", b"amended_output", "decision_id", b"decision_id", "justification", b"justification", "language", b"language", "seen_version", b"seen_version", "tenant", b"tenant", "verdict", b"verdict"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

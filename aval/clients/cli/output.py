@@ -123,6 +123,7 @@ class Printer:
             ("label.type", decision.decision_type),
             ("label.subject", decision.subject_ref),
             ("label.state", self.state(decision)),
+            ("label.version", str(decision.version)),
             ("label.approvals", f"{decision.approvals}/{decision.required_approvals}"),
             ("label.suggestion", self._suggestion(decision)),
         ]

@@ -231,6 +231,14 @@ def build_parser(t: Messages) -> argparse.ArgumentParser:
         "--reject", dest="verdict", action="store_const", const="reject", help=t("help.reject")
     )
     decide.add_argument("--justification", default="", metavar="TEXT", help=t("help.justification"))
+    for bound in (claim, decide):
+        bound.add_argument(
+            "--seen-version",
+            type=_at_least_zero(int, t),
+            default=0,
+            metavar="N",
+            help=t("help.seen_version"),
+        )
     decide.set_defaults(command="decide")
 
     decision = add(commands, "decision", "help.decision").add_subparsers(

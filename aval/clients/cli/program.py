@@ -123,7 +123,9 @@ def _queue_list(s: _Session) -> int:
 
 def _claim(s: _Session) -> int:
     a = s.args
-    decision = s.client.claim(a.id, tenant=a.tenant, lease_seconds=a.lease)
+    decision = s.client.claim(
+        a.id, tenant=a.tenant, lease_seconds=a.lease, seen_version=a.seen_version
+    )
     _name_people(s, cli_people.decision_ids(decision), a.tenant)
     s.show.decision(decision)
     return 0
@@ -138,6 +140,7 @@ def _decide(s: _Session) -> int:
         amended_output=a.amended_output,
         tenant=a.tenant,
         language=s.t.language,
+        seen_version=a.seen_version,
     )
     _name_people(s, cli_people.decision_ids(decision), a.tenant)
     s.show.decision(decision)

@@ -255,7 +255,11 @@ def list_queue(
 
 
 def claim(
-    decision_id: str, *, tenant: str = "", lease_seconds: float | None = None
+    decision_id: str,
+    *,
+    tenant: str = "",
+    lease_seconds: float | None = None,
+    seen_version: int = 0,
 ) -> UnaryCall[common_pb2.Decision]:
     """Takes a lease on a decision so that other supervisors leave it alone until it expires.
 
@@ -263,15 +267,21 @@ def claim(
         decision_id: The decision's id.
         tenant: The caller's tenant when empty.
         lease_seconds: How long the lease lasts; the server's default when omitted.
+        seen_version: The ``Decision.version`` the caller was shown; the claim is refused
+            (``CASE_CHANGED``) if the decision changed since, other than by the caller's own
+            claims. 0 binds to nothing.
 
     Returns:
         The decision, with its claim.
 
     Raises:
-        FailedPreconditionError: The decision is final or claimed by someone else.
+        FailedPreconditionError: The decision is final, claimed by someone else, or changed
+            since ``seen_version``.
         AvalError: Any other refusal of the gateway.
     """
-    request = review_pb2.ClaimRequest(tenant=tenant, decision_id=decision_id)
+    request = review_pb2.ClaimRequest(
+        tenant=tenant, decision_id=decision_id, seen_version=seen_version
+    )
     if lease_seconds is not None:
         request.lease.SetInParent()
         request.lease.FromNanoseconds(round(lease_seconds * 1_000_000_000))
@@ -286,6 +296,7 @@ def decide(
     amended_output: Mapping[str, Any] | None = None,
     tenant: str = "",
     language: str = "fr",
+    seen_version: int = 0,
 ) -> UnaryCall[common_pb2.Decision]:
     """Records a human verdict; the decision becomes final when the policy's quorum is met.
 
@@ -296,13 +307,18 @@ def decide(
         amended_output: The output that replaces the suggestion, with ``"amend"`` only.
         tenant: The caller's tenant when empty.
         language: Language of the notice in the reply, ``"fr"`` or ``"en"``.
+        seen_version: The ``Decision.version`` of the case the reviewer was shown. Reviewers'
+            tools must send it: the verdict is then refused (``CASE_CHANGED``) and nothing is
+            written if the decision changed since, other than by the reviewer's own claims.
+            0 binds to nothing (older callers).
 
     Returns:
         The decision after the verdict.
 
     Raises:
         PermissionDeniedError: The caller may not review it (e.g. it proposed it).
-        FailedPreconditionError: The decision is no longer in review.
+        FailedPreconditionError: The decision is no longer in review, or changed since
+            ``seen_version``.
         AvalError: Any other refusal of the gateway.
     """
     request = review_pb2.DecideRequest(
@@ -311,6 +327,7 @@ def decide(
         verdict=_choice(_VERDICTS, "verdict", verdict),
         justification=justification,
         language=language,
+        seen_version=seen_version,
     )
     if amended_output is not None:
         request.amended_output.CopyFrom(to_struct(amended_output, "amended_output"))

@@ -12,7 +12,7 @@ from aval.audit_store import decisions, trail
 from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import Decision, DecisionState, Review, Verdict
 from aval.policies import ReviewPolicy
-from aval.service.decisions import claim_hold
+from aval.service.decisions import claim_hold, seen
 from aval.service.decisions.payloads import schema_violations, size_violations
 from aval.service.decisions.reviewer_registry import required_qualification, used
 from aval.service.deployment import Deployment
@@ -83,7 +83,8 @@ async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) 
     A lease never runs past the end of the caller's hold (`claim_hold`).
 
     Raises:
-        FailedPrecondition: as for a verdict (final, overdue, claimed by another, already
+        FailedPrecondition: CASE_CHANGED when the decision changed since the version the
+            caller saw (`seen`); as for a verdict (final, overdue, claimed by another, already
             reviewed), or CLAIM_HOLD_EXHAUSTED when the caller's hold has come to its end.
     """
     tenant = deployment.tenant_for(principal, request.tenant, "decision.claim")
@@ -91,6 +92,7 @@ async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) 
     default_lease = timedelta(seconds=settings.claim_lease_seconds)
     async with deployment.store.transaction() as conn:
         d, policy = await _load(deployment, conn, tenant, request.decision_id)
+        await seen.check(conn, tenant, d, principal.id, request.seen_version)
         now = deployment.clock.now()
         _check_reviewer(d, principal, policy, now)
         qualification = await required_qualification(conn, tenant, principal, policy, now)
@@ -182,8 +184,9 @@ async def decide(deployment: Deployment, principal: Principal, request: DecideIn
     Raises:
         PermissionDenied: the caller proposed the decision or lacks an eligible role, or (when
             the policy requires it) a valid qualification of the reviewer registry (R11).
-        FailedPrecondition: the decision is final, overdue, claimed by another, already
-            reviewed by the caller, or the verdict is not allowed by its policy.
+        FailedPrecondition: the decision changed since the version the reviewer saw
+            (CASE_CHANGED, `seen`), is final, overdue, claimed by another, already reviewed
+            by the caller, or the verdict is not allowed by its policy.
         InvalidArgument: a required justification or amended output is missing, or the
             amended output is over the size limit or outside the type's output schema.
     """
@@ -195,6 +198,7 @@ async def decide(deployment: Deployment, principal: Principal, request: DecideIn
         raise InvalidArgument(too_large)
     async with deployment.store.transaction() as conn:
         d, policy = await _load(deployment, conn, tenant, request.decision_id)
+        await seen.check(conn, tenant, d, principal.id, request.seen_version)
         now = deployment.clock.now()
         _check_reviewer(d, principal, policy, now)
         qualification = await required_qualification(conn, tenant, principal, policy, now)

@@ -50,6 +50,7 @@ class ClaimIn(Request):
     tenant: str = ""
     decision_id: uuid.UUID
     lease: timedelta | None = Field(default=None, gt=timedelta(0), le=timedelta(hours=24))
+    seen_version: int = Field(default=0, ge=0)
 
 
 class DecideIn(Request):
@@ -59,3 +60,4 @@ class DecideIn(Request):
     justification: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] = ""
     amended_output: dict[str, Any] | None = None
     language: Language = "fr"
+    seen_version: int = Field(default=0, ge=0)

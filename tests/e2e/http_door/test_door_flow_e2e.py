@@ -183,3 +183,30 @@ def test_an_inspector_exports_and_verifies_the_trail_over_http(door: Http) -> No
     # An application may not export: the stream ends with the gateway's refusal.
     refused, end = door.stream("/aval.v1.Audit/ExportEvents", {}, "app-a")
     assert refused == [] and end["error"]["code"] == "permission_denied"
+
+
+def test_a_stale_seen_version_is_refused_over_http(door: Http) -> None:
+    proposed = door.call(f"{GATEWAY}/Propose", proposal(), "app-a")
+    decision = proposed.json["decision"]
+    seen = decision["version"]  # int64: a string in proto3 JSON, sent back as it came
+    claimed = door.call(
+        f"{REVIEW}/Claim", {"decisionId": decision["id"], "seenVersion": seen}, "sup-a1"
+    )
+    assert claimed.status == 200, claimed.body
+    stale = door.call(
+        f"{REVIEW}/Decide",
+        {"decisionId": decision["id"], "verdict": "VERDICT_APPROVE", "seenVersion": seen},
+        "sup-a2",
+    )
+    assert stale.status == 400 and stale.json["code"] == "failed_precondition", stale.body
+    assert stale.reason() == "CASE_CHANGED"
+    info = stale.json["details"][0]["debug"]["metadata"]
+    assert (info["seen_version"], info["current_version"]) == (seen, str(int(seen) + 1))
+    assert "show the case again" in stale.json["message"]
+    own = door.call(
+        f"{REVIEW}/Decide",
+        {"decisionId": decision["id"], "verdict": "VERDICT_APPROVE", "seenVersion": seen},
+        "sup-a1",
+    )
+    assert own.status == 200, own.body
+    assert own.json["decision"]["state"] == "DECISION_STATE_APPROVED"
