@@ -51,11 +51,22 @@ def has_ai(decision: common_pb2.Decision) -> bool:
     return decision.HasField("suggestion") and decision.advice_status not in _WITHOUT_AI
 
 
+def _plain(value: object) -> object:
+    # A Struct holds every number as a double: show 250.0 as the 250 a person typed.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
 def suggestion_short(decision: common_pb2.Decision, width: int = SUGGESTION_WIDTH) -> str:
     """The suggested output on one line, cut to `width` characters; empty without AI."""
     if not has_ai(decision):
         return ""
-    output = json_format.MessageToDict(decision.suggestion.output)
+    output = _plain(json_format.MessageToDict(decision.suggestion.output))
     text = json.dumps(output, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return text if len(text) <= width else text[: width - 1] + "…"
 
