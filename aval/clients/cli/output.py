@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
@@ -75,7 +75,7 @@ class Printer:
         self.names: Mapping[str, str] = {}
         # How close a deadline marks a queue row as due soon, and the clock it is measured by.
         self.near = timedelta(hours=queue_table.NEAR_HOURS)
-        self.now = lambda: datetime.now(UTC)
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     @property
     def shows_names(self) -> bool:
