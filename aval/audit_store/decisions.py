@@ -285,17 +285,26 @@ async def list_pending(
     now: datetime,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
+    claimed_by: str | None = None,
+    deadline_before: datetime | None = None,
 ) -> list[Decision]:
     """Pending decisions of a tenant, earliest deadline first (then id), after a page cursor.
 
     With `actionable_for`, leaves out what that principal proposed, already reviewed, or what
-    someone else holds a live claim on.
+    someone else holds a live claim on. With `claimed_by`, only what that principal holds a
+    live claim on; with `deadline_before`, only deadlines before that moment.
     """
     clauses = ["d.tenant_id = %s", "d.state = 'PENDING_REVIEW'"]
     params: list[Any] = [tenant_id]
     if decision_type:
         clauses.append("d.decision_type = %s")
         params.append(decision_type)
+    if claimed_by:
+        clauses.append("d.claimed_by = %s AND d.claim_expires_at > %s")
+        params.extend([claimed_by, now])
+    if deadline_before is not None:
+        clauses.append("d.deadline < %s")
+        params.append(deadline_before)
     if after is not None:
         clauses.append("(d.deadline, d.id) > (%s, %s)")
         params.extend(after)

@@ -90,6 +90,7 @@ async def range_digests(
 STATE_KINDS = (
     "decision.proposed",
     "decision.claimed",
+    "decision.released",
     "review.recorded",
     "decision.finalized",
     "decision.expired",

@@ -25,27 +25,32 @@ _sym_db = _symbol_database.Default()
 from aval.v1 import common_pb2 as aval_dot_v1_dot_common__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61val/v1/review.proto\x12\x07\x61val.v1\x1a\x14\x61val/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"y\n\x10ListQueueRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x15\n\rdecision_type\x18\x02 \x01(\t\x12\x17\n\x0f\x61\x63tionable_only\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"R\n\x11ListQueueResponse\x12$\n\tdecisions\x18\x01 \x03(\x0b\x32\x11.aval.v1.Decision\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"s\n\x0c\x43laimRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12(\n\x05lease\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cseen_version\x18\x04 \x01(\x03\"4\n\rClaimResponse\x12#\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x11.aval.v1.Decision\"\xc7\x01\n\rDecideRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12!\n\x07verdict\x18\x03 \x01(\x0e\x32\x10.aval.v1.Verdict\x12\x15\n\rjustification\x18\x04 \x01(\t\x12/\n\x0e\x61mended_output\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08language\x18\x06 \x01(\t\x12\x14\n\x0cseen_version\x18\x07 \x01(\x03\"5\n\x0e\x44\x65\x63ideResponse\x12#\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x11.aval.v1.Decision2\xbf\x01\n\x06Review\x12\x42\n\tListQueue\x12\x19.aval.v1.ListQueueRequest\x1a\x1a.aval.v1.ListQueueResponse\x12\x36\n\x05\x43laim\x12\x15.aval.v1.ClaimRequest\x1a\x16.aval.v1.ClaimResponse\x12\x39\n\x06\x44\x65\x63ide\x12\x16.aval.v1.DecideRequest\x1a\x17.aval.v1.DecideResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61val/v1/review.proto\x12\x07\x61val.v1\x1a\x14\x61val/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x01\n\x10ListQueueRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x15\n\rdecision_type\x18\x02 \x01(\t\x12\x17\n\x0f\x61\x63tionable_only\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\x12\x15\n\rclaimed_by_me\x18\x06 \x01(\x08\x12\x33\n\x0f\x64\x65\x61\x64line_before\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"R\n\x11ListQueueResponse\x12$\n\tdecisions\x18\x01 \x03(\x0b\x32\x11.aval.v1.Decision\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"s\n\x0c\x43laimRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12(\n\x05lease\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cseen_version\x18\x04 \x01(\x03\"4\n\rClaimResponse\x12#\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x11.aval.v1.Decision\"5\n\x0eReleaseRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\"6\n\x0fReleaseResponse\x12#\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x11.aval.v1.Decision\"\xc7\x01\n\rDecideRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12!\n\x07verdict\x18\x03 \x01(\x0e\x32\x10.aval.v1.Verdict\x12\x15\n\rjustification\x18\x04 \x01(\t\x12/\n\x0e\x61mended_output\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08language\x18\x06 \x01(\t\x12\x14\n\x0cseen_version\x18\x07 \x01(\x03\"5\n\x0e\x44\x65\x63ideResponse\x12#\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x11.aval.v1.Decision2\xfd\x01\n\x06Review\x12\x42\n\tListQueue\x12\x19.aval.v1.ListQueueRequest\x1a\x1a.aval.v1.ListQueueResponse\x12\x36\n\x05\x43laim\x12\x15.aval.v1.ClaimRequest\x1a\x16.aval.v1.ClaimResponse\x12<\n\x07Release\x12\x17.aval.v1.ReleaseRequest\x1a\x18.aval.v1.ReleaseResponse\x12\x39\n\x06\x44\x65\x63ide\x12\x16.aval.v1.DecideRequest\x1a\x17.aval.v1.DecideResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aval.v1.review_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LISTQUEUEREQUEST']._serialized_start=117
-  _globals['_LISTQUEUEREQUEST']._serialized_end=238
-  _globals['_LISTQUEUERESPONSE']._serialized_start=240
-  _globals['_LISTQUEUERESPONSE']._serialized_end=322
-  _globals['_CLAIMREQUEST']._serialized_start=324
-  _globals['_CLAIMREQUEST']._serialized_end=439
-  _globals['_CLAIMRESPONSE']._serialized_start=441
-  _globals['_CLAIMRESPONSE']._serialized_end=493
-  _globals['_DECIDEREQUEST']._serialized_start=496
-  _globals['_DECIDEREQUEST']._serialized_end=695
-  _globals['_DECIDERESPONSE']._serialized_start=697
-  _globals['_DECIDERESPONSE']._serialized_end=750
-  _globals['_REVIEW']._serialized_start=753
-  _globals['_REVIEW']._serialized_end=944
+  _globals['_LISTQUEUEREQUEST']._serialized_start=151
+  _globals['_LISTQUEUEREQUEST']._serialized_end=348
+  _globals['_LISTQUEUERESPONSE']._serialized_start=350
+  _globals['_LISTQUEUERESPONSE']._serialized_end=432
+  _globals['_CLAIMREQUEST']._serialized_start=434
+  _globals['_CLAIMREQUEST']._serialized_end=549
+  _globals['_CLAIMRESPONSE']._serialized_start=551
+  _globals['_CLAIMRESPONSE']._serialized_end=603
+  _globals['_RELEASEREQUEST']._serialized_start=605
+  _globals['_RELEASEREQUEST']._serialized_end=658
+  _globals['_RELEASERESPONSE']._serialized_start=660
+  _globals['_RELEASERESPONSE']._serialized_end=714
+  _globals['_DECIDEREQUEST']._serialized_start=717
+  _globals['_DECIDEREQUEST']._serialized_end=916
+  _globals['_DECIDERESPONSE']._serialized_start=918
+  _globals['_DECIDERESPONSE']._serialized_end=971
+  _globals['_REVIEW']._serialized_start=974
+  _globals['_REVIEW']._serialized_end=1227
 # @@protoc_insertion_point(module_scope)

@@ -45,6 +45,11 @@ class ReviewStub:
                 request_serializer=aval_dot_v1_dot_review__pb2.ClaimRequest.SerializeToString,
                 response_deserializer=aval_dot_v1_dot_review__pb2.ClaimResponse.FromString,
                 _registered_method=True)
+        self.Release = channel.unary_unary(
+                '/aval.v1.Review/Release',
+                request_serializer=aval_dot_v1_dot_review__pb2.ReleaseRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_review__pb2.ReleaseResponse.FromString,
+                _registered_method=True)
         self.Decide = channel.unary_unary(
                 '/aval.v1.Review/Decide',
                 request_serializer=aval_dot_v1_dot_review__pb2.DecideRequest.SerializeToString,
@@ -70,6 +75,14 @@ class ReviewServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Release(self, request, context):
+        """Gives back a claim before its lease ends, so that colleagues may take the decision now.
+        Only the supervisor holding the claim may release it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Decide(self, request, context):
         """Records a verdict; the decision becomes final when the policy's quorum is met.
         """
@@ -89,6 +102,11 @@ def add_ReviewServicer_to_server(servicer, server):
                     servicer.Claim,
                     request_deserializer=aval_dot_v1_dot_review__pb2.ClaimRequest.FromString,
                     response_serializer=aval_dot_v1_dot_review__pb2.ClaimResponse.SerializeToString,
+            ),
+            'Release': grpc.unary_unary_rpc_method_handler(
+                    servicer.Release,
+                    request_deserializer=aval_dot_v1_dot_review__pb2.ReleaseRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_review__pb2.ReleaseResponse.SerializeToString,
             ),
             'Decide': grpc.unary_unary_rpc_method_handler(
                     servicer.Decide,
@@ -151,6 +169,33 @@ class Review:
             '/aval.v1.Review/Claim',
             aval_dot_v1_dot_review__pb2.ClaimRequest.SerializeToString,
             aval_dot_v1_dot_review__pb2.ClaimResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Release(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.Review/Release',
+            aval_dot_v1_dot_review__pb2.ReleaseRequest.SerializeToString,
+            aval_dot_v1_dot_review__pb2.ReleaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,10 @@ class ReviewStub:
     """Lists decisions awaiting review, oldest deadline first."""
     Claim: _grpc.UnaryUnaryMultiCallable[_review_pb2.ClaimRequest, _review_pb2.ClaimResponse]
     """Takes a lease on a decision so that other supervisors leave it alone until it expires."""
+    Release: _grpc.UnaryUnaryMultiCallable[_review_pb2.ReleaseRequest, _review_pb2.ReleaseResponse]
+    """Gives back a claim before its lease ends, so that colleagues may take the decision now.
+    Only the supervisor holding the claim may release it.
+    """
     Decide: _grpc.UnaryUnaryMultiCallable[_review_pb2.DecideRequest, _review_pb2.DecideResponse]
     """Records a verdict; the decision becomes final when the policy's quorum is met."""
 
@@ -49,6 +53,10 @@ class ReviewAsyncStub(ReviewStub):
     """Lists decisions awaiting review, oldest deadline first."""
     Claim: _aio.UnaryUnaryMultiCallable[_review_pb2.ClaimRequest, _review_pb2.ClaimResponse]  # type: ignore[assignment]
     """Takes a lease on a decision so that other supervisors leave it alone until it expires."""
+    Release: _aio.UnaryUnaryMultiCallable[_review_pb2.ReleaseRequest, _review_pb2.ReleaseResponse]  # type: ignore[assignment]
+    """Gives back a claim before its lease ends, so that colleagues may take the decision now.
+    Only the supervisor holding the claim may release it.
+    """
     Decide: _aio.UnaryUnaryMultiCallable[_review_pb2.DecideRequest, _review_pb2.DecideResponse]  # type: ignore[assignment]
     """Records a verdict; the decision becomes final when the policy's quorum is met."""
 
@@ -70,6 +78,16 @@ class ReviewServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_review_pb2.ClaimResponse, _abc.Awaitable[_review_pb2.ClaimResponse]]:
         """Takes a lease on a decision so that other supervisors leave it alone until it expires."""
+
+    @_abc_1.abstractmethod
+    def Release(
+        self,
+        request: _review_pb2.ReleaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_review_pb2.ReleaseResponse, _abc.Awaitable[_review_pb2.ReleaseResponse]]:
+        """Gives back a claim before its lease ends, so that colleagues may take the decision now.
+        Only the supervisor holding the claim may release it.
+        """
 
     @_abc_1.abstractmethod
     def Decide(

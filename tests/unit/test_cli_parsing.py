@@ -28,6 +28,7 @@ COMMAND_LINES = {
     "propose": ["propose", "--type", "t", "--subject", "s", "--input", "{}", "--suggestion", "{}"],
     "queue list": ["queue", "list"],
     "claim": ["claim", "D1"],
+    "release": ["release", "D1"],
     "decide": ["decide", "D1", "--approve"],
     "decision show": ["decision", "show", "D1"],
     "decision watch": ["decision", "watch", "D1"],
@@ -398,15 +399,12 @@ def test_queue_is_a_table_with_the_next_page(
     lines = out.splitlines()
     assert status == 0 and gateway.calls[0][2]["actionable_only"] is True
     assert lines[0].split() == [
-        "DÉCISION",
-        "TYPE",
-        "SUJET",
-        "VALID.",
-        "ÉCHÉANCE",
-        "RÉSERVÉE",
-        "PAR",
+        *("URGENT", "DÉCISION", "TYPE", "SUJET", "SUGGESTION", "DE", "L'IA", "CONFIANCE"),
+        *("VALID.", "ÉCHÉANCE", "RÉSERVÉE", "PAR"),
     ]
-    assert lines[1].split()[:4] == ["D1", "orientation_courrier", "dossier-42", "0/2"]
+    assert lines[1].split()[:7] == [
+        *("D1", "orientation_courrier", "dossier-42", "sans", "IA", "—", "0/2")
+    ]
     assert lines[-1] == f"Page suivante : --page-token {response.next_page_token}"
 
 

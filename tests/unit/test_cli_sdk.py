@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -92,6 +93,10 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer, review_pb2_grpc.ReviewServic
     def Claim(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._record(request, context)
         return review_pb2.ClaimResponse(decision=common_pb2.Decision(id=request.decision_id))
+
+    def Release(self, request: Any, context: grpc.ServicerContext) -> Any:
+        self._record(request, context)
+        return review_pb2.ReleaseResponse(decision=common_pb2.Decision(id=request.decision_id))
 
     def Decide(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._record(request, context)
@@ -194,13 +199,19 @@ def test_decide_claim_and_queue_send_what_the_contract_expects(
         client.claim("D1", lease_seconds=90.5)
         client.claim("D1")
         page = client.list_queue(decision_type="t", actionable_only=True, page_size=5)
-    decide, claim, default_claim, queue = servicer.requests
+        released = client.release("D1")
+        client.list_queue(claimed_by_me=True, deadline_before=datetime(2026, 3, 1, tzinfo=UTC))
+    decide, claim, default_claim, queue, release, filtered = servicer.requests
     assert (decide.verdict, decide.language) == (common_pb2.VERDICT_AMEND, "en")
     assert json_format.MessageToDict(decide.amended_output) == {"service": "propreté"}
     assert (claim.lease.seconds, claim.lease.nanos) == (90, 500_000_000)
     assert not default_claim.HasField("lease")
     assert (queue.decision_type, queue.actionable_only, queue.page_size) == ("t", True, 5)
     assert page.next_page_token == "p2"
+    assert (release.decision_id, released.id) == ("D1", "D1")
+    assert not queue.claimed_by_me and not queue.HasField("deadline_before")
+    assert filtered.claimed_by_me
+    assert filtered.deadline_before.ToDatetime(tzinfo=UTC) == datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def test_wait_for_outcome_follows_the_watch_to_the_final_state(
@@ -241,6 +252,7 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         _calls.get_decision("D1"),
         _calls.list_queue(),
         _calls.claim("D1"),
+        _calls.release("D1"),
         _calls.decide("D1", verdict="reject"),
         _audit_calls.query_events(),
         _audit_calls.explain_decision("D1", audience="citizen"),

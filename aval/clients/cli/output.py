@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
-from datetime import UTC
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
+from aval.clients.cli import queue_table
 from aval.clients.cli.messages import Messages
 from aval.clients.cli.people import shown
 from aval.v1 import audit_pb2, common_pb2, gateway_pb2, journal_pb2, review_pb2
@@ -19,7 +20,7 @@ _NOTHING = "—"
 
 
 def format_time(timestamp: timestamp_pb2.Timestamp) -> str:
-    """Writes a timestamp in local time, ISO 8601 to the second, or a dash when unset.
+    """Writes a timestamp in Paris time, ISO 8601 to the second, or a dash when unset.
 
     Args:
         timestamp: The timestamp; all zeros means unset.
@@ -29,7 +30,7 @@ def format_time(timestamp: timestamp_pb2.Timestamp) -> str:
     """
     if not timestamp.seconds and not timestamp.nanos:
         return _NOTHING
-    return timestamp.ToDatetime(tzinfo=UTC).astimezone().isoformat(timespec="seconds")
+    return queue_table.paris(timestamp.ToDatetime(tzinfo=UTC)).isoformat(timespec="seconds")
 
 
 def _plain(value: Any) -> Any:
@@ -72,6 +73,9 @@ class Printer:
         self._out = out if out is not None else sys.stdout
         # Display names of the people the next print names, by id (cli/people.py).
         self.names: Mapping[str, str] = {}
+        # How close a deadline marks a queue row as due soon, and the clock it is measured by.
+        self.near = timedelta(hours=queue_table.NEAR_HOURS)
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     @property
     def shows_names(self) -> bool:
@@ -80,6 +84,16 @@ class Printer:
 
     def _line(self, text: str = "") -> None:
         print(text, file=self._out)
+
+    def note(self, key: str, **values: Any) -> None:
+        """Prints one text of the catalogue, in text mode only (JSON keeps to the document).
+
+        Args:
+            key: The text's key in cli.toml.
+            **values: Its placeholders.
+        """
+        if not self._as_json:
+            self._line(self._t(key, **values))
 
     def json(self, message: Message, *, compact: bool = False) -> None:
         """Prints a message as proto3 JSON, with fields left at their defaults.
@@ -234,21 +248,9 @@ class Printer:
         if not response.decisions:
             self._line(self._t("queue_empty"))
         else:
-            header = [
-                self._t(f"col.{key}")
-                for key in ("id", "type", "subject", "approvals", "deadline", "claim")
-            ]
-            rows = [
-                [
-                    d.id,
-                    d.decision_type,
-                    d.subject_ref,
-                    f"{d.approvals}/{d.required_approvals}",
-                    format_time(d.deadline),
-                    shown(self.names, d.claim.claimed_by) or _NOTHING,
-                ]
-                for d in response.decisions
-            ]
+            header, rows = queue_table.rows(
+                response.decisions, self._t, self.names, now=self.now(), near=self.near
+            )
             for line in _table(header, rows):
                 self._line(line)
         self._next_page(response.next_page_token)

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from aval.clients.cli import admin_parser
+from aval.clients.cli import admin_parser, queue_table
 from aval.clients.cli import export as cli_export
 from aval.clients.cli import journal as cli_journal
 from aval.clients.cli import proofs as cli_proofs
@@ -210,6 +210,7 @@ def build_parser(t: Messages) -> argparse.ArgumentParser:
     queue_list = add(queue, "list", "help.queue_list")
     queue_list.add_argument("--type", default="", help=t("help.type"))
     queue_list.add_argument("--actionable", action="store_true", help=t("help.actionable"))
+    queue_table.add_options(queue_list, t)
     _paging(queue_list, t)
     queue_list.set_defaults(command="queue list")
 
@@ -218,6 +219,9 @@ def build_parser(t: Messages) -> argparse.ArgumentParser:
         "--lease", type=_at_least_zero(float, t), metavar="SECONDS", help=t("help.lease")
     )
     claim.set_defaults(command="claim")
+
+    release = add(commands, "release", "help.release")
+    release.set_defaults(command="release")
 
     decide = add(commands, "decide", "help.decide")
     verdict = decide.add_mutually_exclusive_group(required=True)
@@ -273,10 +277,21 @@ def build_parser(t: Messages) -> argparse.ArgumentParser:
     admin_parser.add_commands(commands, add, t)
     cli_journal.add_commands(commands, add, t)
 
-    for parser in (claim, decide, show, watch, explain):
+    for parser in (claim, release, decide, show, watch, explain):
         parser.add_argument("id", help=t("help.id"))
     for parser in (queue_list, show, watch, events, explain):
         cli_journal.add_purpose(parser, t)
-    for parser in (propose, queue_list, claim, decide, show, watch, events, verify, explain):
+    for parser in (
+        propose,
+        queue_list,
+        claim,
+        release,
+        decide,
+        show,
+        watch,
+        events,
+        verify,
+        explain,
+    ):
         parser.add_argument("--tenant", default="", metavar="T", help=t("help.tenant"))
     return top

@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aval.clients.cli import admin as cli_admin
 from aval.clients.cli import export as cli_export
@@ -115,8 +116,11 @@ def _queue_list(s: _Session) -> int:
         actionable_only=a.actionable,
         page_size=a.page_size,
         page_token=a.page_token,
+        claimed_by_me=a.mine,
+        deadline_before=a.due_before,
     )
     _name_people(s, cli_people.queue_ids(response), a.tenant)
+    s.show.near = timedelta(hours=a.near)
     s.show.queue(response)
     return 0
 
@@ -127,6 +131,15 @@ def _claim(s: _Session) -> int:
         a.id, tenant=a.tenant, lease_seconds=a.lease, seen_version=a.seen_version
     )
     _name_people(s, cli_people.decision_ids(decision), a.tenant)
+    s.show.decision(decision)
+    return 0
+
+
+def _release(s: _Session) -> int:
+    a = s.args
+    decision = s.client.release(a.id, tenant=a.tenant)
+    _name_people(s, cli_people.decision_ids(decision), a.tenant)
+    s.show.note("released", id=decision.id)
     s.show.decision(decision)
     return 0
 
@@ -249,6 +262,7 @@ _GATEWAY_COMMANDS: dict[str, Callable[[_Session], int]] = {
     "propose": _propose,
     "queue list": _queue_list,
     "claim": _claim,
+    "release": _release,
     "decide": _decide,
     "decision show": _decision_show,
     "decision watch": _decision_watch,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from google.protobuf import json_format, struct_pb2
@@ -228,6 +229,8 @@ def list_queue(
     actionable_only: bool = False,
     page_size: int = 0,
     page_token: str = "",
+    claimed_by_me: bool = False,
+    deadline_before: datetime | None = None,
 ) -> UnaryCall[review_pb2.ListQueueResponse]:
     """Lists decisions awaiting review, oldest deadline first.
 
@@ -237,6 +240,8 @@ def list_queue(
         actionable_only: Only decisions the caller may act on now.
         page_size: 50 when 0; at most 500.
         page_token: ``next_page_token`` of the previous page.
+        claimed_by_me: Only decisions the caller holds a live claim on.
+        deadline_before: Only decisions due before this moment (an aware datetime).
 
     Returns:
         One page of decisions and the token of the next one (empty on the last page).
@@ -250,7 +255,10 @@ def list_queue(
         actionable_only=actionable_only,
         page_size=page_size,
         page_token=page_token,
+        claimed_by_me=claimed_by_me,
     )
+    if deadline_before is not None:
+        request.deadline_before.FromDatetime(deadline_before.astimezone(UTC))
     return UnaryCall("review", "ListQueue", request, _whole)
 
 
@@ -286,6 +294,25 @@ def claim(
         request.lease.SetInParent()
         request.lease.FromNanoseconds(round(lease_seconds * 1_000_000_000))
     return UnaryCall("review", "Claim", request, _decision_of)
+
+
+def release(decision_id: str, *, tenant: str = "") -> UnaryCall[common_pb2.Decision]:
+    """Gives back the caller's claim on a decision before its lease ends.
+
+    Args:
+        decision_id: The decision's id.
+        tenant: The caller's tenant when empty.
+
+    Returns:
+        The decision, free of any claim.
+
+    Raises:
+        FailedPreconditionError: Nobody holds a claim on it (NOT_CLAIMED), someone else does
+            (CLAIMED_BY_ANOTHER), or it is final.
+        AvalError: Any other refusal of the gateway.
+    """
+    request = review_pb2.ReleaseRequest(tenant=tenant, decision_id=decision_id)
+    return UnaryCall("review", "Release", request, _decision_of)
 
 
 def decide(

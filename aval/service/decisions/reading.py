@@ -75,12 +75,19 @@ async def list_queue(
             now=deployment.clock.now(),
             after=after,
             limit=request.page_size + 1,
+            claimed_by=principal.id if request.claimed_by_me else None,
+            deadline_before=request.deadline_before,
         )
     more = len(page) > request.page_size
     page = page[: request.page_size]
     token = decisions.encode_page_token(page[-1].deadline, page[-1].id) if more else ""
     filters = summary(
-        {"decision_type": request.decision_type, "actionable_only": request.actionable_only}
+        {
+            "decision_type": request.decision_type,
+            "actionable_only": request.actionable_only,
+            "claimed_by_me": request.claimed_by_me,
+            "deadline_before": request.deadline_before,
+        }
     )
     await journal_read(
         deployment,

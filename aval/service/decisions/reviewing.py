@@ -23,7 +23,7 @@ from aval.service.errors import (
     PermissionDenied,
 )
 from aval.service.identity import Principal, actor_of
-from aval.service.requests.decisions import ClaimIn, DecideIn
+from aval.service.requests.decisions import ClaimIn, DecideIn, ReleaseIn
 from aval.service.telemetry import current_trace_id
 from aval.service.text import has_visible_text
 from aval.service.webhooks.outcomes import Outcomes
@@ -117,6 +117,50 @@ async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) 
                 "held_since": utc_iso(hold.since),
                 "hold_ends_at": utc_iso(hold.ends_at),
                 **used(qualification),
+                **_state_data(d),
+            },
+        )
+        await decisions.save(conn, d)
+        await trail.append_events(
+            conn, tenant, [event], occurred_at=now, trace_id=current_trace_id()
+        )
+    return d
+
+
+async def release(deployment: Deployment, principal: Principal, request: ReleaseIn) -> Decision:
+    """Gives back the caller's live claim on a decision before its lease ends.
+
+    Only the holder may release a claim; a refusal writes nothing.
+
+    Raises:
+        FailedPrecondition: DECISION_FINAL, NOT_CLAIMED when nobody holds a live claim, or
+            CLAIMED_BY_ANOTHER when someone else holds it.
+    """
+    tenant = deployment.tenant_for(principal, request.tenant, "decision.claim")
+    async with deployment.store.transaction() as conn:
+        d, _ = await _load(deployment, conn, tenant, request.decision_id)
+        now = deployment.clock.now()
+        if d.state.is_final:
+            raise FailedPrecondition("DECISION_FINAL", decision=d.id, state=d.state.value)
+        holder = d.claim_holder(now)
+        if holder is None:
+            raise FailedPrecondition("NOT_CLAIMED", decision=d.id)
+        if holder != principal.id:
+            raise FailedPrecondition(
+                "CLAIMED_BY_ANOTHER",
+                decision=d.id,
+                holder=holder,
+                until=utc_iso(d.claim_expires_at or now),
+            )
+        lease_ended_at = d.claim_expires_at or now
+        d.claimed_by, d.claim_expires_at, d.updated_at = None, None, now
+        event = NewEvent(
+            "decision.released",
+            actor_of(principal),
+            d.id,
+            {
+                "released_by": principal.id,
+                "claim_expires_at": utc_iso(lease_ended_at),
                 **_state_data(d),
             },
         )

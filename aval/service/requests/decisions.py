@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
@@ -44,6 +44,8 @@ class ListQueueIn(Request):
     actionable_only: bool = False
     page_size: int = Field(default=50, ge=1, le=500)
     page_token: str = ""
+    claimed_by_me: bool = False
+    deadline_before: datetime | None = None
 
 
 class ClaimIn(Request):
@@ -51,6 +53,11 @@ class ClaimIn(Request):
     decision_id: uuid.UUID
     lease: timedelta | None = Field(default=None, gt=timedelta(0), le=timedelta(hours=24))
     seen_version: int = Field(default=0, ge=0)
+
+
+class ReleaseIn(Request):
+    tenant: str = ""
+    decision_id: uuid.UUID
 
 
 class DecideIn(Request):

@@ -56,6 +56,7 @@ def base_requests(decision_id: str) -> dict[str, dict[str, Any]]:
         "GetDecision": {"decision_id": decision_id},
         "WatchDecision": {"decision_id": decision_id},
         "Claim": {"decision_id": decision_id},
+        "Release": {"decision_id": decision_id},
     }
 
 

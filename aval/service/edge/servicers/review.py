@@ -7,7 +7,7 @@ from aval.service.deployment import Deployment
 from aval.service.edge import convert
 from aval.service.edge.servicers.edge import Context, caller, guarded
 from aval.service.requests import parse
-from aval.service.requests.decisions import ClaimIn, DecideIn, ListQueueIn
+from aval.service.requests.decisions import ClaimIn, DecideIn, ListQueueIn, ReleaseIn
 from aval.v1 import review_pb2, review_pb2_grpc
 
 
@@ -31,6 +31,12 @@ class ReviewServicer(review_pb2_grpc.ReviewServicer):
     ) -> review_pb2.ClaimResponse:
         d = await reviewing.claim(self.deployment, caller(), parse(ClaimIn, request))
         return review_pb2.ClaimResponse(decision=convert.decision(d, self.deployment.policies))
+
+    async def Release(
+        self, request: review_pb2.ReleaseRequest, context: Context
+    ) -> review_pb2.ReleaseResponse:
+        d = await reviewing.release(self.deployment, caller(), parse(ReleaseIn, request))
+        return review_pb2.ReleaseResponse(decision=convert.decision(d, self.deployment.policies))
 
     async def Decide(
         self, request: review_pb2.DecideRequest, context: Context
