@@ -67,7 +67,10 @@ def test_a_queue_page_journals_each_decision_it_shows_R13(as_: As) -> None:
     for decision_id in shown:
         rows = journal_of(as_("dpo-a"), decision_id=decision_id, reader="sup-a3")
         assert [(r.action, r.filters) for r in rows] == [
-            ("queue.list", '{"actionable_only":false,"decision_type":"sans.amendement"}')
+            (
+                "queue.list",
+                '{"actionable_only":false,"claimed_by_me":false,"decision_type":"sans.amendement"}',
+            )
         ]
 
 
