@@ -16,6 +16,7 @@ from aval.audit_store import checkpoints
 from aval.audit_store.checkpoints import CheckpointRecord, TrailInconsistent
 from aval.service.audit import signing
 from aval.service.audit.signing import Signer
+from aval.service.cancelling import stop_if_cancelled
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition
 from aval.service.identity import Principal
@@ -314,3 +315,4 @@ async def run_checkpoints(deployment: Deployment, interval: float) -> None:
             raise
         except Exception:  # the task must outlive a database restart; logged, retried
             log.exception("periodic checkpoints failed; retrying in %.1fs", interval)
+        stop_if_cancelled()

@@ -8,6 +8,7 @@ import logging
 from datetime import datetime
 
 from aval.audit_store import Store, access_journal
+from aval.service.cancelling import stop_if_cancelled
 from aval.service.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -45,4 +46,5 @@ async def run_purge(store: Store, clock: Clock, months: int, interval: float) ->
             raise
         except Exception:  # must outlive a database restart; logged, retried
             log.exception("purging the access journal failed; retrying in %.1fs", interval)
+        stop_if_cancelled()
         await asyncio.sleep(interval)
