@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from google.rpc import error_details_pb2
 
+from aval.clients import Client
 from aval.service.ai.egress import EgressPolicy, EndpointRule, TenantEgress
 from aval.service.audit.signing import PRIVATE_KEY_NAME, Signer, write_key_pair
 from aval.service.identity import token_hash
@@ -358,3 +360,18 @@ def serve_refused(database_url: str, folder: Path, **settings: str) -> str:
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     return done.stderr
+
+
+def clients_of(server: ServerProcess) -> Iterator[Callable[[str], Client]]:
+    """`get("sup-a1")`: a blocking SDK client of `server` holding that principal's token."""
+    clients: dict[str, Client] = {}
+
+    def get(principal: str) -> Client:
+        assert principal in PRINCIPALS, principal
+        if principal not in clients:
+            clients[principal] = Client(server.address, token_of(principal), timeout=20)
+        return clients[principal]
+
+    yield get
+    for client in clients.values():
+        client.close()

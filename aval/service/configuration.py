@@ -21,7 +21,6 @@ from typing import Protocol
 
 from aval.policies import PolicyBook, PolicyError, load_policy_dir
 from aval.service.authorization import Authorizer, GrantsFileError
-from aval.service.identity import Principal
 
 
 class ConfigurationInvalid(Exception):
@@ -130,12 +129,11 @@ _GRANT_LINE = re.compile(r": line (\d+): ")
 
 @dataclass
 class GrantsPart:
-    """The Casbin grants of AVAL_GRANTS_FILE (the packaged grants.csv when unset), authorising
-    the principals `principals()` returns."""
+    """The Casbin grants of AVAL_GRANTS_FILE (the packaged grants.csv when unset): what each
+    role may do; callers bring their roles with each call."""
 
     holder: Holder
     grants_file: Path | None
-    principals: Callable[[], list[Principal]]
     name: str = "grants"
     _seen: str = field(default="", init=False)
 
@@ -156,7 +154,7 @@ class GrantsPart:
     def stage(self) -> Staged:
         seen = self._revision()
         try:
-            authorizer = Authorizer(self.principals(), self.grants_file)
+            authorizer = Authorizer(grants_file=self.grants_file)
         except GrantsFileError as exc:
             text = str(exc)
             problem, _, fix = text.partition(" — fix: ")

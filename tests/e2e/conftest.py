@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from aval.clients import Client
-from tests.support import PRINCIPALS, ServerProcess, token_of
+from tests.support import ServerProcess, clients_of
 
 from .helpers import Raw
 
@@ -26,17 +26,7 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
 @pytest.fixture(scope="package")
 def client_of(server: ServerProcess) -> Iterator[ClientOf]:
     """`client_of("sup-a1")`: a blocking SDK client holding that principal's token."""
-    clients: dict[str, Client] = {}
-
-    def get(principal: str) -> Client:
-        assert principal in PRINCIPALS, principal
-        if principal not in clients:
-            clients[principal] = Client(server.address, token_of(principal), timeout=20)
-        return clients[principal]
-
-    yield get
-    for client in clients.values():
-        client.close()
+    yield from clients_of(server)
 
 
 @pytest.fixture(scope="package")

@@ -134,7 +134,7 @@ def test_a_reload_applies_nothing_when_any_part_is_invalid(tmp_path: Path) -> No
     grants.write_text("p, admin, *, admin.write\n", encoding="utf-8")
     holder = _Holder(load_policy_dir(folder), Authorizer([], grants))
     first_book, first_authorizer = holder.policies, holder.authorizer
-    reloader = Reloader([PoliciesPart(holder, folder), GrantsPart(holder, grants, lambda: [])])
+    reloader = Reloader([PoliciesPart(holder, folder), GrantsPart(holder, grants)])
     assert not any(s.revision.changed for s in reloader.stage())
     (folder / "ville-b.yaml").write_text(
         POLICIES["ville-b"] + "    deadline: 5d\n", encoding="utf-8"

@@ -84,7 +84,7 @@ def reload_principals(deployment: Deployment, authenticator: FileAuthenticator) 
     if authenticator.path is None:
         raise ValueError("this authenticator was not read from a file")
     fresh = FileAuthenticator.from_file(authenticator.path, clock=deployment.clock)
-    authorizer = Authorizer(fresh.principals, deployment.settings.grants_file)
+    authorizer = Authorizer(grants_file=deployment.settings.grants_file)
     authenticator.adopt(fresh)
     deployment.authorizer = authorizer
     return fresh.principals

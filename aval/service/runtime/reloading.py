@@ -158,20 +158,12 @@ def parts(deployment: Deployment) -> Reloader:
     settings = deployment.settings
     assert settings.policy_dir is not None
 
-    at_start = list(getattr(deployment.authenticator, "principals", []))
-
-    def principals() -> list[Principal]:
-        # The authenticator's principals as they are now (the principals part reloads them);
-        # those of the start when it does not list them.
-        return list(getattr(deployment.authenticator, "principals", at_start))
-
     reloadable: list[Reloadable] = []
     file_authenticator = file_authenticator_of(deployment)
     if file_authenticator is not None and file_authenticator.path is not None:
-        # First: the grants part authorises the principals as this part reads them.
         reloadable.append(PrincipalsPart(file_authenticator, file_authenticator.path))
     reloadable.append(PoliciesPart(deployment, settings.policy_dir))
-    reloadable.append(GrantsPart(deployment, settings.grants_file, principals))
+    reloadable.append(GrantsPart(deployment, settings.grants_file))
     return Reloader(reloadable)
 
 

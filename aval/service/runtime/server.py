@@ -124,8 +124,8 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
     server_tls(settings)
     book = load_policy_dir(policy_dir)
     principals = load_principals(principals_file)
-    try:  # the grants file, checked with the principals it will authorise
-        Authorizer([p for p, _ in principals], settings.grants_file)
+    try:  # the grants file, checked before anything starts
+        Authorizer(grants_file=settings.grants_file)
     except GrantsFileError as exc:
         raise StartupError(str(exc)) from exc
     egress = load_egress(settings.ai_egress_file, book.tenants, [p for p, _ in principals])
@@ -198,7 +198,7 @@ async def _deployment(settings: Settings) -> Deployment:
         store=store,
         policies=policies,
         authenticator=served,
-        authorizer=Authorizer(authenticator.principals, settings.grants_file),
+        authorizer=Authorizer(grants_file=settings.grants_file),
         listener=listener,
         writer=writer,
         signer=checkpointing.load_signer(settings),

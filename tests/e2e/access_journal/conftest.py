@@ -9,7 +9,7 @@ import pytest
 
 from aval.clients import Client
 from aval.v1 import journal_pb2
-from tests.support import PRINCIPALS, ServerProcess, token_of
+from tests.support import ServerProcess, clients_of
 
 Records = list[journal_pb2.AccessRecord]
 
@@ -27,21 +27,6 @@ def journal_server(
     yield process
     status = process.stop()
     assert status == 0, f"exit status {status} on SIGTERM:\n{process.log_path.read_text()}"
-
-
-def clients_of(server: ServerProcess) -> Iterator[Callable[[str], Client]]:
-    """`get("sup-a1")`: a blocking SDK client of `server` holding that principal's token."""
-    clients: dict[str, Client] = {}
-
-    def get(principal: str) -> Client:
-        assert principal in PRINCIPALS, principal
-        if principal not in clients:
-            clients[principal] = Client(server.address, token_of(principal), timeout=20)
-        return clients[principal]
-
-    yield get
-    for client in clients.values():
-        client.close()
 
 
 @pytest.fixture(scope="package")
