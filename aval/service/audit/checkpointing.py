@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 import os
@@ -14,9 +13,9 @@ from pathlib import Path
 
 from aval.audit_store import checkpoints
 from aval.audit_store.checkpoints import CheckpointRecord, TrailInconsistent
+from aval.service import cancelling
 from aval.service.audit import signing
 from aval.service.audit.signing import Signer
-from aval.service.cancelling import stop_if_cancelled
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition
 from aval.service.identity import Principal
@@ -87,11 +86,7 @@ def start_periodic(deployment: Deployment) -> asyncio.Task[None] | None:
 
 async def stop_periodic(task: asyncio.Task[None] | None) -> None:
     """Stops the task `start_periodic` started, if any, and waits for it to end."""
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await cancelling.stop(task)
 
 
 def witness_path(settings: Settings) -> Path:
@@ -315,4 +310,4 @@ async def run_checkpoints(deployment: Deployment, interval: float) -> None:
             raise
         except Exception:  # the task must outlive a database restart; logged, retried
             log.exception("periodic checkpoints failed; retrying in %.1fs", interval)
-        stop_if_cancelled()
+        cancelling.stop_if_asked()

@@ -8,7 +8,7 @@ import logging
 from datetime import datetime
 
 from aval.audit_store import Store, access_journal
-from aval.service.cancelling import stop_if_cancelled
+from aval.service.cancelling import stop_if_asked
 from aval.service.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -46,5 +46,5 @@ async def run_purge(store: Store, clock: Clock, months: int, interval: float) ->
             raise
         except Exception:  # must outlive a database restart; logged, retried
             log.exception("purging the access journal failed; retrying in %.1fs", interval)
-        stop_if_cancelled()
+        stop_if_asked()
         await asyncio.sleep(interval)

@@ -9,7 +9,7 @@ from collections import defaultdict
 from aval.audit_store import Store, decisions, trail
 from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import SYSTEM_ACTOR, DecisionState
-from aval.service.cancelling import stop_if_cancelled
+from aval.service.cancelling import stop_if_asked
 from aval.service.clock import Clock
 from aval.service.webhooks.outcomes import Outcomes
 from aval.verifier.chain import utc_iso
@@ -69,5 +69,5 @@ async def run_expiry(
             raise
         except Exception:  # the sweeper must outlive a database restart; logged, retried
             log.exception("expiring overdue decisions failed; retrying in %.1fs", interval)
-        stop_if_cancelled()
+        stop_if_asked()
         await asyncio.sleep(interval)

@@ -23,7 +23,7 @@ from aval.audit_store import people
 from aval.audit_store.database import Store
 from aval.audit_store.errors import StoreError
 from aval.audit_store.people import Seen
-from aval.service.cancelling import stop_if_cancelled
+from aval.service.cancelling import stop_if_asked
 from aval.service.clock import Clock
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal
@@ -115,7 +115,7 @@ async def run_purge(store: Store, clock: Clock, months: int, interval: float) ->
             log.warning(
                 "people directory: purge failed (%s); tried again later", type(exc).__name__
             )
-        stop_if_cancelled()
+        stop_if_asked()
         await asyncio.sleep(interval)
 
 

@@ -20,7 +20,7 @@ from aval.audit_store.embedded import start_embedded
 from aval.audit_store.group_commit import ProposalWriter
 from aval.audit_store.journal_writer import JournalWriter
 from aval.policies import load_policy_dir
-from aval.service import telemetry
+from aval.service import cancelling, telemetry
 from aval.service.ai.backends import Backends
 from aval.service.ai.egress_file import describe, load_egress
 from aval.service.audit import checkpointing
@@ -318,9 +318,7 @@ async def serve_worker(
             with contextlib.suppress(OSError):  # another worker's socket may still be there
                 door_socket.parent.rmdir()
         for task in (sweeper, prober, webhooks, reloads, purger, *directory):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancelling.stop(task)
         await checkpointing.stop_periodic(checkpointer)
         await deployment.writer.stop()
         if deployment.journal is not None:

@@ -25,7 +25,7 @@ from aval.audit_store import Store, webhook_outbox
 from aval.audit_store.webhook_outbox import OutboxEntry
 from aval.service.ai.backends.guarded_http import GuardedTransport
 from aval.service.ai.egress import EgressPolicy, EgressRefused
-from aval.service.cancelling import stop_if_cancelled
+from aval.service.cancelling import stop_if_asked
 from aval.service.clock import Clock
 from aval.service.settings import Settings
 from aval.service.webhooks.signing import headers, signing_key
@@ -185,7 +185,7 @@ class Deliverer:
                     raise
                 except Exception:  # the worker must outlive a database restart; logged, retried
                     log.exception("delivering webhooks failed; retrying in %.1fs", interval)
-                stop_if_cancelled()
+                stop_if_asked()
                 await asyncio.sleep(interval)
         finally:
             await self.aclose()

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.e2e.http_door.conftest import Http
@@ -120,8 +121,18 @@ def test_a_php_application_proposes_over_http_and_gets_a_signed_outcome(
     assert len(up.deliveries(decision_id)) == 1
 
 
+def _outbox_rows(database_url: str, decision_id: str) -> list[tuple[Any, ...]]:
+    """The decision's outbox rows, to show when a delivery did not come."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT attempts, next_attempt_at, delivered_at, dead_at, last_error"
+            " FROM aval.webhook_outbox WHERE decision_id = %s",
+            (decision_id,),
+        ).fetchall()
+
+
 def test_a_php_receiver_that_is_down_gets_the_outcome_later_once(
-    door: Http, receivers: tuple[Receiver, Receiver]
+    door: Http, receivers: tuple[Receiver, Receiver], database_url: str
 ) -> None:
     _, down = receivers
     # ville-b's policy wants two approvals: one rejection is final.
@@ -129,7 +140,11 @@ def test_a_php_receiver_that_is_down_gets_the_outcome_later_once(
     time.sleep(1.5)  # a few attempts fail while nobody listens
     assert down.deliveries(decision_id) == []
     down.open()
-    [(headers, body)] = down.wait_for(decision_id, seconds=30)
+    try:
+        [(headers, body)] = down.wait_for(decision_id, seconds=30)
+    except AssertionError as missing:
+        rows = _outbox_rows(database_url, decision_id)
+        raise AssertionError(f"{missing}; outbox: {rows}") from missing
     assert php_verify(KEY_B.encode(), headers, body)
     time.sleep(1.5)  # later attempts would have come by now
     assert len(down.deliveries(decision_id)) == 1
