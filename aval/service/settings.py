@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     # port's certificate (tls_cert_file, tls_key_file), and plaintext only on loopback unless
     # allow_plaintext.
     http_listen: str | None = None
+    # The web console of supervisors and inspectors (aval/console): where it listens (on by
+    # default in the demo), and its file (authority, sign-in, sessions; the demo's commune
+    # when unset in the demo). Same TLS rules as the HTTP door.
+    console_listen: str | None = None
+    console_file: Path | None = None
     # Months the access journal keeps each read (CNIL deliberation 2021-122: 6 to 12).
     access_journal_retention_months: int = 12
     # Seconds between purges of the access journal's rows past their retention.
@@ -135,6 +140,8 @@ class Settings(BaseSettings):
         "tls_client_ca_file",
         "oidc_file",
         "http_listen",
+        "console_listen",
+        "console_file",
         mode="before",
     )
     @classmethod

@@ -155,6 +155,7 @@ class Client(_journal_calls.JournalStreams):
     reload_configuration = _blocking(_reviewer_calls.reload_configuration)
     query_access_journal = _blocking(_journal_calls.query_access_journal)
     resolve_people = _blocking(_people_calls.resolve_people)
+    whoami = _blocking(_people_calls.whoami)
 
     def watch_decision(
         self,
@@ -344,6 +345,16 @@ class AsyncClient(_journal_calls.AsyncJournalStreams):
     reload_configuration = _asynchronous(_reviewer_calls.reload_configuration)
     query_access_journal = _asynchronous(_journal_calls.query_access_journal)
     resolve_people = _asynchronous(_people_calls.resolve_people)
+    whoami = _asynchronous(_people_calls.whoami)
+
+    async def send(self, call: UnaryCall[_R]) -> _R:
+        """Sends a prepared call (any unary RPC of the contract, e.g. one the SDK has no
+        method for yet) and returns what its `unwrap` takes out of the response.
+
+        Raises:
+            AvalError: the gateway refused the call (typed as for every method).
+        """
+        return await self._send(call)
 
     async def watch_decision(
         self, decision_id: str, *, tenant: str = "", language: str = "fr"

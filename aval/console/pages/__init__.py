@@ -1,0 +1,7 @@
+"""The console's pages, by audience: each module gives `routes(console)`."""
+
+from __future__ import annotations
+
+from aval.console.app import PageRoutes
+
+PAGES: tuple[PageRoutes, ...] = ()
