@@ -110,6 +110,7 @@ class Console:
             Route("/", self.home, methods=["GET"]),
             Route("/connexion", self.sign_in_page, methods=["GET"]),
             Route("/connexion/demo", self.sign_in_demo, methods=["POST"]),
+            Route("/connexion/jeton", self.sign_in_token, methods=["POST"]),
             Route("/connexion/oidc/{key}", self.sign_in_oidc, methods=["GET"]),
             Route("/connexion/retour", self.sign_in_return, methods=["GET"]),
             Route("/deconnexion", self.sign_out, methods=["POST"]),
@@ -310,6 +311,7 @@ class Console:
             notice=notice,
             options=self.config.sign_in,
             demo_people=self.demo_people,
+            token_sign_in=self.config.token_sign_in,
         )
 
     async def sign_in_demo(self, request: Request) -> Response:
@@ -319,6 +321,17 @@ class Console:
         if person is None:
             raise HTTPException(404)
         return await self._open_session(request, person.token, sign_in="demo")
+
+    async def sign_in_token(self, request: Request) -> Response:
+        """A person of the principals file signs in with their personal token (when the
+        console file allows it); the gateway says whether it is anyone's."""
+        if not self.config.token_sign_in:
+            raise HTTPException(404)
+        form = await self.form(request, None)
+        token = form.get("jeton")
+        if not isinstance(token, str) or not token.strip() or len(token) > 4096:
+            raise HTTPException(400)
+        return await self._open_session(request, token.strip(), sign_in="token")
 
     async def sign_in_oidc(self, request: Request) -> Response:
         option = self.config.option(request.path_params["key"])
@@ -372,6 +385,7 @@ class Console:
                 refusal=error.localized or error.message,
                 options=self.config.sign_in,
                 demo_people=self.demo_people,
+                token_sign_in=self.config.token_sign_in,
             )
         session_id, _ = self.sessions.create(
             principal_id=me.id,

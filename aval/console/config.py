@@ -12,6 +12,7 @@ sign_in:                    # one button per entry; issuers are those of AVAL_OI
     label: Agents de la commune
     client_id: aval-console
     client_secret_env: AVAL_CONSOLE_CLIENT_SECRET
+token_sign_in: false        # true: people of the principals file paste their token
 session:
   idle_minutes: 30
   max_hours: 10
@@ -67,6 +68,8 @@ class _File(BaseModel):
 
     authority: Authority
     sign_in: list[_SignIn] = Field(default_factory=list, max_length=10)
+    # People of the principals file (no identity provider) sign in with their personal token.
+    token_sign_in: bool = False
     session: _Session = _Session()
 
 
@@ -90,6 +93,7 @@ class ConsoleConfig:
     idle_seconds: int
     max_seconds: int
     source: str
+    token_sign_in: bool = False
 
     def option(self, key: str) -> SignInOption | None:
         return next((o for o in self.sign_in if o.key == key), None)
@@ -172,4 +176,5 @@ def load_console(path: Path, oidc: OidcConfig | None) -> ConsoleConfig:
         idle_seconds=spec.session.idle_minutes * 60,
         max_seconds=spec.session.max_hours * 3600,
         source=shown,
+        token_sign_in=spec.token_sign_in,
     )

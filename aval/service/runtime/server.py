@@ -280,7 +280,7 @@ async def serve_worker(
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     door: RunningDoor | None = None
-    if door_socket is not None:
+    if door_socket is not None and settings.http_listen:
         try:
             door = await start_door(
                 settings, door_socket, deployment.authenticate, share_port=share_port
