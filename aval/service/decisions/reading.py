@@ -10,6 +10,7 @@ from datetime import timedelta
 from aval.audit_store import decisions
 from aval.audit_store.records import Decision
 from aval.service.audit.access_journal import journal_read, summary
+from aval.service.decisions.review_modes import shown_one, shown_page
 from aval.service.deployment import Deployment
 from aval.service.errors import page_position
 from aval.service.identity import Principal
@@ -24,9 +25,11 @@ _WATCH_FALLBACK_SECONDS = 30.0
 async def get_decision(
     deployment: Deployment, principal: Principal, request: DecisionRef
 ) -> Decision:
+    """The decision, less what its review modes withhold from the caller for now."""
     tenant = deployment.tenant_for(principal, request.tenant, "decision.read")
     async with deployment.store.reading() as conn:
         d = await decisions.get(conn, tenant, request.decision_id)
+        d = (await shown_one(conn, deployment.policies, principal, d)).decision
     await journal_read(deployment, principal, [tenant], "decision.get", decisions=[d.id])
     return d
 
@@ -36,7 +39,8 @@ async def watch_decision(
 ) -> AsyncIterator[Decision]:
     """Yields the decision now and after each change, through any replica; ends when final.
 
-    The watch is journaled once, before the first version is sent (R13).
+    The watch is journaled once, before the first version is sent (R13). Each version is
+    shown less what its review modes withhold from the caller at that time.
     """
     tenant = deployment.tenant_for(principal, request.tenant, "decision.read")
     # Subscribe before the first read, so that no change between the two is missed.
@@ -46,6 +50,7 @@ async def watch_decision(
             changed.clear()
             async with deployment.store.reading() as conn:
                 d = await decisions.get(conn, tenant, request.decision_id)
+                d = (await shown_one(conn, deployment.policies, principal, d)).decision
             if d.version != seen:
                 if not seen:
                     await journal_read(
@@ -62,7 +67,9 @@ async def watch_decision(
 async def list_queue(
     deployment: Deployment, principal: Principal, request: ListQueueIn
 ) -> tuple[list[Decision], str, decisions.QueueCounts]:
-    """A page of pending decisions, earliest deadline first, and the token of the next page.
+    """A page of pending decisions, earliest deadline first, the token of the next page and
+    the counts of the tenant's queue; each decision less what its review modes withhold from
+    the caller for now.
 
     Each decision the page shows is journaled as read (R13): a listing shows the cases, and the
     journal must answer who saw a given case.
@@ -82,6 +89,7 @@ async def list_queue(
             deadline_before=request.deadline_before,
             not_seen_by=principal.id if request.not_seen_by_me else None,
         )
+        page = await shown_page(conn, deployment.policies, principal, tenant, page)
         now = deployment.clock.now()
         counts = await decisions.queue_counts(conn, tenant, principal.id, now, now + NEAR_DEADLINE)
     more = len(page) > request.page_size
