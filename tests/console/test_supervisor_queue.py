@@ -95,7 +95,9 @@ def test_a_case_without_ai_is_flagged_in_words(
 def test_a_case_due_within_a_day_is_marked_in_text_and_listed_first(
     visitor: Callable[..., Visitor], gateway: Callable[[str], Client]
 ) -> None:
-    soon, _ = propose(gateway, "express.test", suggestion=None, confidence=None, model=None)
+    soon, _ = propose(
+        gateway, "express.test", suggestion=None, confidence=None, explanation="", model=None
+    )
     text = unescape(visitor("sup-a1").get("/file").text)
     if f'id="row-{soon}"' not in text:
         pytest.skip("the 2-second case expired before the page was read")

@@ -22,13 +22,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from aval.clients.sdk.calls import UnaryCall
+from aval.clients.sdk.client import AsyncClient
 from aval.clients.sdk.errors import AvalError
 from aval.console.app import Console
 from aval.console.pages import amend_form, case_page, queue_stream
 from aval.console.pages.showing import queue_row
 from aval.console.sessions import Session
-from aval.v1 import common_pb2, review_pb2
 
 PAGE_SIZE = 50
 ROLE = "supervisor"
@@ -214,14 +213,8 @@ class SupervisorPages:
         refusal: case_page.Refusal | None = None,
     ) -> Response:
         client = await self.console.gateway_for(session)
-        call = UnaryCall(
-            "review",
-            "GetCase",
-            review_pb2.GetCaseRequest(decision_id=decision_id, language=session.language),
-            _same,
-        )
         try:
-            found: review_pb2.GetCaseResponse = await client.send(call)
+            found = await client.get_case(decision_id, language=session.language)
         except AvalError as error:
             return self.console.gateway_error(request, session, error)
         view = case_page.build(found, session, session.language, refusal)
@@ -253,7 +246,12 @@ class SupervisorPages:
             elif action == "release":
                 await client.release(decision_id)
             elif action == "view":
-                await client.send(_view_call(decision_id, form, seen))
+                await client.record_view(
+                    decision_id,
+                    verdict=_text(form, "verdict"),  # type: ignore[arg-type]
+                    note=_text(form, "note"),
+                    seen_version=seen,
+                )
             else:
                 amended: dict[str, Any] | None = None
                 if action == "amend":
@@ -282,18 +280,12 @@ class SupervisorPages:
         self,
         form: FormData,
         posted: Mapping[str, str],
-        client: Any,
+        client: AsyncClient,
         decision_id: str,
         session: Session,
     ) -> dict[str, Any] | case_page.Refusal:
         """The amended output the form holds, read with the type's schema (from GetCase)."""
-        call = UnaryCall(
-            "review",
-            "GetCase",
-            review_pb2.GetCaseRequest(decision_id=decision_id, language=session.language),
-            _same,
-        )
-        found: review_pb2.GetCaseResponse = await client.send(call)
+        found = await client.get_case(decision_id, language=session.language)
         schema = case_page.schema_of(found.policy)
         fields = amend_form.fields(schema, {}, posted)
         try:
@@ -307,26 +299,6 @@ class SupervisorPages:
                 justification=_text(form, "justification"),
                 posted=dict(posted),
             )
-
-
-def _same(response: Any) -> Any:
-    return response
-
-
-def _view_call(decision_id: str, form: FormData, seen: int) -> UnaryCall[Any]:
-    verdicts = {
-        "approve": common_pb2.VERDICT_APPROVE,
-        "amend": common_pb2.VERDICT_AMEND,
-        "reject": common_pb2.VERDICT_REJECT,
-    }
-    verdict = verdicts.get(_text(form, "verdict"), common_pb2.VERDICT_UNSPECIFIED)
-    request = review_pb2.RecordViewRequest(
-        decision_id=decision_id,
-        verdict=verdict,
-        note=_text(form, "note"),
-        seen_version=seen,
-    )
-    return UnaryCall("review", "RecordView", request, _same)
 
 
 def _status(error: AvalError) -> int:
