@@ -33,6 +33,10 @@ CONSOLE_TYPES = """
         label: {fr: "Nom du demandeur", en: "Applicant's name"}
       - name: adresse
         label: {fr: "Adresse", en: "Address"}
+  console.urgent:
+    purpose: "tester les échéances proches"
+    required_approvals: 1
+    deadline: 12h
   console.avis:
     purpose: "tester l'avis d'abord"
     required_approvals: 1

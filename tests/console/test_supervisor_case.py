@@ -13,7 +13,7 @@ from html import unescape
 import pytest
 
 from aval.clients import Client
-from tests.console.support import Visitor
+from tests.console.support import Visitor, assert_well_formed
 from tests.console.test_supervisor_queue import propose
 
 pytestmark = pytest.mark.e2e
@@ -28,8 +28,9 @@ def seen_version(v: Visitor) -> str:
 
 def act(v: Visitor, decision_id: str, action: str, **fields: str) -> str:
     """Opens the case, posts one of its action forms with the version shown; the page text."""
-    v.get(f"/dossier/{decision_id}")
+    assert_well_formed(v.get(f"/dossier/{decision_id}"))
     page = v.post(f"/dossier/{decision_id}/{action}", {"seen_version": seen_version(v), **fields})
+    assert_well_formed(page)
     return unescape(page.text)
 
 
@@ -43,6 +44,7 @@ def test_the_case_shows_labelled_input_suggestion_policy_and_history(
     )
     page = visitor("sup-a1").get(f"/dossier/{decision_id}")
     assert page.status_code == 200
+    assert_well_formed(page)
     text = unescape(page.text)
     assert f"<h1>Dossier {subject}</h1>" in text
     assert "<dt>Nom du demandeur</dt>" in text and "<dd>Camille</dd>" in text
@@ -145,6 +147,7 @@ def test_a_verdict_on_a_case_changed_since_shown_is_refused_and_the_new_state_sh
     page = v.post(f"/dossier/{decision_id}/approuver", {"seen_version": shown})
     text = unescape(page.text)
     assert page.status_code == 409
+    assert_well_formed(page)
     assert "Le dossier a changé depuis que vous l'avez ouvert." in text
     assert "1 sur 2 requises" in text  # the new state
     assert seen_version(v) != shown
@@ -195,6 +198,9 @@ def test_decide_first_asks_for_the_reviewers_view_before_the_suggestion(
 ) -> None:
     decision_id, _ = propose(gateway, "console.avis")
     v = visitor("sup-a1")
+    queue = unescape(v.get("/file?type=console.avis").text)
+    row = queue[queue.index(f'id="row-{decision_id}"') :].split("</tr>")[0]
+    assert "Masquée jusqu'à votre propre avis" in row and "Sans IA" not in row
     text = unescape(v.get(f"/dossier/{decision_id}").text)
     assert 'id="suggestion-withheld"' in text and 'id="form-view"' in text
     assert "adresse sur la voirie communale" not in text

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from aval.clients import Client
-from tests.console.support import Visitor
+from tests.console.support import Visitor, assert_well_formed
 
 pytestmark = pytest.mark.e2e
 
@@ -69,6 +69,7 @@ def test_queue_shows_a_case_with_suggestion_confidence_and_paris_deadline(
     d = gateway("sup-a1").get_decision(decision_id)
     page = visitor("sup-a1").get("/file?type=console.montant")
     assert page.status_code == 200
+    assert_well_formed(page)
     text = unescape(page.text)
     row = text[text.index(f'id="row-{decision_id}"') :].split("</tr>")[0]
     assert subject in row and "console.montant" in row
@@ -95,15 +96,38 @@ def test_a_case_without_ai_is_flagged_in_words(
 def test_a_case_due_within_a_day_is_marked_in_text_and_listed_first(
     visitor: Callable[..., Visitor], gateway: Callable[[str], Client]
 ) -> None:
-    soon, _ = propose(
-        gateway, "express.test", suggestion=None, confidence=None, explanation="", model=None
-    )
-    text = unescape(visitor("sup-a1").get("/file").text)
-    if f'id="row-{soon}"' not in text:
-        pytest.skip("the 2-second case expired before the page was read")
+    soon, _ = propose(gateway, "console.urgent")
+    page = visitor("sup-a1").get("/file")
+    assert_well_formed(page)
+    text = unescape(page.text)
     assert re.findall(r'id="row-([0-9a-f-]{36})"', text)[0] == soon
     row = text[text.index(f'id="row-{soon}"') :].split("</tr>")[0]
     assert "Échéance proche (moins de 24 h)" in row
+
+
+def test_a_supervisor_is_told_of_their_claimed_cases_near_deadline(
+    visitor: Callable[..., Visitor], gateway: Callable[[str], Client]
+) -> None:
+    v = visitor("sup-a3")
+    assert 'id="queue-notice"' not in v.get("/file").text
+    soon, _ = propose(gateway, "console.urgent")
+    gateway("sup-a3").claim(soon)
+    text = unescape(v.get("/file").text)
+    notice = re.search(r'<p [^>]*id="queue-notice">(.*?)</p>', text)
+    assert notice and "1 dossier(s) que vous avez pris en charge" in notice[1]
+    assert 'href="/file?moi=1"' in notice[1]
+
+
+def test_the_queue_speaks_english_after_the_language_switch(
+    visitor: Callable[..., Visitor],
+) -> None:
+    v = visitor("sup-a2")
+    v.get("/file")
+    page = v.post("/langue", {"langue": "en", "retour": "/file"})
+    assert page.url.path == "/file"
+    assert '<html lang="en">' in page.text
+    assert "Queue of decisions to review" in page.text and "Filter the queue" in page.text
+    assert_well_formed(page)
 
 
 def test_filters_and_counts(

@@ -75,9 +75,13 @@ def fields(
     if not isinstance(properties, dict) or not properties:
         text = posted.get("", "") if posted is not None else json_text(dict(current))
         return [AmendField("", "", "", "json", (), True, text)]
-    required = set((schema or {}).get("required") or ())
+    required = [n for n in (schema or {}).get("required") or () if n in properties]
+    # The gateway's Struct does not keep the schema's order: required fields first, as the
+    # schema lists them, then the others by name.
+    names = required + sorted(n for n in properties if n not in required)
     found = []
-    for name, sub in properties.items():
+    for name in names:
+        sub = properties[name]
         sub = sub if isinstance(sub, dict) else {}
         kind, options = _kind(sub)
         if posted is not None:

@@ -15,6 +15,7 @@ from starlette.datastructures import FormData
 
 from aval.clients.cli.queue_table import has_ai
 from aval.clients.sdk.errors import AvalError
+from aval.console.app import ROLE_NAMES
 from aval.console.pages import amend_form
 from aval.console.pages.showing import Field, input_fields, moment, output_text, struct_dict
 from aval.console.sessions import Session
@@ -116,6 +117,7 @@ class CaseView:
     policy: review_pb2.CasePolicy
     deadline: str
     approvals: int
+    roles: str
     reviews: list[ReviewView]
     history: list[EventView]
     claimed_by: str
@@ -141,7 +143,7 @@ def _suggestion(d: common_pb2.Decision) -> SuggestionView | None:
         return None
     s = d.suggestion
     confidence = f"{round(s.confidence * 100)}\u202f%" if s.HasField("confidence") else ""
-    model = " ".join(p for p in (s.model.name, s.model.version) if p)
+    model = "@".join(p for p in (s.model.name, s.model.version) if p)
     return SuggestionView(
         output=output_text(s.output),
         confidence=confidence,
@@ -184,6 +186,7 @@ def build(
         policy=policy,
         deadline=moment(d.deadline, language),
         approvals=d.approvals,
+        roles=", ".join(ROLE_NAMES.get(language, {}).get(r, r) for r in policy.eligible_roles),
         reviews=[
             ReviewView(
                 reviewer=names.get(r.reviewer_id, r.reviewer_id),

@@ -116,6 +116,8 @@ class QueueRow:
     suggestion: str
     confidence: str
     with_ai: bool
+    # A suggestion exists but the decision type's review mode withholds it from the caller.
+    withheld: bool
     advice_detail: str
     deadline: str
     near: bool
@@ -136,12 +138,20 @@ def queue_row(d: common_pb2.Decision, session: Session, language: str, now: date
         suggestion=suggestion_short(d, 48),
         confidence=confidence,
         with_ai=with_ai,
+        withheld=suggestion_withheld(d),
         advice_detail=d.advice_detail,
         deadline=moment(d.deadline, language),
         near=near_deadline(d, now),
         claimed_by=d.claim.claimed_by if live_claim else "",
         claimed_by_me=live_claim and d.claim.claimed_by == session.principal_id,
     )
+
+
+def suggestion_withheld(d: common_pb2.Decision) -> bool:
+    """Whether the AI suggested something the gateway does not show this caller (decide-first:
+    until they record their own view)."""
+    advised = (common_pb2.ADVICE_STATUS_ATTESTED, common_pb2.ADVICE_STATUS_SUGGESTED)
+    return d.advice_status in advised and not d.HasField("suggestion")
 
 
 def output_text(output: Any) -> str:
