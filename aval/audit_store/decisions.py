@@ -313,12 +313,13 @@ async def list_pending(
         clauses.append("d.deadline < %s")
         params.append(deadline_before)
     if not_seen_by:
-        # Served by audit_events_case_displayed (migration 0020), a partial index.
+        # Served by audit_events_case_displayed (migration 0020), a partial index: the kind is
+        # written as a literal so that a prepared (generic) plan still matches its predicate.
         clauses.append(
             "NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.tenant_id = d.tenant_id"
-            " AND e.kind = %s AND e.actor_id = %s AND e.decision_id = d.id)"
+            f" AND e.kind = '{CASE_DISPLAYED}' AND e.actor_id = %s AND e.decision_id = d.id)"
         )
-        params.extend([CASE_DISPLAYED, not_seen_by])
+        params.append(not_seen_by)
     if after is not None:
         clauses.append("(d.deadline, d.id) > (%s, %s)")
         params.extend(after)
