@@ -205,6 +205,9 @@ def test_decide_first_asks_for_the_reviewers_view_before_the_suggestion(
     assert 'id="suggestion-withheld"' in text and 'id="form-view"' in text
     assert "adresse sur la voirie communale" not in text
     assert 'id="form-approve"' not in text
+    text = act(v, decision_id, "avis", note="sans avis")
+    assert 'id="view-verdict-error"' in text and 'id="form-view"' in text
+    assert "sans avis" in text  # the note typed stays
     text = act(v, decision_id, "avis", verdict="reject", note="je doute")
     assert "adresse sur la voirie communale" in text and 'id="own-view"' in text
     assert 'id="form-approve"' in text
@@ -218,5 +221,6 @@ def test_blind_second_review_hides_earlier_verdicts_and_says_why(
     v = visitor("sup-a2")
     text = unescape(v.get(f"/dossier/{decision_id}").text)
     assert 'id="verdicts-withheld"' in text and "conforme au barème" not in text
+    assert "celles déjà données restent masquées" in text
     text = act(v, decision_id, "approuver")
     assert "conforme au barème" in text
