@@ -1,8 +1,9 @@
 """What every console response carries, and what every form post must prove.
 
 - Headers: a Content-Security-Policy with no inline script, style or handler (scripts and
-  styles are files of the console's own origin), no framing, no referrer, no caching of pages
-  (they hold personal data), HSTS behind TLS.
+  styles are files of the console's own origin), no framing, no referrer beyond the console
+  (`no-referrer` would make browsers send `Origin: null` and defeat the origin check), no
+  caching of pages (they hold personal data), HSTS behind TLS.
 - CSRF: a POST is accepted only with the session's CSRF token in its form (a random value per
   session, compared in constant time), from the console's own origin when the browser says
   where it comes from (`Origin`, else `Sec-Fetch-Site`). Before sign-in, the token is a
@@ -64,7 +65,7 @@ class SecurityHeaders:
                 extra = [
                     (b"content-security-policy", CSP.encode()),
                     (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
+                    (b"referrer-policy", b"same-origin"),
                     (b"x-frame-options", b"DENY"),
                     (b"cross-origin-opener-policy", b"same-origin"),
                     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
