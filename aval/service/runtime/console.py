@@ -104,4 +104,11 @@ async def start_console(
         raise
     scheme = "https" if secure else "http"
     log.info("console on %s://%s (%s)", scheme, settings.console_listen, config.authority.name)
+    if demo_people:
+        log.info(
+            "console demo sign-in: open %s://%s/ and choose %s",
+            scheme,
+            settings.console_listen,
+            ", ".join(p.name for p in demo_people),
+        )
     return RunningConsole(server, task, client, console)
