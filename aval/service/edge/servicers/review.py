@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from aval.service.decisions import reading, reviewing
+from collections.abc import AsyncIterator
+
+import grpc
+
+from aval.service.decisions import queue_watch, reading, reviewing
 from aval.service.deployment import Deployment
 from aval.service.edge import convert
 from aval.service.edge.servicers.edge import Context, caller, guarded
-from aval.service.requests import parse
+from aval.service.requests import TenantIn, parse
 from aval.service.requests.decisions import ClaimIn, DecideIn, ListQueueIn, ReleaseIn
 from aval.v1 import review_pb2, review_pb2_grpc
 
@@ -46,3 +50,28 @@ class ReviewServicer(review_pb2_grpc.ReviewServicer):
         return review_pb2.DecideResponse(
             decision=convert.decision(d, self.deployment.policies, verdict.language)
         )
+
+    async def WatchQueue(
+        self, request: review_pb2.WatchQueueRequest, context: Context
+    ) -> AsyncIterator[review_pb2.WatchQueueResponse]:
+        changes = queue_watch.watch_queue(self.deployment, caller(), parse(TenantIn, request))
+        async for change in changes:
+            yield review_pb2.WatchQueueResponse(
+                decision_id=str(change.decision_id),
+                change=change.change,
+                version=change.version,
+                occurred_at=convert.timestamp(change.occurred_at),
+                decision_type=change.decision_type,
+            )
+
+    async def GetCase(
+        self, request: review_pb2.GetCaseRequest, context: Context
+    ) -> review_pb2.GetCaseResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "GetCase comes next")
+        raise AssertionError("unreachable: abort raises")
+
+    async def RecordView(
+        self, request: review_pb2.RecordViewRequest, context: Context
+    ) -> review_pb2.RecordViewResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "RecordView comes next")
+        raise AssertionError("unreachable: abort raises")
