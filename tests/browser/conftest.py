@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from tests.e2e.oidc.provider import Provider, rsa_jwk
-from tests.support import ServerProcess
+from tests.support import POLICIES, ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tests" / "browser" / "node_modules" / "axe-core" / "axe.min.js"
@@ -31,6 +32,63 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
     "dominique": {"tenant": "ville-a", "groups": ["aval-inspection"], "name": "Dominique Roux"},
 }
 CONSOLE_SECRET = "console-secret"
+# ville-a's review policies in the browser tests: one type per review mode the tests show.
+POLICY = """
+tenant: ville-a
+preset: cautious_trial
+contact: "Mairie de Testville, dpo@testville.example"
+decision_types:
+  voirie.signalement:
+    purpose: "orienter les signalements vers le service compétent"
+    required_approvals: 1
+    deadline: 3d
+    output_schema:
+      type: object
+      properties:
+        service: {type: string, enum: [voirie, proprete, eclairage, espaces_verts]}
+        reference: {type: string, maxLength: 7}
+      required: [service]
+      additionalProperties: false
+    input_fields:
+      - name: nom
+        label: {fr: "Nom de l'habitant", en: "Resident's name"}
+      - name: description
+        label: {fr: "Description du signalement", en: "Report description"}
+  double.examen:
+    purpose: "instruire les demandes sensibles à deux"
+    required_approvals: 2
+    justification_required_for: [amend, reject]
+    deadline: 30d
+    output_schema:
+      type: object
+      properties:
+        service: {type: string, enum: [voirie, proprete, eclairage, espaces_verts]}
+      required: [service]
+      additionalProperties: false
+  aides.attribution:
+    purpose: "instruire les demandes d'aide facultative"
+    required_approvals: 2
+    justification_required_for: [amend, reject]
+    deadline: 30d
+    blind_second_review: true
+    input_fields:
+      - name: nom
+        label: {fr: "Nom du demandeur", en: "Applicant's name"}
+      - name: demande
+        label: {fr: "Objet de la demande", en: "What is asked for"}
+  stationnement.recours:
+    purpose: "instruire les recours contre les forfaits post-stationnement"
+    required_approvals: 1
+    justification_required_for: [amend, reject]
+    deadline: 30d
+    decide_first: true
+    output_schema:
+      type: object
+      properties:
+        recours_fonde: {type: boolean}
+      required: [recours_fonde]
+      additionalProperties: false
+"""
 
 
 def _need(what: str) -> None:
@@ -84,7 +142,7 @@ def console_server(
     tmp_path_factory: pytest.TempPathFactory,
     provider: Provider,
     console_port: int,
-) -> Iterator[str]:
+) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("browser-server")
     oidc = {
         "issuers": [
@@ -124,6 +182,10 @@ def console_server(
         ],
     }
     (folder / "console.yaml").write_text(yaml.safe_dump(console), encoding="utf-8")
+    policies = folder / "browser-policies"
+    policies.mkdir()
+    (policies / "ville-a.yaml").write_text(POLICY, encoding="utf-8")
+    (policies / "ville-b.yaml").write_text(POLICIES["ville-b"], encoding="utf-8")
     process = ServerProcess.start(
         database_url,
         folder,
@@ -133,12 +195,21 @@ def console_server(
             "AVAL_CONSOLE_FILE": str(folder / "console.yaml"),
             "AVAL_CONSOLE_LISTEN": f"127.0.0.1:{console_port}",
             "AVAL_TEST_CONSOLE_SECRET": CONSOLE_SECRET,
+            "AVAL_POLICY_DIR": str(policies),
         },
     )
     try:
-        yield f"http://127.0.0.1:{console_port}"
+        yield Served(f"http://127.0.0.1:{console_port}", process.address)
     finally:
         assert process.stop() == 0, process.log_path.read_text()
+
+
+@dataclass(frozen=True)
+class Served:
+    """The browser tests' server: its console's URL and its gRPC address (for applications)."""
+
+    console: str
+    address: str
 
 
 @pytest.fixture(scope="session")
@@ -219,12 +290,12 @@ class Person:
 
 
 @pytest.fixture
-def person(browser: Any, console_server: str) -> Iterator[Callable[[str], Person]]:
+def person(browser: Any, console_server: Served) -> Iterator[Callable[[str], Person]]:
     """person("camille"): a fresh browser window signed in as that account."""
     opened: list[Person] = []
 
     def open_as(login: str) -> Person:
-        someone = Person(browser, console_server)
+        someone = Person(browser, console_server.console)
         opened.append(someone)
         someone.sign_in(login)
         return someone
