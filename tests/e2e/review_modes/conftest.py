@@ -3,16 +3,17 @@ authentication-level tests) one that also trusts a real OpenID provider."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from aval.clients import Client
 from tests.e2e.helpers import Raw
 from tests.e2e.oidc.provider import Provider, rsa_jwk
-from tests.support import POLICIES, ServerProcess
+from tests.support import POLICIES, ServerProcess, clients_of
 
 AUDIENCE = "urn:aval:test"
 # The people of the provider; `acr` is the authentication level their tokens carry.
@@ -66,6 +67,12 @@ def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     yield process
     status = process.stop()
     assert status == 0, f"exit status {status} on SIGTERM:\n{process.log_path.read_text()}"
+
+
+@pytest.fixture(scope="package")
+def client_of(server: ServerProcess) -> Iterator[Callable[[str], Client]]:
+    """`client_of("sup-a1")`: a blocking SDK client of the modes server."""
+    yield from clients_of(server)
 
 
 @pytest.fixture(scope="package")

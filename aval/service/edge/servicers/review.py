@@ -1,17 +1,22 @@
-"""The Review service: supervisors list the queue, claim, and decide."""
+"""The Review service: supervisors list and watch the queue, read cases, claim, and decide."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
-
-from aval.service.decisions import queue_watch, reading, reviewing
+from aval.service.decisions import cases, queue_watch, reading, reviewing
 from aval.service.deployment import Deployment
-from aval.service.edge import convert
+from aval.service.edge import convert, convert_cases
 from aval.service.edge.servicers.edge import Context, caller, guarded
 from aval.service.requests import TenantIn, parse
-from aval.service.requests.decisions import ClaimIn, DecideIn, ListQueueIn, ReleaseIn
+from aval.service.requests.decisions import (
+    CaseIn,
+    ClaimIn,
+    DecideIn,
+    ListQueueIn,
+    RecordViewIn,
+    ReleaseIn,
+)
 from aval.v1 import review_pb2, review_pb2_grpc
 
 
@@ -24,10 +29,16 @@ class ReviewServicer(review_pb2_grpc.ReviewServicer):
         self, request: review_pb2.ListQueueRequest, context: Context
     ) -> review_pb2.ListQueueResponse:
         query = parse(ListQueueIn, request)
-        page, token = await reading.list_queue(self.deployment, caller(), query)
+        page, token, counts = await reading.list_queue(self.deployment, caller(), query)
         return review_pb2.ListQueueResponse(
             decisions=[convert.decision(d, self.deployment.policies) for d in page],
             next_page_token=token,
+            counts=review_pb2.QueueCounts(
+                pending=counts.pending,
+                near_deadline=counts.near_deadline,
+                claimed_by_me=counts.claimed_by_me,
+                claimed_by_me_near_deadline=counts.claimed_by_me_near_deadline,
+            ),
         )
 
     async def Claim(
@@ -67,11 +78,14 @@ class ReviewServicer(review_pb2_grpc.ReviewServicer):
     async def GetCase(
         self, request: review_pb2.GetCaseRequest, context: Context
     ) -> review_pb2.GetCaseResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "GetCase comes next")
-        raise AssertionError("unreachable: abort raises")
+        query = parse(CaseIn, request)
+        found = await cases.get_case(self.deployment, caller(), query)
+        return convert_cases.case(found, self.deployment.policies, query.language)
 
     async def RecordView(
         self, request: review_pb2.RecordViewRequest, context: Context
     ) -> review_pb2.RecordViewResponse:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "RecordView comes next")
-        raise AssertionError("unreachable: abort raises")
+        found = await cases.record_view(self.deployment, caller(), parse(RecordViewIn, request))
+        return review_pb2.RecordViewResponse(
+            case=convert_cases.case(found, self.deployment.policies, "fr")
+        )
