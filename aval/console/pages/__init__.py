@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from aval.console.app import PageRoutes
+from aval.console.pages import inspector
 
-PAGES: tuple[PageRoutes, ...] = ()
+PAGES: tuple[PageRoutes, ...] = (inspector.routes,)
