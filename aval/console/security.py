@@ -83,7 +83,9 @@ def same_origin(headers: Any, host: str) -> bool:
     """Whether a POST's browser-given provenance allows it (absent provenance is left to the
     CSRF token)."""
     origin = headers.get("origin")
-    if origin is not None:
+    # Under `Referrer-Policy: no-referrer` browsers send `Origin: null` with every form post
+    # (Fetch standard, "serialize a request origin"): Sec-Fetch-Site then says where it is from.
+    if origin is not None and origin != "null":
         return bool(origin.split("://", 1)[-1] == host)
     site = headers.get("sec-fetch-site")
     return site in (None, "same-origin", "none")
