@@ -120,6 +120,8 @@ def _page(v: Visitor, path: str, status: int = 200) -> str:
     assert len(check.ids) == len(set(check.ids)), sorted(check.ids)
     assert set(check.described) <= set(check.ids), path
     assert not check.inline, (path, check.inline)
+    if "\\u202e" not in page.text:  # no citizen text here: no character was made visible
+        assert "\\x" not in page.text and "\\u" not in page.text, path
     return page.text
 
 
@@ -431,3 +433,17 @@ def test_the_bundle_verifies_offline(
     assert reports[0].checkpoints_checked >= 1
     events = (folder / "events.jsonl").read_text(encoding="utf-8")
     assert world.approved in events and world.other_tenant not in events
+
+
+def test_a_browser_post_with_a_null_origin_is_judged_by_sec_fetch_site(
+    visitor: Callable[..., Visitor],
+) -> None:
+    """Chromium posts forms with `Origin: null` under the console's no-referrer policy."""
+    v = visitor("insp-a")
+    v.get("/inspection/verification")
+    same = {"origin": "null", "sec-fetch-site": "same-origin"}
+    page = v.http.post("/inspection/verification", data={"csrf": v.csrf}, headers=same)
+    assert page.status_code == 200 and "Piste intacte" in unescape(page.text)
+    other = {"origin": "null", "sec-fetch-site": "cross-site"}
+    page = v.http.post("/inspection/verification", data={"csrf": v.csrf}, headers=other)
+    assert page.status_code == 403

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,15 @@ def paris_time(moment: Timestamp | datetime | None) -> str:
             return ""
         moment = moment.ToDatetime(tzinfo=PARIS)
     return moment.astimezone(PARIS).strftime("%d/%m/%Y %H:%M:%S")
+
+
+def enum_word(message: Any, field_name: str) -> str:
+    """The value of an enum field as a catalogue key's last word: ``state`` of an approved
+    decision gives ``approved`` (DECISION_STATE_APPROVED), ``verdict`` ``approve``."""
+    enum = message.DESCRIPTOR.fields_by_name[field_name].enum_type
+    prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", enum.name).upper() + "_"
+    name: str = enum.values_by_number[getattr(message, field_name)].name
+    return name.removeprefix(prefix).lower()
 
 
 def short_json(value: Any, limit: int = 160) -> str:

@@ -67,7 +67,8 @@ def stats_page(console: Console) -> Page:
         context["tables"] = [
             (d, texts(f"table.{d}"), *table_rows(rows, d, settings, several)) for d in DIMENSIONS
         ]
-        context["charts"] = _charts(rows, settings, several)
+        words = console.text(session.language)
+        context["charts"] = _charts(rows, settings, several, words("inspection.stats.reviewers"))
         context["flagged"] = [
             key_of(r, texts, several)
             for r in rows
@@ -99,7 +100,9 @@ def _settings(
     )
 
 
-def _charts(rows: Sequence[audit_pb2.StatsRow], s: Settings, several: bool) -> list[Chart]:
+def _charts(
+    rows: Sequence[audit_pb2.StatsRow], s: Settings, several: bool, reviewers_title: str
+) -> list[Chart]:
     """The report's bar charts, and the reviewers' approval rates (flagged ones marked in
     words as well as in colour) in place of its scatter plot."""
     t = s.texts
@@ -115,4 +118,5 @@ def _charts(rows: Sequence[audit_pb2.StatsRow], s: Settings, several: bool) -> l
         if r.dimension == "reviewer"
     ]
     layouts = {**chart_bars(rows, s, several), "reviewers": bar_layout(reviewers, 1.0)}
-    return [Chart(t(f"chart.{key}"), key, layout) for key, layout in layouts.items() if layout.bars]
+    titles = {key: t(f"chart.{key}") for key in layouts} | {"reviewers": reviewers_title}
+    return [Chart(titles[key], key, layout) for key, layout in layouts.items() if layout.bars]

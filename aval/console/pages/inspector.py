@@ -23,6 +23,7 @@ from aval.console.pages.inspection_filters import (
     EventFilters,
     Page,
     as_inspector,
+    enum_word,
     page_routes,
     paris_time,
     short_json,
@@ -39,6 +40,7 @@ def routes(console: Console) -> Sequence[BaseRoute]:
     """The routes of every inspector page, under /inspection."""
     console.templates.filters["paris"] = paris_time
     console.templates.filters["short_json"] = short_json
+    console.templates.filters["word"] = enum_word
     pages = InspectorPages(console)
     verification = VerificationPages(console)
     downloads = Downloads(console)
