@@ -93,7 +93,9 @@ def same_origin(headers: Any, host: str) -> bool:
     """Whether a POST's browser-given provenance allows it (absent provenance is left to the
     CSRF token)."""
     origin = headers.get("origin")
-    if origin is not None:
+    # `Origin: null` (a browser under a `no-referrer` policy, a sandboxed document) says
+    # nothing: Sec-Fetch-Site, which pages cannot forge, then says where the post is from.
+    if origin is not None and origin != "null":
         return bool(origin.split("://", 1)[-1] == host)
     site = headers.get("sec-fetch-site")
     return site in (None, "same-origin", "none")
