@@ -1,8 +1,9 @@
 """What every console response carries, and what every form post must prove.
 
 - Headers: a Content-Security-Policy with no inline script, style or handler (scripts and
-  styles are files of the console's own origin), no framing, no referrer, no caching of pages
-  (they hold personal data), HSTS behind TLS.
+  styles are files of the console's own origin), no framing, no referrer beyond the console
+  (`no-referrer` would make browsers send `Origin: null` and defeat the origin check), no
+  caching of pages (they hold personal data), HSTS behind TLS.
 - CSRF: a POST is accepted only with the session's CSRF token in its form (a random value per
   session, compared in constant time), from the console's own origin when the browser says
   where it comes from (`Origin`, else `Sec-Fetch-Site`). Before sign-in, the token is a
@@ -73,7 +74,7 @@ class SecurityHeaders:
                 extra = [
                     (b"content-security-policy", CSP.encode()),
                     (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
+                    (b"referrer-policy", b"same-origin"),
                     (b"x-frame-options", b"DENY"),
                     (b"cross-origin-opener-policy", b"same-origin"),
                     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
@@ -92,7 +93,9 @@ def same_origin(headers: Any, host: str) -> bool:
     """Whether a POST's browser-given provenance allows it (absent provenance is left to the
     CSRF token)."""
     origin = headers.get("origin")
-    if origin is not None:
+    # `Origin: null` (a browser under a `no-referrer` policy, a sandboxed document) says
+    # nothing: Sec-Fetch-Site, which pages cannot forge, then says where the post is from.
+    if origin is not None and origin != "null":
         return bool(origin.split("://", 1)[-1] == host)
     site = headers.get("sec-fetch-site")
     return site in (None, "same-origin", "none")
