@@ -112,3 +112,6 @@ def test_a_view_needs_a_verdict(client_of: ClientOf, raw: Raw) -> None:
             "sup-a1",
         )
     assert [v.field for v in refused.value.violations] == ["verdict"]
+    with pytest.raises(InvalidArgumentError) as long_note:
+        client_of("sup-a1").record_view(decision_id, verdict="approve", note="n" * 10_001)
+    assert [v.field for v in long_note.value.violations] == ["note"]
