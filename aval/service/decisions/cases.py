@@ -15,6 +15,7 @@ from aval.service.audit.access_journal import journal_read
 from aval.service.decisions import review_modes
 from aval.service.decisions.payloads import schema_violations
 from aval.service.decisions.review_modes import DISPLAYED, VIEW_RECORDED, RecordedView, Shown
+from aval.service.decisions.reviewer_registry import required_qualification
 from aval.service.decisions.reviewing import locked_for_review, refuse_too_large
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition, InvalidArgument
@@ -103,7 +104,8 @@ async def record_view(deployment: Deployment, principal: Principal, request: Rec
     suggestion is shown to them; then answers the case as GetCase does, suggestion included.
 
     Raises:
-        PermissionDenied: as for a verdict (role, proposer, authentication level).
+        PermissionDenied: as for a verdict (role, proposer, authentication level, the
+            reviewer registry's qualification when the policy requires one).
         FailedPrecondition: VIEW_NOT_EXPECTED when the type is not in decide-first mode,
             VIEW_ALREADY_RECORDED, CASE_CHANGED, or as for a verdict (final, overdue, claimed
             by another, already reviewed).
@@ -117,6 +119,7 @@ async def record_view(deployment: Deployment, principal: Principal, request: Rec
         )
         if not policy.decide_first:
             raise FailedPrecondition("VIEW_NOT_EXPECTED", decision_type=d.decision_type)
+        await required_qualification(conn, tenant, principal, policy, now)
         if request.output:
             violations = schema_violations(policy, request.output, "output")
             if violations:

@@ -24,6 +24,7 @@ from psycopg import AsyncConnection
 from aval.audit_store import trail
 from aval.audit_store.records import Decision, Verdict
 from aval.policies import PolicyBook, ReviewPolicy
+from aval.service.deployment import Deployment
 from aval.service.identity import Principal
 from aval.verifier.events import AuditEvent
 
@@ -47,6 +48,15 @@ class ReviewerSteps:
 
     first_displayed_at: datetime | None = None
     view: RecordedView | None = None
+
+
+@dataclass
+class WithheldDecision(Decision):
+    """A decision less what its review modes withhold from one caller for now, saying what;
+    every use case that answers a reviewer's read returns one in place of the stored record."""
+
+    suggestion_withheld: bool = False
+    verdicts_withheld: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,7 +105,12 @@ def shown(d: Decision, policy: ReviewPolicy | None, principal: Principal, viewed
             rejections=0,
             pending_output=d.suggestion.output if d.suggestion is not None else None,
         )
-    return Shown(dataclasses.replace(d, **changes), hide_suggestion, hide_verdicts)
+    fields = {f.name: getattr(d, f.name) for f in dataclasses.fields(Decision)}
+    fields.update(changes)
+    withheld = WithheldDecision(
+        **fields, suggestion_withheld=hide_suggestion, verdicts_withheld=hide_verdicts
+    )
+    return Shown(withheld, hide_suggestion, hide_verdicts)
 
 
 def steps_of(events: Sequence[AuditEvent]) -> ReviewerSteps:
@@ -133,6 +148,16 @@ async def shown_one(
     if may_review(principal, d, policy) and _needs_view(policy):
         viewed = (await reviewer_steps(conn, d.tenant_id, d.id, principal.id)).view is not None
     return shown(d, policy, principal, viewed)
+
+
+async def shown_to(deployment: Deployment, principal: Principal, d: Decision) -> Decision:
+    """`shown_one` after a write: reads (when it matters) on a connection of its own, so that
+    the write's transaction holds its locks no longer."""
+    policy = deployment.policies.get(d.tenant_id, d.decision_type)
+    if not (may_review(principal, d, policy) and _needs_view(policy)):
+        return shown(d, policy, principal, False).decision
+    async with deployment.store.reading() as conn:
+        return (await shown_one(conn, deployment.policies, principal, d)).decision
 
 
 async def shown_page(

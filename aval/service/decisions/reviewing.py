@@ -120,7 +120,8 @@ def _state_data(d: Decision) -> dict[str, Any]:
 async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) -> Decision:
     """Takes (or renews) a lease on a pending decision so other supervisors leave it alone.
 
-    A lease never runs past the end of the caller's hold (`claim_hold`).
+    A lease never runs past the end of the caller's hold (`claim_hold`). Returns the decision
+    less what its review modes withhold from the caller.
 
     Raises:
         FailedPrecondition: CASE_CHANGED when the decision changed since the version the
@@ -163,11 +164,12 @@ async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) 
         await trail.append_events(
             conn, tenant, [event], occurred_at=now, trace_id=current_trace_id()
         )
-        return (await review_modes.shown_one(conn, deployment.policies, principal, d)).decision
+    return await review_modes.shown_to(deployment, principal, d)
 
 
 async def release(deployment: Deployment, principal: Principal, request: ReleaseIn) -> Decision:
-    """Gives back the caller's live claim on a decision before its lease ends.
+    """Gives back the caller's live claim on a decision before its lease ends; returns the
+    decision less what its review modes withhold from the caller.
 
     Only the holder may release a claim; a refusal writes nothing.
 
@@ -207,7 +209,7 @@ async def release(deployment: Deployment, principal: Principal, request: Release
         await trail.append_events(
             conn, tenant, [event], occurred_at=now, trace_id=current_trace_id()
         )
-    return d
+    return await review_modes.shown_to(deployment, principal, d)
 
 
 def _check_verdict(d: Decision, policy: ReviewPolicy, verdict: Verdict, request: DecideIn) -> None:

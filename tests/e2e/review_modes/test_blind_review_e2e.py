@@ -28,13 +28,15 @@ def test_the_second_approver_sees_the_first_verdict_only_after_their_own(
     assert list(case.decision.reviews) == [] and case.decision.approvals == 0
     assert "review.recorded" not in [e.kind for e in case.history]
     assert case.decision.suggestion.output["accord"] is True
-    assert list(second.get_decision(decision_id).reviews) == []
+    read = second.get_decision(decision_id)
+    assert read.verdicts_withheld and list(read.reviews) == [] and read.approvals == 0
     rows = second.list_queue(decision_type="aides.aveugle", page_size=500).decisions
     [row] = [d for d in rows if d.id == decision_id]
     assert list(row.reviews) == [] and row.approvals == 0
     # The first reviewer sees their own verdict; the inspector sees it too.
     assert [r.reviewer_id for r in first.get_case(decision_id).decision.reviews] == ["sup-a1"]
-    assert len(client_of("insp-a").get_decision(decision_id).reviews) == 1
+    inspected = client_of("insp-a").get_decision(decision_id)
+    assert len(inspected.reviews) == 1 and not inspected.verdicts_withheld
 
     done = second.decide(decision_id, verdict="approve", seen_version=case.decision.version)
     assert sorted(r.reviewer_id for r in done.reviews) == ["sup-a1", "sup-a2"]

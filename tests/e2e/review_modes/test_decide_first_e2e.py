@@ -33,14 +33,24 @@ def test_the_suggestion_is_withheld_until_the_reviewer_records_a_view(
     assert case.suggestion_withheld and not case.decision.HasField("suggestion")
     assert not case.HasField("own_view")
     # Every other door a supervisor has to the case withholds it too.
-    assert not sup.get_decision(decision_id).HasField("suggestion")
+    read = sup.get_decision(decision_id)
+    assert read.suggestion_withheld and not read.HasField("suggestion")
     rows = sup.list_queue(decision_type="avis.premier", page_size=500).decisions
     [row] = [d for d in rows if d.id == decision_id]
-    assert not row.HasField("suggestion")
-    assert not sup.claim(decision_id).HasField("suggestion")
+    assert row.suggestion_withheld and not row.HasField("suggestion")
+    claimed = sup.claim(decision_id)
+    assert claimed.suggestion_withheld and not claimed.HasField("suggestion")
+    released = sup.release(decision_id)
+    assert released.suggestion_withheld and not released.HasField("suggestion")
+    watch = sup.watch_decision(decision_id, timeout=10)
+    watched = next(watch)
+    watch.close()
+    assert watched.suggestion_withheld and not watched.HasField("suggestion")
     # Other roles are not reviewers: the inspector and the proposing application see it.
     for other in ("insp-a", "app-a"):
-        assert client_of(other).get_decision(decision_id).suggestion.output["service"] == "proprete"
+        theirs = client_of(other).get_decision(decision_id)
+        assert theirs.suggestion.output["service"] == "proprete"
+        assert not theirs.suggestion_withheld
 
     with pytest.raises(FailedPreconditionError) as refused:
         sup.decide(decision_id, verdict="approve")
@@ -56,13 +66,14 @@ def test_the_suggestion_is_withheld_until_the_reviewer_records_a_view(
         verdict="amend",
         output={"service": "voirie"},
         note="l'école est sur la voie publique",
-        seen_version=case.decision.version,
+        seen_version=released.version,
     )
     assert not seen.suggestion_withheld
     assert seen.decision.suggestion.output["service"] == "proprete"
     assert seen.own_view.output["service"] == "voirie"
     assert seen.own_view.note == "l'école est sur la voie publique"
     assert sup.get_decision(decision_id).HasField("suggestion")
+    assert not sup.get_decision(decision_id).suggestion_withheld
     # A colleague who recorded nothing is still not shown it.
     assert client_of("sup-a2").get_case(decision_id).suggestion_withheld
 
@@ -78,6 +89,10 @@ def test_the_suggestion_is_withheld_until_the_reviewer_records_a_view(
     )
     [view] = [d for k, _, d in trail_of(client_of, decision_id) if k == "review.view_recorded"]
     assert view["verdict"] == "AMEND" and view["output"] == {"service": "voirie"}
+    # The new steps are ordinary events of the trail: it still verifies, states included.
+    assert client_of("insp-a").verify_chain().ok
+    *_, last = client_of("insp-a").verify_trail()
+    assert last.report.ok, last.report.problems
 
 
 def test_a_view_is_only_asked_of_decide_first_types(client_of: ClientOf) -> None:
@@ -97,3 +112,6 @@ def test_a_view_needs_a_verdict(client_of: ClientOf, raw: Raw) -> None:
             "sup-a1",
         )
     assert [v.field for v in refused.value.violations] == ["verdict"]
+    with pytest.raises(InvalidArgumentError) as long_note:
+        client_of("sup-a1").record_view(decision_id, verdict="approve", note="n" * 10_001)
+    assert [v.field for v in long_note.value.violations] == ["note"]

@@ -152,3 +152,27 @@ def test_watchers_are_capped_and_a_hang_up_frees_the_place(raw: Raw) -> None:
     finally:
         for watch in watches:
             watch.close()
+
+
+def test_a_watch_ends_cleanly_when_the_server_stops(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("watch-stop")
+    server = ServerProcess.start(database_url, folder, name="watch-stop")
+    raw = Raw(server.address)
+    try:
+        watch = Watch(raw, "sup-a1")
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert server.stop() == 0, server.log_path.read_text()
+        # The stream ends (within the shutdown grace of the test servers, 2 s), not hangs.
+        assert watch.refusal(timeout=10).code() in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.CANCELLED,
+        )
+        assert time.monotonic() - started < 10
+        watch.close()
+    finally:
+        raw.close()
+        if server.process.poll() is None:
+            server.stop()
