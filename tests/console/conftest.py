@@ -58,12 +58,19 @@ def write_policies(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="package")
+def database_url(new_database: Callable[..., str]) -> str:
+    """The console tests' own database, which their server uses (the queue's counts are the
+    whole tenant's: other packages' decisions would move them)."""
+    return new_database()
+
+
+@pytest.fixture(scope="package")
 def console_server(
-    new_database: Callable[..., str], tmp_path_factory: pytest.TempPathFactory
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServerProcess, str]]:
     folder = tmp_path_factory.mktemp("console")
     env = {**console_env(folder / "console"), "AVAL_POLICY_DIR": str(write_policies(folder))}
-    process = ServerProcess.start(new_database(), folder, name="console", extra_env=env)
+    process = ServerProcess.start(database_url, folder, name="console", extra_env=env)
     try:
         yield process, console_url(process)
     finally:

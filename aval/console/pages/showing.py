@@ -148,10 +148,9 @@ def queue_row(d: common_pb2.Decision, session: Session, language: str, now: date
 
 
 def suggestion_withheld(d: common_pb2.Decision) -> bool:
-    """Whether the AI suggested something the gateway does not show this caller (decide-first:
+    """Whether the gateway withholds the AI's suggestion from this caller for now (decide-first:
     until they record their own view)."""
-    advised = (common_pb2.ADVICE_STATUS_ATTESTED, common_pb2.ADVICE_STATUS_SUGGESTED)
-    return d.advice_status in advised and not d.HasField("suggestion")
+    return d.suggestion_withheld
 
 
 def output_text(output: Any) -> str:
