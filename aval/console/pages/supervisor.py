@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-import grpc
 from starlette.datastructures import FormData, QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -208,7 +207,6 @@ class SupervisorPages:
         session: Session,
         decision_id: str,
         *,
-        status: int = 200,
         done: str = "",
         refusal: case_page.Refusal | None = None,
     ) -> Response:
@@ -222,7 +220,6 @@ class SupervisorPages:
             request,
             "case.html",
             session,
-            status=status,
             case=view,
             done=done,
             refusal=refusal,
@@ -257,9 +254,7 @@ class SupervisorPages:
                 if action == "amend":
                     read = await self._amended(form, posted, client, decision_id, session)
                     if isinstance(read, case_page.Refusal):
-                        return await self._case_page(
-                            request, session, decision_id, status=400, refusal=read
-                        )
+                        return await self._case_page(request, session, decision_id, refusal=read)
                     amended = read
                 await client.decide(
                     decision_id,
@@ -271,9 +266,10 @@ class SupervisorPages:
                 )
         except AvalError as error:
             refusal = case_page.refusal_of(error, action, form, posted)
-            return await self._case_page(
-                request, session, decision_id, status=_status(error), refusal=refusal
-            )
+            # The case page again, answered 200 as a form with errors is: the refusal is
+            # in the page (an alert, the fields marked, the title starting with "Erreur"),
+            # and a browser logs no failed load for it.
+            return await self._case_page(request, session, decision_id, refusal=refusal)
         return RedirectResponse(f"/dossier/{decision_id}?fait={action}", status_code=303)
 
     async def _amended(
@@ -299,12 +295,3 @@ class SupervisorPages:
                 justification=_text(form, "justification"),
                 posted=dict(posted),
             )
-
-
-def _status(error: AvalError) -> int:
-    return {
-        grpc.StatusCode.INVALID_ARGUMENT: 400,
-        grpc.StatusCode.FAILED_PRECONDITION: 409,
-        grpc.StatusCode.PERMISSION_DENIED: 403,
-        grpc.StatusCode.NOT_FOUND: 404,
-    }.get(error.code, 502)
