@@ -58,19 +58,18 @@ def write_policies(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="package")
-def database_url(new_database: Callable[..., str]) -> str:
-    """The console tests' own database, which their server uses (the queue's counts are the
-    whole tenant's: other packages' decisions would move them)."""
+def console_database(new_database: Callable[..., str]) -> str:
+    """The console server's own database (tests that tamper with it as a superuser)."""
     return new_database()
 
 
 @pytest.fixture(scope="package")
 def console_server(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
+    console_database: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServerProcess, str]]:
     folder = tmp_path_factory.mktemp("console")
     env = {**console_env(folder / "console"), "AVAL_POLICY_DIR": str(write_policies(folder))}
-    process = ServerProcess.start(database_url, folder, name="console", extra_env=env)
+    process = ServerProcess.start(console_database, folder, name="console", extra_env=env)
     try:
         yield process, console_url(process)
     finally:
