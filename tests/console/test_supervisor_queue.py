@@ -70,6 +70,7 @@ def test_queue_shows_a_case_with_suggestion_confidence_and_paris_deadline(
     page = visitor("sup-a1").get("/file?type=console.montant")
     assert page.status_code == 200
     assert_well_formed(page)
+    assert re.fullmatch(r"app;dur=[0-9.]+", page.headers["server-timing"])
     text = unescape(page.text)
     row = text[text.index(f'id="row-{decision_id}"') :].split("</tr>")[0]
     assert subject in row and "console.montant" in row
