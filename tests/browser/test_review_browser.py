@@ -197,6 +197,9 @@ def test_an_inspector_verifies_the_trail_and_opens_the_citizens_explanation(
     _clean(dominique)
     page.click("#dossier-explanation")
     page.wait_for_selector("#explanation")
-    assert "lampadaire" in page.inner_text("#explanation") or page.inner_text("#explanation")
+    explanation = page.inner_text("#explanation")
+    # The four items of CRPA R311-3-1-2, in plain French.
+    for item in ("1. Degré et mode", "2. Données traitées", "3. Paramètres", "4. Opérations"):
+        assert item in explanation
     dominique.screenshot("explanation")
     _clean(dominique)
