@@ -290,6 +290,7 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         _reviewer_calls.reload_configuration(reason="r"),
         _journal_calls.query_access_journal(),
         _people_calls.resolve_people(["oidc:idp:1"]),
+        _people_calls.whoami(),
         _case_calls.get_case("D1"),
         _case_calls.record_view("D1", verdict="approve"),
     ]
