@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -27,24 +28,34 @@ MAX_STREAMS_PER_SESSION = 3
 
 
 class StreamSlots:
-    """Counts the open streams of each session (by the session's object identity)."""
+    """The open streams of each session (keyed by the session's object identity). A slot is
+    given back when its stream ends, or when its body is dropped without ever being read (a
+    browser gone before the first byte): see `hold`."""
 
     def __init__(self, limit: int = MAX_STREAMS_PER_SESSION) -> None:
         self.limit = limit
-        self._open: dict[int, int] = {}
+        self._open: dict[int, set[object]] = {}
 
-    def take(self, key: int) -> bool:
-        if self._open.get(key, 0) >= self.limit:
-            return False
-        self._open[key] = self._open.get(key, 0) + 1
-        return True
+    def take(self, key: int) -> object | None:
+        """A token for a new stream of `key`, or None when it holds `limit` already."""
+        held = self._open.setdefault(key, set())
+        if len(held) >= self.limit:
+            return None
+        token = object()
+        held.add(token)
+        return token
 
-    def give_back(self, key: int) -> None:
-        left = self._open.get(key, 0) - 1
-        if left > 0:
-            self._open[key] = left
-        else:
-            self._open.pop(key, None)
+    def give_back(self, key: int, token: object) -> None:
+        """Idempotent: the stream's end and the body's collection may both call it."""
+        held = self._open.get(key)
+        if held is not None:
+            held.discard(token)
+            if not held:
+                del self._open[key]
+
+    def hold(self, key: int, token: object, body: object) -> None:
+        """Gives the slot back when `body` is garbage-collected, read or not."""
+        weakref.finalize(body, self.give_back, key, token)
 
 
 def _event(change: Any) -> bytes:

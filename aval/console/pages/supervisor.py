@@ -9,7 +9,7 @@ next to that field, a case that changed since it was shown re-read and shown ane
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -169,22 +169,25 @@ class SupervisorPages:
         if not isinstance(session, Session):
             return session
         key = id(session)
-        if not self.slots.take(key):
+        token = self.slots.take(key)
+        if token is None:
             return Response("too many open streams", status_code=429, media_type="text/plain")
         cookie = request.cookies.get(self.console.session_cookie)
         client = await self.console.gateway_for(session)
 
-        async def body() -> Any:
+        async def body() -> AsyncIterator[bytes]:
             try:
                 async for chunk in queue_stream.events(
                     client, lambda: self.console.sessions.alive(cookie)
                 ):
                     yield chunk
             finally:
-                self.slots.give_back(key)
+                self.slots.give_back(key, token)
 
+        stream = body()
+        self.slots.hold(key, token, stream)
         return StreamingResponse(
-            body(),
+            stream,
             media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
