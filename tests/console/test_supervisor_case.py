@@ -208,6 +208,8 @@ def test_decide_first_asks_for_the_reviewers_view_before_the_suggestion(
     text = act(v, decision_id, "avis", note="sans avis")
     assert 'id="view-verdict-error"' in text and 'id="form-view"' in text
     assert "sans avis" in text  # the note typed stays
+    text = act(v, decision_id, "avis", verdict="amend", **{"out.": "[pas un objet"})
+    assert 'id="amend-output-error"' in text and 'id="form-view"' in text
     text = act(v, decision_id, "avis", verdict="reject", note="je doute")
     assert "adresse sur la voirie communale" in text and 'id="own-view"' in text
     assert 'id="form-approve"' in text

@@ -36,6 +36,8 @@ class AmendField:
 
     @property
     def id(self) -> str:
+        if not self.name:  # the whole output as one JSON object
+            return "amend-output"
         return "amend-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in self.name)
 
 

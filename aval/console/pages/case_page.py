@@ -23,6 +23,8 @@ from aval.v1 import common_pb2, review_pb2
 
 # The fields of a verdict form other than the amended output, which a refusal may name.
 _FORM_FIELDS = ("justification", "note", "verdict")
+# The actions whose form holds the output fields (amend; a decide-first view of an amendment).
+_WITH_OUTPUT = ("amend", "view")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Refusal:
     case_changed: bool = False
     justification: str = ""
     note: str = ""
-    # The amend form's values as posted, to show them again (not after CASE_CHANGED).
+    # The output fields' values as posted, to show them again (not after CASE_CHANGED).
     posted: dict[str, str] | None = None
 
     @property
@@ -62,7 +64,7 @@ def refusal_of(error: AvalError, action: str, form: FormData, posted: Mapping[st
         case_changed=changed,
         justification="" if changed or not isinstance(justification, str) else justification,
         note="" if changed or not isinstance(note, str) else note,
-        posted=None if changed or action != "amend" else dict(posted),
+        posted=None if changed or action not in _WITH_OUTPUT else dict(posted),
     )
 
 
@@ -168,7 +170,7 @@ def build(
     )
     names = {e.actor_id: e.actor_name for e in found.history if e.actor_name}
     current = struct_dict(d.suggestion.output) if d.HasField("suggestion") else {}
-    posted = refusal.posted if refusal is not None and refusal.action == "amend" else None
+    posted = refusal.posted if refusal is not None and refusal.action in _WITH_OUTPUT else None
     amend_fields = amend_form.fields(schema_of(policy), current, posted)
     view = CaseView(
         id=d.id,
@@ -229,7 +231,7 @@ def build(
 def _place_errors(view: CaseView, refusal: Refusal) -> None:
     """Maps the refused fields to the ids of the page's inputs; the first takes the focus."""
     order: list[str] = []
-    if refusal.action == "amend":
+    if refusal.action in _WITH_OUTPUT:
         for f in view.amend_fields:
             if f.name in refusal.fields:
                 view.errors[f.id] = refusal.fields[f.name]
@@ -244,7 +246,7 @@ def _place_errors(view: CaseView, refusal: Refusal) -> None:
         for key, text in refusal.fields.items()
         if key not in _FORM_FIELDS and all(f.name != key for f in view.amend_fields)
     ]
-    if leftovers and refusal.action == "amend" and view.amend_fields:
+    if leftovers and refusal.action in _WITH_OUTPUT and view.amend_fields:
         first = view.amend_fields[0].id
         view.errors.setdefault(first, " ".join(leftovers))
         order.insert(0, first)

@@ -246,9 +246,17 @@ class SupervisorPages:
             elif action == "release":
                 await client.release(decision_id)
             elif action == "view":
+                verdict = _text(form, "verdict")
+                output: dict[str, Any] | None = None
+                if verdict == "amend" and any(v.strip() for v in posted.values() if v != "off"):
+                    read = await self._amended(form, posted, client, decision_id, session, "view")
+                    if isinstance(read, case_page.Refusal):
+                        return await self._case_page(request, session, decision_id, refusal=read)
+                    output = read
                 await client.record_view(
                     decision_id,
-                    verdict=_text(form, "verdict"),  # type: ignore[arg-type]
+                    verdict=verdict,  # type: ignore[arg-type]
+                    output=output,
                     note=_text(form, "note"),
                     seen_version=seen,
                 )
@@ -282,6 +290,7 @@ class SupervisorPages:
         client: AsyncClient,
         decision_id: str,
         session: Session,
+        action: str = "amend",
     ) -> dict[str, Any] | case_page.Refusal:
         """The amended output the form holds, read with the type's schema (from GetCase)."""
         found = await client.get_case(decision_id, language=session.language)
@@ -292,7 +301,7 @@ class SupervisorPages:
         except amend_form.NotAnObject:
             message = self.console.text(session.language)("case.amend_not_json")
             return case_page.Refusal(
-                action="amend",
+                action=action,
                 message=message,
                 fields={"": message},
                 justification=_text(form, "justification"),
