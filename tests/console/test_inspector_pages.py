@@ -8,7 +8,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import tarfile
+import time
+import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ import psycopg
 import pytest
 
 from aval.clients import Client
+from aval.console.pages.inspector import PAGE_SIZE
 from aval.verifier.bundle import verify_bundle
 from aval.verifier.notes import parse_note, verify_signature
 from tests.console.support import Visitor
@@ -221,8 +225,40 @@ def test_a_bad_filter_is_named_next_to_its_field(inspector: Visitor) -> None:
 
 
 def test_search_pages_with_the_gateways_token(inspector: Visitor, world: World) -> None:
-    html = _search(inspector, kind="decision.proposed")
-    assert "events-next" not in html or "page=" in html  # fewer than a page: no link
+    model = f"pages-{uuid.uuid4().hex[:6]}"
+    with Client(world.server.address, token_of("app-a"), timeout=20) as app:
+        proposed = {_propose(app, model=f"{model}@1") for _ in range(PAGE_SIZE + 1)}
+    first = _search(inspector, kind="decision.proposed", ai_system=model, purpose="revue")
+    found = {d for d in proposed if d in first}
+    assert len(found) == PAGE_SIZE
+    link = re.search(r'href="(/inspection/evenements\?[^"]+)" id="events-next"', first)
+    assert link, "a full page links to the next"
+    assert "ai_system=" in link[1] and "page=" in link[1] and "purpose=revue" in link[1]
+    second = _page(inspector, unescape(link[1]))
+    rest = {d for d in proposed if d in second}
+    assert len(rest) == 1 and not rest & found
+    assert 'id="events-next"' not in second
+
+
+def test_reads_are_journaled_with_the_purpose_the_inspector_gives(
+    inspector: Visitor, world: World
+) -> None:
+    purpose = f"contrôle {uuid.uuid4().hex[:6]}"
+    _page(inspector, f"/inspection/decisions/{world.approved}?purpose={purpose}")
+    _download(
+        inspector,
+        "/inspection/telechargements/evenements",
+        {"decision": world.rejected, "format": "csv", "purpose": f"{purpose} export"},
+    )
+    with Client(world.server.address, token_of("dpo-a"), timeout=20) as dpo:
+        deadline = time.monotonic() + 10
+        while True:
+            records = dpo.query_access_journal(reader="insp-a", page_size=1000).records
+            purposes = {r.purpose for r in records}
+            if {purpose, f"{purpose} export"} <= purposes or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert purpose in purposes and f"{purpose} export" in purposes, purposes
 
 
 def test_an_inspector_never_sees_another_tenants_events(inspector: Visitor, world: World) -> None:

@@ -173,7 +173,8 @@ class EventFilters:
         }
 
     def query_string(self, **extra: str) -> str:
-        """The filters (and `extra`) as a query string, empty fields left out."""
-        pairs = [(k, v) for k, v in self.values.items() if v and k != "purpose"]
+        """The filters, the purpose (so that the next page is read for the same reason) and
+        `extra` as a query string, empty fields left out."""
+        pairs = [(k, v) for k, v in self.values.items() if v]
         pairs += [(k, v) for k, v in extra.items() if v]
         return urlencode(pairs)
