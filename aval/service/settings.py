@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # The longest one supervisor may hold a claim on a decision, renewals included; then it
     # must stay free for a lease before they claim it again. 4 leases when unset.
     claim_max_hold_seconds: float | None = Field(default=None, gt=0)
+    # WatchQueue streams one process serves at once; one more is refused (RESOURCE_EXHAUSTED).
+    max_queue_watchers: int = Field(default=200, ge=1)
     expiry_interval_seconds: float = Field(default=5.0, gt=0)
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=16, ge=1)

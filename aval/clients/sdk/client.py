@@ -27,6 +27,7 @@ import grpc.aio
 from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
+from aval.clients.sdk import case_calls as _case_calls
 from aval.clients.sdk import journal_calls as _journal_calls
 from aval.clients.sdk import people_calls as _people_calls
 from aval.clients.sdk import reviewer_calls as _reviewer_calls
@@ -128,6 +129,8 @@ class Client(_journal_calls.JournalStreams):
     claim = _blocking(_calls.claim)
     release = _blocking(_calls.release)
     decide = _blocking(_calls.decide)
+    get_case = _blocking(_case_calls.get_case)
+    record_view = _blocking(_case_calls.record_view)
     query_events = _blocking(_audit_calls.query_events)
     explain_decision = _blocking(_audit_calls.explain_decision)
     get_stats = _blocking(_audit_calls.get_stats)
@@ -318,6 +321,8 @@ class AsyncClient(_journal_calls.AsyncJournalStreams):
     claim = _asynchronous(_calls.claim)
     release = _asynchronous(_calls.release)
     decide = _asynchronous(_calls.decide)
+    get_case = _asynchronous(_case_calls.get_case)
+    record_view = _asynchronous(_case_calls.record_view)
     query_events = _asynchronous(_audit_calls.query_events)
     explain_decision = _asynchronous(_audit_calls.explain_decision)
     get_stats = _asynchronous(_audit_calls.get_stats)

@@ -22,8 +22,9 @@ DIMENSIONS = ("tenant", "decision_type", "model", "reviewer")
 # The decisions of the request, each with its model key and its time to decision (seconds, for
 # final human outcomes only), and the human verdicts on them. A verdict agrees with the AI when
 # it approves the suggestion unchanged: APPROVE on a decision that has a suggestion, with no
-# AMEND before it. A reviewer's review time runs from their first claim of the decision, when
-# they claimed it before their verdict, else from the proposal.
+# AMEND before it. A reviewer's review time runs from the first time the case was shown to
+# them (GetCase: `review.case_displayed`, the verdict's `seconds_on_task`) or they claimed it,
+# whichever came first before their verdict, else from the proposal.
 _BASE = """
 WITH d AS (
     SELECT tenant_id, id, decision_type, state, created_at,
@@ -45,14 +46,15 @@ WITH d AS (
            d.has_ai AND r.verdict = 'APPROVE' AND NOT coalesce(bool_or(r.verdict = 'AMEND') OVER (
                PARTITION BY r.tenant_id, r.decision_id ORDER BY r.decided_at, r.reviewer_id
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS agrees,
-           extract(epoch FROM r.decided_at - coalesce(c.first_claim, d.created_at))::float8
+           extract(epoch FROM r.decided_at - coalesce(c.first_look, d.created_at))::float8
                AS review_seconds
     FROM reviews r
     JOIN d ON d.tenant_id = r.tenant_id AND d.id = r.decision_id
     LEFT JOIN LATERAL (
-        SELECT min(e.occurred_at) AS first_claim FROM audit_events e
+        SELECT min(e.occurred_at) AS first_look FROM audit_events e
         WHERE e.tenant_id = r.tenant_id AND e.decision_id = r.decision_id
-          AND e.kind = 'decision.claimed' AND e.actor_id = r.reviewer_id
+          AND e.kind IN ('decision.claimed', 'review.case_displayed')
+          AND e.actor_id = r.reviewer_id
           AND e.occurred_at <= r.decided_at
     ) c ON true
 )"""

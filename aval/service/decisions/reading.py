@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aval.audit_store import decisions
 from aval.audit_store.records import Decision
 from aval.service.audit.access_journal import journal_read, summary
+from aval.service.decisions.review_modes import shown_one, shown_page
 from aval.service.deployment import Deployment
 from aval.service.errors import page_position
 from aval.service.identity import Principal
@@ -21,9 +22,11 @@ _WATCH_FALLBACK_SECONDS = 30.0
 async def get_decision(
     deployment: Deployment, principal: Principal, request: DecisionRef
 ) -> Decision:
+    """The decision, less what its review modes withhold from the caller for now."""
     tenant = deployment.tenant_for(principal, request.tenant, "decision.read")
     async with deployment.store.reading() as conn:
         d = await decisions.get(conn, tenant, request.decision_id)
+        d = (await shown_one(conn, deployment.policies, principal, d)).decision
     await journal_read(deployment, principal, [tenant], "decision.get", decisions=[d.id])
     return d
 
@@ -33,7 +36,8 @@ async def watch_decision(
 ) -> AsyncIterator[Decision]:
     """Yields the decision now and after each change, through any replica; ends when final.
 
-    The watch is journaled once, before the first version is sent (R13).
+    The watch is journaled once, before the first version is sent (R13). Each version is
+    shown less what its review modes withhold from the caller at that time.
     """
     tenant = deployment.tenant_for(principal, request.tenant, "decision.read")
     # Subscribe before the first read, so that no change between the two is missed.
@@ -43,6 +47,7 @@ async def watch_decision(
             changed.clear()
             async with deployment.store.reading() as conn:
                 d = await decisions.get(conn, tenant, request.decision_id)
+                d = (await shown_one(conn, deployment.policies, principal, d)).decision
             if d.version != seen:
                 if not seen:
                     await journal_read(
@@ -59,7 +64,8 @@ async def watch_decision(
 async def list_queue(
     deployment: Deployment, principal: Principal, request: ListQueueIn
 ) -> tuple[list[Decision], str]:
-    """A page of pending decisions, earliest deadline first, and the token of the next page.
+    """A page of pending decisions, earliest deadline first, and the token of the next page;
+    each less what its review modes withhold from the caller for now.
 
     Each decision the page shows is journaled as read (R13): a listing shows the cases, and the
     journal must answer who saw a given case.
@@ -78,6 +84,7 @@ async def list_queue(
             claimed_by=principal.id if request.claimed_by_me else None,
             deadline_before=request.deadline_before,
         )
+        page = await shown_page(conn, deployment.policies, principal, tenant, page)
     more = len(page) > request.page_size
     page = page[: request.page_size]
     token = decisions.encode_page_token(page[-1].deadline, page[-1].id) if more else ""

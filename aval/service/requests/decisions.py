@@ -68,3 +68,18 @@ class DecideIn(Request):
     amended_output: dict[str, Any] | None = None
     language: Language = "fr"
     seen_version: int = Field(default=0, ge=0)
+
+
+class CaseIn(Request):
+    tenant: str = ""
+    decision_id: uuid.UUID
+    language: Language = "fr"
+
+
+class RecordViewIn(Request):
+    tenant: str = ""
+    decision_id: uuid.UUID
+    verdict: Literal["VERDICT_APPROVE", "VERDICT_AMEND", "VERDICT_REJECT"]
+    output: dict[str, Any] | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] = ""
+    seen_version: int = Field(default=0, ge=0)
