@@ -75,11 +75,7 @@ def world(console_server: tuple[ServerProcess, str]) -> Iterator[World]:
         sup.decide(rejected, verdict="reject", justification="service mal choisi")
         insp.create_checkpoint()
     with client("app-b") as app_b:
-        other = str(
-            app_b.propose(
-                decision_type="voirie.signalement", subject_ref="usager:b", input={"x": 1}
-            ).decision.id
-        )
+        other = _propose(app_b)
     yield World(server, approved, rejected, other)
 
 
@@ -183,6 +179,7 @@ def test_search_by_decision_lists_its_events_in_order(inspector: Visitor, world:
     assert html.index("decision.proposed") < html.index("decision.finalized")
     assert world.rejected not in html
     assert 'id="events-table"' in html and "<caption>" in html and 'scope="col"' in html
+    assert "<script>alert(1)" not in html
 
 
 @pytest.mark.parametrize(
@@ -267,6 +264,17 @@ def test_an_inspector_never_sees_another_tenants_events(inspector: Visitor, worl
     assert page.status_code == 403
     assert world.other_tenant not in page.text
     assert inspector.get(f"/inspection/decisions/{world.other_tenant}").status_code == 404
+
+
+def test_a_pooled_inspector_searches_each_tenant_granted(
+    visitor: Callable[..., Visitor], world: World
+) -> None:
+    pooled = visitor("insp-pool")
+    html = _search(
+        pooled, kind="decision.proposed", ai_system="tri-courrier", tenants="ville-a,ville-b"
+    )
+    assert world.approved in html and world.other_tenant in html
+    assert "ville-a · " in html, "rows of a tenant other than one's own name it"
 
 
 # -- dossier and explanation --
