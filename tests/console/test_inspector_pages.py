@@ -5,6 +5,7 @@ citizen text always shown as text."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -25,6 +26,7 @@ import pytest
 
 from aval.clients import Client
 from aval.console.pages.inspector import PAGE_SIZE
+from aval.verifier import merkle
 from aval.verifier.bundle import verify_bundle
 from aval.verifier.notes import parse_note, verify_signature
 from tests.console.support import Visitor
@@ -287,8 +289,49 @@ def test_the_dossier_shows_facts_events_hashes_and_a_proof(
     assert "voirie.signalement" in html and "usager:console-insp" in html
     assert "decision.finalized" in html and 'id="dossier-events-table"' in html
     assert 'id="dossier-proofs"' in html and "RFC 9162" in html
+    assert "Preuve vérifiée par la console" in unescape(html) and "Preuve invalide" not in html
     assert f'href="/inspection/decisions/{world.approved}/explication"' in html
     _assert_shown_as_text(html)
+
+
+def test_a_decisions_bundle_holds_its_events_and_proofs_that_verify_offline(
+    inspector: Visitor, world: World
+) -> None:
+    inspector.get(f"/inspection/decisions/{world.approved}")
+    page = inspector.http.post(
+        f"/inspection/decisions/{world.approved}/lot",
+        data={"csrf": inspector.csrf, "purpose": "réponse à la CADA"},
+        headers={"origin": inspector.base},
+    )
+    assert page.status_code == 200 and page.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(page.content)) as z:
+        files = {name.split("/", 1)[1]: z.read(name).decode() for name in z.namelist()}
+    events = [json.loads(line) for line in files["events.jsonl"].splitlines()]
+    assert [e["kind"] for e in events][-1] == "decision.finalized"
+    checkpoints = {
+        c["tree_size"]: c for c in map(json.loads, files["checkpoints.jsonl"].splitlines())
+    }
+    key = bytes.fromhex(files["public_key.txt"].strip())
+    assert key == world.server.public_key
+    canonical = {int(e["seq"]): base64.b64decode(e["canonical"]) for e in events}
+    proofs = [json.loads(line) for line in files["proofs.jsonl"].splitlines()]
+    assert len(proofs) == len(events)
+    for proof in proofs:
+        checkpoint = checkpoints[proof["tree_size"]]
+        assert verify_signature(
+            key,
+            base64.b64decode(checkpoint["signed_note"]),
+            base64.b64decode(checkpoint["signature"]),
+        )
+        assert merkle.verify_inclusion(
+            merkle.leaf_hash(canonical[proof["seq"]]),
+            proof["leaf_index"],
+            proof["tree_size"],
+            [bytes.fromhex(node) for node in proof["audit_path"]],
+            bytes.fromhex(checkpoint["root_hash"]),
+        )
+    assert "1. Degré et mode de contribution" in files["explanation.fr.md"]
+    assert world.approved in files["decision.json"]
 
 
 def test_a_dossier_id_that_is_not_a_uuid_is_not_found(inspector: Visitor) -> None:
