@@ -492,6 +492,14 @@ def test_an_export_of_another_tenant_is_refused(inspector: Visitor) -> None:
     )
 
 
+@pytest.mark.parametrize("tenant", ["../../tmp/x", "ville-a/..", "Ville A"])
+def test_a_bundle_of_a_name_no_tenant_has_is_refused(inspector: Visitor, tenant: str) -> None:
+    page = _download(
+        inspector, "/inspection/telechargements/lot", {"tenant": tenant, "archive": "zip"}
+    )
+    assert page.status_code == 400
+
+
 @pytest.mark.parametrize("archive", ["zip", "tar.gz"])
 def test_the_bundle_verifies_offline(
     inspector: Visitor, world: World, tmp_path: Path, archive: str
