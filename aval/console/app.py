@@ -242,8 +242,15 @@ class Console:
 
     def gateway_error(
         self, request: Request, session: Session, error: AvalError, *, status: int | None = None
-    ) -> HTMLResponse:
-        """A page saying what the gateway refused, in its own words."""
+    ) -> Response:
+        """A page saying what the gateway refused, in its own words; when it no longer accepts
+        the person's credentials (an expired access token), the session ends and the person
+        is sent to sign in again."""
+        if error.code == grpc.StatusCode.UNAUTHENTICATED:
+            self.sessions.end(request.cookies.get(self.session_cookie))
+            response = RedirectResponse("/connexion?fin=1", status_code=303)
+            response.delete_cookie(self.session_cookie)
+            return response
         code = status or _HTTP_STATUS.get(error.code, 502)
         return self.render(
             request,

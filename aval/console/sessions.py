@@ -83,6 +83,20 @@ class SessionStore:
         session.last_seen = now
         return session
 
+    def alive(self, session_id: str | None) -> bool:
+        """Whether this cookie value's session still lives, without touching it (a page's
+        open event stream must not keep an idle session alive)."""
+        if not session_id or len(session_id) > 100:
+            return False
+        session = self._sessions.get(_digest(session_id))
+        if session is None:
+            return False
+        now = self._clock()
+        return (
+            now - session.last_seen <= self.idle_seconds
+            and now - session.created <= self.max_seconds
+        )
+
     def end(self, session_id: str | None) -> None:
         if session_id:
             self._sessions.pop(_digest(session_id), None)

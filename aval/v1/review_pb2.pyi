@@ -33,6 +33,7 @@ class ListQueueRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     CLAIMED_BY_ME_FIELD_NUMBER: _builtins.int
     DEADLINE_BEFORE_FIELD_NUMBER: _builtins.int
+    NOT_SEEN_BY_ME_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """The caller's tenant when empty."""
     decision_type: _builtins.str
@@ -46,6 +47,8 @@ class ListQueueRequest(_message.Message):
     page_token: _builtins.str
     claimed_by_me: _builtins.bool
     """Only decisions the caller holds a live claim on."""
+    not_seen_by_me: _builtins.bool
+    """Only decisions the caller was never shown (no `review.case_displayed` of theirs)."""
     @_builtins.property
     def deadline_before(self) -> _timestamp_pb2.Timestamp:
         """Only decisions whose deadline is before this moment, when set."""
@@ -60,14 +63,49 @@ class ListQueueRequest(_message.Message):
         page_token: _builtins.str = ...,
         claimed_by_me: _builtins.bool = ...,
         deadline_before: _timestamp_pb2.Timestamp | None = ...,
+        not_seen_by_me: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["deadline_before", b"deadline_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actionable_only", b"actionable_only", "claimed_by_me", b"claimed_by_me", "deadline_before", b"deadline_before", "decision_type", b"decision_type", "page_size", b"page_size", "page_token", b"page_token", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actionable_only", b"actionable_only", "claimed_by_me", b"claimed_by_me", "deadline_before", b"deadline_before", "decision_type", b"decision_type", "not_seen_by_me", b"not_seen_by_me", "page_size", b"page_size", "page_token", b"page_token", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListQueueRequest: _TypeAlias = ListQueueRequest  # noqa: Y015
+
+@_typing.final
+class QueueCounts(_message.Message):
+    """The size of a tenant's queue, whatever the filters of the listing."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PENDING_FIELD_NUMBER: _builtins.int
+    NEAR_DEADLINE_FIELD_NUMBER: _builtins.int
+    CLAIMED_BY_ME_FIELD_NUMBER: _builtins.int
+    CLAIMED_BY_ME_NEAR_DEADLINE_FIELD_NUMBER: _builtins.int
+    pending: _builtins.int
+    """Decisions awaiting review."""
+    near_deadline: _builtins.int
+    """Of those, the ones whose deadline is less than 24 hours away."""
+    claimed_by_me: _builtins.int
+    """Of those, the ones the caller holds a live claim on."""
+    claimed_by_me_near_deadline: _builtins.int
+    """Of the ones the caller holds a live claim on, those near their deadline."""
+    def __init__(
+        self,
+        *,
+        pending: _builtins.int = ...,
+        near_deadline: _builtins.int = ...,
+        claimed_by_me: _builtins.int = ...,
+        claimed_by_me_near_deadline: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["claimed_by_me", b"claimed_by_me", "claimed_by_me_near_deadline", b"claimed_by_me_near_deadline", "near_deadline", b"near_deadline", "pending", b"pending"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueueCounts: _TypeAlias = QueueCounts  # noqa: Y015
 
 @_typing.final
 class ListQueueResponse(_message.Message):
@@ -75,19 +113,23 @@ class ListQueueResponse(_message.Message):
 
     DECISIONS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Empty on the last page."""
     @_builtins.property
     def decisions(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Decision]: ...
+    @_builtins.property
+    def counts(self) -> Global___QueueCounts: ...
     def __init__(
         self,
         *,
         decisions: _abc.Iterable[_common_pb2.Decision] | None = ...,
         next_page_token: _builtins.str = ...,
+        counts: Global___QueueCounts | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decisions", b"decisions", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "decisions", b"decisions", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

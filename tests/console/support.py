@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from html import unescape
+from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -76,3 +77,70 @@ class Visitor:
         """Signs in with the principal's token (tests.support principals)."""
         self.get("/connexion")
         return self.post("/connexion/jeton", {"jeton": token_of(principal)})
+
+
+class _PageShape(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.ids: list[str] = []
+        self.described: list[str] = []
+        self.h1 = 0
+        self.forms: list[dict[str, str | None]] = []
+        self.csrf_in_form: list[bool] = []
+        self.problems: list[str] = []
+        self.invalid = False
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        element_id = found.get("id")
+        if element_id:
+            self.ids.append(element_id)
+        if found.get("aria-describedby"):
+            self.described += (found["aria-describedby"] or "").split()
+        if found.get("aria-invalid") == "true":
+            self.invalid = True
+        for name, _ in attrs:
+            if name.startswith("on") or name == "style":
+                self.problems.append(f"<{tag} {name}=…>: inline code or style")
+        if tag == "h1":
+            self.h1 += 1
+        elif tag == "title":
+            self._in_title = True
+        elif tag == "script" and not found.get("src"):
+            self.problems.append("an inline <script>")
+        elif tag == "form":
+            self.forms.append(found)
+            self.csrf_in_form.append(False)
+        elif tag == "input" and found.get("name") == "csrf" and self.csrf_in_form:
+            self.csrf_in_form[-1] = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+
+def assert_well_formed(page: httpx.Response, *, error_prefix: str = "Erreur\u00a0: ") -> None:
+    """What every console page must be: one h1, no repeated id, every aria-describedby target
+    present, every form with a method and an action (and the CSRF field when it posts), no
+    inline script, handler or style, and a title starting with the error prefix when a field
+    is marked invalid."""
+    shape = _PageShape()
+    shape.feed(page.text)
+    assert shape.h1 == 1, f"{shape.h1} <h1> on the page"
+    repeated = sorted({i for i in shape.ids if shape.ids.count(i) > 1})
+    assert not repeated, f"repeated ids: {repeated}"
+    missing = sorted(set(shape.described) - set(shape.ids))
+    assert not missing, f"aria-describedby without a target: {missing}"
+    for form, csrf in zip(shape.forms, shape.csrf_in_form, strict=True):
+        assert form.get("method") and form.get("action"), f"a form without method/action: {form}"
+        if form["method"] == "post":
+            assert csrf, f"a posting form without its CSRF field: {form}"
+    assert not shape.problems, shape.problems
+    if shape.invalid:
+        assert shape.title.startswith(error_prefix), shape.title

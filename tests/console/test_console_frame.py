@@ -81,7 +81,7 @@ def test_every_page_carries_a_strict_content_security_policy(
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert "frame-ancestors 'none'" in csp
     assert page.headers["cache-control"] == "no-store"
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
     assert "<script>" not in page.text and "onclick" not in page.text.lower()
     assert "style=" not in page.text
 

@@ -414,9 +414,9 @@ def test_verification_progress_streams_then_the_report(inspector: Visitor) -> No
 
 
 def test_verification_names_a_tampered_event(
-    inspector: Visitor, world: World, database_url: str
+    inspector: Visitor, world: World, console_database: str
 ) -> None:
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(console_database) as conn:
         row = conn.execute(
             "SELECT seq FROM aval.audit_events WHERE tenant_id = 'ville-a' AND decision_id = %s"
             " AND kind = 'decision.finalized'",
@@ -433,7 +433,7 @@ def test_verification_names_a_tampered_event(
         )
 
     inspector.get("/inspection/verification")
-    with tampered(database_url, edit):
+    with tampered(console_database, edit):
         page = inspector.post("/inspection/verification", {"tenant": "ville-a"})
     html = unescape(page.text)
     assert "Piste altérée" in html and 'id="verification-problems"' in html

@@ -39,6 +39,7 @@ from aval.clients.sdk.transport import Transport, plan_channel
 from aval.v1 import (
     audit_pb2,
     common_pb2,
+    review_pb2,
 )
 
 __all__ = ["AsyncClient", "Client", "is_final"]
@@ -372,6 +373,23 @@ class AsyncClient(_journal_calls.AsyncJournalStreams):
         with translated_errors(stream):
             async for response in stream:
                 yield response.decision
+
+    async def watch_queue(
+        self, *, tenant: str = ""
+    ) -> AsyncGenerator[review_pb2.WatchQueueResponse, None]:
+        """Yields each change of the tenant's queue (new proposals, claims, releases,
+        verdicts, expiries) as it happens, until the caller stops reading or the gateway ends
+        the stream. Carries identifiers, not cases.
+
+        Raises:
+            AvalError: the gateway refused the watch (e.g. RESOURCE_EXHAUSTED when too many
+                watchers are open).
+        """
+        request = review_pb2.WatchQueueRequest(tenant=tenant)
+        stream = self._start_stream("review", "WatchQueue", request, None)
+        with translated_errors(stream):
+            async for change in stream:
+                yield change
 
     async def verify_trail(
         self, *, tenant: str = "", since: datetime | None = None

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from aval.console.app import PageRoutes
-from aval.console.pages import inspector
+from aval.console.pages import inspector, supervisor
 
-PAGES: tuple[PageRoutes, ...] = (inspector.routes,)
+PAGES: tuple[PageRoutes, ...] = (supervisor.routes, inspector.routes)

@@ -1,7 +1,9 @@
 // The console's behaviour beyond plain forms (every page works without it):
 // - pages marked data-live-queue follow the gateway's queue through server-sent events and
 //   reload their list when it changes;
-// - keyboard shortcuts on pages that declare them (data-shortcut on links and buttons).
+// - keyboard shortcuts on pages that declare them (data-shortcut on links and buttons, which the
+//   key clicks; data-focus-key on buttons and forms, which the key only focuses — a verdict is
+//   never given on a single key: the person confirms with Enter on the focused button).
 (function () {
   "use strict";
 
@@ -33,7 +35,8 @@
 
   function shortcuts() {
     var keyed = document.querySelectorAll("[data-shortcut]");
-    if (!keyed.length) { return; }
+    var focusable = document.querySelectorAll("[data-focus-key]");
+    if (!keyed.length && !focusable.length) { return; }
     document.addEventListener("keydown", function (event) {
       if (event.ctrlKey || event.metaKey || event.altKey) { return; }
       var target = event.target;
@@ -47,6 +50,17 @@
         rows[next].focus();
         event.preventDefault();
         return;
+      }
+      for (var f = 0; f < focusable.length; f++) {
+        if (focusable[f].getAttribute("data-focus-key") === event.key) {
+          var into = focusable[f];
+          if (into.tagName === "FORM") {
+            into = into.querySelector("input:not([type=hidden]), select, textarea, button") || into;
+          }
+          into.focus();
+          event.preventDefault();
+          return;
+        }
       }
       for (var i = 0; i < keyed.length; i++) {
         if (keyed[i].getAttribute("data-shortcut") === event.key) {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aval.audit_store import decisions
 from aval.audit_store.records import Decision
@@ -15,6 +16,8 @@ from aval.service.errors import page_position
 from aval.service.identity import Principal
 from aval.service.requests.decisions import DecisionRef, ListQueueIn
 
+# A decision due within this time counts as near its deadline (QueueCounts).
+NEAR_DEADLINE = timedelta(hours=24)
 # A watcher re-reads at least this often even without a notification (a safety net only).
 _WATCH_FALLBACK_SECONDS = 30.0
 
@@ -63,9 +66,10 @@ async def watch_decision(
 
 async def list_queue(
     deployment: Deployment, principal: Principal, request: ListQueueIn
-) -> tuple[list[Decision], str]:
-    """A page of pending decisions, earliest deadline first, and the token of the next page;
-    each less what its review modes withhold from the caller for now.
+) -> tuple[list[Decision], str, decisions.QueueCounts]:
+    """A page of pending decisions, earliest deadline first, the token of the next page and
+    the counts of the tenant's queue; each decision less what its review modes withhold from
+    the caller for now.
 
     Each decision the page shows is journaled as read (R13): a listing shows the cases, and the
     journal must answer who saw a given case.
@@ -83,8 +87,11 @@ async def list_queue(
             limit=request.page_size + 1,
             claimed_by=principal.id if request.claimed_by_me else None,
             deadline_before=request.deadline_before,
+            not_seen_by=principal.id if request.not_seen_by_me else None,
         )
         page = await shown_page(conn, deployment.policies, principal, tenant, page)
+        now = deployment.clock.now()
+        counts = await decisions.queue_counts(conn, tenant, principal.id, now, now + NEAR_DEADLINE)
     more = len(page) > request.page_size
     page = page[: request.page_size]
     token = decisions.encode_page_token(page[-1].deadline, page[-1].id) if more else ""
@@ -94,6 +101,7 @@ async def list_queue(
             "actionable_only": request.actionable_only,
             "claimed_by_me": request.claimed_by_me,
             "deadline_before": request.deadline_before,
+            "not_seen_by_me": request.not_seen_by_me,
         }
     )
     await journal_read(
@@ -104,4 +112,4 @@ async def list_queue(
         decisions=[d.id for d in page],
         filters=filters,
     )
-    return page, token
+    return page, token, counts

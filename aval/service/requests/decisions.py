@@ -46,6 +46,7 @@ class ListQueueIn(Request):
     page_token: str = ""
     claimed_by_me: bool = False
     deadline_before: datetime | None = None
+    not_seen_by_me: bool = False
 
 
 class ClaimIn(Request):

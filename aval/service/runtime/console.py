@@ -91,7 +91,9 @@ async def start_console(
 ) -> RunningConsole:
     assert settings.console_listen is not None
     client = AsyncClient(f"unix:{grpc_socket}", None, timeout=30)
-    secure = settings.tls_cert_file is not None
+    # Secure cookies behind TLS: the server's own, or a TLS-terminating proxy in front of a
+    # plaintext listener (AVAL_ALLOW_PLAINTEXT says there is one).
+    secure = settings.tls_cert_file is not None or settings.allow_plaintext
     console = Console(config, client, secure=secure, demo_people=demo_people, pages=PAGES)
     try:
         server, task = await serve_http(
@@ -102,4 +104,11 @@ async def start_console(
         raise
     scheme = "https" if secure else "http"
     log.info("console on %s://%s (%s)", scheme, settings.console_listen, config.authority.name)
+    if demo_people:
+        log.info(
+            "console demo sign-in: open %s://%s/ and choose %s",
+            scheme,
+            settings.console_listen,
+            ", ".join(p.name for p in demo_people),
+        )
     return RunningConsole(server, task, client, console)

@@ -29,10 +29,16 @@ class ReviewServicer(review_pb2_grpc.ReviewServicer):
         self, request: review_pb2.ListQueueRequest, context: Context
     ) -> review_pb2.ListQueueResponse:
         query = parse(ListQueueIn, request)
-        page, token = await reading.list_queue(self.deployment, caller(), query)
+        page, token, counts = await reading.list_queue(self.deployment, caller(), query)
         return review_pb2.ListQueueResponse(
             decisions=[convert.decision(d, self.deployment.policies) for d in page],
             next_page_token=token,
+            counts=review_pb2.QueueCounts(
+                pending=counts.pending,
+                near_deadline=counts.near_deadline,
+                claimed_by_me=counts.claimed_by_me,
+                claimed_by_me_near_deadline=counts.claimed_by_me_near_deadline,
+            ),
         )
 
     async def Claim(
