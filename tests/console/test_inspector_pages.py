@@ -223,9 +223,13 @@ def test_a_bad_filter_is_named_next_to_its_field(inspector: Visitor) -> None:
     assert 'id="since-error"' in html and 'href="#since"' in html
 
 
-def test_search_pages_with_the_gateways_token(inspector: Visitor, world: World) -> None:
+def test_search_pages_with_the_gateways_token(
+    visitor: Callable[..., Visitor], world: World
+) -> None:
+    # In ville-b, whose queue no supervisor page test reads: these stay pending.
+    inspector = visitor("insp-b")
     model = f"pages-{uuid.uuid4().hex[:6]}"
-    with Client(world.server.address, token_of("app-a"), timeout=20) as app:
+    with Client(world.server.address, token_of("app-b"), timeout=20) as app:
         proposed = {_propose(app, model=f"{model}@1") for _ in range(PAGE_SIZE + 1)}
     first = _search(inspector, kind="decision.proposed", ai_system=model, purpose="revue")
     found = {d for d in proposed if d in first}
