@@ -453,6 +453,7 @@ def test_statistics_draw_svg_charts_next_to_their_tables(inspector: Visitor, wor
     assert '<svg class="bars"' in html and 'role="img"' in html and "<desc" in html
     assert 'id="stats-decision_type"' in html and 'id="stats-reviewer"' in html
     assert "voirie.signalement" in html and "sup-a1" in html
+    assert "Alerte d'approbation machinale" in unescape(html)
     assert "style=" not in html and "<script>" not in html.replace('<script src="/static/', "")
     bad = inspector.get("/inspection/statistiques?since=hier")
     assert bad.status_code == 400 and 'id="since-error"' in bad.text
