@@ -49,7 +49,8 @@ fingerprint with one the authority publishes elsewhere.
 """
 
 
-def _checkpoint_line(checkpoint: audit_pb2.Checkpoint) -> str:
+def checkpoint_line(checkpoint: audit_pb2.Checkpoint) -> str:
+    """A signed checkpoint as one line of `checkpoints.jsonl` (bytes in base64)."""
     return json.dumps(
         {
             "tenant": checkpoint.tenant,
@@ -94,7 +95,7 @@ def begin_bundle(folder: Path, listed: audit_pb2.ListCheckpointsResponse) -> Non
         raise FileExistsError(f"{folder} is not empty")
     with (folder / CHECKPOINTS).open("w", encoding="utf-8") as out:
         for checkpoint in listed.checkpoints:
-            out.write(_checkpoint_line(checkpoint) + "\n")
+            out.write(checkpoint_line(checkpoint) + "\n")
     (folder / PUBLIC_KEY).write_text(f"{listed.public_key}\n", encoding="utf-8")
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from aval.console.sessions import Session
 
 PARIS = ZoneInfo("Europe/Paris")
+# A tenant's name, as policies require it (aval/policies/review.py).
+TENANT = re.compile(r"[a-z0-9][a-z0-9-]{1,62}")
 VERDICTS = ("approve", "amend", "reject")
 # The form's fields, in the order the form shows them.
 FIELDS = (
@@ -71,9 +74,17 @@ async def as_inspector(console: Console, session: Session, purpose: str | None) 
 
 
 def tenant_of(form: Mapping[str, Any], session: Session) -> str:
-    """The tenant a form names, else the person's own."""
+    """The tenant a form names, else the person's own.
+
+    Raises:
+        HTTPException: 400 when the name is not a tenant's (policies' pattern): it also
+            names files, so nothing else gets that far.
+    """
     value = form.get("tenant")
-    return (value.strip()[:100] if isinstance(value, str) else "") or session.tenant
+    tenant = (value.strip() if isinstance(value, str) else "") or session.tenant
+    if not TENANT.fullmatch(tenant):
+        raise HTTPException(400)
+    return tenant
 
 
 def paris_time(moment: Timestamp | datetime | None) -> str:
@@ -173,7 +184,8 @@ class EventFilters:
         }
 
     def query_string(self, **extra: str) -> str:
-        """The filters (and `extra`) as a query string, empty fields left out."""
-        pairs = [(k, v) for k, v in self.values.items() if v and k != "purpose"]
+        """The filters, the purpose (so that the next page is read for the same reason) and
+        `extra` as a query string, empty fields left out."""
+        pairs = [(k, v) for k, v in self.values.items() if v]
         pairs += [(k, v) for k, v in extra.items() if v]
         return urlencode(pairs)

@@ -28,7 +28,7 @@ from aval.console.pages.inspection_filters import (
     as_inspector,
     paris_time,
 )
-from aval.texts import Texts, percent
+from aval.texts import Texts, duration, percent
 from aval.v1 import audit_pb2
 
 ROLE = "inspector"
@@ -75,6 +75,11 @@ def stats_page(console: Console) -> Page:
             if r.dimension == "reviewer" and r.rubber_stamping
         ]
         context["settings"] = settings
+        context["thresholds"] = texts(
+            "thresholds",
+            rate=percent(settings.approval_rate, settings.language),
+            time=duration(settings.review_seconds, settings.language),
+        )
         context["empty"] = not rows
         return console.render(request, "inspection/stats.html", session, **context)
 

@@ -27,6 +27,8 @@ ROLE = "inspector"
 # A finished verification's report stays readable this long; at most this many are kept.
 KEPT_SECONDS = 600
 MAX_RUNS = 100
+# A person may have this many verifications running at once (each reads the whole trail).
+MAX_RUNNING_EACH = 2
 # The longest an SSE stream waits between two messages before sending a comment.
 HEARTBEAT_SECONDS = 15.0
 
@@ -78,7 +80,8 @@ class Verifications:
 
     def start(self, owner: str, tenant: str, client: AsyncClient) -> str:
         self._forget()
-        if len(self._runs) >= MAX_RUNS:
+        running = sum(1 for r in self._runs.values() if r.owner == owner and not r.done)
+        if len(self._runs) >= MAX_RUNS or running >= MAX_RUNNING_EACH:
             raise HTTPException(429)
         run_id = secrets.token_urlsafe(16)
         run = Run(owner, tenant)

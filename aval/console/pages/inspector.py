@@ -29,6 +29,7 @@ from aval.console.pages.inspection_filters import (
     short_json,
     valid_decision_id,
 )
+from aval.console.pages.inspection_proofs import checked, decision_bundle
 from aval.console.pages.inspection_stats import stats_page
 from aval.console.pages.inspection_verify import VerificationPages
 
@@ -49,6 +50,7 @@ def routes(console: Console) -> Sequence[BaseRoute]:
         ("/inspection/evenements", pages.events, "GET"),
         ("/inspection/decisions/{id}", pages.dossier, "GET"),
         ("/inspection/decisions/{id}/explication", pages.explanation, "GET"),
+        ("/inspection/decisions/{id}/lot", pages.bundle, "POST"),
         ("/inspection/verification", verification.form, "GET"),
         ("/inspection/verification", verification.start, "POST"),
         ("/inspection/verification/{run}", verification.report, "GET"),
@@ -110,6 +112,7 @@ class InspectorPages:
             decision_id, audience="inspector", language=session.language, text_format="markdown"
         )
         d = explained.decision
+        listed = await client.list_checkpoints(tenant=d.tenant)
         return self.console.render(
             request,
             "inspection/dossier.html",
@@ -119,9 +122,33 @@ class InspectorPages:
             suggestion=MessageToDict(d.suggestion.output) if d.HasField("suggestion") else None,
             outcome=MessageToDict(d.outcome) if d.HasField("outcome") else None,
             events=explained.events,
-            proofs=explained.proofs,
+            proofs=checked(explained.proofs, listed.public_key, session.language),
             record=blocks(explained.text),
             purpose=purpose or "",
+        )
+
+    async def bundle(self, request: Request) -> Response:
+        """The decision's own bundle (.zip): record, events, proofs, their checkpoints."""
+        session = self.console.signed_in(request, ROLE)
+        if isinstance(session, Response):
+            return session
+        decision_id = _decision_id(request)
+        form = await self.console.form(request, session)
+        asked = EventFilters.read(form)
+        client = await as_inspector(self.console, session, asked.purpose)
+        explained = await client.explain_decision(
+            decision_id, audience="inspector", language=session.language
+        )
+        citizen = await client.explain_decision(
+            decision_id, audience="citizen", language=session.language
+        )
+        listed = await client.list_checkpoints(tenant=explained.decision.tenant)
+        archive = decision_bundle(explained, citizen.text, listed, session.language)
+        name = f"aval-decision-{decision_id}.zip"
+        return Response(
+            archive,
+            media_type="application/zip",
+            headers={"content-disposition": f'attachment; filename="{name}"'},
         )
 
     async def explanation(self, request: Request) -> Response:
