@@ -128,6 +128,9 @@ class Console:
             exception_handlers={
                 HTTPException: self._http_error,
                 Refused: self._refused,
+                # A gateway refusal no page caught: shown as the gateway worded it. (Starlette
+                # re-raises after an `Exception` handler, which resets the connection.)
+                AvalError: self._failed,
                 Exception: self._failed,
             },
         )
