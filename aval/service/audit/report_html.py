@@ -6,8 +6,8 @@ import html
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 Kind = Literal["h1", "h2", "p", "li"]
 TextFormat = Literal["markdown", "html"]
