@@ -212,8 +212,10 @@ class Served:
     address: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium_path: str) -> Iterator[Any]:
+    # Package-scoped: Playwright's synchronous API holds an event loop in this thread while it
+    # runs, and the tests after this package (asyncio ones) need the thread back.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
