@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from aval.console.app import PageRoutes
-from aval.console.pages import inspector, supervisor
+from aval.console.pages import inspector, supervisor, team
 
-PAGES: tuple[PageRoutes, ...] = (supervisor.routes, inspector.routes)
+PAGES: tuple[PageRoutes, ...] = (supervisor.routes, team.routes, inspector.routes)

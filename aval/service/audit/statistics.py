@@ -9,7 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from aval.service.deployment import Deployment
-from aval.service.errors import FieldViolation, InvalidArgument
+from aval.service.errors import FieldViolation, InvalidArgument, PermissionDenied
 from aval.service.identity import Principal
 from aval.service.requests.audit import StatsIn
 
@@ -163,16 +163,37 @@ def _row(values: tuple[Any, ...], approval_rate: float, review_seconds: float) -
     )
 
 
-def _tenants(deployment: Deployment, principal: Principal, request: StatsIn) -> list[str]:
-    """The tenants asked for, each checked against the caller's grants (I5)."""
+# Supervisors may see their colleagues' reviewer figures and rubber-stamping flags (R12: someone
+# watches that review stays meaningful), never their own: a flagged reviewer's screens stay the
+# same. A deployment that does not want it removes the grant from its grants file.
+TEAM_ACTION = "stats.team"
+
+
+def _tenants(
+    deployment: Deployment, principal: Principal, request: StatsIn
+) -> list[tuple[str, bool]]:
+    """The tenants asked for, each checked against the caller's grants (I5), with whether the
+    caller sees all of it (`audit.query`) or only its colleagues' reviewer rows (`stats.team`)."""
     asked = [("tenant", request.tenant)] if request.tenant else []
     asked += [(f"tenants[{i}]", name) for i, name in enumerate(request.tenants)]
-    tenants: list[str] = []
+    tenants: list[tuple[str, bool]] = []
     for field, name in asked or [("tenant", "")]:
-        tenant = deployment.tenant_for(principal, name, "audit.query", field)
-        if tenant not in tenants:
-            tenants.append(tenant)
+        try:
+            checked = (deployment.tenant_for(principal, name, "audit.query", field), True)
+        except PermissionDenied:
+            checked = (deployment.tenant_for(principal, name, TEAM_ACTION, field), False)
+        if checked[0] not in [t for t, _ in tenants]:
+            tenants.append(checked)
     return tenants
+
+
+def _team_view(rows: list[StatsRow], team: set[str], caller: str) -> list[StatsRow]:
+    """In the tenants the caller sees as a team member: the reviewer rows of others only."""
+    return [
+        r
+        for r in rows
+        if r.tenant not in team or (r.dimension == "reviewer" and r.key != caller)
+    ]
 
 
 async def query_stats(
@@ -211,7 +232,8 @@ async def get_stats(
 
     Args:
         deployment: The running deployment.
-        principal: The caller; it needs `audit.query` in every tenant asked for.
+        principal: The caller; it needs `audit.query` in every tenant asked for, or
+            `stats.team` (supervisors), which shows only the other reviewers' rows.
         request: The tenants (the caller's by default), the period and the thresholds.
 
     Returns:
@@ -220,13 +242,19 @@ async def get_stats(
     Raises:
         InvalidArgument: an unknown tenant, or `until` not after `since`.
         PermissionDenied: the caller may not query one of the tenants (I5).
+
+    Example:
+        A supervisor of ville-a asking for ville-a's statistics gets the reviewer rows of
+        their colleagues (with their rubber-stamping flags), and none about themselves.
     """
-    tenants = _tenants(deployment, principal, request)
+    checked = _tenants(deployment, principal, request)
+    tenants = [t for t, _ in checked]
+    team = {t for t, full in checked if not full}
     if request.since and request.until and request.until <= request.since:
         detail = "until must be after since"
         raise InvalidArgument([FieldViolation("until", "OUT_OF_RANGE", {"detail": detail})])
     async with deployment.store.reading() as conn:
-        return await query_stats(
+        rows = await query_stats(
             conn,
             tenants,
             request.since,
@@ -234,3 +262,4 @@ async def get_stats(
             approval_rate=request.rubber_stamp_approval_rate or DEFAULT_APPROVAL_RATE,
             review_seconds=request.rubber_stamp_review_seconds or DEFAULT_REVIEW_SECONDS,
         )
+    return _team_view(rows, team, principal.id) if team else rows

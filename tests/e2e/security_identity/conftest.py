@@ -97,7 +97,8 @@ VALID_REQUESTS: dict[str, dict[str, Any]] = {
     "ResolvePeople": {"ids": ["oidc:keycloak:personne"]},
 }
 
-# The action each RPC needs (policies/grants.csv); a principal may call it where it holds it.
+# The action each RPC needs (policies/grants.csv); a principal may call it where it holds it
+# (any of them, when several are written "a|b").
 ACTION_OF = {
     "Propose": "decision.propose",
     "GetDecision": "decision.read",
@@ -111,7 +112,7 @@ ACTION_OF = {
     "WatchQueue": "queue.watch",
     "QueryEvents": "audit.query",
     "ExportEvents": "audit.query",
-    "GetStats": "audit.query",
+    "GetStats": "audit.query|stats.team",
     "ExplainDecision": "audit.explain",
     "VerifyChain": "audit.verify",
     "VerifyTrail": "audit.verify",
@@ -149,6 +150,7 @@ GRANTS = {
         "decision.claim",
         "decision.decide",
         "people.resolve",
+        "stats.team",
     },
     "inspector": {
         "decision.read",
