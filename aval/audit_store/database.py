@@ -7,7 +7,7 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import psycopg
@@ -187,10 +187,22 @@ class ChangeListener:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    @contextlib.contextmanager
     def watch(self, tenant_id: str, decision_id: uuid.UUID) -> Any:
         """Registers an event that is set on each change of the decision while in the block."""
-        key = f"{tenant_id}/{decision_id}"
+        return self._watching(f"{tenant_id}/{decision_id}")
+
+    def watch_tenant(self, tenant_id: str) -> Any:
+        """Registers an event that is set on each proposal or change of any decision of the
+        tenant while in the block."""
+        return self._watching(f"{tenant_id}/*")
+
+    @property
+    def tenant_watchers(self) -> int:
+        """How many tenant-wide watches are open (a use case caps them)."""
+        return sum(len(events) for key, events in self._watchers.items() if key.endswith("/*"))
+
+    @contextlib.contextmanager
+    def _watching(self, key: str) -> Iterator[asyncio.Event]:
         event = asyncio.Event()
         self._watchers[key].add(event)
         try:
@@ -216,8 +228,11 @@ class ChangeListener:
                     self._wake_all()
                     delay = 0.2
                     async for note in conn.notifies():
-                        for event in self._watchers.get(note.payload, ()):
-                            event.set()
+                        # "<tenant>/<decision>" on a change, "<tenant>/*" on a proposal.
+                        tenant = note.payload.partition("/")[0]
+                        for key in {note.payload, f"{tenant}/*"}:
+                            for event in self._watchers.get(key, ()):
+                                event.set()
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,9 @@ from aval.audit_store.records import (
     Suggestion,
     Verdict,
 )
+
+# The trail's record of a case's first display to a reviewer (GetCase).
+CASE_DISPLAYED = "review.case_displayed"
 
 # Signalled by a trigger on every insert or update of a decision (migration 0002), with the
 # payload "tenant/decision id"; delivered when the transaction commits.
@@ -287,12 +291,15 @@ async def list_pending(
     limit: int,
     claimed_by: str | None = None,
     deadline_before: datetime | None = None,
+    not_seen_by: str | None = None,
 ) -> list[Decision]:
     """Pending decisions of a tenant, earliest deadline first (then id), after a page cursor.
 
     With `actionable_for`, leaves out what that principal proposed, already reviewed, or what
     someone else holds a live claim on. With `claimed_by`, only what that principal holds a
-    live claim on; with `deadline_before`, only deadlines before that moment.
+    live claim on; with `deadline_before`, only deadlines before that moment; with
+    `not_seen_by`, only what was never displayed to that principal (no `CASE_DISPLAYED` event
+    of theirs in the trail).
     """
     clauses = ["d.tenant_id = %s", "d.state = 'PENDING_REVIEW'"]
     params: list[Any] = [tenant_id]
@@ -305,6 +312,14 @@ async def list_pending(
     if deadline_before is not None:
         clauses.append("d.deadline < %s")
         params.append(deadline_before)
+    if not_seen_by:
+        # Served by audit_events_case_displayed (migration 0020), a partial index: the kind is
+        # written as a literal so that a prepared (generic) plan still matches its predicate.
+        clauses.append(
+            "NOT EXISTS (SELECT 1 FROM audit_events e WHERE e.tenant_id = d.tenant_id"
+            f" AND e.kind = '{CASE_DISPLAYED}' AND e.actor_id = %s AND e.decision_id = d.id)"
+        )
+        params.append(not_seen_by)
     if after is not None:
         clauses.append("(d.deadline, d.id) > (%s, %s)")
         params.extend(after)
@@ -327,6 +342,36 @@ async def list_pending(
     for decision in found:
         decision.reviews = await _reviews(conn, tenant_id, decision.id)
     return found
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """The size of a tenant's queue as one principal sees it."""
+
+    pending: int
+    near_deadline: int
+    claimed_by_me: int
+    claimed_by_me_near_deadline: int
+
+
+async def queue_counts(
+    conn: AsyncConnection[Any], tenant_id: str, principal_id: str, now: datetime, near: datetime
+) -> QueueCounts:
+    """How many decisions of the tenant are pending, due before `near`, claimed (live lease)
+    by the principal, and both; one pass over the pending-by-deadline index."""
+    async with conn.cursor() as cur:
+        await cur.execute(
+            "SELECT count(*),"
+            " count(*) FILTER (WHERE deadline < %(near)s),"
+            " count(*) FILTER (WHERE claimed_by = %(me)s AND claim_expires_at > %(now)s),"
+            " count(*) FILTER (WHERE claimed_by = %(me)s AND claim_expires_at > %(now)s"
+            "   AND deadline < %(near)s)"
+            " FROM decisions WHERE tenant_id = %(tenant)s AND state = 'PENDING_REVIEW'",
+            {"tenant": tenant_id, "me": principal_id, "now": now, "near": near},
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return QueueCounts(*(int(n) for n in row))
 
 
 async def _reviews(

@@ -203,3 +203,36 @@ async def iter_leaf_hashes(
         for seq, leaf in rows:
             yield seq, bytes(leaf)
         last = rows[-1][0]
+
+
+async def actor_events(
+    conn: AsyncConnection[Any],
+    tenant_id: str,
+    decision_id: uuid.UUID,
+    actor_id: str,
+    kinds: Sequence[str],
+) -> list[AuditEvent]:
+    """One actor's events of the given kinds about a decision, in sequence order."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE tenant_id = %s"
+            " AND decision_id = %s AND actor_id = %s AND kind = ANY(%s) ORDER BY seq",
+            (tenant_id, decision_id, actor_id, list(kinds)),
+        )
+        return [_event(r) for r in await cur.fetchall()]
+
+
+async def decisions_with_actor_event(
+    conn: AsyncConnection[Any],
+    tenant_id: str,
+    decision_ids: Sequence[uuid.UUID],
+    actor_id: str,
+    kind: str,
+) -> set[uuid.UUID]:
+    """Those of the decisions about which the actor has an event of this kind."""
+    cur = await conn.execute(
+        "SELECT DISTINCT decision_id FROM audit_events WHERE tenant_id = %s AND actor_id = %s"
+        " AND kind = %s AND decision_id = ANY(%s)",
+        (tenant_id, actor_id, kind, list(decision_ids)),
+    )
+    return {row[0] for row in await cur.fetchall()}

@@ -9,6 +9,7 @@ take the same row at once (FOR UPDATE SKIP LOCKED and a lease).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -67,10 +68,18 @@ async def enqueue(
 
 
 async def lease_due(
-    conn: AsyncConnection[Any], *, now: datetime, until: datetime, limit: int
+    conn: AsyncConnection[Any],
+    *,
+    now: datetime,
+    until: datetime,
+    limit: int,
+    targets: Sequence[tuple[str, str]],
 ) -> list[OutboxEntry]:
     """Takes up to `limit` rows due at `now` for one attempt each: counts the attempt and moves
-    them out of reach until `until`. Rows another worker is taking are skipped.
+    them out of reach until `until`. Rows another worker is taking are skipped, and so are rows
+    of applications outside `targets` ((tenant, application) pairs this worker has a webhook
+    for): a worker whose configuration lacks a webhook (a replica not yet reloaded, another
+    deployment on the same database) never takes, fails and delays what another can deliver.
 
     Run it alone (autocommit): once it returns, the lease is committed and visible to all.
     """
@@ -79,10 +88,12 @@ async def lease_due(
             "UPDATE webhook_outbox o SET attempts = o.attempts + 1, next_attempt_at = %s"
             " FROM (SELECT tenant_id, id FROM webhook_outbox"
             "       WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= %s"
+            "       AND (tenant_id, application_id) IN"
+            "           (SELECT * FROM unnest(%s::text[], %s::text[]))"
             "       ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) due"
             " WHERE o.tenant_id = due.tenant_id AND o.id = due.id"
             f" RETURNING {', '.join('o.' + c for c in _COLUMNS.split(', '))}",
-            (until, now, limit),
+            (until, now, [t for t, _ in targets], [a for _, a in targets], limit),
         )
         return [OutboxEntry(**row) for row in await cur.fetchall()]
 

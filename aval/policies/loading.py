@@ -49,6 +49,11 @@ def _fix_for(error_type: str, loc: Loc, message: str) -> str:
             "set required_approvals to 1 or more: Aval never lets a decision take effect "
             "without a person (invariant I1)"
         )
+    if "input_fields" in loc:
+        return (
+            "write input_fields as a list of `{name: <input key>, label: {fr: ..., en: ...}}`, "
+            "with an optional `help: {fr: ..., en: ...}`"
+        )
     if (common := common_fix(error_type, loc)) is not None:
         return common
     if name == "deadline":
@@ -58,6 +63,13 @@ def _fix_for(error_type: str, loc: Loc, message: str) -> str:
             "write `qualified_reviewers: required` (only reviewers qualified in the reviewer "
             "registry may review) or `qualified_reviewers: off`"
         )
+    if "approver_acr" in loc:
+        return (
+            "write approver_acr as a list of authentication levels as tokens state them in "
+            "their `acr` claim, e.g. [eidas2, eidas3]"
+        )
+    if name in {"decide_first", "blind_second_review"}:
+        return f"write `{name}: true` or `{name}: false`"
     return message
 
 

@@ -54,6 +54,33 @@ NOTICE_TEMPLATES = {
 }
 
 
+class LabelText(BaseModel):
+    """A short text shown to reviewers, in French and English."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fr: str = Field(min_length=1, max_length=500)
+    en: str = Field(min_length=1, max_length=500)
+
+    def text(self, language: str) -> str:
+        return self.en if language == "en" else self.fr
+
+
+class InputFieldSpec(BaseModel):
+    """One field of a decision type's input as reviewers see it: its key, label and help."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\s]+$")
+    label: LabelText
+    help: LabelText | None = None
+
+
+# An authentication level as a token's `acr` claim states it (ProConnect: eidas1 to eidas3,
+# with -mfa variants); one word, so that a list of them reads unambiguously.
+AcrValue = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[!-~]+$")]
+
+
 class DecisionTypeFields(BaseModel):
     """What a preset or a tenant file may say of a decision type; every field optional."""
 
@@ -78,6 +105,14 @@ class DecisionTypeFields(BaseModel):
     # "required": only reviewers with a valid qualification in the reviewer registry (R11)
     # may claim or decide decisions of this type; "off" (the default) checks roles only.
     qualified_reviewers: QualifiedReviewers | None = None
+    # How reviewers are shown the case (docs/review_modes.md): the input's fields with their
+    # labels, in order; the reviewer's own view before the AI's suggestion (decide-first);
+    # earlier reviewers' verdicts only once the reviewer gave their own (blind second review);
+    # the authentication levels (token `acr`) any of which an approver must have signed in with.
+    input_fields: list[InputFieldSpec] | None = None
+    decide_first: bool | None = None
+    blind_second_review: bool | None = None
+    approver_acr: list[AcrValue] | None = None
 
 
 class ReviewPolicy(BaseModel):
@@ -102,6 +137,10 @@ class ReviewPolicy(BaseModel):
     high_risk: bool = False
     output_schema: dict[str, Any] | None = None
     qualified_reviewers: QualifiedReviewers = "off"
+    input_fields: tuple[InputFieldSpec, ...] = ()
+    decide_first: bool = False
+    blind_second_review: bool = False
+    approver_acr: tuple[AcrValue, ...] = ()
 
     @property
     def requires_qualification(self) -> bool:
@@ -124,6 +163,23 @@ class ReviewPolicy(BaseModel):
             )
         if self.output_schema is not None:
             check_output_schema(self.output_schema)
+        return self
+
+    @model_validator(mode="after")
+    def _review_modes(self) -> ReviewPolicy:
+        names = [f.name for f in self.input_fields]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(
+                f"decision type {self.decision_type!r}: input_fields names "
+                f"{', '.join(repeated)} more than once; describe each input field once"
+            )
+        if self.blind_second_review and self.required_approvals < 2:
+            raise ValueError(
+                f"decision type {self.decision_type!r}: blind_second_review hides earlier "
+                "verdicts from later reviewers, so it needs required_approvals of 2 or more; "
+                "raise required_approvals or remove blind_second_review"
+            )
         return self
 
     def notice_text(self, language: str) -> tuple[str, str]:

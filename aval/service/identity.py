@@ -73,6 +73,9 @@ class Principal:
     tenant: str
     roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     display_name: str = ""
+    # The authentication level a person signed in with (their token's `acr` claim), which a
+    # policy may require of approvers; empty for static tokens and certificates, which have none.
+    acr: str = ""
 
     @cached_property
     def key(self) -> PrincipalKey:

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     # The longest one supervisor may hold a claim on a decision, renewals included; then it
     # must stay free for a lease before they claim it again. 4 leases when unset.
     claim_max_hold_seconds: float | None = Field(default=None, gt=0)
+    # WatchQueue streams one process serves at once; one more is refused (RESOURCE_EXHAUSTED).
+    max_queue_watchers: int = Field(default=200, ge=1)
     expiry_interval_seconds: float = Field(default=5.0, gt=0)
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=16, ge=1)
@@ -100,6 +102,11 @@ class Settings(BaseSettings):
     # port's certificate (tls_cert_file, tls_key_file), and plaintext only on loopback unless
     # allow_plaintext.
     http_listen: str | None = None
+    # The web console of supervisors and inspectors (aval/console): where it listens (on by
+    # default in the demo), and its file (authority, sign-in, sessions; the demo's commune
+    # when unset in the demo). Same TLS rules as the HTTP door.
+    console_listen: str | None = None
+    console_file: Path | None = None
     # Months the access journal keeps each read (CNIL deliberation 2021-122: 6 to 12).
     access_journal_retention_months: int = 12
     # Seconds between purges of the access journal's rows past their retention.
@@ -135,6 +142,8 @@ class Settings(BaseSettings):
         "tls_client_ca_file",
         "oidc_file",
         "http_listen",
+        "console_listen",
+        "console_file",
         mode="before",
     )
     @classmethod

@@ -11,7 +11,8 @@ ECHO_LIMIT = 100
 LONGER_ECHO = {"known": 500, "file": 500, "problem": 500, "fix": 500}
 
 
-def _escape(char: str) -> str:
+def escape_char(char: str) -> str:
+    """A character as a visible escape: \\x.., \\u.... or \\U........"""
     code = ord(char)
     if code < 0x100:
         return f"\\x{code:02x}"
@@ -27,7 +28,7 @@ def shown(value: object, limit: int = ECHO_LIMIT) -> str:
     out: list[str] = []
     size = 0
     for char in value if isinstance(value, str) else str(value):
-        piece = char if char.isprintable() else _escape(char)
+        piece = char if char.isprintable() else escape_char(char)
         if size + len(piece) > limit:
             out.append("…")
             break

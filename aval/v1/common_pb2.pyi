@@ -347,6 +347,8 @@ class Decision(_message.Message):
     ADVICE_STATUS_FIELD_NUMBER: _builtins.int
     ADVICE_DETAIL_FIELD_NUMBER: _builtins.int
     ADVICE_REASON_FIELD_NUMBER: _builtins.int
+    SUGGESTION_WITHHELD_FIELD_NUMBER: _builtins.int
+    VERDICTS_WITHHELD_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     tenant: _builtins.str
     decision_type: _builtins.str
@@ -375,6 +377,15 @@ class Decision(_message.Message):
     """The same as a stable code: AI_ANSWER (the AI's own error, as it gave it),
     AI_SYSTEM_UNREGISTERED, AI_STOPPED (the kill switch), AI_SYSTEM_DISABLED,
     HIGH_RISK_UNPINNED; empty when a valid suggestion is held.
+    """
+    suggestion_withheld: _builtins.bool
+    """The decision type's review modes withhold the AI's suggestion from the caller for now
+    (decide-first: until they record their own view, Review.RecordView); `suggestion` is then
+    absent although the decision has one.
+    """
+    verdicts_withheld: _builtins.bool
+    """Other reviewers' verdicts are withheld from the caller until they give their own (blind
+    second review): `reviews` then holds none of them and `approvals` is 0.
     """
     @_builtins.property
     def input(self) -> _struct_pb2.Struct: ...
@@ -433,10 +444,12 @@ class Decision(_message.Message):
         advice_status: Global___AdviceStatus.ValueType = ...,
         advice_detail: _builtins.str = ...,
         advice_reason: _builtins.str = ...,
+        suggestion_withheld: _builtins.bool = ...,
+        verdicts_withheld: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["claim", b"claim", "created_at", b"created_at", "deadline", b"deadline", "finalized_at", b"finalized_at", "input", b"input", "notice", b"notice", "outcome", b"outcome", "suggestion", b"suggestion", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice_detail", b"advice_detail", "advice_reason", b"advice_reason", "advice_status", b"advice_status", "approvals", b"approvals", "claim", b"claim", "created_at", b"created_at", "deadline", b"deadline", "decision_type", b"decision_type", "finalized_at", b"finalized_at", "id", b"id", "idempotency_key", b"idempotency_key", "input", b"input", "input_sha256", b"input_sha256", "notice", b"notice", "outcome", b"outcome", "policy_revision", b"policy_revision", "proposer_id", b"proposer_id", "required_approvals", b"required_approvals", "reviews", b"reviews", "state", b"state", "subject_ref", b"subject_ref", "suggestion", b"suggestion", "tenant", b"tenant", "trace_id", b"trace_id", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice_detail", b"advice_detail", "advice_reason", b"advice_reason", "advice_status", b"advice_status", "approvals", b"approvals", "claim", b"claim", "created_at", b"created_at", "deadline", b"deadline", "decision_type", b"decision_type", "finalized_at", b"finalized_at", "id", b"id", "idempotency_key", b"idempotency_key", "input", b"input", "input_sha256", b"input_sha256", "notice", b"notice", "outcome", b"outcome", "policy_revision", b"policy_revision", "proposer_id", b"proposer_id", "required_approvals", b"required_approvals", "reviews", b"reviews", "state", b"state", "subject_ref", b"subject_ref", "suggestion", b"suggestion", "suggestion_withheld", b"suggestion_withheld", "tenant", b"tenant", "trace_id", b"trace_id", "updated_at", b"updated_at", "verdicts_withheld", b"verdicts_withheld", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

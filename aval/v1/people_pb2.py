@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61val/v1/people.proto\x12\x07\x61val.v1\"3\n\x14ResolvePeopleRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"*\n\x06Person\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\"8\n\x15ResolvePeopleResponse\x12\x1f\n\x06people\x18\x01 \x03(\x0b\x32\x0f.aval.v1.Person2X\n\x06People\x12N\n\rResolvePeople\x12\x1d.aval.v1.ResolvePeopleRequest\x1a\x1e.aval.v1.ResolvePeopleResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61val/v1/people.proto\x12\x07\x61val.v1\"3\n\x14ResolvePeopleRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0b\n\x03ids\x18\x02 \x03(\t\"*\n\x06Person\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\"8\n\x15ResolvePeopleResponse\x12\x1f\n\x06people\x18\x01 \x03(\x0b\x32\x0f.aval.v1.Person\"\x0f\n\rWhoAmIRequest\"Q\n\x0eWhoAmIResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x14\n\x0c\x64isplay_name\x18\x04 \x01(\t2\x93\x01\n\x06People\x12N\n\rResolvePeople\x12\x1d.aval.v1.ResolvePeopleRequest\x1a\x1e.aval.v1.ResolvePeopleResponse\x12\x39\n\x06WhoAmI\x12\x16.aval.v1.WhoAmIRequest\x1a\x17.aval.v1.WhoAmIResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PERSON']._serialized_end=128
   _globals['_RESOLVEPEOPLERESPONSE']._serialized_start=130
   _globals['_RESOLVEPEOPLERESPONSE']._serialized_end=186
-  _globals['_PEOPLE']._serialized_start=188
-  _globals['_PEOPLE']._serialized_end=276
+  _globals['_WHOAMIREQUEST']._serialized_start=188
+  _globals['_WHOAMIREQUEST']._serialized_end=203
+  _globals['_WHOAMIRESPONSE']._serialized_start=205
+  _globals['_WHOAMIRESPONSE']._serialized_end=286
+  _globals['_PEOPLE']._serialized_start=289
+  _globals['_PEOPLE']._serialized_end=436
 # @@protoc_insertion_point(module_scope)

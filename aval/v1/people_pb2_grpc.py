@@ -45,6 +45,11 @@ class PeopleStub:
                 request_serializer=aval_dot_v1_dot_people__pb2.ResolvePeopleRequest.SerializeToString,
                 response_deserializer=aval_dot_v1_dot_people__pb2.ResolvePeopleResponse.FromString,
                 _registered_method=True)
+        self.WhoAmI = channel.unary_unary(
+                '/aval.v1.People/WhoAmI',
+                request_serializer=aval_dot_v1_dot_people__pb2.WhoAmIRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_people__pb2.WhoAmIResponse.FromString,
+                _registered_method=True)
 
 
 class PeopleServicer:
@@ -64,6 +69,14 @@ class PeopleServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WhoAmI(self, request, context):
+        """Who the caller is, as the gateway authenticated their credentials: what a console shows
+        (and offers) to the person signed in. Needs no grant beyond valid credentials.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PeopleServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -71,6 +84,11 @@ def add_PeopleServicer_to_server(servicer, server):
                     servicer.ResolvePeople,
                     request_deserializer=aval_dot_v1_dot_people__pb2.ResolvePeopleRequest.FromString,
                     response_serializer=aval_dot_v1_dot_people__pb2.ResolvePeopleResponse.SerializeToString,
+            ),
+            'WhoAmI': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmI,
+                    request_deserializer=aval_dot_v1_dot_people__pb2.WhoAmIRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_people__pb2.WhoAmIResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -106,6 +124,33 @@ class People:
             '/aval.v1.People/ResolvePeople',
             aval_dot_v1_dot_people__pb2.ResolvePeopleRequest.SerializeToString,
             aval_dot_v1_dot_people__pb2.ResolvePeopleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhoAmI(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.People/WhoAmI',
+            aval_dot_v1_dot_people__pb2.WhoAmIRequest.SerializeToString,
+            aval_dot_v1_dot_people__pb2.WhoAmIResponse.FromString,
             options,
             channel_credentials,
             insecure,

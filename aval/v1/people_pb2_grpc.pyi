@@ -43,6 +43,10 @@ class PeopleStub:
     """The display names of people seen in a tenant. Unknown ids, people not seen in that tenant,
     and people purged for retention are simply absent from the answer.
     """
+    WhoAmI: _grpc.UnaryUnaryMultiCallable[_people_pb2.WhoAmIRequest, _people_pb2.WhoAmIResponse]
+    """Who the caller is, as the gateway authenticated their credentials: what a console shows
+    (and offers) to the person signed in. Needs no grant beyond valid credentials.
+    """
 
 @_typing.type_check_only
 class PeopleAsyncStub(PeopleStub):
@@ -58,6 +62,10 @@ class PeopleAsyncStub(PeopleStub):
     ResolvePeople: _aio.UnaryUnaryMultiCallable[_people_pb2.ResolvePeopleRequest, _people_pb2.ResolvePeopleResponse]  # type: ignore[assignment]
     """The display names of people seen in a tenant. Unknown ids, people not seen in that tenant,
     and people purged for retention are simply absent from the answer.
+    """
+    WhoAmI: _aio.UnaryUnaryMultiCallable[_people_pb2.WhoAmIRequest, _people_pb2.WhoAmIResponse]  # type: ignore[assignment]
+    """Who the caller is, as the gateway authenticated their credentials: what a console shows
+    (and offers) to the person signed in. Needs no grant beyond valid credentials.
     """
 
 class PeopleServicer(metaclass=_abc_1.ABCMeta):
@@ -77,6 +85,16 @@ class PeopleServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_people_pb2.ResolvePeopleResponse, _abc.Awaitable[_people_pb2.ResolvePeopleResponse]]:
         """The display names of people seen in a tenant. Unknown ids, people not seen in that tenant,
         and people purged for retention are simply absent from the answer.
+        """
+
+    @_abc_1.abstractmethod
+    def WhoAmI(
+        self,
+        request: _people_pb2.WhoAmIRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_people_pb2.WhoAmIResponse, _abc.Awaitable[_people_pb2.WhoAmIResponse]]:
+        """Who the caller is, as the gateway authenticated their credentials: what a console shows
+        (and offers) to the person signed in. Needs no grant beyond valid credentials.
         """
 
 def add_PeopleServicer_to_server(servicer: PeopleServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

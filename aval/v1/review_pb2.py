@@ -28,7 +28,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61val/v1/review.proto\x12\x07\x61val.v1\x1a\x14\x61val/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc5\x01\n\x10ListQueueRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x15\n\rdecision_type\x18\x02 \x01(\t\x12\x17\n\x0f\x61\x63tionable_only\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\x12\x15\n\rclaimed_by_me\x18\x06 \x01(\x08\x12\x33\n\x0f\x64\x65\x61\x64line_before\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"R\n\x11ListQueueResponse\x12$\n\tdecisions\x18\x01 \x03(\x0b\x32\x11.aval.v1.Decision\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"s\n\x0c\x43laimRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12(\n\x05lease\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cseen_version\x18\x04 \x01(\x03\"4\n\rClaimResponse\x12#\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x11.aval.v1.Decision\"5\n\x0eReleaseRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\"6\n\x0fReleaseResponse\x12#\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x11.aval.v1.Decision\"\xc7\x01\n\rDecideRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12!\n\x07verdict\x18\x03 \x01(\x0e\x32\x10.aval.v1.Verdict\x12\x15\n\rjustification\x18\x04 \x01(\t\x12/\n\x0e\x61mended_output\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08language\x18\x06 \x01(\t\x12\x14\n\x0cseen_version\x18\x07 \x01(\x03\"5\n\x0e\x44\x65\x63ideResponse\x12#\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x11.aval.v1.Decision2\xfd\x01\n\x06Review\x12\x42\n\tListQueue\x12\x19.aval.v1.ListQueueRequest\x1a\x1a.aval.v1.ListQueueResponse\x12\x36\n\x05\x43laim\x12\x15.aval.v1.ClaimRequest\x1a\x16.aval.v1.ClaimResponse\x12<\n\x07Release\x12\x17.aval.v1.ReleaseRequest\x1a\x18.aval.v1.ReleaseResponse\x12\x39\n\x06\x44\x65\x63ide\x12\x16.aval.v1.DecideRequest\x1a\x17.aval.v1.DecideResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14\x61val/v1/review.proto\x12\x07\x61val.v1\x1a\x14\x61val/v1/common.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x01\n\x10ListQueueRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x15\n\rdecision_type\x18\x02 \x01(\t\x12\x17\n\x0f\x61\x63tionable_only\x18\x03 \x01(\x08\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\x12\x15\n\rclaimed_by_me\x18\x06 \x01(\x08\x12\x33\n\x0f\x64\x65\x61\x64line_before\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0enot_seen_by_me\x18\x08 \x01(\x08\"q\n\x0bQueueCounts\x12\x0f\n\x07pending\x18\x01 \x01(\x05\x12\x15\n\rnear_deadline\x18\x02 \x01(\x05\x12\x15\n\rclaimed_by_me\x18\x03 \x01(\x05\x12#\n\x1b\x63laimed_by_me_near_deadline\x18\x04 \x01(\x05\"x\n\x11ListQueueResponse\x12$\n\tdecisions\x18\x01 \x03(\x0b\x32\x11.aval.v1.Decision\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12$\n\x06\x63ounts\x18\x03 \x01(\x0b\x32\x14.aval.v1.QueueCounts\"s\n\x0c\x43laimRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12(\n\x05lease\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cseen_version\x18\x04 \x01(\x03\"4\n\rClaimResponse\x12#\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x11.aval.v1.Decision\"5\n\x0eReleaseRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\"6\n\x0fReleaseResponse\x12#\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x11.aval.v1.Decision\"\xc7\x01\n\rDecideRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12!\n\x07verdict\x18\x03 \x01(\x0e\x32\x10.aval.v1.Verdict\x12\x15\n\rjustification\x18\x04 \x01(\t\x12/\n\x0e\x61mended_output\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08language\x18\x06 \x01(\t\x12\x14\n\x0cseen_version\x18\x07 \x01(\x03\"5\n\x0e\x44\x65\x63ideResponse\x12#\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x11.aval.v1.Decision\"G\n\x0eGetCaseRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\"7\n\nInputField\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0c\n\x04help\x18\x03 \x01(\t\"\xc0\x02\n\nCasePolicy\x12\x10\n\x08revision\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x1a\n\x12required_approvals\x18\x03 \x01(\x05\x12\x16\n\x0e\x65ligible_roles\x18\x04 \x03(\t\x12\x13\n\x0b\x61llow_amend\x18\x05 \x01(\x08\x12\"\n\x1ajustification_required_for\x18\x06 \x03(\t\x12.\n\routput_schema\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12)\n\x0cinput_fields\x18\x08 \x03(\x0b\x32\x13.aval.v1.InputField\x12\x14\n\x0c\x64\x65\x63ide_first\x18\t \x01(\x08\x12\x1b\n\x13\x62lind_second_review\x18\n \x01(\x08\x12\x14\n\x0c\x61pprover_acr\x18\x0b \x03(\t\"\x92\x01\n\tCaseEvent\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61\x63tor_id\x18\x03 \x01(\t\x12\x12\n\nactor_name\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\x03\x12\x0f\n\x07summary\x18\x06 \x01(\t\"\x99\x01\n\x0cReviewerView\x12!\n\x07verdict\x18\x01 \x01(\x0e\x32\x10.aval.v1.Verdict\x12\'\n\x06output\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04note\x18\x03 \x01(\t\x12/\n\x0brecorded_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x99\x02\n\x0fGetCaseResponse\x12#\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x11.aval.v1.Decision\x12#\n\x06policy\x18\x02 \x01(\x0b\x32\x13.aval.v1.CasePolicy\x12#\n\x07history\x18\x03 \x03(\x0b\x32\x12.aval.v1.CaseEvent\x12\x1b\n\x13suggestion_withheld\x18\x04 \x01(\x08\x12\x19\n\x11verdicts_withheld\x18\x05 \x01(\x08\x12\x36\n\x12\x66irst_displayed_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x08own_view\x18\x07 \x01(\x0b\x32\x15.aval.v1.ReviewerView\"\xa8\x01\n\x11RecordViewRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12!\n\x07verdict\x18\x03 \x01(\x0e\x32\x10.aval.v1.Verdict\x12\'\n\x06output\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04note\x18\x05 \x01(\t\x12\x14\n\x0cseen_version\x18\x06 \x01(\x03\"<\n\x12RecordViewResponse\x12&\n\x04\x63\x61se\x18\x01 \x01(\x0b\x32\x18.aval.v1.GetCaseResponse\"#\n\x11WatchQueueRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"\x92\x01\n\x12WatchQueueResponse\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x0e\n\x06\x63hange\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rdecision_type\x18\x05 \x01(\t2\xcb\x03\n\x06Review\x12\x42\n\tListQueue\x12\x19.aval.v1.ListQueueRequest\x1a\x1a.aval.v1.ListQueueResponse\x12\x36\n\x05\x43laim\x12\x15.aval.v1.ClaimRequest\x1a\x16.aval.v1.ClaimResponse\x12<\n\x07Release\x12\x17.aval.v1.ReleaseRequest\x1a\x18.aval.v1.ReleaseResponse\x12\x39\n\x06\x44\x65\x63ide\x12\x16.aval.v1.DecideRequest\x1a\x17.aval.v1.DecideResponse\x12<\n\x07GetCase\x12\x17.aval.v1.GetCaseRequest\x1a\x18.aval.v1.GetCaseResponse\x12\x45\n\nRecordView\x12\x1a.aval.v1.RecordViewRequest\x1a\x1b.aval.v1.RecordViewResponse\x12G\n\nWatchQueue\x12\x1a.aval.v1.WatchQueueRequest\x1a\x1b.aval.v1.WatchQueueResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,21 +36,43 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'aval.v1.review_pb2', _globa
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LISTQUEUEREQUEST']._serialized_start=151
-  _globals['_LISTQUEUEREQUEST']._serialized_end=348
-  _globals['_LISTQUEUERESPONSE']._serialized_start=350
-  _globals['_LISTQUEUERESPONSE']._serialized_end=432
-  _globals['_CLAIMREQUEST']._serialized_start=434
-  _globals['_CLAIMREQUEST']._serialized_end=549
-  _globals['_CLAIMRESPONSE']._serialized_start=551
-  _globals['_CLAIMRESPONSE']._serialized_end=603
-  _globals['_RELEASEREQUEST']._serialized_start=605
-  _globals['_RELEASEREQUEST']._serialized_end=658
-  _globals['_RELEASERESPONSE']._serialized_start=660
-  _globals['_RELEASERESPONSE']._serialized_end=714
-  _globals['_DECIDEREQUEST']._serialized_start=717
-  _globals['_DECIDEREQUEST']._serialized_end=916
-  _globals['_DECIDERESPONSE']._serialized_start=918
-  _globals['_DECIDERESPONSE']._serialized_end=971
-  _globals['_REVIEW']._serialized_start=974
-  _globals['_REVIEW']._serialized_end=1227
+  _globals['_LISTQUEUEREQUEST']._serialized_end=372
+  _globals['_QUEUECOUNTS']._serialized_start=374
+  _globals['_QUEUECOUNTS']._serialized_end=487
+  _globals['_LISTQUEUERESPONSE']._serialized_start=489
+  _globals['_LISTQUEUERESPONSE']._serialized_end=609
+  _globals['_CLAIMREQUEST']._serialized_start=611
+  _globals['_CLAIMREQUEST']._serialized_end=726
+  _globals['_CLAIMRESPONSE']._serialized_start=728
+  _globals['_CLAIMRESPONSE']._serialized_end=780
+  _globals['_RELEASEREQUEST']._serialized_start=782
+  _globals['_RELEASEREQUEST']._serialized_end=835
+  _globals['_RELEASERESPONSE']._serialized_start=837
+  _globals['_RELEASERESPONSE']._serialized_end=891
+  _globals['_DECIDEREQUEST']._serialized_start=894
+  _globals['_DECIDEREQUEST']._serialized_end=1093
+  _globals['_DECIDERESPONSE']._serialized_start=1095
+  _globals['_DECIDERESPONSE']._serialized_end=1148
+  _globals['_GETCASEREQUEST']._serialized_start=1150
+  _globals['_GETCASEREQUEST']._serialized_end=1221
+  _globals['_INPUTFIELD']._serialized_start=1223
+  _globals['_INPUTFIELD']._serialized_end=1278
+  _globals['_CASEPOLICY']._serialized_start=1281
+  _globals['_CASEPOLICY']._serialized_end=1601
+  _globals['_CASEEVENT']._serialized_start=1604
+  _globals['_CASEEVENT']._serialized_end=1750
+  _globals['_REVIEWERVIEW']._serialized_start=1753
+  _globals['_REVIEWERVIEW']._serialized_end=1906
+  _globals['_GETCASERESPONSE']._serialized_start=1909
+  _globals['_GETCASERESPONSE']._serialized_end=2190
+  _globals['_RECORDVIEWREQUEST']._serialized_start=2193
+  _globals['_RECORDVIEWREQUEST']._serialized_end=2361
+  _globals['_RECORDVIEWRESPONSE']._serialized_start=2363
+  _globals['_RECORDVIEWRESPONSE']._serialized_end=2423
+  _globals['_WATCHQUEUEREQUEST']._serialized_start=2425
+  _globals['_WATCHQUEUEREQUEST']._serialized_end=2460
+  _globals['_WATCHQUEUERESPONSE']._serialized_start=2463
+  _globals['_WATCHQUEUERESPONSE']._serialized_end=2609
+  _globals['_REVIEW']._serialized_start=2612
+  _globals['_REVIEW']._serialized_end=3071
 # @@protoc_insertion_point(module_scope)

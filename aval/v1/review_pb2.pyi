@@ -33,6 +33,7 @@ class ListQueueRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     CLAIMED_BY_ME_FIELD_NUMBER: _builtins.int
     DEADLINE_BEFORE_FIELD_NUMBER: _builtins.int
+    NOT_SEEN_BY_ME_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """The caller's tenant when empty."""
     decision_type: _builtins.str
@@ -46,6 +47,8 @@ class ListQueueRequest(_message.Message):
     page_token: _builtins.str
     claimed_by_me: _builtins.bool
     """Only decisions the caller holds a live claim on."""
+    not_seen_by_me: _builtins.bool
+    """Only decisions the caller was never shown (no `review.case_displayed` of theirs)."""
     @_builtins.property
     def deadline_before(self) -> _timestamp_pb2.Timestamp:
         """Only decisions whose deadline is before this moment, when set."""
@@ -60,14 +63,49 @@ class ListQueueRequest(_message.Message):
         page_token: _builtins.str = ...,
         claimed_by_me: _builtins.bool = ...,
         deadline_before: _timestamp_pb2.Timestamp | None = ...,
+        not_seen_by_me: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["deadline_before", b"deadline_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actionable_only", b"actionable_only", "claimed_by_me", b"claimed_by_me", "deadline_before", b"deadline_before", "decision_type", b"decision_type", "page_size", b"page_size", "page_token", b"page_token", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actionable_only", b"actionable_only", "claimed_by_me", b"claimed_by_me", "deadline_before", b"deadline_before", "decision_type", b"decision_type", "not_seen_by_me", b"not_seen_by_me", "page_size", b"page_size", "page_token", b"page_token", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListQueueRequest: _TypeAlias = ListQueueRequest  # noqa: Y015
+
+@_typing.final
+class QueueCounts(_message.Message):
+    """The size of a tenant's queue, whatever the filters of the listing."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PENDING_FIELD_NUMBER: _builtins.int
+    NEAR_DEADLINE_FIELD_NUMBER: _builtins.int
+    CLAIMED_BY_ME_FIELD_NUMBER: _builtins.int
+    CLAIMED_BY_ME_NEAR_DEADLINE_FIELD_NUMBER: _builtins.int
+    pending: _builtins.int
+    """Decisions awaiting review."""
+    near_deadline: _builtins.int
+    """Of those, the ones whose deadline is less than 24 hours away."""
+    claimed_by_me: _builtins.int
+    """Of those, the ones the caller holds a live claim on."""
+    claimed_by_me_near_deadline: _builtins.int
+    """Of the ones the caller holds a live claim on, those near their deadline."""
+    def __init__(
+        self,
+        *,
+        pending: _builtins.int = ...,
+        near_deadline: _builtins.int = ...,
+        claimed_by_me: _builtins.int = ...,
+        claimed_by_me_near_deadline: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["claimed_by_me", b"claimed_by_me", "claimed_by_me_near_deadline", b"claimed_by_me_near_deadline", "near_deadline", b"near_deadline", "pending", b"pending"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueueCounts: _TypeAlias = QueueCounts  # noqa: Y015
 
 @_typing.final
 class ListQueueResponse(_message.Message):
@@ -75,19 +113,23 @@ class ListQueueResponse(_message.Message):
 
     DECISIONS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Empty on the last page."""
     @_builtins.property
     def decisions(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Decision]: ...
+    @_builtins.property
+    def counts(self) -> Global___QueueCounts: ...
     def __init__(
         self,
         *,
         decisions: _abc.Iterable[_common_pb2.Decision] | None = ...,
         next_page_token: _builtins.str = ...,
+        counts: Global___QueueCounts | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decisions", b"decisions", "next_page_token", b"next_page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "decisions", b"decisions", "next_page_token", b"next_page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -256,3 +298,366 @@ class DecideResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DecideResponse: _TypeAlias = DecideResponse  # noqa: Y015
+
+@_typing.final
+class GetCaseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    decision_id: _builtins.str
+    language: _builtins.str
+    """Language of the labels and summaries: "fr" (default) or "en"."""
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        decision_id: _builtins.str = ...,
+        language: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_id", b"decision_id", "language", b"language", "tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCaseRequest: _TypeAlias = GetCaseRequest  # noqa: Y015
+
+@_typing.final
+class InputField(_message.Message):
+    """One field of a decision type's input, as the policy describes it for reviewers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    HELP_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The key in Decision.input."""
+    label: _builtins.str
+    """What a reviewer reads instead of the key, in the requested language."""
+    help: _builtins.str
+    """A longer help text; may be empty."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        label: _builtins.str = ...,
+        help: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["help", b"help", "label", b"label", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InputField: _TypeAlias = InputField  # noqa: Y015
+
+@_typing.final
+class CasePolicy(_message.Message):
+    """The review policy of a case, as its reviewers need it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVISION_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    REQUIRED_APPROVALS_FIELD_NUMBER: _builtins.int
+    ELIGIBLE_ROLES_FIELD_NUMBER: _builtins.int
+    ALLOW_AMEND_FIELD_NUMBER: _builtins.int
+    JUSTIFICATION_REQUIRED_FOR_FIELD_NUMBER: _builtins.int
+    OUTPUT_SCHEMA_FIELD_NUMBER: _builtins.int
+    INPUT_FIELDS_FIELD_NUMBER: _builtins.int
+    DECIDE_FIRST_FIELD_NUMBER: _builtins.int
+    BLIND_SECOND_REVIEW_FIELD_NUMBER: _builtins.int
+    APPROVER_ACR_FIELD_NUMBER: _builtins.int
+    revision: _builtins.str
+    purpose: _builtins.str
+    required_approvals: _builtins.int
+    allow_amend: _builtins.bool
+    decide_first: _builtins.bool
+    """Reviewers record their own view before the AI's suggestion is shown to them."""
+    blind_second_review: _builtins.bool
+    """A reviewer sees earlier reviewers' verdicts only once they gave their own."""
+    @_builtins.property
+    def eligible_roles(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def justification_required_for(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Verdicts that need a justification: "approve", "amend", "reject"."""
+
+    @_builtins.property
+    def output_schema(self) -> _struct_pb2.Struct:
+        """The JSON Schema an amended output must satisfy; absent when the type has none."""
+
+    @_builtins.property
+    def input_fields(self) -> _containers.RepeatedCompositeFieldContainer[Global___InputField]:
+        """The input fields with their labels, in the policy's order; empty when the policy
+        describes none (reviewers then see the raw keys).
+        """
+
+    @_builtins.property
+    def approver_acr(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Authentication levels (the token's `acr`) any of which an approver must have signed in
+        with; empty when any level will do.
+        """
+
+    def __init__(
+        self,
+        *,
+        revision: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        required_approvals: _builtins.int = ...,
+        eligible_roles: _abc.Iterable[_builtins.str] | None = ...,
+        allow_amend: _builtins.bool = ...,
+        justification_required_for: _abc.Iterable[_builtins.str] | None = ...,
+        output_schema: _struct_pb2.Struct | None = ...,
+        input_fields: _abc.Iterable[Global___InputField] | None = ...,
+        decide_first: _builtins.bool = ...,
+        blind_second_review: _builtins.bool = ...,
+        approver_acr: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["output_schema", b"output_schema"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_amend", b"allow_amend", "approver_acr", b"approver_acr", "blind_second_review", b"blind_second_review", "decide_first", b"decide_first", "eligible_roles", b"eligible_roles", "input_fields", b"input_fields", "justification_required_for", b"justification_required_for", "output_schema", b"output_schema", "purpose", b"purpose", "required_approvals", b"required_approvals", "revision", b"revision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CasePolicy: _TypeAlias = CasePolicy  # noqa: Y015
+
+@_typing.final
+class CaseEvent(_message.Message):
+    """One step of a case's history, from its audit trail."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    ACTOR_ID_FIELD_NUMBER: _builtins.int
+    ACTOR_NAME_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    SUMMARY_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    actor_id: _builtins.str
+    actor_name: _builtins.str
+    """The actor's display name when known (people directory), else empty."""
+    version: _builtins.int
+    """The decision's version once this step was written."""
+    summary: _builtins.str
+    """What happened, in a sentence, in the requested language."""
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        actor_id: _builtins.str = ...,
+        actor_name: _builtins.str = ...,
+        version: _builtins.int = ...,
+        summary: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor_id", b"actor_id", "actor_name", b"actor_name", "kind", b"kind", "occurred_at", b"occurred_at", "summary", b"summary", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseEvent: _TypeAlias = CaseEvent  # noqa: Y015
+
+@_typing.final
+class ReviewerView(_message.Message):
+    """A reviewer's own view, recorded before the AI's suggestion was shown to them."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERDICT_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    verdict: _common_pb2.Verdict.ValueType
+    note: _builtins.str
+    @_builtins.property
+    def output(self) -> _struct_pb2.Struct:
+        """The output the reviewer would release; may be empty."""
+
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        verdict: _common_pb2.Verdict.ValueType = ...,
+        output: _struct_pb2.Struct | None = ...,
+        note: _builtins.str = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["output", b"output", "recorded_at", b"recorded_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["note", b"note", "output", b"output", "recorded_at", b"recorded_at", "verdict", b"verdict"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewerView: _TypeAlias = ReviewerView  # noqa: Y015
+
+@_typing.final
+class GetCaseResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    SUGGESTION_WITHHELD_FIELD_NUMBER: _builtins.int
+    VERDICTS_WITHHELD_FIELD_NUMBER: _builtins.int
+    FIRST_DISPLAYED_AT_FIELD_NUMBER: _builtins.int
+    OWN_VIEW_FIELD_NUMBER: _builtins.int
+    suggestion_withheld: _builtins.bool
+    verdicts_withheld: _builtins.bool
+    @_builtins.property
+    def decision(self) -> _common_pb2.Decision:
+        """Decision.suggestion is absent while suggestion_withheld is true, and Decision.reviews
+        hold only the caller's own verdict while verdicts_withheld is true.
+        """
+
+    @_builtins.property
+    def policy(self) -> Global___CasePolicy: ...
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___CaseEvent]: ...
+    @_builtins.property
+    def first_displayed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the case was first shown to the caller: where their time on task starts."""
+
+    @_builtins.property
+    def own_view(self) -> Global___ReviewerView:
+        """The caller's own view when they recorded one."""
+
+    def __init__(
+        self,
+        *,
+        decision: _common_pb2.Decision | None = ...,
+        policy: Global___CasePolicy | None = ...,
+        history: _abc.Iterable[Global___CaseEvent] | None = ...,
+        suggestion_withheld: _builtins.bool = ...,
+        verdicts_withheld: _builtins.bool = ...,
+        first_displayed_at: _timestamp_pb2.Timestamp | None = ...,
+        own_view: Global___ReviewerView | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "first_displayed_at", b"first_displayed_at", "own_view", b"own_view", "policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "first_displayed_at", b"first_displayed_at", "history", b"history", "own_view", b"own_view", "policy", b"policy", "suggestion_withheld", b"suggestion_withheld", "verdicts_withheld", b"verdicts_withheld"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCaseResponse: _TypeAlias = GetCaseResponse  # noqa: Y015
+
+@_typing.final
+class RecordViewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    VERDICT_FIELD_NUMBER: _builtins.int
+    OUTPUT_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    SEEN_VERSION_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    decision_id: _builtins.str
+    verdict: _common_pb2.Verdict.ValueType
+    """What the reviewer would decide: approve, amend or reject."""
+    note: _builtins.str
+    seen_version: _builtins.int
+    """The version of the case the reviewer was shown (see DecideRequest.seen_version)."""
+    @_builtins.property
+    def output(self) -> _struct_pb2.Struct:
+        """The output the reviewer would release (checked against the type's output schema)."""
+
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+        decision_id: _builtins.str = ...,
+        verdict: _common_pb2.Verdict.ValueType = ...,
+        output: _struct_pb2.Struct | None = ...,
+        note: _builtins.str = ...,
+        seen_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["output", b"output"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_id", b"decision_id", "note", b"note", "output", b"output", "seen_version", b"seen_version", "tenant", b"tenant", "verdict", b"verdict"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordViewRequest: _TypeAlias = RecordViewRequest  # noqa: Y015
+
+@_typing.final
+class RecordViewResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def case(self) -> Global___GetCaseResponse: ...
+    def __init__(
+        self,
+        *,
+        case: Global___GetCaseResponse | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["case", b"case"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case", b"case"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordViewResponse: _TypeAlias = RecordViewResponse  # noqa: Y015
+
+@_typing.final
+class WatchQueueRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TENANT_FIELD_NUMBER: _builtins.int
+    tenant: _builtins.str
+    """The caller's tenant when empty."""
+    def __init__(
+        self,
+        *,
+        tenant: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["tenant", b"tenant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchQueueRequest: _TypeAlias = WatchQueueRequest  # noqa: Y015
+
+@_typing.final
+class WatchQueueResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    OCCURRED_AT_FIELD_NUMBER: _builtins.int
+    DECISION_TYPE_FIELD_NUMBER: _builtins.int
+    decision_id: _builtins.str
+    change: _builtins.str
+    """"proposed", "claimed", "released", "decided", "finalized" or "expired"."""
+    version: _builtins.int
+    """The decision's version after the change."""
+    decision_type: _builtins.str
+    @_builtins.property
+    def occurred_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        decision_id: _builtins.str = ...,
+        change: _builtins.str = ...,
+        version: _builtins.int = ...,
+        occurred_at: _timestamp_pb2.Timestamp | None = ...,
+        decision_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "decision_id", b"decision_id", "decision_type", b"decision_type", "occurred_at", b"occurred_at", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchQueueResponse: _TypeAlias = WatchQueueResponse  # noqa: Y015

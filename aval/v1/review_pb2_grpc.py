@@ -55,6 +55,21 @@ class ReviewStub:
                 request_serializer=aval_dot_v1_dot_review__pb2.DecideRequest.SerializeToString,
                 response_deserializer=aval_dot_v1_dot_review__pb2.DecideResponse.FromString,
                 _registered_method=True)
+        self.GetCase = channel.unary_unary(
+                '/aval.v1.Review/GetCase',
+                request_serializer=aval_dot_v1_dot_review__pb2.GetCaseRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_review__pb2.GetCaseResponse.FromString,
+                _registered_method=True)
+        self.RecordView = channel.unary_unary(
+                '/aval.v1.Review/RecordView',
+                request_serializer=aval_dot_v1_dot_review__pb2.RecordViewRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_review__pb2.RecordViewResponse.FromString,
+                _registered_method=True)
+        self.WatchQueue = channel.unary_stream(
+                '/aval.v1.Review/WatchQueue',
+                request_serializer=aval_dot_v1_dot_review__pb2.WatchQueueRequest.SerializeToString,
+                response_deserializer=aval_dot_v1_dot_review__pb2.WatchQueueResponse.FromString,
+                _registered_method=True)
 
 
 class ReviewServicer:
@@ -90,6 +105,31 @@ class ReviewServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCase(self, request, context):
+        """A case as its reviewer is shown it: the decision (less what the type's review modes
+        withhold from this caller for now), the policy that governs it, and its history. A
+        reviewer's first GetCase of a decision records the display: time on task starts there.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordView(self, request, context):
+        """Records the reviewer's own view of a case before the AI's suggestion is shown to them
+        (decision types in decide-first mode); the trail keeps it next to the later verdict.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchQueue(self, request, context):
+        """Changes to the queue of the caller's tenant as they happen (new proposals, claims,
+        releases, verdicts, expiries), until the caller hangs up. Carries identifiers, not cases.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReviewServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +152,21 @@ def add_ReviewServicer_to_server(servicer, server):
                     servicer.Decide,
                     request_deserializer=aval_dot_v1_dot_review__pb2.DecideRequest.FromString,
                     response_serializer=aval_dot_v1_dot_review__pb2.DecideResponse.SerializeToString,
+            ),
+            'GetCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCase,
+                    request_deserializer=aval_dot_v1_dot_review__pb2.GetCaseRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_review__pb2.GetCaseResponse.SerializeToString,
+            ),
+            'RecordView': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordView,
+                    request_deserializer=aval_dot_v1_dot_review__pb2.RecordViewRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_review__pb2.RecordViewResponse.SerializeToString,
+            ),
+            'WatchQueue': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchQueue,
+                    request_deserializer=aval_dot_v1_dot_review__pb2.WatchQueueRequest.FromString,
+                    response_serializer=aval_dot_v1_dot_review__pb2.WatchQueueResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +278,87 @@ class Review:
             '/aval.v1.Review/Decide',
             aval_dot_v1_dot_review__pb2.DecideRequest.SerializeToString,
             aval_dot_v1_dot_review__pb2.DecideResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.Review/GetCase',
+            aval_dot_v1_dot_review__pb2.GetCaseRequest.SerializeToString,
+            aval_dot_v1_dot_review__pb2.GetCaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordView(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aval.v1.Review/RecordView',
+            aval_dot_v1_dot_review__pb2.RecordViewRequest.SerializeToString,
+            aval_dot_v1_dot_review__pb2.RecordViewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/aval.v1.Review/WatchQueue',
+            aval_dot_v1_dot_review__pb2.WatchQueueRequest.SerializeToString,
+            aval_dot_v1_dot_review__pb2.WatchQueueResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,19 @@ class ReviewStub:
     """
     Decide: _grpc.UnaryUnaryMultiCallable[_review_pb2.DecideRequest, _review_pb2.DecideResponse]
     """Records a verdict; the decision becomes final when the policy's quorum is met."""
+    GetCase: _grpc.UnaryUnaryMultiCallable[_review_pb2.GetCaseRequest, _review_pb2.GetCaseResponse]
+    """A case as its reviewer is shown it: the decision (less what the type's review modes
+    withhold from this caller for now), the policy that governs it, and its history. A
+    reviewer's first GetCase of a decision records the display: time on task starts there.
+    """
+    RecordView: _grpc.UnaryUnaryMultiCallable[_review_pb2.RecordViewRequest, _review_pb2.RecordViewResponse]
+    """Records the reviewer's own view of a case before the AI's suggestion is shown to them
+    (decision types in decide-first mode); the trail keeps it next to the later verdict.
+    """
+    WatchQueue: _grpc.UnaryStreamMultiCallable[_review_pb2.WatchQueueRequest, _review_pb2.WatchQueueResponse]
+    """Changes to the queue of the caller's tenant as they happen (new proposals, claims,
+    releases, verdicts, expiries), until the caller hangs up. Carries identifiers, not cases.
+    """
 
 @_typing.type_check_only
 class ReviewAsyncStub(ReviewStub):
@@ -59,6 +72,19 @@ class ReviewAsyncStub(ReviewStub):
     """
     Decide: _aio.UnaryUnaryMultiCallable[_review_pb2.DecideRequest, _review_pb2.DecideResponse]  # type: ignore[assignment]
     """Records a verdict; the decision becomes final when the policy's quorum is met."""
+    GetCase: _aio.UnaryUnaryMultiCallable[_review_pb2.GetCaseRequest, _review_pb2.GetCaseResponse]  # type: ignore[assignment]
+    """A case as its reviewer is shown it: the decision (less what the type's review modes
+    withhold from this caller for now), the policy that governs it, and its history. A
+    reviewer's first GetCase of a decision records the display: time on task starts there.
+    """
+    RecordView: _aio.UnaryUnaryMultiCallable[_review_pb2.RecordViewRequest, _review_pb2.RecordViewResponse]  # type: ignore[assignment]
+    """Records the reviewer's own view of a case before the AI's suggestion is shown to them
+    (decision types in decide-first mode); the trail keeps it next to the later verdict.
+    """
+    WatchQueue: _aio.UnaryStreamMultiCallable[_review_pb2.WatchQueueRequest, _review_pb2.WatchQueueResponse]  # type: ignore[assignment]
+    """Changes to the queue of the caller's tenant as they happen (new proposals, claims,
+    releases, verdicts, expiries), until the caller hangs up. Carries identifiers, not cases.
+    """
 
 class ReviewServicer(metaclass=_abc_1.ABCMeta):
     """What supervisors call: work the queue of suggestions awaiting a human."""
@@ -96,5 +122,36 @@ class ReviewServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_review_pb2.DecideResponse, _abc.Awaitable[_review_pb2.DecideResponse]]:
         """Records a verdict; the decision becomes final when the policy's quorum is met."""
+
+    @_abc_1.abstractmethod
+    def GetCase(
+        self,
+        request: _review_pb2.GetCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_review_pb2.GetCaseResponse, _abc.Awaitable[_review_pb2.GetCaseResponse]]:
+        """A case as its reviewer is shown it: the decision (less what the type's review modes
+        withhold from this caller for now), the policy that governs it, and its history. A
+        reviewer's first GetCase of a decision records the display: time on task starts there.
+        """
+
+    @_abc_1.abstractmethod
+    def RecordView(
+        self,
+        request: _review_pb2.RecordViewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_review_pb2.RecordViewResponse, _abc.Awaitable[_review_pb2.RecordViewResponse]]:
+        """Records the reviewer's own view of a case before the AI's suggestion is shown to them
+        (decision types in decide-first mode); the trail keeps it next to the later verdict.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchQueue(
+        self,
+        request: _review_pb2.WatchQueueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_review_pb2.WatchQueueResponse], _abc.AsyncIterator[_review_pb2.WatchQueueResponse]]:
+        """Changes to the queue of the caller's tenant as they happen (new proposals, claims,
+        releases, verdicts, expiries), until the caller hangs up. Carries identifiers, not cases.
+        """
 
 def add_ReviewServicer_to_server(servicer: ReviewServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

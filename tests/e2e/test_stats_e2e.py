@@ -170,3 +170,25 @@ def test_explain_html_for_the_citizen_and_the_inspector_R16(
     assert "script" not in tags_of(record)
     markdown = ok(run_cli(server.address, "insp-a", "audit", "explain", rejected))
     assert r"doublon \<script\>" in markdown
+
+
+def test_a_supervisor_sees_colleagues_flags_and_never_their_own_R12(
+    server: ServerProcess, story: dict[str, Any]
+) -> None:
+    """R12: someone watches that review stays meaningful. A supervisor sees the reviewer rows
+    (and rubber-stamping flags) of their colleagues; the flagged reviewer sees nothing about
+    themselves, and nobody sees more than the reviewer rows without `audit.query`."""
+    as_a2 = json.loads(
+        ok(run_cli(server.address, "sup-a2", "--json", "audit", "stats", *window(story)))
+    )["rows"]
+    assert {r["dimension"] for r in as_a2} == {"reviewer"}
+    assert by_key(as_a2, "reviewer", "sup-a1")["rubberStamping"] is True
+    assert not [r for r in as_a2 if r["key"] == "sup-a2"]
+    as_a1 = json.loads(
+        ok(run_cli(server.address, "sup-a1", "--json", "audit", "stats", *window(story)))
+    )["rows"]
+    assert not [r for r in as_a1 if r["key"] == "sup-a1"], "the flagged one sees nothing"
+    refused = run_cli(server.address, "sup-a1", "audit", "stats", "--tenant", "ville-b")
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    app = run_cli(server.address, "app-a", "audit", "stats")
+    assert app.returncode != 0

@@ -228,7 +228,7 @@ async def test_claim_keeps_other_supervisors_off(
     await reviewing.claim(deployment, principals["sup-a1"], ClaimIn(decision_id=d.id))
     with pytest.raises(FailedPrecondition, match="claimed by sup-a1"):
         await reviewing.decide(deployment, principals["sup-a2"], verdict(d.id, "approve"))
-    page, _ = await reading.list_queue(
+    page, _, _ = await reading.list_queue(
         deployment, principals["sup-a2"], ListQueueIn(actionable_only=True, page_size=500)
     )
     assert d.id not in {x.id for x in page}
@@ -248,7 +248,7 @@ async def test_queue_pages_cover_every_pending_decision_once(
     seen: list[uuid.UUID] = []
     token = ""
     while True:
-        page, token = await reading.list_queue(
+        page, token, _ = await reading.list_queue(
             deployment,
             principals["sup-a3"],
             ListQueueIn(decision_type="voirie.signalement", page_size=3, page_token=token),

@@ -140,3 +140,27 @@ async def test_a_failed_attempt_waits_for_its_backoff_then_is_retried(
     finally:
         await worker.aclose()
     assert counter.ids.count(str(row.id)) == 2
+
+
+async def test_a_worker_without_the_webhook_leaves_the_outcome_to_one_that_has_it(
+    hooked: Deployment, principals: dict[str, Principal], counter: _Counter
+) -> None:
+    """A replica not yet reloaded (or another deployment on the same database) has no webhook
+    for app-a: it must not take the row, fail and push its next attempt back (seen in the
+    tests: an outcome delayed past 30 s by servers of other tests sharing the database)."""
+    decision_id = await _approved(hooked, principals, "app-a")
+    bare = Deliverer(hooked.store, EgressPolicy({}, source="tests"), hooked.clock, hooked.settings)
+    worker = Deliverer(hooked.store, hooked.egress, hooked.clock, hooked.settings)
+    try:
+        assert await bare.deliver_due() == 0
+        async with hooked.store.reading() as conn:
+            [row] = await webhook_outbox.listing(conn, "ville-a", decision_id=decision_id)
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert await worker.deliver_due() >= 1
+        async with hooked.store.reading() as conn:
+            [row] = await webhook_outbox.listing(conn, "ville-a", decision_id=decision_id)
+        assert (row.status, row.attempts) == ("delivered", 1)
+    finally:
+        await bare.aclose()
+        await worker.aclose()
+    assert counter.ids.count(str(row.id)) == 1

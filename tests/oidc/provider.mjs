@@ -5,7 +5,8 @@
 // The JSON file gives: `keys` (private JWKs, the first that fits signs), `audience` (the
 // resource indicator the access tokens name), `scope` (the resource server's scope),
 // `access_ttl` (seconds), `port` (0 for a free one; a restart for key rotation passes the old
-// one), `accounts` ({login: {groups, tenant, …}}: extra claims of their access tokens). Clients:
+// one), `accounts` ({login: {groups, tenant, …}}: extra claims of their access tokens),
+// `redirect_uris` (more return addresses of the console client). Clients:
 // console (authorization code + PKCE), console-short (the same, tokens of `short_ttl` seconds),
 // machine (client credentials). It prints `READY <issuer>` on stdout once it listens, then
 // nothing the tests read; SIGTERM stops it.
@@ -40,7 +41,8 @@ server.listen(config.port || 0, '127.0.0.1', () => {
         client_secret: 'console-secret',
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
-        redirect_uris: ['http://127.0.0.1/callback'],
+        // `redirect_uris` of the config: a real console's return address (browser tests).
+        redirect_uris: ['http://127.0.0.1/callback', ...(config.redirect_uris || [])],
         token_endpoint_auth_method: 'client_secret_basic',
       },
       {

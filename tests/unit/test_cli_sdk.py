@@ -25,6 +25,7 @@ from aval.clients import (
 from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
+from aval.clients.sdk import case_calls as _case_calls
 from aval.clients.sdk import journal_calls as _journal_calls
 from aval.clients.sdk import people_calls as _people_calls
 from aval.clients.sdk import reviewer_calls as _reviewer_calls
@@ -289,6 +290,9 @@ def test_every_call_names_an_rpc_of_the_contract() -> None:
         _reviewer_calls.reload_configuration(reason="r"),
         _journal_calls.query_access_journal(),
         _people_calls.resolve_people(["oidc:idp:1"]),
+        _people_calls.whoami(),
+        _case_calls.get_case("D1"),
+        _case_calls.record_view("D1", verdict="approve"),
     ]
     unary = {
         (name, method.name)

@@ -96,7 +96,11 @@ def test_the_three_presets_and_the_demo_load() -> None:
     assert set(load_presets()) == {"assumed_distrust", "cautious_trial", "ordered_rollout"}
     assert load_presets()["assumed_distrust"][0].defaults.required_approvals == 2
     book = load_policy_dir(demo_policy_dir())
-    assert book.decision_types("ville-demo") == ["aides.attribution", "voirie.signalement"]
+    assert book.decision_types("ville-demo") == [
+        "aides.attribution",
+        "stationnement.recours",
+        "voirie.signalement",
+    ]
     aides = book.get("ville-demo", "aides.attribution")
     assert aides is not None and aides.required_approvals == 2
     assert aides.justification_required_for >= {"amend", "reject"}

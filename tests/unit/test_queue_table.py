@@ -106,3 +106,11 @@ def test_queue_list_options_parse() -> None:
         with pytest.raises(SystemExit):
             parser.parse_args(["queue", "list", *bad])
     assert parser.parse_args(["release", "D1"]).command == "release"
+
+
+def test_a_withheld_suggestion_is_not_taken_for_a_decision_without_ai() -> None:
+    d = _decision("D1", due_in=timedelta(days=1), output={"a": 1}, confidence=0.9)
+    d.ClearField("suggestion")
+    d.suggestion_withheld = True
+    _, rows = queue_table.rows([d], FR, {}, now=NOW, near=timedelta(hours=24))
+    assert rows[0][4] == "masquée jusqu'à votre avis"

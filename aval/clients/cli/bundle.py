@@ -49,7 +49,8 @@ fingerprint with one the authority publishes elsewhere.
 """
 
 
-def _checkpoint_line(checkpoint: audit_pb2.Checkpoint) -> str:
+def checkpoint_line(checkpoint: audit_pb2.Checkpoint) -> str:
+    """A signed checkpoint as one line of `checkpoints.jsonl` (bytes in base64)."""
     return json.dumps(
         {
             "tenant": checkpoint.tenant,
@@ -71,20 +72,39 @@ def write_bundle(client: Client, tenant: str, folder: Path) -> dict[str, Any]:
     Checkpoints are read before the events, so that every checkpoint covers events the bundle
     holds. Returns the manifest.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    if any(folder.iterdir()):
-        raise FileExistsError(f"{folder} is not empty")
     listed = client.list_checkpoints(tenant=tenant)
-    with (folder / CHECKPOINTS).open("w", encoding="utf-8") as out:
-        for checkpoint in listed.checkpoints:
-            out.write(_checkpoint_line(checkpoint) + "\n")
-    key_id = listed.checkpoints[-1].key_id if listed.checkpoints else ""
-    (folder / PUBLIC_KEY).write_text(f"{listed.public_key}\n", encoding="utf-8")
+    begin_bundle(folder, listed)
     events = 0
     with (folder / EVENTS).open("wb") as out:
         for chunk in client.export_events(tenant=tenant, format="jsonl"):
             out.write(chunk.chunk)
             events = chunk.events
+    return finish_bundle(folder, tenant, listed, events)
+
+
+def begin_bundle(folder: Path, listed: audit_pb2.ListCheckpointsResponse) -> None:
+    """Starts a bundle in `folder` (created; must not exist or be empty): its checkpoints and
+    public key. The caller then writes the events (EVENTS, JSON Lines, read after the
+    checkpoints) and calls `finish_bundle`.
+
+    Raises:
+        FileExistsError: `folder` is not empty.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if any(folder.iterdir()):
+        raise FileExistsError(f"{folder} is not empty")
+    with (folder / CHECKPOINTS).open("w", encoding="utf-8") as out:
+        for checkpoint in listed.checkpoints:
+            out.write(checkpoint_line(checkpoint) + "\n")
+    (folder / PUBLIC_KEY).write_text(f"{listed.public_key}\n", encoding="utf-8")
+
+
+def finish_bundle(
+    folder: Path, tenant: str, listed: audit_pb2.ListCheckpointsResponse, events: int
+) -> dict[str, Any]:
+    """Ends a bundle `begin_bundle` started, once its `events` events are written: its README
+    and manifest. Returns the manifest."""
+    key_id = listed.checkpoints[-1].key_id if listed.checkpoints else ""
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     (folder / README_NAME).write_text(
         README.format(

@@ -62,6 +62,13 @@ def _plain(value: object) -> object:
     return value
 
 
+def _suggestion_cell(decision: common_pb2.Decision, t: Messages) -> str:
+    """The suggestion in short, a mark while decide-first withholds it, else "sans IA"."""
+    if decision.suggestion_withheld:
+        return t("suggestion_withheld")
+    return suggestion_short(decision) if has_ai(decision) else t("no_ai")
+
+
 def suggestion_short(decision: common_pb2.Decision, width: int = SUGGESTION_WIDTH) -> str:
     """The suggested output on one line, cut to `width` characters; empty without AI."""
     if not has_ai(decision):
@@ -118,7 +125,7 @@ def rows(
             d.id,
             d.decision_type,
             d.subject_ref,
-            suggestion_short(d) if has_ai(d) else t("no_ai"),
+            _suggestion_cell(d, t),
             confidence(d, t),
             f"{d.approvals}/{d.required_approvals}",
             paris_time(d.deadline),

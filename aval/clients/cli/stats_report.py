@@ -58,7 +58,9 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class _Bar:
+class Bar:
+    """One bar: its label, its value, the value written next to it."""
+
     label: str
     value: float
     text: str
@@ -70,31 +72,75 @@ def _svg(width: int, height: int) -> str:
     return f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img">'
 
 
-def _bars(bars: Sequence[_Bar], top: float, width: int = 900) -> str:
-    """A horizontal bar chart; labels on the left, values on the right."""
+@dataclass(frozen=True)
+class BarShape:
+    """Where one bar of a horizontal bar chart is drawn (SVG user units)."""
+
+    label: str
+    short_label: str
+    text: str
+    y: float
+    width: float
+    back_width: float
+    text_x: float
+    flagged: bool
+
+
+@dataclass(frozen=True)
+class BarLayout:
+    """A horizontal bar chart laid out: labels end at `label_x`, bars start at `bar_x`."""
+
+    width: int
+    height: int
+    label_x: int
+    bar_x: int
+    bars: tuple[BarShape, ...]
+
+
+def bar_layout(bars: Sequence[Bar], top: float, width: int = 900) -> BarLayout:
+    """Lays out a horizontal bar chart; labels on the left, values on the right.
+
+    Args:
+        bars: The bars, top to bottom.
+        top: The value of a full-width bar (1.0 when 0).
+        width: The chart's width.
+
+    Returns:
+        Each bar's place and size.
+    """
     label_w, text_w, row_h = 270, 170, 28
     area = width - label_w - text_w
     top = top or 1.0
-    parts = [_svg(width, row_h * len(bars) + 8)]
+    shapes = []
     for n, bar in enumerate(bars):
         y = n * row_h + 4
         short = bar.label if len(bar.label) <= 34 else bar.label[:33] + "…"
+        back = max(1.0, area * bar.back / top) if bar.back else 0.0
+        w = max(1.0, area * bar.value / top) if bar.value else 0.0
+        end = label_w + area * max(bar.value, bar.back) / top + 6
+        shapes.append(BarShape(bar.label, short, bar.text, y, w, back, end, bar.flagged))
+    return BarLayout(width, row_h * len(bars) + 8, label_w - 8, label_w, tuple(shapes))
+
+
+def _svg_bars(layout: BarLayout) -> str:
+    """A horizontal bar chart as SVG (see `bar_layout`)."""
+    parts = [_svg(layout.width, layout.height)]
+    for bar in layout.bars:
         color = RED if bar.flagged else BLUE
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end">'
-            f"<title>{escape(bar.label)}</title>{escape(short)}</text>"
+            f'<text x="{layout.label_x}" y="{bar.y + 17}" text-anchor="end">'
+            f"<title>{escape(bar.label)}</title>{escape(bar.short_label)}</text>"
         )
-        if bar.back:
-            w = max(1.0, area * bar.back / top)
+        if bar.back_width:
             parts.append(
-                f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="18" fill="{PALE}"/>'
+                f'<rect x="{layout.bar_x}" y="{bar.y + 3}" width="{bar.back_width:.1f}" '
+                f'height="18" fill="{PALE}"/>'
             )
-        w = max(1.0, area * bar.value / top) if bar.value else 0.0
         parts.append(
-            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="18" fill="{color}"/>'
+            f'<rect x="{layout.bar_x}" y="{bar.y + 3}" width="{bar.width:.1f}" height="18" '
+            f'fill="{color}"/>'
         )
-        end = label_w + area * max(bar.value, bar.back) / top + 6
-        parts.append(f'<text x="{end:.1f}" y="{y + 17}">{escape(bar.text)}</text>')
+        parts.append(f'<text x="{bar.text_x:.1f}" y="{bar.y + 17}">{escape(bar.text)}</text>')
     return "".join(parts) + "</svg>"
 
 
@@ -226,23 +272,34 @@ color:#000091}.card.alert b{color:#c9191e}.meta{color:#555}.legend span{display:
 width:12px;height:12px;margin:0 .3rem 0 1rem;vertical-align:middle}"""
 
 
-def _charts(rows: Sequence[Row], s: Settings, several: bool) -> list[str]:
+def chart_bars(rows: Sequence[Row], s: Settings, several: bool) -> dict[str, BarLayout]:
+    """The bar charts of the statistics, laid out: ``override`` (override rate per decision
+    type), ``ttd`` (time to decision per type, median over the 90th percentile) and
+    ``agreement`` (agreement rate per model).
+
+    Args:
+        rows: The rows of ``GetStats``.
+        s: What was asked for, and the texts of the report's language.
+        several: Whether the rows cover several tenants.
+
+    Returns:
+        Each chart's layout, by name.
+    """
     t = s.texts
 
     def name(r: Row) -> str:
         return key_of(r, t, several)
 
-    def rates(dimension: str, field: str) -> str:
+    def rates(dimension: str, field: str) -> BarLayout:
         picked = [r for r in rows if r.dimension == dimension]
         bars = [
-            _Bar(name(r), getattr(r, field), percent(getattr(r, field), s.language)) for r in picked
+            Bar(name(r), getattr(r, field), percent(getattr(r, field), s.language)) for r in picked
         ]
-        return _bars(bars, 1.0)
+        return bar_layout(bars, 1.0)
 
     types = [r for r in rows if r.dimension == "decision_type"]
-    reviewers = [r for r in rows if r.dimension == "reviewer"]
     times = [
-        _Bar(
+        Bar(
             name(r),
             r.time_to_decision_p50_seconds,
             f"{duration(r.time_to_decision_p50_seconds, s.language)} / "
@@ -251,15 +308,27 @@ def _charts(rows: Sequence[Row], s: Settings, several: bool) -> list[str]:
         )
         for r in types
     ]
+    longest = max([r.time_to_decision_p90_seconds for r in types], default=1.0)
+    return {
+        "override": rates("decision_type", "override_rate"),
+        "ttd": bar_layout(times, longest),
+        "agreement": rates("model", "agreement_rate"),
+    }
+
+
+def _charts(rows: Sequence[Row], s: Settings, several: bool) -> list[str]:
+    t = s.texts
+    reviewers = [r for r in rows if r.dimension == "reviewer"]
+    charts = {name: _svg_bars(layout) for name, layout in chart_bars(rows, s, several).items()}
     return [
         f"<h2>{escape(t('chart.override'))}</h2><p>{escape(t('chart.override_help'))}</p>",
-        rates("decision_type", "override_rate"),
+        charts["override"],
         f"<h2>{escape(t('chart.ttd'))}</h2>",
         f'<p class="legend"><span style="background:{BLUE}"></span>{escape(t("median"))}'
         f'<span style="background:{PALE}"></span>{escape(t("p90"))}</p>',
-        _bars(times, max([r.time_to_decision_p90_seconds for r in types], default=1.0)),
+        charts["ttd"],
         f"<h2>{escape(t('chart.agreement'))}</h2><p>{escape(t('chart.agreement_help'))}</p>",
-        rates("model", "agreement_rate"),
+        charts["agreement"],
         f"<h2>{escape(t('chart.reviewers'))}</h2><p>{escape(t('chart.reviewers_help'))}</p>",
         f'<p class="legend"><span style="background:#fde0e0;outline:1px dashed {RED}"></span>'
         f'{escape(t("zone"))}<span style="background:{RED};border-radius:6px"></span>'

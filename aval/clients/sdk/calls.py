@@ -231,6 +231,7 @@ def list_queue(
     page_token: str = "",
     claimed_by_me: bool = False,
     deadline_before: datetime | None = None,
+    not_seen_by_me: bool = False,
 ) -> UnaryCall[review_pb2.ListQueueResponse]:
     """Lists decisions awaiting review, oldest deadline first.
 
@@ -242,9 +243,11 @@ def list_queue(
         page_token: ``next_page_token`` of the previous page.
         claimed_by_me: Only decisions the caller holds a live claim on.
         deadline_before: Only decisions due before this moment (an aware datetime).
+        not_seen_by_me: Only decisions never displayed to the caller (GetCase).
 
     Returns:
-        One page of decisions and the token of the next one (empty on the last page).
+        One page of decisions, the token of the next one (empty on the last page) and the
+        counts of the tenant's queue.
 
     Raises:
         AvalError: The gateway refused the call.
@@ -256,6 +259,7 @@ def list_queue(
         page_size=page_size,
         page_token=page_token,
         claimed_by_me=claimed_by_me,
+        not_seen_by_me=not_seen_by_me,
     )
     if deadline_before is not None:
         request.deadline_before.FromDatetime(deadline_before.astimezone(UTC))

@@ -27,6 +27,7 @@ import grpc.aio
 from aval.clients.sdk import admin_calls as _admin_calls
 from aval.clients.sdk import audit_calls as _audit_calls
 from aval.clients.sdk import calls as _calls
+from aval.clients.sdk import case_calls as _case_calls
 from aval.clients.sdk import journal_calls as _journal_calls
 from aval.clients.sdk import people_calls as _people_calls
 from aval.clients.sdk import reviewer_calls as _reviewer_calls
@@ -38,6 +39,7 @@ from aval.clients.sdk.transport import Transport, plan_channel
 from aval.v1 import (
     audit_pb2,
     common_pb2,
+    review_pb2,
 )
 
 __all__ = ["AsyncClient", "Client", "is_final"]
@@ -128,6 +130,8 @@ class Client(_journal_calls.JournalStreams):
     claim = _blocking(_calls.claim)
     release = _blocking(_calls.release)
     decide = _blocking(_calls.decide)
+    get_case = _blocking(_case_calls.get_case)
+    record_view = _blocking(_case_calls.record_view)
     query_events = _blocking(_audit_calls.query_events)
     explain_decision = _blocking(_audit_calls.explain_decision)
     get_stats = _blocking(_audit_calls.get_stats)
@@ -155,6 +159,7 @@ class Client(_journal_calls.JournalStreams):
     reload_configuration = _blocking(_reviewer_calls.reload_configuration)
     query_access_journal = _blocking(_journal_calls.query_access_journal)
     resolve_people = _blocking(_people_calls.resolve_people)
+    whoami = _blocking(_people_calls.whoami)
 
     def watch_decision(
         self,
@@ -317,6 +322,8 @@ class AsyncClient(_journal_calls.AsyncJournalStreams):
     claim = _asynchronous(_calls.claim)
     release = _asynchronous(_calls.release)
     decide = _asynchronous(_calls.decide)
+    get_case = _asynchronous(_case_calls.get_case)
+    record_view = _asynchronous(_case_calls.record_view)
     query_events = _asynchronous(_audit_calls.query_events)
     explain_decision = _asynchronous(_audit_calls.explain_decision)
     get_stats = _asynchronous(_audit_calls.get_stats)
@@ -344,6 +351,16 @@ class AsyncClient(_journal_calls.AsyncJournalStreams):
     reload_configuration = _asynchronous(_reviewer_calls.reload_configuration)
     query_access_journal = _asynchronous(_journal_calls.query_access_journal)
     resolve_people = _asynchronous(_people_calls.resolve_people)
+    whoami = _asynchronous(_people_calls.whoami)
+
+    async def send(self, call: UnaryCall[_R]) -> _R:
+        """Sends a prepared call (any unary RPC of the contract, e.g. one the SDK has no
+        method for yet) and returns what its `unwrap` takes out of the response.
+
+        Raises:
+            AvalError: the gateway refused the call (typed as for every method).
+        """
+        return await self._send(call)
 
     async def watch_decision(
         self, decision_id: str, *, tenant: str = "", language: str = "fr"
@@ -356,6 +373,23 @@ class AsyncClient(_journal_calls.AsyncJournalStreams):
         with translated_errors(stream):
             async for response in stream:
                 yield response.decision
+
+    async def watch_queue(
+        self, *, tenant: str = ""
+    ) -> AsyncGenerator[review_pb2.WatchQueueResponse, None]:
+        """Yields each change of the tenant's queue (new proposals, claims, releases,
+        verdicts, expiries) as it happens, until the caller stops reading or the gateway ends
+        the stream. Carries identifiers, not cases.
+
+        Raises:
+            AvalError: the gateway refused the watch (e.g. RESOURCE_EXHAUSTED when too many
+                watchers are open).
+        """
+        request = review_pb2.WatchQueueRequest(tenant=tenant)
+        stream = self._start_stream("review", "WatchQueue", request, None)
+        with translated_errors(stream):
+            async for change in stream:
+                yield change
 
     async def verify_trail(
         self, *, tenant: str = "", since: datetime | None = None

@@ -103,6 +103,15 @@ class Connection:
         other._metadata = _metadata(self._token, self._language, purpose)
         return other
 
+    def as_caller(self, token: str, language: str | None = None) -> Self:
+        """This client calling with another person's credentials (and language): what a
+        console serving many people does, one channel for all. The copy shares this client's
+        channel: close the original, not the copy."""
+        other = copy.copy(self)
+        other._token, other._language = token, language or self._language
+        other._metadata = _metadata(token, other._language, None)
+        return other
+
     def _start(self, call: UnaryCall[Any]) -> Any:
         if self._max_payload_bytes is not None:
             check_payloads(call.request, self._max_payload_bytes)

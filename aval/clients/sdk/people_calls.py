@@ -33,3 +33,12 @@ def resolve_people(ids: Iterable[str], *, tenant: str = "") -> UnaryCall[dict[st
     """
     request = people_pb2.ResolvePeopleRequest(tenant=tenant, ids=list(ids))
     return UnaryCall("people", "ResolvePeople", request, _names)
+
+
+def whoami() -> UnaryCall[people_pb2.WhoAmIResponse]:
+    """Who the gateway takes the caller to be: id, home tenant, roles there, display name.
+
+    Raises:
+        AvalError: UnauthenticatedError when the credentials are refused.
+    """
+    return UnaryCall("people", "WhoAmI", people_pb2.WhoAmIRequest(), lambda r: r)

@@ -158,20 +158,24 @@ def _parameters(doc: Document, d: Decision, language: str) -> None:
 
 def _operations(doc: Document, d: Decision, language: str) -> None:
     """Item 4: what was done and when, each agent named by role only."""
-    received = _text("received", language, when=when(d.created_at, language))
+    received = _text("received", language, when=when(d.created_at, language, paris=True))
     doc.li(received + (_text("suggested", language) if d.suggestion else "") + ".")
     for r in d.reviews:
         roles = role_names(r.reviewer_roles, language)
         verdict = _text(f"verdict.{r.verdict.name}", language)
         doc.li(
             _text(
-                "verdict", language, when=when(r.decided_at, language), roles=roles, verdict=verdict
+                "verdict",
+                language,
+                when=when(r.decided_at, language, paris=True),
+                roles=roles,
+                verdict=verdict,
             )
         )
     if d.finalized_at is not None and d.state is DecisionState.EXPIRED:
-        doc.li(_text("expired", language, when=when(d.finalized_at, language)))
+        doc.li(_text("expired", language, when=when(d.finalized_at, language, paris=True)))
     elif d.finalized_at is not None and d.state.takes_effect:
-        doc.li(_text("final", language, when=when(d.finalized_at, language)))
+        doc.li(_text("final", language, when=when(d.finalized_at, language, paris=True)))
     doc.p(_text("trail", language))
 
 
@@ -212,7 +216,7 @@ def explain_for_citizen(
 
     doc = Document(t("title"), lang)
     doc.h1(t("title"))
-    doc.p(t("ref"), Code(str(d.id)), t("of"), when(d.created_at, lang))
+    doc.p(t("ref"), Code(str(d.id)), t("of"), when(d.created_at, lang, paris=True))
     doc.p(_text("state", lang, state=_text(f"state.{d.state.name}", lang)))
     doc.h2(t("item1"))
     _contribution(doc, d, lang)

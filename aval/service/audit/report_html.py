@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 Kind = Literal["h1", "h2", "p", "li"]
 TextFormat = Literal["markdown", "html"]
@@ -40,10 +41,19 @@ def text_format(name: str) -> TextFormat:
     return "html" if name == "TEXT_FORMAT_HTML" else "markdown"
 
 
-def when(moment: datetime, language: str, *, seconds: bool = False) -> str:
-    """A time people read, in UTC: 12/03/2026 14:05 UTC (French), 2026-03-12 14:05 UTC."""
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def when(moment: datetime, language: str, *, seconds: bool = False, paris: bool = False) -> str:
+    """A time people read: in UTC for inspectors comparing it with the trail (12/03/2026 14:05
+    UTC in French, 2026-03-12 14:05 UTC), in Paris time for citizens (12/03/2026 15:05, heure
+    de Paris; 2026-03-12 15:05, Paris time)."""
     spelled = "%Y-%m-%d %H:%M" if language == "en" else "%d/%m/%Y %H:%M"
-    return moment.astimezone(UTC).strftime(spelled + (":%S" if seconds else "") + " UTC")
+    spelled += ":%S" if seconds else ""
+    if paris:
+        zone = " (Paris time)" if language == "en" else " (heure de Paris)"
+        return moment.astimezone(PARIS).strftime(spelled) + zone
+    return moment.astimezone(UTC).strftime(spelled + " UTC")
 
 
 @dataclass(frozen=True)

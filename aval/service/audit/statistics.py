@@ -9,7 +9,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from aval.service.deployment import Deployment
-from aval.service.errors import FieldViolation, InvalidArgument
+from aval.service.errors import FieldViolation, InvalidArgument, PermissionDenied
 from aval.service.identity import Principal
 from aval.service.requests.audit import StatsIn
 
@@ -22,8 +22,9 @@ DIMENSIONS = ("tenant", "decision_type", "model", "reviewer")
 # The decisions of the request, each with its model key and its time to decision (seconds, for
 # final human outcomes only), and the human verdicts on them. A verdict agrees with the AI when
 # it approves the suggestion unchanged: APPROVE on a decision that has a suggestion, with no
-# AMEND before it. A reviewer's review time runs from their first claim of the decision, when
-# they claimed it before their verdict, else from the proposal.
+# AMEND before it. A reviewer's review time runs from the first time the case was shown to
+# them (GetCase: `review.case_displayed`, the verdict's `seconds_on_task`) or they claimed it,
+# whichever came first before their verdict, else from the proposal.
 _BASE = """
 WITH d AS (
     SELECT tenant_id, id, decision_type, state, created_at,
@@ -45,14 +46,15 @@ WITH d AS (
            d.has_ai AND r.verdict = 'APPROVE' AND NOT coalesce(bool_or(r.verdict = 'AMEND') OVER (
                PARTITION BY r.tenant_id, r.decision_id ORDER BY r.decided_at, r.reviewer_id
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false) AS agrees,
-           extract(epoch FROM r.decided_at - coalesce(c.first_claim, d.created_at))::float8
+           extract(epoch FROM r.decided_at - coalesce(c.first_look, d.created_at))::float8
                AS review_seconds
     FROM reviews r
     JOIN d ON d.tenant_id = r.tenant_id AND d.id = r.decision_id
     LEFT JOIN LATERAL (
-        SELECT min(e.occurred_at) AS first_claim FROM audit_events e
+        SELECT min(e.occurred_at) AS first_look FROM audit_events e
         WHERE e.tenant_id = r.tenant_id AND e.decision_id = r.decision_id
-          AND e.kind = 'decision.claimed' AND e.actor_id = r.reviewer_id
+          AND e.kind IN ('decision.claimed', 'review.case_displayed')
+          AND e.actor_id = r.reviewer_id
           AND e.occurred_at <= r.decided_at
     ) c ON true
 )"""
@@ -161,16 +163,37 @@ def _row(values: tuple[Any, ...], approval_rate: float, review_seconds: float) -
     )
 
 
-def _tenants(deployment: Deployment, principal: Principal, request: StatsIn) -> list[str]:
-    """The tenants asked for, each checked against the caller's grants (I5)."""
+# Supervisors may see their colleagues' reviewer figures and rubber-stamping flags (R12: someone
+# watches that review stays meaningful), never their own: a flagged reviewer's screens stay the
+# same. A deployment that does not want it removes the grant from its grants file.
+TEAM_ACTION = "stats.team"
+
+
+def _tenants(
+    deployment: Deployment, principal: Principal, request: StatsIn
+) -> list[tuple[str, bool]]:
+    """The tenants asked for, each checked against the caller's grants (I5), with whether the
+    caller sees all of it (`audit.query`) or only its colleagues' reviewer rows (`stats.team`)."""
     asked = [("tenant", request.tenant)] if request.tenant else []
     asked += [(f"tenants[{i}]", name) for i, name in enumerate(request.tenants)]
-    tenants: list[str] = []
+    tenants: list[tuple[str, bool]] = []
     for field, name in asked or [("tenant", "")]:
-        tenant = deployment.tenant_for(principal, name, "audit.query", field)
-        if tenant not in tenants:
-            tenants.append(tenant)
+        try:
+            checked = (deployment.tenant_for(principal, name, "audit.query", field), True)
+        except PermissionDenied:
+            checked = (deployment.tenant_for(principal, name, TEAM_ACTION, field), False)
+        if checked[0] not in [t for t, _ in tenants]:
+            tenants.append(checked)
     return tenants
+
+
+def _team_view(rows: list[StatsRow], team: set[str], caller: str) -> list[StatsRow]:
+    """In the tenants the caller sees as a team member: the reviewer rows of others only."""
+    return [
+        r
+        for r in rows
+        if r.tenant not in team or (r.dimension == "reviewer" and r.key != caller)
+    ]
 
 
 async def query_stats(
@@ -209,7 +232,8 @@ async def get_stats(
 
     Args:
         deployment: The running deployment.
-        principal: The caller; it needs `audit.query` in every tenant asked for.
+        principal: The caller; it needs `audit.query` in every tenant asked for, or
+            `stats.team` (supervisors), which shows only the other reviewers' rows.
         request: The tenants (the caller's by default), the period and the thresholds.
 
     Returns:
@@ -218,13 +242,19 @@ async def get_stats(
     Raises:
         InvalidArgument: an unknown tenant, or `until` not after `since`.
         PermissionDenied: the caller may not query one of the tenants (I5).
+
+    Example:
+        A supervisor of ville-a asking for ville-a's statistics gets the reviewer rows of
+        their colleagues (with their rubber-stamping flags), and none about themselves.
     """
-    tenants = _tenants(deployment, principal, request)
+    checked = _tenants(deployment, principal, request)
+    tenants = [t for t, _ in checked]
+    team = {t for t, full in checked if not full}
     if request.since and request.until and request.until <= request.since:
         detail = "until must be after since"
         raise InvalidArgument([FieldViolation("until", "OUT_OF_RANGE", {"detail": detail})])
     async with deployment.store.reading() as conn:
-        return await query_stats(
+        rows = await query_stats(
             conn,
             tenants,
             request.since,
@@ -232,3 +262,4 @@ async def get_stats(
             approval_rate=request.rubber_stamp_approval_rate or DEFAULT_APPROVAL_RATE,
             review_seconds=request.rubber_stamp_review_seconds or DEFAULT_REVIEW_SECONDS,
         )
+    return _team_view(rows, team, principal.id) if team else rows

@@ -12,7 +12,7 @@ from aval.audit_store import decisions, trail
 from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import Decision, DecisionState, Review, Verdict
 from aval.policies import ReviewPolicy
-from aval.service.decisions import claim_hold, seen
+from aval.service.decisions import claim_hold, review_modes, seen
 from aval.service.decisions.payloads import schema_violations, size_violations
 from aval.service.decisions.reviewer_registry import required_qualification, used
 from aval.service.deployment import Deployment
@@ -37,7 +37,7 @@ _VERDICTS = {
 }
 
 
-def _check_reviewer(d: Decision, principal: Principal, policy: ReviewPolicy, now: datetime) -> None:
+def check_reviewer(d: Decision, principal: Principal, policy: ReviewPolicy, now: datetime) -> None:
     """What every human action on a pending decision requires."""
     if d.state.is_final:
         raise FailedPrecondition("DECISION_FINAL", decision=d.id, state=d.state.value)
@@ -51,6 +51,13 @@ def _check_reviewer(d: Decision, principal: Principal, policy: ReviewPolicy, now
             decision_type=d.decision_type,
             roles=", ".join(policy.eligible_roles),
         )
+    if policy.approver_acr and principal.acr not in policy.approver_acr:
+        raise PermissionDenied(
+            "AUTHENTICATION_LEVEL",
+            decision_type=d.decision_type,
+            required=", ".join(policy.approver_acr),
+            acr=principal.acr or "-",
+        )
     if any(r.reviewer_id == principal.id for r in d.reviews):
         raise FailedPrecondition("ALREADY_REVIEWED", reviewer=principal.id, decision=d.id)
     holder = d.claim_holder(now)
@@ -63,7 +70,7 @@ def _check_reviewer(d: Decision, principal: Principal, policy: ReviewPolicy, now
         )
 
 
-async def _load(
+async def load_locked(
     deployment: Deployment, conn: AsyncConnection[Any], tenant: str, decision_id: uuid.UUID
 ) -> tuple[Decision, ReviewPolicy]:
     d = await decisions.get(conn, tenant, decision_id, for_update=True)
@@ -73,6 +80,39 @@ async def _load(
     return d, policy
 
 
+async def locked_for_review(
+    deployment: Deployment,
+    conn: AsyncConnection[Any],
+    principal: Principal,
+    tenant: str,
+    decision_id: uuid.UUID,
+    seen_version: int,
+) -> tuple[Decision, ReviewPolicy, datetime]:
+    """The decision locked for a reviewer's act, its policy and the time, once the act is
+    theirs to make on the version they saw (`seen`, `check_reviewer`)."""
+    d, policy = await load_locked(deployment, conn, tenant, decision_id)
+    await seen.check(conn, tenant, d, principal.id, seen_version)
+    now = deployment.clock.now()
+    check_reviewer(d, principal, policy, now)
+    return d, policy, now
+
+
+def refuse_too_large(deployment: Deployment, payload: dict[str, Any] | None, field: str) -> None:
+    """Raises InvalidArgument when `payload` is over the deployment's size limit."""
+    too_large = size_violations(payload, field, deployment.settings.max_payload_bytes)
+    if too_large:
+        raise InvalidArgument(too_large)
+
+
+def _time_on_task(steps: review_modes.ReviewerSteps, now: datetime) -> dict[str, Any]:
+    """Seconds from the reviewer's first display of the case (GetCase) to their verdict;
+    nothing when the case was never displayed to them through GetCase."""
+    if steps.first_displayed_at is None:
+        return {}
+    seconds = max(0.0, (now - steps.first_displayed_at).total_seconds())
+    return {"seconds_on_task": round(seconds, 3)}
+
+
 def _state_data(d: Decision) -> dict[str, Any]:
     return {"decision_state": d.state.value, "decision_version": d.version + 1}
 
@@ -80,7 +120,8 @@ def _state_data(d: Decision) -> dict[str, Any]:
 async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) -> Decision:
     """Takes (or renews) a lease on a pending decision so other supervisors leave it alone.
 
-    A lease never runs past the end of the caller's hold (`claim_hold`).
+    A lease never runs past the end of the caller's hold (`claim_hold`). Returns the decision
+    less what its review modes withhold from the caller.
 
     Raises:
         FailedPrecondition: CASE_CHANGED when the decision changed since the version the
@@ -91,10 +132,9 @@ async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) 
     settings = deployment.settings
     default_lease = timedelta(seconds=settings.claim_lease_seconds)
     async with deployment.store.transaction() as conn:
-        d, policy = await _load(deployment, conn, tenant, request.decision_id)
-        await seen.check(conn, tenant, d, principal.id, request.seen_version)
-        now = deployment.clock.now()
-        _check_reviewer(d, principal, policy, now)
+        d, policy, now = await locked_for_review(
+            deployment, conn, principal, tenant, request.decision_id, request.seen_version
+        )
         qualification = await required_qualification(conn, tenant, principal, policy, now)
         last = await trail.last_event(conn, tenant, d.id, "decision.claimed")
         hold = claim_hold.grant(
@@ -124,11 +164,12 @@ async def claim(deployment: Deployment, principal: Principal, request: ClaimIn) 
         await trail.append_events(
             conn, tenant, [event], occurred_at=now, trace_id=current_trace_id()
         )
-    return d
+    return await review_modes.shown_to(deployment, principal, d)
 
 
 async def release(deployment: Deployment, principal: Principal, request: ReleaseIn) -> Decision:
-    """Gives back the caller's live claim on a decision before its lease ends.
+    """Gives back the caller's live claim on a decision before its lease ends; returns the
+    decision less what its review modes withhold from the caller.
 
     Only the holder may release a claim; a refusal writes nothing.
 
@@ -138,7 +179,7 @@ async def release(deployment: Deployment, principal: Principal, request: Release
     """
     tenant = deployment.tenant_for(principal, request.tenant, "decision.claim")
     async with deployment.store.transaction() as conn:
-        d, _ = await _load(deployment, conn, tenant, request.decision_id)
+        d, _ = await load_locked(deployment, conn, tenant, request.decision_id)
         now = deployment.clock.now()
         if d.state.is_final:
             raise FailedPrecondition("DECISION_FINAL", decision=d.id, state=d.state.value)
@@ -168,7 +209,7 @@ async def release(deployment: Deployment, principal: Principal, request: Release
         await trail.append_events(
             conn, tenant, [event], occurred_at=now, trace_id=current_trace_id()
         )
-    return d
+    return await review_modes.shown_to(deployment, principal, d)
 
 
 def _check_verdict(d: Decision, policy: ReviewPolicy, verdict: Verdict, request: DecideIn) -> None:
@@ -227,26 +268,28 @@ async def decide(deployment: Deployment, principal: Principal, request: DecideIn
 
     Raises:
         PermissionDenied: the caller proposed the decision or lacks an eligible role, or (when
-            the policy requires it) a valid qualification of the reviewer registry (R11).
+            the policy requires it) a valid qualification of the reviewer registry (R11), or
+            signed in at an authentication level the policy does not accept
+            (AUTHENTICATION_LEVEL).
         FailedPrecondition: the decision changed since the version the reviewer saw
             (CASE_CHANGED, `seen`), is final, overdue, claimed by another, already reviewed
-            by the caller, or the verdict is not allowed by its policy.
+            by the caller, the verdict is not allowed by its policy, or the type is in
+            decide-first mode and the caller recorded no view of it (VIEW_REQUIRED).
         InvalidArgument: a required justification or amended output is missing, or the
             amended output is over the size limit or outside the type's output schema.
     """
     tenant = deployment.tenant_for(principal, request.tenant, "decision.decide")
     verdict = _VERDICTS[request.verdict]
-    limit = deployment.settings.max_payload_bytes
-    too_large = size_violations(request.amended_output, "amended_output", limit)
-    if too_large:
-        raise InvalidArgument(too_large)
+    refuse_too_large(deployment, request.amended_output, "amended_output")
     async with deployment.store.transaction() as conn:
-        d, policy = await _load(deployment, conn, tenant, request.decision_id)
-        await seen.check(conn, tenant, d, principal.id, request.seen_version)
-        now = deployment.clock.now()
-        _check_reviewer(d, principal, policy, now)
+        d, policy, now = await locked_for_review(
+            deployment, conn, principal, tenant, request.decision_id, request.seen_version
+        )
         qualification = await required_qualification(conn, tenant, principal, policy, now)
         _check_verdict(d, policy, verdict, request)
+        steps = await review_modes.reviewer_steps(conn, tenant, d.id, principal.id)
+        if policy.decide_first and steps.view is None:
+            raise FailedPrecondition("VIEW_REQUIRED", decision=d.id)
         review = Review(
             reviewer_id=principal.id,
             reviewer_roles=tuple(sorted(principal.roles_in(tenant))),
@@ -271,6 +314,7 @@ async def decide(deployment: Deployment, principal: Principal, request: DecideIn
                     "approvals": d.approvals,
                     "rejections": d.rejections,
                     **used(qualification),
+                    **_time_on_task(steps, now),
                     **_state_data(d),
                 },
             )

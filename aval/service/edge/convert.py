@@ -16,6 +16,7 @@ from aval.audit_store.webhook_outbox import OutboxEntry
 from aval.policies import PolicyBook
 from aval.service.ai.administration import RegisteredSystem
 from aval.service.decisions.advice_texts import render
+from aval.service.decisions.review_modes import WithheldDecision
 from aval.v1 import admin_pb2, audit_pb2, common_pb2
 from aval.verifier.events import AuditEvent
 
@@ -212,6 +213,8 @@ def decision(
         advice_status=common_pb2.AdviceStatus.Value(f"ADVICE_STATUS_{d.advice_status.value}"),
         advice_detail=render(d.advice_reason, d.advice_params, language) or d.advice_detail,
         advice_reason=d.advice_reason,
+        suggestion_withheld=isinstance(d, WithheldDecision) and d.suggestion_withheld,
+        verdicts_withheld=isinstance(d, WithheldDecision) and d.verdicts_withheld,
     )
     if d.suggestion is not None:
         s = d.suggestion

@@ -62,6 +62,15 @@ def _display_name(issuer: IssuerConfig, claims: Mapping[str, Any]) -> str:
     return ""
 
 
+def _acr(claims: Mapping[str, Any]) -> str:
+    """The token's authentication level (`acr`), when it is one printable word of 200
+    characters at most; anything else counts as none."""
+    value = claims.get("acr")
+    if isinstance(value, str) and 0 < len(value) <= 200 and value.isprintable():
+        return value if " " not in value else ""
+    return ""
+
+
 def principal_of(config: OidcConfig, issuer: IssuerConfig, claims: Mapping[str, Any]) -> Principal:
     """The person of verified claims, with the roles the tenant mappings give them."""
     roles: dict[str, frozenset[str]] = {}
@@ -82,6 +91,7 @@ def principal_of(config: OidcConfig, issuer: IssuerConfig, claims: Mapping[str, 
         tenant=home,
         roles=roles,
         display_name=_display_name(issuer, claims),
+        acr=_acr(claims),
         issuer=issuer.name,
         subject=sub,
     )

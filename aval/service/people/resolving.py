@@ -35,9 +35,16 @@ async def resolve_people(
     """
     tenant = deployment.tenant_for(principal, request.tenant, ACTION)
     ids = list(dict.fromkeys(request.ids))
+    names = await display_names(deployment, tenant, ids)
+    return [(i, names[i]) for i in ids if names.get(i)]
+
+
+async def display_names(deployment: Deployment, tenant: str, ids: list[str]) -> dict[str, str]:
+    """The display names of those of `ids` known in the tenant (principals file, people
+    directory); the caller checked it may resolve people there."""
     names = _file_names(deployment, tenant, set(ids))
     persons = [i for i in ids if i.startswith(PREFIX) and i not in names]
     if persons:
         async with deployment.store.reading() as conn:
             names.update(await people.resolve(conn, tenant, persons))
-    return [(i, names[i]) for i in ids if names.get(i)]
+    return names

@@ -46,6 +46,7 @@ class ListQueueIn(Request):
     page_token: str = ""
     claimed_by_me: bool = False
     deadline_before: datetime | None = None
+    not_seen_by_me: bool = False
 
 
 class ClaimIn(Request):
@@ -67,4 +68,19 @@ class DecideIn(Request):
     justification: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] = ""
     amended_output: dict[str, Any] | None = None
     language: Language = "fr"
+    seen_version: int = Field(default=0, ge=0)
+
+
+class CaseIn(Request):
+    tenant: str = ""
+    decision_id: uuid.UUID
+    language: Language = "fr"
+
+
+class RecordViewIn(Request):
+    tenant: str = ""
+    decision_id: uuid.UUID
+    verdict: Literal["VERDICT_APPROVE", "VERDICT_AMEND", "VERDICT_REJECT"]
+    output: dict[str, Any] | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] = ""
     seen_version: int = Field(default=0, ge=0)

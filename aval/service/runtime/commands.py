@@ -14,6 +14,7 @@ from aval.audit_store import migrate as apply_migrations
 from aval.policies import PolicyError, load_policy_dir
 from aval.service.ai.egress_file import describe, load_egress
 from aval.service.identity import PrincipalsFileError
+from aval.service.runtime import demo
 from aval.service.runtime.demo_ai import (
     DemoAdvisorError,
     DemoAdvisorProcess,
@@ -90,13 +91,18 @@ def run(settings: Settings, *, demo_mode: bool) -> int:
         host = launch.settings.listen.rsplit(":", 1)[0]
         if launch.settings.workers > 1:
             return supervise(launch, host)
+        console_url = None
+        if launch.settings.console_listen is not None:
+            scheme = "https" if launch.settings.tls_cert_file else "http"
+            console_url = f"{scheme}://{launch.settings.console_listen}/"
         run_loop(
             launch.settings,
             serve_worker(
                 launch.settings,
                 on_ready=lambda port: announce(
-                    host, port, launch.exports, launch.settings.http_listen
+                    host, port, launch.exports, launch.settings.http_listen, console_url
                 ),
+                demo_people=demo.demo_people(launch.exports) if demo_mode else None,
             ),
         )
         return 0

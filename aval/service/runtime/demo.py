@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from aval.console.app import DemoPerson
 from aval.service.identity import token_hash
 
 DEMO_TENANT = "ville-demo"
@@ -23,6 +24,17 @@ _DEMO_PRINCIPALS = (
     # Reads the access journal (R13): who consulted which decision.
     ("AVAL_TOKEN_PRIVACY_OFFICER", "dpd-leroy", ["privacy_officer"], "Claude Leroy, DPD"),
 )
+
+
+def demo_people(exports: list[tuple[str, str]]) -> list[DemoPerson]:
+    """The demo's people (not its application) with their fresh tokens: whom the demo's console
+    offers to sign in as."""
+    tokens = dict(exports)
+    return [
+        DemoPerson(id=principal_id, name=name, roles=tuple(roles), token=tokens[variable])
+        for variable, principal_id, roles, name in _DEMO_PRINCIPALS
+        if "application" not in roles and variable in tokens
+    ]
 
 
 def demo_policy_dir() -> Path:

@@ -45,21 +45,24 @@ class DoorSettingError(ValueError):
     """AVAL_HTTP_LISTEN (or its TLS) cannot be used; the message names the fix."""
 
 
-def split_address(address: str) -> tuple[str, int]:
+def split_address(address: str, setting: str = "AVAL_HTTP_LISTEN") -> tuple[str, int]:
     """("host", port) of "host:port" ("[::1]:8080" too)."""
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or not host or int(port) > 65535:
-        raise DoorSettingError(
-            f"AVAL_HTTP_LISTEN={address!r} is not HOST:PORT: give e.g. 127.0.0.1:8080"
-        )
+        raise DoorSettingError(f"{setting}={address!r} is not HOST:PORT: give e.g. 127.0.0.1:8080")
     return host.strip("[]"), int(port)
 
 
 def check_http_settings(settings: Settings) -> None:
     """Refuses a door that would speak plaintext beyond loopback, or half-configured TLS."""
-    if settings.http_listen is None:
-        return
-    host, _ = split_address(settings.http_listen)
+    if settings.http_listen is not None:
+        check_listen(settings, settings.http_listen, "AVAL_HTTP_LISTEN")
+
+
+def check_listen(settings: Settings, address: str, setting: str) -> None:
+    """Refuses an HTTP address that would speak plaintext beyond loopback, or half-configured
+    TLS (the gRPC port's certificate serves every HTTP listener of the server)."""
+    host, _ = split_address(address, setting)
     cert, key = settings.tls_cert_file, settings.tls_key_file
     if (cert is None) != (key is None):
         raise DoorSettingError(
@@ -70,7 +73,7 @@ def check_http_settings(settings: Settings) -> None:
             raise DoorSettingError(f"{path}: no such file; check AVAL_TLS_CERT_FILE/KEY_FILE")
     if cert is None and not is_loopback_host(host) and not settings.allow_plaintext:
         raise DoorSettingError(
-            f"AVAL_HTTP_LISTEN={settings.http_listen} is not a loopback address and no TLS "
+            f"{setting}={address} is not a loopback address and no TLS "
             "certificate is set: set AVAL_TLS_CERT_FILE and AVAL_TLS_KEY_FILE, or "
             "AVAL_ALLOW_PLAINTEXT=true behind a TLS-terminating proxy"
         )
@@ -80,21 +83,32 @@ def settle_http_listen(settings: Settings, *, demo_mode: bool) -> Settings:
     """The settings with a concrete door address: the demo's default (the gRPC host, port
     8080, or a free port when the gRPC port is chosen by the system), and a free port for 0."""
     address = settings.http_listen
-    if address is None and demo_mode:
-        grpc_host, grpc_port = split_address(settings.listen)
-        address = f"{grpc_host}:{8080 if grpc_port else 0}"
-    if address is None:
+    if address is None and not demo_mode:
         return settings
-    host, port = split_address(address)
+    settled = settle_listen(settings, address, 8080, "AVAL_HTTP_LISTEN")
+    return settings.model_copy(update={"http_listen": settled})
+
+
+def settle_listen(settings: Settings, address: str | None, demo_port: int, setting: str) -> str:
+    """A concrete HTTP address, checked: `address`, else the demo's (the gRPC host and
+    `demo_port`, or a free port when the gRPC port is chosen by the system); a free port for
+    port 0.
+
+    Raises:
+        DoorSettingError: a malformed address, or plaintext beyond loopback.
+    """
+    if address is None:
+        grpc_host, grpc_port = split_address(settings.listen, "AVAL_LISTEN")
+        address = f"{grpc_host}:{demo_port if grpc_port else 0}"
+    host, port = split_address(address, setting)
     if port == 0:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family) as probe:
             probe.bind((host, 0))
             port = int(probe.getsockname()[1])
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    settled = settings.model_copy(update={"http_listen": address})
-    check_http_settings(settled)
-    return settled
+    check_listen(settings, address, setting)
+    return address
 
 
 def internal_socket(data_dir: Path) -> Path:
@@ -183,8 +197,8 @@ class RunningDoor:
         await self.channel.close(None)
 
 
-def _listening_socket(address: str, share_port: bool) -> socket.socket:
-    host, port = split_address(address)
+def _listening_socket(address: str, share_port: bool, setting: str) -> socket.socket:
+    host, port = split_address(address, setting)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -195,7 +209,7 @@ def _listening_socket(address: str, share_port: bool) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise DoorSettingError(
-            f"cannot listen on {address} for HTTP: {exc}; choose another AVAL_HTTP_LISTEN"
+            f"cannot listen on {address} for HTTP: {exc}; choose another {setting}"
         ) from exc
     sock.listen(1024)
     sock.setblocking(False)
@@ -219,9 +233,29 @@ async def start_door(
         slots=settings.max_concurrent_requests,
         openapi=OPENAPI_FILE,
     )
-    sock = _listening_socket(settings.http_listen, share_port)
+    server, task = await serve_http(door.app(), settings.http_listen, settings, share_port)
+    scheme = "https" if settings.tls_cert_file else "http"
+    log.info("HTTP/JSON door on %s://%s", scheme, settings.http_listen)
+    return RunningDoor(server, task, channel, settings.http_listen)
+
+
+async def serve_http(
+    app: Any,
+    address: str,
+    settings: Settings,
+    share_port: bool,
+    *,
+    setting: str = "AVAL_HTTP_LISTEN",
+) -> tuple[_Server, asyncio.Task[None]]:
+    """Serves an ASGI app on `address` with the server's TLS (and client CA), uvicorn's limits
+    and header deadline; returns once it listens.
+
+    Raises:
+        DoorSettingError: the address cannot be listened on.
+    """
+    sock = _listening_socket(address, share_port, setting)
     config = uvicorn.Config(
-        door.app(),
+        app,
         http=_Protocol,
         lifespan="off",
         access_log=False,
@@ -246,7 +280,5 @@ async def start_door(
         await asyncio.sleep(0.01)
     if task.done():
         await task  # raises what stopped it
-        raise DoorSettingError(f"the HTTP door on {settings.http_listen} did not start")
-    scheme = "https" if settings.tls_cert_file else "http"
-    log.info("HTTP/JSON door on %s://%s", scheme, settings.http_listen)
-    return RunningDoor(server, task, channel, settings.http_listen)
+        raise DoorSettingError(f"the HTTP server on {address} did not start; see the log")
+    return server, task

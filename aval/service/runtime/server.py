@@ -19,6 +19,7 @@ from aval.audit_store import ChangeListener, Store, migrate
 from aval.audit_store.embedded import start_embedded
 from aval.audit_store.group_commit import ProposalWriter
 from aval.audit_store.journal_writer import JournalWriter
+from aval.console.app import DemoPerson
 from aval.policies import load_policy_dir
 from aval.service import cancelling, telemetry
 from aval.service.ai.backends import Backends
@@ -42,6 +43,12 @@ from aval.service.identity import Authenticator, load_principals
 from aval.service.oidc import CompositeAuthenticator, OidcAuthenticator, load_oidc
 from aval.service.people import directory as people_directory
 from aval.service.runtime import demo, reloading
+from aval.service.runtime.console import (
+    RunningConsole,
+    load_console_config,
+    settle_console,
+    start_console,
+)
 from aval.service.runtime.door import (
     DoorSettingError,
     RunningDoor,
@@ -137,8 +144,10 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
     try:
         settings = checkpointing.settle_signing_key(settings, demo_mode=demo_mode)
         settings = settle_http_listen(settings, demo_mode=demo_mode)
+        settings = settle_console(settings, demo_mode=demo_mode)
     except (SigningKeyError, DoorSettingError) as exc:
         raise StartupError(str(exc)) from exc
+    load_console_config(settings, oidc)  # checked now: a mistake stops the start, named
     url = database_url(settings)
     applied = asyncio.run(migrate(url))
     if applied:
@@ -210,7 +219,11 @@ async def _deployment(settings: Settings) -> Deployment:
 
 
 async def serve_worker(
-    settings: Settings, *, on_ready: Callable[[int], None], share_port: bool = False
+    settings: Settings,
+    *,
+    on_ready: Callable[[int], None],
+    share_port: bool = False,
+    demo_people: list[DemoPerson] | None = None,
 ) -> None:
     """Serves with settings from `prepare` until SIGTERM or SIGINT, then drains and stops.
 
@@ -248,7 +261,7 @@ async def serve_worker(
         ) from exc
     # The HTTP door's way in: a Unix socket only this user may reach (runtime/door.py).
     door_socket = None
-    if settings.http_listen:
+    if settings.http_listen or settings.console_listen:
         try:
             door_socket = internal_socket(settings.data_dir)
             server.add_insecure_port(f"unix:{door_socket}")
@@ -267,12 +280,24 @@ async def serve_worker(
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     door: RunningDoor | None = None
-    if door_socket is not None:
+    if door_socket is not None and settings.http_listen:
         try:
             door = await start_door(
                 settings, door_socket, deployment.authenticate, share_port=share_port
             )
         except DoorSettingError as exc:
+            await server.stop(None)
+            raise StartupError(str(exc)) from exc
+    console: RunningConsole | None = None
+    console_config = load_console_config(
+        settings, load_oidc(settings.oidc_file, deployment.policies.tenants)
+    )
+    if door_socket is not None and console_config is not None:
+        try:
+            console = await start_console(settings, door_socket, console_config, demo_people or [])
+        except DoorSettingError as exc:
+            if door is not None:
+                door.close()
             await server.stop(None)
             raise StartupError(str(exc)) from exc
     log.info(
@@ -310,9 +335,13 @@ async def serve_worker(
         await health_servicer.enter_graceful_shutdown()
         if door is not None:
             door.close()
+        if console is not None:
+            console.close()
         await server.stop(settings.shutdown_grace_seconds)
         if door is not None:
             await door.wait(settings.shutdown_grace_seconds)
+        if console is not None:
+            await console.wait(settings.shutdown_grace_seconds)
         if door_socket is not None:
             door_socket.unlink(missing_ok=True)
             with contextlib.suppress(OSError):  # another worker's socket may still be there
@@ -342,15 +371,21 @@ def run_loop(settings: Settings, main: Coroutine[Any, Any, None]) -> None:
 
 
 def announce(
-    host: str, port: int, exports: list[tuple[str, str]], http_listen: str | None = None
+    host: str,
+    port: int,
+    exports: list[tuple[str, str]],
+    http_listen: str | None = None,
+    console_url: str | None = None,
 ) -> None:
     """Prints the lines a shell can `eval`: the address, the demo's tokens, then the HTTP
-    door's address (AVAL_HTTP_ADDRESS) when it is on."""
+    door's address (AVAL_HTTP_ADDRESS) and the console's (AVAL_CONSOLE_URL) when they are on."""
     print(f"export AVAL_ADDRESS={host}:{port}", flush=True)
     for variable, token in exports:
         print(f"export {variable}={token}", flush=True)
     if http_listen is not None:
         print(f"export AVAL_HTTP_ADDRESS={http_listen}", flush=True)
+    if console_url is not None:
+        print(f"export AVAL_CONSOLE_URL={console_url}", flush=True)
 
 
 def configure_logging() -> None:

@@ -132,8 +132,13 @@ class Deliverer:
         now = self._clock.now()
         # Longer than an attempt can take: nobody else tries the row while this one does.
         lease = now + timedelta(seconds=2 * self._timeout + 5)
+        targets = [(w.tenant, w.application) for w in self._egress.webhooks]
+        if not targets:
+            return 0
         async with self._store.single_statement() as conn:
-            due = await webhook_outbox.lease_due(conn, now=now, until=lease, limit=_BATCH)
+            due = await webhook_outbox.lease_due(
+                conn, now=now, until=lease, limit=_BATCH, targets=targets
+            )
         if not due:
             return 0
         results = await asyncio.gather(*(self.attempt(entry) for entry in due))

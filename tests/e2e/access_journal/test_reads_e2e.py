@@ -69,7 +69,8 @@ def test_a_queue_page_journals_each_decision_it_shows_R13(as_: As) -> None:
         assert [(r.action, r.filters) for r in rows] == [
             (
                 "queue.list",
-                '{"actionable_only":false,"claimed_by_me":false,"decision_type":"sans.amendement"}',
+                '{"actionable_only":false,"claimed_by_me":false,"decision_type":"sans.amendement",'
+                '"not_seen_by_me":false}',
             )
         ]
 

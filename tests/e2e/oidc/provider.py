@@ -68,6 +68,8 @@ class Provider:
     accounts: dict[str, dict[str, Any]]
     access_ttl: int = 300
     name: str = "provider"
+    # More return addresses of the `console` client (a real console's, in browser tests).
+    redirect_uris: list[str] = field(default_factory=list)
     port: int = 0
     issuer: str = ""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
@@ -85,6 +87,7 @@ class Provider:
                     "access_ttl": self.access_ttl,
                     "port": self.port,
                     "accounts": self.accounts,
+                    "redirect_uris": self.redirect_uris,
                 }
             ),
             encoding="utf-8",

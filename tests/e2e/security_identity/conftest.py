@@ -44,6 +44,9 @@ VALID_REQUESTS: dict[str, dict[str, Any]] = {
     "Claim": {"decision_id": _SOME_ID},
     "Release": {"decision_id": _SOME_ID},
     "Decide": {"decision_id": _SOME_ID, "verdict": "VERDICT_APPROVE"},
+    "GetCase": {"decision_id": _SOME_ID},
+    "RecordView": {"decision_id": _SOME_ID, "verdict": "VERDICT_APPROVE"},
+    "WatchQueue": {},
     "QueryEvents": {},
     "ExportEvents": {"query": {}},
     "ExplainDecision": {"decision_id": _SOME_ID},
@@ -94,7 +97,8 @@ VALID_REQUESTS: dict[str, dict[str, Any]] = {
     "ResolvePeople": {"ids": ["oidc:keycloak:personne"]},
 }
 
-# The action each RPC needs (policies/grants.csv); a principal may call it where it holds it.
+# The action each RPC needs (policies/grants.csv); a principal may call it where it holds it
+# (any of them, when several are written "a|b").
 ACTION_OF = {
     "Propose": "decision.propose",
     "GetDecision": "decision.read",
@@ -103,9 +107,12 @@ ACTION_OF = {
     "Claim": "decision.claim",
     "Release": "decision.claim",
     "Decide": "decision.decide",
+    "GetCase": "case.read",
+    "RecordView": "decision.decide",
+    "WatchQueue": "queue.watch",
     "QueryEvents": "audit.query",
     "ExportEvents": "audit.query",
-    "GetStats": "audit.query",
+    "GetStats": "audit.query|stats.team",
     "ExplainDecision": "audit.explain",
     "VerifyChain": "audit.verify",
     "VerifyTrail": "audit.verify",
@@ -138,9 +145,12 @@ GRANTS = {
     "supervisor": {
         "decision.read",
         "queue.list",
+        "queue.watch",
+        "case.read",
         "decision.claim",
         "decision.decide",
         "people.resolve",
+        "stats.team",
     },
     "inspector": {
         "decision.read",

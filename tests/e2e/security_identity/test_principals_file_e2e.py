@@ -126,6 +126,8 @@ def test_a_principal_named_like_a_role_holds_only_its_own_grants_I5(
     try:
         wrong = []
         for method in _methods():
+            if method.name not in ACTION_OF:  # names no tenant (WhoAmI: the caller's own)
+                continue
             action = ACTION_OF[method.name]
             for path in _tenant_paths(method.input_type):
                 for tenant in ("ville-a", "ville-b"):
@@ -133,7 +135,8 @@ def test_a_principal_named_like_a_role_holds_only_its_own_grants_I5(
                     fields = _with(VALID_REQUESTS[method.name], path, value)
                     refusal = caller.refusal(method, fields, pid, tenant)
                     denied = refusal is not None and refusal.reason == "NOT_GRANTED"
-                    if denied == (tenant == home and action in granted):
+                    allowed = any(a in granted for a in action.split("|"))
+                    if denied == (tenant == home and allowed):
                         wrong.append((method.name, path, tenant, refusal))
         assert not wrong, wrong
     finally:

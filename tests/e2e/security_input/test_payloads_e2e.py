@@ -46,6 +46,7 @@ def test_every_json_payload_over_the_limit_is_invalid_argument(
         "Decide:amended_output": lambda: sup.decide(
             pending[0].id, verdict="amend", amended_output=big, justification="corrigé"
         ),
+        "RecordView:output": lambda: sup.record_view(pending[0].id, verdict="amend", output=big),
     }
     # Every JSON a caller can send is here: the test names them all.
     carried = {
