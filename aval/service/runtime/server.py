@@ -145,7 +145,7 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
     if applied:
         log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
     try:  # a trail changed outside the service: no worker may append to it
-        asyncio.run(check_chain_heads(url))
+        asyncio.run(check_chain_heads(url, book.tenants))
     except ChainHeadMismatch as exc:
         raise StartupError(str(exc)) from exc
     settled = settings.model_copy(
