@@ -50,13 +50,23 @@ def _last_json(value: str, where: str) -> str:
     return f"{_last(f'({value})::text', where)}::jsonb"
 
 
-def _review_json(prefix: str, reviewer: str, roles: str, verdict: str, justification: str,
-                 amended: str, decided_at: str) -> str:  # fmt: skip
+def _review_json(reviewer: str, roles: str, verdict: str, justification: str, amended: str,
+                 decided_at: str) -> str:  # fmt: skip
+    """A decision's verdicts as a jsonb array, in no particular order (see `_SAME_REVIEWS`)."""
     return (
         f"jsonb_agg(jsonb_build_object('reviewer_id', {reviewer}, 'reviewer_roles', {roles},"
         f" 'verdict', {verdict}, 'justification', {justification}, 'amended_output', {amended},"
-        f" 'decided_at', {decided_at}) ORDER BY {prefix}{reviewer.split('.')[-1]})"
+        f" 'decided_at', {decided_at}))"
     )
+
+
+# Two arrays of verdicts hold the same ones when each contains the other and they are as long:
+# every verdict has the same keys, so one contains another only if it equals it. No sort.
+_SAME_REVIEWS = (
+    "coalesce(jsonb_array_length(s.reviews) = jsonb_array_length(t.reviews)"
+    " AND s.reviews @> t.reviews AND t.reviews @> s.reviews,"
+    " s.reviews IS NULL AND t.reviews IS NULL)"
+)
 
 
 # Each fact, as the stored row says it (left) and as the trail implies it (right), of the same
@@ -90,12 +100,11 @@ FACTS: dict[str, tuple[str, str]] = {
         "s.claim_expires_at",
         "CASE WHEN t.claim_ended THEN NULL ELSE t.claim_expires_at::timestamptz END",
     ),
-    "reviews": ("s.reviews", "t.reviews"),
 }
 _DIFFERING = (
     "array_remove(ARRAY["
     + ", ".join(f"CASE WHEN {a} IS DISTINCT FROM {b} THEN '{k}' END" for k, (a, b) in FACTS.items())
-    + "], NULL)"
+    + f", CASE WHEN NOT {_SAME_REVIEWS} THEN 'reviews' END], NULL)"
 )
 
 
@@ -128,9 +137,9 @@ WITH ev AS (
         {_last("d->>'decision_state'", "d ? 'decision_state'")} AS state,
         count(*) FILTER (WHERE {_APPROVAL}) AS approvals,
         count(*) FILTER (WHERE {_REJECTION}) AS rejections,
-        count(DISTINCT actor_id) FILTER (WHERE {_APPROVAL} AND actor_type <> 'system') AS approvers,
-        count(DISTINCT actor_id) FILTER (WHERE {_REJECTION} AND actor_type <> 'system')
-            AS rejecters,
+        array_agg(actor_id) FILTER (WHERE {_APPROVAL} AND actor_type <> 'system') AS approved_by,
+        array_agg(actor_id) FILTER (WHERE {_REJECTION} AND actor_type <> 'system')
+            AS rejected_by,
         count(*) FILTER (WHERE {_REVIEW} AND d->>'verdict' = 'AMEND') AS amendments,
         {_last_json("d->'amended_output'", f"{_REVIEW} AND d->>'verdict' = 'AMEND'")}
             AS amendment,
@@ -142,7 +151,6 @@ WITH ev AS (
         max(seq) FILTER (WHERE kind IN ('decision.released', 'decision.expired')) AS unclaimed_seq,
         {
     _review_json(
-        "",
         "actor_id",
         "d->'reviewer_roles'",
         "d->>'verdict'",
@@ -163,7 +171,6 @@ WITH ev AS (
     SELECT r.decision_id,
         {
     _review_json(
-        "r.",
         "r.reviewer_id",
         "to_jsonb(r.reviewer_roles)",
         "r.verdict",
@@ -192,7 +199,14 @@ WITH ev AS (
             WHERE s > t.claim_seq AND who = t.claimed_by) AS claim_ended
     FROM trail t
 ), compared AS (
-    SELECT t.id, t.state, t.proposals, t.required, t.to_close, t.approvers, t.rejecters,
+    SELECT t.id, t.state, t.proposals, t.required, t.to_close,
+        -- distinct (a forged trail may name one reviewer twice); most have one or none
+        CASE WHEN cardinality(t.approved_by) > 1 THEN (SELECT count(DISTINCT who)
+            FROM unnest(t.approved_by) AS who) ELSE coalesce(cardinality(t.approved_by), 0)
+            END AS approvers,
+        CASE WHEN cardinality(t.rejected_by) > 1 THEN (SELECT count(DISTINCT who)
+            FROM unnest(t.rejected_by) AS who) ELSE coalesce(cardinality(t.rejected_by), 0)
+            END AS rejecters,
         t.role_refused_seq, t.outcome_seq, t.amendments,
         CASE WHEN s.id IS NOT NULL THEN {_DIFFERING} END AS differing,
         t.state IN ('APPROVED', 'AMENDED', 'REJECTED', 'EXPIRED') AS final,
