@@ -16,15 +16,15 @@ from psycopg import AsyncConnection
 from aval.verifier.events import DECISION_EVENT_KINDS
 from aval.verifier.policy_replay import PolicyFacts, violation
 
-# PostgreSQL replays each decision's events (read in one index scan, in decision and sequence
-# order) into the facts they imply, builds the same facts from the stored row and its reviews,
-# and compares the two as jsonb values: only the decisions where something differs, or where
-# the policy does not hold, come back. JSON values are compared as jsonb on both sides, so no
-# spelling of a number or of a key order can make two equal values differ. The work is split
-# by ranges of decision ids, one per connection of the shared snapshot.
+# PostgreSQL replays each decision's events, grouped by decision, into the facts they imply,
+# reads the same facts from the stored row and its reviews, and compares them one by one (JSON
+# values as jsonb, so no spelling of a number or order of keys makes equal values differ): only
+# the decisions where a fact differs, or where the policy does not hold, come back. The work is
+# split by ranges of decision ids, one per connection of the shared snapshot.
 #
 # The events' data is parsed here (the chain check does not parse it): a hash that matches
 # proves the bytes are the ones written, so what they say can be taken as the trail's word.
+# Parsing is most of this check's cost (docs/trail_facts.md).
 _KINDS = ", ".join(f"'{kind}'" for kind in DECISION_EVENT_KINDS)
 _REVIEW = "kind = 'review.recorded'"
 _APPROVAL = f"{_REVIEW} AND d->>'verdict' IN ('APPROVE', 'AMEND')"
