@@ -12,6 +12,7 @@ from psycopg import AsyncConnection
 
 from aval.audit_store import trail
 from aval.verifier.events import (
+    DECISION_EVENT_KINDS,
     EMPTY_RANGE,
     EventDigest,
     RangeDigest,
@@ -87,14 +88,7 @@ async def range_digests(
 # -- whole ranges checked by PostgreSQL ------------------------------------------------------
 
 # Event kinds whose data always says, at its top level, the decision's state and version.
-STATE_KINDS = (
-    "decision.proposed",
-    "decision.claimed",
-    "decision.released",
-    "review.recorded",
-    "decision.finalized",
-    "decision.expired",
-)
+STATE_KINDS = DECISION_EVENT_KINDS
 _STATE_KEY = '"decision_state":"'
 _VERSION_KEY = '"decision_version":'
 # Tails of the two keys, to look for more of them: their first byte is rarer in JSON than a

@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
-from aval.audit_store import trail
+from aval.audit_store import trail, verify_facts
 from aval.audit_store.verify_ranges import Progress as Progress  # callers type progress with it
 from aval.audit_store.verify_ranges import RangePass
 from aval.verifier.chain_verifier import ChainVerifier, NoteParser, SignatureCheck, SignedCheckpoint
@@ -47,6 +47,10 @@ async def verify_tenant(
 ) -> Report:
     """Verifies one tenant's chain, checkpoints, head and decisions; reports every problem.
 
+    Each decision's stored facts (every column callers are shown, and its reviews) are compared
+    with what its events imply, and the review policy is re-proved from its events alone
+    (`verify_facts`).
+
     Run it in `Store.snapshot()`: in any weaker transaction, writes that commit between its
     statements look like tampering. `helpers` are more connections in the very same snapshot
     (`join_snapshot`); ranges of events are checked on all of them at once.
@@ -60,6 +64,11 @@ async def verify_tenant(
     verifier.finish_checkpoints()
     verifier.check_head(await trail.chain_head(conn, tenant_id))
     verifier.check_decision_states(decisions)
+    findings, unchecked = await verify_facts.facts_findings([conn, *helpers], tenant_id)
+    for finding in findings:
+        verifier.check_facts(finding.decision_id, finding.differing, finding.policy)
+    if unchecked:
+        verifier.facts_unchecked(unchecked)
     return verifier.report
 
 

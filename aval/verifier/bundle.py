@@ -20,6 +20,7 @@ from typing import Any
 
 from aval.verifier.chain_verifier import ChainVerifier, NoteParser, Problem, Report
 from aval.verifier.events import AuditEvent
+from aval.verifier.policy_replay import PolicyReplay
 
 EVENTS = "events.jsonl"
 CHECKPOINTS = "checkpoints.jsonl"
@@ -119,7 +120,8 @@ def verify_bundle(
     parse_note: NoteParser,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[Report]:
-    """Verifies every tenant of a bundle: chain, and checkpoints against the public key.
+    """Verifies every tenant of a bundle: chain, checkpoints against the public key, and the
+    review policy of every decision re-proved from its events (`policy_replay`).
 
     Args:
         folder: The bundle.
@@ -148,6 +150,7 @@ def verify_bundle(
             raise BundleError(f"{CHECKPOINTS} line {number}: {exc}") from exc
         checkpoints.setdefault(checkpoint.tenant, []).append(checkpoint)
     verifiers: dict[str, ChainVerifier] = {}
+    replays: dict[str, PolicyReplay] = {}
     for read, (number, line) in enumerate(_lines(_read_file(folder, EVENTS)), start=1):
         try:
             event = event_from_line(line)
@@ -162,6 +165,7 @@ def verify_bundle(
                 parse_note=parse_note,
             )
         verifier.feed(event)
+        replays.setdefault(event.tenant_id, PolicyReplay()).feed(event)
         if on_progress is not None and read % 10_000 == 0:
             on_progress(read)
     reports = []
@@ -173,6 +177,9 @@ def verify_bundle(
             parse_note=parse_note,
         )
         verifier.finish_checkpoints()
+        replay = replays.get(tenant)
+        for decision, violations in replay.violations().items() if replay else ():
+            verifier.check_facts(decision, (), violations)
         reports.append(verifier.report)
     if manifest_problems:
         if not reports:

@@ -28,6 +28,22 @@ SignatureCheck = Callable[[bytes, bytes], bool]
 NoteParser = Callable[[bytes], dict[str, str]]
 
 
+# The problems of a decision's facts and policy, as opposed to the chain's (`check_facts`).
+FACT_KINDS = frozenset(
+    {
+        "decision_projection_mismatch",
+        "review_projection_mismatch",
+        "projection_unchecked",
+        "policy_quorum_not_met",
+        "approver_is_proposer",
+        "verdict_after_deadline",
+        "verdict_role_not_eligible",
+        "expired_with_outcome",
+        "outcome_not_derived",
+    }
+)
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing found wrong, precise enough to find it again."""
@@ -287,6 +303,38 @@ class ChainVerifier:
                 "",
                 f"chain head says seq {seq}, the events end at seq {last_seq}",
             )
+
+    def check_facts(
+        self, decision: str, differing: Sequence[str], violations: Sequence[tuple[str, int, str]]
+    ) -> None:
+        """Reports one decision's stored facts that differ from what its events imply (by
+        column name), and the review policy's violations its events show, as (kind, seq,
+        detail)."""
+        for column in differing:
+            kind = (
+                "review_projection_mismatch"
+                if column == "reviews"
+                else "decision_projection_mismatch"
+            )
+            detail = (
+                f"{column} differ from the trail"
+                if column == "reviews"
+                else f"{column} differs from the trail"
+            )
+            self._problem(kind, 0, decision, detail)
+        for kind, seq, detail in violations:
+            self._problem(kind, seq, decision, detail)
+
+    def facts_unchecked(self, slices: int) -> None:
+        """Reports that the facts of some decisions could not be compared with their events
+        (bytes that are not JSON, which the chain check names)."""
+        self._problem(
+            "projection_unchecked",
+            0,
+            "",
+            f"{slices} range(s) of decisions hold events that are not JSON: their facts and "
+            "policy were not checked",
+        )
 
     def check_decisions(self, decisions: Iterable[tuple[uuid.UUID | str, str, int]]) -> None:
         """Compares each decision's stored (state, version) with what its last event says."""

@@ -10,6 +10,17 @@ from typing import Any
 
 from aval.verifier.chain import utc_iso
 
+# The kinds of a decision's events that say its state (`decision_state`) at the top level of
+# their data: the life of a decision, which verification replays.
+DECISION_EVENT_KINDS = (
+    "decision.proposed",
+    "decision.claimed",
+    "decision.released",
+    "review.recorded",
+    "decision.finalized",
+    "decision.expired",
+)
+
 
 @dataclass(frozen=True)
 class AuditEvent:

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from aval.verifier.merkle_tree import EMPTY_ROOT as EMPTY_ROOT
 from aval.verifier.merkle_tree import HASH_SIZE as HASH_SIZE
 from aval.verifier.merkle_tree import Frontier as Frontier
+from aval.verifier.merkle_tree import MalformedHash as MalformedHash
 from aval.verifier.merkle_tree import leaf_hash as leaf_hash
 from aval.verifier.merkle_tree import node_hash as node_hash
+from aval.verifier.merkle_tree import require_hash
 from aval.verifier.merkle_tree import root as root
 
 
@@ -40,6 +42,7 @@ def inclusion_ranges(index: int, size: int) -> list[LeafRange]:
 
     Raises:
         ValueError: When ``index`` is not a leaf of the tree.
+        MalformedHash: When a leaf hash is not 32 bytes.
     """
     if not 0 <= index < size:
         raise ValueError(f"leaf index {index} is outside a tree of {size} leaves")
@@ -131,6 +134,8 @@ class RangeRoots:
         Args:
             leaf: The leaf's HASH.
         """
+        if len(leaf) != HASH_SIZE:
+            require_hash(f"leaf hash {self.seen}", leaf)
         position = self.seen
         self.seen += 1
         pending = self._pending
@@ -169,6 +174,7 @@ def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
 
     Raises:
         ValueError: When ``index`` is not a leaf of the tree.
+        MalformedHash: When a leaf hash is not 32 bytes.
     """
     return _proof_of(inclusion_ranges(index, len(leaves)), leaves)
 
@@ -187,8 +193,12 @@ def verify_inclusion(
 
     Returns:
         True when the proof recomputes ``root`` from ``leaf`` at ``index``.
+
+    Raises:
+        MalformedHash: When the leaf, the root or a hash of the proof is not 32 bytes.
     """
-    if not 0 <= index < size or any(len(p) != HASH_SIZE for p in proof):
+    _require_hashes(("leaf", leaf), ("root", root), *_named("proof", proof))
+    if not 0 <= index < size:
         return False
     fn, sn = index, size - 1
     r = leaf
@@ -208,6 +218,15 @@ def verify_inclusion(
     return sn == 0 and r == root
 
 
+def _named(name: str, hashes: Sequence[bytes]) -> list[tuple[str, bytes]]:
+    return [(f"{name}[{i}]", h) for i, h in enumerate(hashes)]
+
+
+def _require_hashes(*named: tuple[str, bytes]) -> None:
+    for name, value in named:
+        require_hash(name, value)
+
+
 def consistency_proof(old_size: int, leaves: Sequence[bytes]) -> list[bytes]:
     """The RFC 9162 consistency proof (PROOF) between a tree and one of its prefixes.
 
@@ -220,6 +239,7 @@ def consistency_proof(old_size: int, leaves: Sequence[bytes]) -> list[bytes]:
 
     Raises:
         ValueError: When ``old_size`` is negative or larger than the tree.
+        MalformedHash: When a leaf hash is not 32 bytes.
     """
     return _proof_of(consistency_ranges(old_size, len(leaves)), leaves)
 
@@ -241,11 +261,15 @@ def verify_consistency(
 
     Returns:
         True when the proof shows that the newer tree only appended to the older one.
+
+    Raises:
+        MalformedHash: When a root or a hash of the proof is not 32 bytes.
     """
-    if not 0 <= old_size <= new_size or any(len(p) != HASH_SIZE for p in proof):
+    _require_hashes(("old root", old_root), ("new root", new_root), *_named("proof", proof))
+    if not 0 <= old_size <= new_size:
         return False
     if old_size == 0:
-        return not proof and old_root == EMPTY_ROOT and len(new_root) == HASH_SIZE
+        return not proof and old_root == EMPTY_ROOT
     if old_size == new_size:
         return not proof and old_root == new_root
     if not proof:

@@ -12,6 +12,22 @@ EMPTY_ROOT: bytes = hashlib.sha256(b"").digest()
 _SIZE_BYTES = 8
 
 
+class MalformedHash(ValueError):
+    """A hash given to a tree or proof function is not a 32-byte SHA-256 digest."""
+
+
+def require_hash(name: str, value: bytes) -> None:
+    """Raises `MalformedHash`, naming `name`, unless `value` is 32 bytes long.
+
+    A proof checked with a hash of another length could only ever fail or, worse, compare
+    truncated or padded values: the caller is told its input is malformed instead.
+    """
+    if len(value) != HASH_SIZE:
+        raise MalformedHash(
+            f"{name} must be a {HASH_SIZE}-byte SHA-256 hash, got {len(value)} bytes"
+        )
+
+
 def leaf_hash(data: bytes) -> bytes:
     """Hashes one leaf's data.
 
@@ -62,8 +78,8 @@ class Frontier:
             raise ValueError(f"negative tree size {size}")
         if len(hashes) != size.bit_count():
             raise ValueError(f"a tree of {size} leaves needs {size.bit_count()} subtree hashes")
-        if any(len(h) != HASH_SIZE for h in hashes):
-            raise ValueError(f"subtree hashes must be {HASH_SIZE} bytes")
+        for i, h in enumerate(hashes):
+            require_hash(f"subtree hash {i}", h)
         self.size = size
         self._hashes = [bytes(h) for h in hashes]
 
@@ -79,10 +95,10 @@ class Frontier:
             leaf: The leaf's HASH (as made by ``leaf_hash``), not its data.
 
         Raises:
-            ValueError: When ``leaf`` is not a 32-byte hash.
+            MalformedHash: When ``leaf`` is not a 32-byte hash.
         """
         if len(leaf) != HASH_SIZE:
-            raise ValueError(f"a leaf hash is {HASH_SIZE} bytes, got {len(leaf)}")
+            require_hash("leaf hash", leaf)
         merged = bytes(leaf)
         size = self.size
         # Each trailing one bit of the old size is a subtree of the same height as the one
@@ -103,20 +119,20 @@ class Frontier:
             leaves: The leaves' HASHES, in order.
 
         Raises:
-            ValueError: When a leaf is not a 32-byte hash.
+            MalformedHash: When a leaf is not a 32-byte hash.
         """
-        if any(len(leaf) != HASH_SIZE for leaf in leaves):
-            raise ValueError(f"a leaf hash is {HASH_SIZE} bytes")
+        for i, leaf in enumerate(leaves):
+            require_hash(f"leaf hash {i}", leaf)
         self.extend_packed(b"".join(leaves))
 
     def extend_packed(self, packed: bytes) -> None:
         """``extend`` with the leaves' hashes given end to end, 32 bytes each.
 
         Raises:
-            ValueError: When the length is not a multiple of 32 bytes.
+            MalformedHash: When the length is not a multiple of 32 bytes.
         """
         if len(packed) % HASH_SIZE:
-            raise ValueError(f"leaf hashes are {HASH_SIZE} bytes each")
+            raise MalformedHash(f"leaf hashes are {HASH_SIZE} bytes each")
         done, total = 0, len(packed) // HASH_SIZE
         while done < total:
             # The subtree's height: no more than the leaves left, and aligned on the tree's size.

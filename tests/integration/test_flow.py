@@ -295,7 +295,14 @@ async def test_state_changed_without_events_is_caught_I3(
     try:
         async with deployment.store.reading() as conn:
             report = await verify.verify_tenant(conn, "ville-a")
-        assert [(p.kind, p.decision_id) for p in report.problems] == [("state_mismatch", str(d.id))]
+        assert sorted((p.kind, p.decision_id, p.detail) for p in report.problems) == [
+            ("decision_projection_mismatch", str(d.id), "outcome differs from the trail"),
+            (
+                "state_mismatch",
+                str(d.id),
+                "decision is APPROVED v1, its trail says PENDING_REVIEW v1",
+            ),
+        ]
     finally:
         async with await psycopg.AsyncConnection.connect(database_url) as conn:
             await conn.execute(

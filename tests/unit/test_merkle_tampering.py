@@ -9,6 +9,11 @@ from aval.verifier import merkle
 from .rfc9162 import LEAVES, SOME_HASH
 
 
+def _malformed(*hashes: bytes) -> bool:
+    """Whether a hash of the case is not 32 bytes: refused with MalformedHash, not False."""
+    return any(len(h) != merkle.HASH_SIZE for h in hashes)
+
+
 def _inclusion_tamperings(
     index: int, size: int, audit_path: list[bytes], root: bytes, leaf: bytes
 ) -> list[tuple[str, bytes, int, int, list[bytes], bytes]]:
@@ -50,6 +55,10 @@ def test_tampered_inclusion_proofs_are_rejected(size: int) -> None:
         ):
             # A different index can still be right when it names an identical leaf.
             if 0 <= i < size and n == size and r == root and p == audit_path and i != index:
+                continue
+            if _malformed(leaf, r, *p):
+                with pytest.raises(merkle.MalformedHash):
+                    merkle.verify_inclusion(leaf, i, n, p, r)
                 continue
             assert not merkle.verify_inclusion(leaf, i, n, p, r), (size, index, name)
 
@@ -94,6 +103,10 @@ def test_tampered_consistency_proofs_are_rejected(size: int) -> None:
         for name, m, n, r1, r2, p in _consistency_tamperings(
             old, size, old_root, new_root, consistency
         ):
+            if _malformed(r1, r2, *p):
+                with pytest.raises(merkle.MalformedHash):
+                    merkle.verify_consistency(m, n, r1, r2, p)
+                continue
             assert not merkle.verify_consistency(m, n, r1, r2, p), (size, old, name)
 
 

@@ -166,13 +166,17 @@ def check_inclusion(
         raise ProofFailed(t("proof.other_tenant", event=event.tenant, checkpoint=checkpoint.tenant))
     check_checkpoint(t, checkpoint, public_key)
     leaf = merkle.leaf_hash(event.canonical)
-    if not merkle.verify_inclusion(
-        leaf,
-        response.leaf_index,
-        checkpoint.tree_size,
-        list(response.audit_path),
-        _hash(checkpoint.root_hash),
-    ):
+    try:
+        included = merkle.verify_inclusion(
+            leaf,
+            response.leaf_index,
+            checkpoint.tree_size,
+            list(response.audit_path),
+            _hash(checkpoint.root_hash),
+        )
+    except merkle.MalformedHash as exc:
+        raise ProofFailed(t("proof.malformed_hash", error=exc)) from exc
+    if not included:
         raise ProofFailed(t("proof.not_included", seq=event.seq, size=checkpoint.tree_size))
 
 
@@ -203,13 +207,17 @@ def check_consistency(
         raise ProofFailed(t("proof.other_checkpoint", asked=new_size, got=new.tree_size))
     check_checkpoint(t, old, public_key)
     check_checkpoint(t, new, public_key)
-    if not merkle.verify_consistency(
-        old.tree_size,
-        new.tree_size,
-        _hash(old.root_hash),
-        _hash(new.root_hash),
-        list(response.proof),
-    ):
+    try:
+        consistent = merkle.verify_consistency(
+            old.tree_size,
+            new.tree_size,
+            _hash(old.root_hash),
+            _hash(new.root_hash),
+            list(response.proof),
+        )
+    except merkle.MalformedHash as exc:
+        raise ProofFailed(t("proof.malformed_hash", error=exc)) from exc
+    if not consistent:
         raise ProofFailed(t("proof.not_consistent", old=old.tree_size, new=new.tree_size))
 
 

@@ -311,6 +311,8 @@ async def decide(deployment: Deployment, principal: Principal, request: DecideIn
                     "justification": review.justification,
                     "amended_output": review.amended_output,
                     "reviewer_roles": list(review.reviewer_roles),
+                    # what made the reviewer eligible, so the trail alone can prove it (I1)
+                    "eligible_roles": list(policy.eligible_roles),
                     "approvals": d.approvals,
                     "rejections": d.rejections,
                     **used(qualification),

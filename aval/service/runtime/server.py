@@ -16,6 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from aval.audit_store import ChangeListener, Store, migrate
+from aval.audit_store.chain_heads import ChainHeadMismatch, check_chain_heads
 from aval.audit_store.embedded import start_embedded
 from aval.audit_store.group_commit import ProposalWriter
 from aval.audit_store.journal_writer import JournalWriter
@@ -152,6 +153,10 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
     applied = asyncio.run(migrate(url))
     if applied:
         log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
+    try:  # a trail changed outside the service: no worker may append to it
+        asyncio.run(check_chain_heads(url, book.tenants))
+    except ChainHeadMismatch as exc:
+        raise StartupError(str(exc)) from exc
     settled = settings.model_copy(
         update={"database_url": url, "policy_dir": policy_dir, "principals_file": principals_file}
     )
