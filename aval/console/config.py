@@ -25,20 +25,11 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aval.console.branding import Authority, Logo, read_logo
-from aval.policies import PolicyError
-from aval.policies.yaml_lines import (
-    SYNTAX_FIX,
-    RepeatedKey,
-    YamlSyntaxError,
-    line_of,
-    parse,
-    refuse_repeated_keys,
-)
+from aval.policies.config_file import read_config_file
 from aval.service.oidc.config import IssuerConfig, OidcConfig
 
 SETTING = "AVAL_CONSOLE_FILE"
@@ -109,25 +100,8 @@ def load_console(path: Path, oidc: OidcConfig | None) -> ConsoleConfig:
     Raises:
         PolicyError: naming the file, line, field and fix of the first problem.
     """
-    shown = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(
-            shown, None, "(file)", f"cannot read it ({exc})", f"set {SETTING} to a readable file"
-        ) from exc
-    try:
-        data, root = parse(text)
-    except YamlSyntaxError as exc:
-        raise PolicyError(shown, exc.line, "(syntax)", exc.message, SYNTAX_FIX) from exc
-    try:
-        refuse_repeated_keys(root)
-    except RepeatedKey as exc:
-        raise PolicyError(shown, exc.line, exc.where, str(exc), exc.fix) from exc
-
-    def mistake(loc: tuple[Any, ...], message: str, fix: str) -> PolicyError:
-        where = ".".join(str(p) for p in loc) or "(document)"
-        return PolicyError(shown, line_of(root, loc), where, message, fix)
+    read = read_config_file(path, SETTING)
+    shown, data, mistake = read.shown, read.data, read.mistake
 
     try:
         spec = _File.model_validate({} if data is None else data)

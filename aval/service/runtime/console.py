@@ -8,7 +8,6 @@ only (AVAL_WORKERS=1); a multi-worker server refuses a console setting at start-
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,13 @@ from aval.console.app import Console, DemoPerson
 from aval.console.config import ConsoleConfig, demo_console_file, load_console
 from aval.console.pages import PAGES
 from aval.service.oidc.config import OidcConfig
-from aval.service.runtime.door import DoorSettingError, _Server, serve_http, settle_listen
+from aval.service.runtime.door import (
+    DoorSettingError,
+    _Server,
+    drain_http,
+    serve_http,
+    settle_listen,
+)
 from aval.service.settings import Settings
 
 log = logging.getLogger("aval")
@@ -64,15 +69,9 @@ class RunningConsole:
         self.server.should_exit = True
 
     async def wait(self, grace_seconds: float) -> None:
-        self.server.should_exit = True
-        try:
-            async with asyncio.timeout(grace_seconds + 2):
-                await self.task
-        except TimeoutError:
-            self.server.force_exit = True
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        """Lets requests in flight finish (event streams end with the gRPC server's), then
+        closes the console's clients."""
+        await drain_http(self.server, self.task, grace_seconds)
         await self.console.aclose()
         await self.client.close()
 

@@ -185,16 +185,22 @@ class RunningDoor:
     async def wait(self, grace_seconds: float) -> None:
         """Lets requests in flight finish, then closes the channel. Call it once the gRPC
         server is stopping: its streams then end, and so the door's, with an end message."""
-        self.server.should_exit = True
-        try:
-            async with asyncio.timeout(grace_seconds + 2):
-                await self.task
-        except TimeoutError:
-            self.server.force_exit = True
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        await drain_http(self.server, self.task, grace_seconds)
         await self.channel.close(None)
+
+
+async def drain_http(server: _Server, task: asyncio.Task[None], grace_seconds: float) -> None:
+    """Stops an HTTP server of `serve_http`: requests in flight get `grace_seconds` (and 2 s
+    more), then the server is forced to exit."""
+    server.should_exit = True
+    try:
+        async with asyncio.timeout(grace_seconds + 2):
+            await task
+    except TimeoutError:
+        server.force_exit = True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _listening_socket(address: str, share_port: bool, setting: str) -> socket.socket:
