@@ -253,8 +253,14 @@ async def test_each_tenant_sees_only_its_own_figures_I5(world: World) -> None:
     for asked in ({"tenant": "ville-b"}, {"tenants": ["ville-a", "ville-b"]}):
         with pytest.raises(PermissionDenied):
             await world.stats("insp-a", **asked)
+    # A supervisor does not query the trail: they see their colleagues' reviewer rows only
+    # (stats.team, R12), never their own, and nothing of another tenant.
+    team = await world.stats("sup-a1")
+    assert {r.dimension for r in team} <= {"reviewer"}
+    assert {r.tenant for r in team} <= {"ville-a"}
+    assert not [r for r in team if r.key == "sup-a1"]
     with pytest.raises(PermissionDenied):
-        await world.stats("sup-a1")  # a supervisor may not query the trail
+        await world.stats("sup-a1", tenant="ville-b")
     with pytest.raises(PermissionDenied):  # unknown is refused like not granted (I5)
         await world.stats("insp-pool", tenants=["ville-a", "ville-z"])
 
