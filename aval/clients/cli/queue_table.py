@@ -7,6 +7,7 @@ import argparse
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from google.protobuf import json_format, timestamp_pb2
@@ -51,14 +52,15 @@ def has_ai(decision: common_pb2.Decision) -> bool:
     return decision.HasField("suggestion") and decision.advice_status not in _WITHOUT_AI
 
 
-def _plain(value: object) -> object:
-    # A Struct holds every number as a double: show 250.0 as the 250 a person typed.
+def plain(value: Any) -> Any:
+    """A Struct's value as a person typed it (a Struct holds every number as a double: 250.0
+    is shown as 250)."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: plain(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     return value
 
 
@@ -73,7 +75,7 @@ def suggestion_short(decision: common_pb2.Decision, width: int = SUGGESTION_WIDT
     """The suggested output on one line, cut to `width` characters; empty without AI."""
     if not has_ai(decision):
         return ""
-    output = _plain(json_format.MessageToDict(decision.suggestion.output))
+    output = plain(json_format.MessageToDict(decision.suggestion.output))
     text = json.dumps(output, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return text if len(text) <= width else text[: width - 1] + "…"
 

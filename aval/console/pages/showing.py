@@ -11,7 +11,7 @@ from typing import Any
 
 from google.protobuf import json_format, timestamp_pb2
 
-from aval.clients.cli.queue_table import has_ai, paris, suggestion_short
+from aval.clients.cli.queue_table import has_ai, paris, plain, suggestion_short
 from aval.console.sessions import Session
 from aval.v1 import common_pb2, review_pb2
 
@@ -43,17 +43,6 @@ def near_deadline(decision: common_pb2.Decision, now: datetime) -> bool:
     if not decision.HasField("deadline"):
         return False
     return decision.deadline.ToDatetime(tzinfo=UTC) - now < NEAR_DEADLINE
-
-
-def plain(value: Any) -> Any:
-    """A Struct's value as a person typed it (a Struct holds every number as a double)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
 
 
 def readable(value: Any, indent: str = "") -> str:

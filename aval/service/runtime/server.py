@@ -294,9 +294,10 @@ async def serve_worker(
             await server.stop(None)
             raise StartupError(str(exc)) from exc
     console: RunningConsole | None = None
-    console_config = load_console_config(
-        settings, load_oidc(settings.oidc_file, deployment.policies.tenants)
-    )
+    # The OpenID Connect configuration the gateway already loaded, not the file read again.
+    authenticator = deployment.authenticator
+    oidc = authenticator.oidc.config if isinstance(authenticator, CompositeAuthenticator) else None
+    console_config = load_console_config(settings, oidc)
     if door_socket is not None and console_config is not None:
         try:
             console = await start_console(settings, door_socket, console_config, demo_people or [])
