@@ -29,7 +29,7 @@ ODD_INPUT = {
     "petit": 1.5e-7,
     "entier": 9007199254740991,
     "liste": [1, 2.5, -0.0, True, None],
-    "texte": "é \u2028 \"guillemets\" \\ 😀",
+    "texte": 'é \u2028 "guillemets" \\ 😀',
     "imbriqué": {"b": 1, "a": {"z": [], "y": {}}},
 }
 TENANT = "ville-a"
@@ -342,3 +342,30 @@ def test_the_untouched_registries_verify_clean_online_and_by_the_cli(world: Worl
     assert world.verify().ok
     status, out = cli_verify(world)
     assert status == 0, out
+
+
+def test_the_demos_registry_verifies_clean_after_a_restart_and_names_an_edit(
+    new_database: Callable[..., str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`aval serve --demo` registers and pins its AI system at each start (a new address each
+    time): its events say every value of its rows."""
+    url = new_database()
+    for attempt in (1, 2):
+        folder = tmp_path_factory.mktemp(f"e2e-demo-registry-{attempt}")
+        demo = ServerProcess.start(url, folder, name="demo", demo=True)
+        try:
+            inspector = demo.read_exports(7)["AVAL_TOKEN_INSPECTOR"]
+            done = run_cli(demo.address, None, "audit", "verify", token=inspector)
+            assert done.returncode == 0, done.stdout + done.stderr
+            if attempt == 2:
+                with superuser(url) as conn:
+                    conn.execute(
+                        "UPDATE aval.ai_systems SET endpoint = '127.0.0.1:1'"
+                        " WHERE tenant_id = 'ville-demo'"
+                    )
+                done = run_cli(demo.address, None, "audit", "verify", token=inspector)
+                assert done.returncode == 1, done.stdout + done.stderr
+                assert "registry_projection_mismatch" in done.stdout, done.stdout
+                assert "endpoint differs from the trail" in done.stdout, done.stdout
+        finally:
+            assert demo.stop() == 0, demo.log_path.read_text()
