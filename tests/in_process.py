@@ -19,6 +19,7 @@ from aval.service.deployment import Deployment
 from aval.service.file_authenticator import FileAuthenticator
 from aval.service.identity import Principal, load_principals
 from aval.service.settings import Settings
+from aval.verifier.chain import sha256_hex
 
 
 def deployment_of(
@@ -66,6 +67,9 @@ async def deployment_running(
         await store.close()
 
 
+_AI_INPUT = {"texte": "nid-de-poule rue de la Gare"}
+
+
 def ai_proposal(
     tenant: str,
     policy: ReviewPolicy,
@@ -84,8 +88,8 @@ def ai_proposal(
         decision_type=policy.decision_type,
         subject_ref=f"signalement:{uuid.uuid4().hex[:8]}",
         state=DecisionState.PENDING_REVIEW,
-        input={"texte": "nid-de-poule rue de la Gare"},
-        input_sha256="0" * 64,
+        input=dict(_AI_INPUT),
+        input_sha256=sha256_hex(_AI_INPUT),  # as the gateway hashes it (verification checks)
         suggestion=Suggestion(output, 0.8, "", ai_system, version) if output else None,
         proposer_id=proposer.id,
         idempotency_key=str(uuid.uuid4()),

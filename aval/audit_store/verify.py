@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
-from aval.audit_store import trail, verify_facts
+from aval.audit_store import trail, verify_facts, verify_registry
 from aval.audit_store.verify_ranges import Progress as Progress  # callers type progress with it
 from aval.audit_store.verify_ranges import RangePass
 from aval.verifier.chain_verifier import ChainVerifier, NoteParser, SignatureCheck, SignedCheckpoint
@@ -49,7 +49,7 @@ async def verify_tenant(
 
     Each decision's stored facts (every column callers are shown, and its reviews) are compared
     with what its events imply, and the review policy is re-proved from its events alone
-    (`verify_facts`).
+    (`verify_facts`); the registries' rows and the decisions' inputs too (`verify_registry`).
 
     Run it in `Store.snapshot()`: in any weaker transaction, writes that commit between its
     statements look like tampering. `helpers` are more connections in the very same snapshot
@@ -69,6 +69,9 @@ async def verify_tenant(
         verifier.check_facts(finding.decision_id, finding.differing, finding.policy)
     if unchecked:
         verifier.facts_unchecked(unchecked)
+    # The registries' rows against the admin events, and the inputs against their hashes.
+    verifier.report.problems += await verify_registry.registry_problems(conn, tenant_id)
+    verifier.report.problems += (await verify_registry.input_problems(conn, tenant_id))[0]
     return verifier.report
 
 

@@ -40,6 +40,7 @@ FACT_KINDS = frozenset(
         "verdict_role_not_eligible",
         "expired_with_outcome",
         "outcome_not_derived",
+        "registry_projection_mismatch",
     }
 )
 

@@ -3,6 +3,7 @@ human decisions taken on them."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,13 +15,16 @@ from aval.audit_store.records import (
     CallRole,
     Decision,
 )
-from aval.audit_store.registry import AISystemRecord
+from aval.audit_store.registry import CONFIGURATION, AISystemRecord
+from aval.service.ai import administration
 from aval.service.decisions import reviewing
 from aval.service.decisions.proposals import proposed_event
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal, actor_of
+from aval.service.requests.admin import RegisterAISystemIn
 from aval.service.requests.decisions import DecideIn
 from tests.in_process import ai_proposal
+from tests.support import loopback_egress
 
 from .registry_records import new_system
 
@@ -103,6 +107,19 @@ async def propose_with_calls(
     return decision
 
 
+async def register(
+    deployment: Deployment, admin: Principal, system: AISystemRecord
+) -> AISystemRecord:
+    """`system` registered by `admin` as RegisterAISystem does it, with its audit event (the
+    trail's verification compares the registry with its events)."""
+    fields = {name: getattr(system, name) for name in CONFIGURATION if name != "kind"}
+    fields |= {"name": system.name, "kind": f"BACKEND_KIND_{system.kind}"}
+    fields["timeout"] = timedelta(milliseconds=fields.pop("timeout_ms"))
+    request = RegisterAISystemIn.model_validate({"ai_system": fields, "reason": "essai"})
+    allowed = dataclasses.replace(deployment, egress=loopback_egress())
+    return (await administration.register_system(allowed, admin, request)).registered.system
+
+
 async def decide(
     deployment: Deployment, principal: Principal, decision_id: uuid.UUID, verdict: str
 ) -> None:
@@ -119,9 +136,7 @@ async def test_evaluation_and_usage_count_calls_against_the_human_decisions(
     deployment: Deployment, principals: dict[str, Principal]
 ) -> None:
     name = f"orienteur-{uuid.uuid4().hex[:8]}"
-    system = new_system("ville-a", name)
-    async with deployment.store.transaction() as conn:
-        assert await registry.insert_system(conn, system)
+    system = await register(deployment, principals["admin-a"], new_system("ville-a", name))
     app, supervisor = principals["app-a"], principals["sup-a1"]
     start = datetime.now(UTC)
     for primary, shadow, verdict in CASES:

@@ -14,6 +14,7 @@ import logging
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,11 +126,13 @@ async def register_demo_advisor(database_url: str, endpoint: str) -> str:
     await store.open()
     try:
         async with store.transaction() as conn:
-            events = await _bring_up_to_date(conn, endpoint, version)
+            # One instant for the rows and their events: verification derives the rows'
+            # times from the events' (verify_registry).
+            now = SYSTEM_CLOCK.now()
+            version = dataclasses.replace(version, registered_at=now)
+            events = await _bring_up_to_date(conn, endpoint, version, now)
             if events:
-                await trail.append_events(
-                    conn, DEMO_TENANT, events, occurred_at=SYSTEM_CLOCK.now(), trace_id=""
-                )
+                await trail.append_events(conn, DEMO_TENANT, events, occurred_at=now, trace_id="")
     finally:
         await store.close()
     log.info("demo AI system %s %s at %s", SYSTEM_NAME, model.version, endpoint)
@@ -137,9 +140,10 @@ async def register_demo_advisor(database_url: str, endpoint: str) -> str:
 
 
 async def _bring_up_to_date(
-    conn: AsyncConnection[Any], endpoint: str, version: ModelVersionRecord
+    conn: AsyncConnection[Any], endpoint: str, version: ModelVersionRecord, now: datetime
 ) -> list[NewEvent]:
-    now = SYSTEM_CLOCK.now()
+    """The demo system registered, its version registered and pinned at `endpoint`; the
+    events of what changed, each saying every value it sets (as an administrator's would)."""
     events: list[NewEvent] = []
     current = await registry.get_system(conn, DEMO_TENANT, SYSTEM_NAME, for_update=True)
     if current is None:
@@ -164,22 +168,36 @@ async def _bring_up_to_date(
             updated_at=now,
         )
         await registry.insert_system(conn, current)
-        events.append(_event("admin.ai_system_registered", {"endpoint": endpoint}))
+        events.append(_registered(current, created=True))
     if await registry.insert_version(conn, DEMO_TENANT, version):
-        events.append(_event("admin.model_version_registered", {"version": version.version}))
+        data = {
+            "version": version.version,
+            "intended_purpose": version.intended_purpose,
+            "known_limits": list(version.known_limits),
+            "accuracy_note": version.accuracy_note,
+            "metrics": version.metrics,
+        }
+        events.append(_event("admin.model_version_registered", data))
     if current.endpoint != endpoint or current.pinned_version != version.version:
         changed = dataclasses.replace(
             current, endpoint=endpoint, pinned_version=version.version, updated_at=now
         )
-        await registry.update_system(conn, changed)
-        events.append(
-            _event(
-                "admin.ai_system_registered",
-                {"endpoint": endpoint, "pinned_version": version.version},
-            )
-        )
+        changed = await registry.update_system(conn, changed)
+        events.append(_registered(changed, created=False))
     return events
 
 
-def _event(kind: str, data: dict[str, str]) -> NewEvent:
+def _registered(system: AISystemRecord, *, created: bool) -> NewEvent:
+    """The event of the demo system registered (`created`) or moved to a new endpoint or
+    version: its whole configuration and pinned version (the demo pins without a request)."""
+    data = {
+        "created": created,
+        "configuration": {name: getattr(system, name) for name in registry.CONFIGURATION},
+        "endpoint": system.endpoint,
+        "pinned_version": system.pinned_version,
+    }
+    return _event("admin.ai_system_registered", data)
+
+
+def _event(kind: str, data: dict[str, Any]) -> NewEvent:
     return NewEvent(kind, SYSTEM_ACTOR, None, {"ai_system": SYSTEM_NAME, **data, "reason": _REASON})
