@@ -247,16 +247,26 @@ def transport_of(args: argparse.Namespace) -> Transport:
     )
 
 
+def _witness_serve(args: argparse.Namespace, t: Messages) -> int:
+    """``aval witness serve``: a C2SP tlog witness (docs/witness.md), until stopped."""
+    if not args.key:
+        return _fail(t, t("witness_key_missing"))
+    from aval.witness.server import serve
+
+    return serve(args)
+
+
 def _fail(t: Messages, reason: str, status: int = 1) -> int:
     print(f"{t('error')}: {' '.join(reason.split())}", file=sys.stderr)
     return status
 
 
-_SERVER_COMMANDS = ("serve", "migrate")
+_SERVER_COMMANDS = ("serve", "migrate", "witness serve")
 _LOCAL_COMMANDS: dict[str, Callable[[argparse.Namespace, Messages], int]] = {
     "serve": _server_command,
     "migrate": _server_command,
     "keys generate": keys_generate,
+    "witness serve": _witness_serve,
 }
 _GATEWAY_COMMANDS: dict[str, Callable[[_Session], int]] = {
     "propose": _propose,
