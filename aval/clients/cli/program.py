@@ -36,6 +36,7 @@ from aval.clients.sdk.errors import (
     UnavailableError,
 )
 from aval.clients.sdk.transport import ChannelSettingsError, Transport
+from aval.verifier.witness_policy import parse_policy
 
 # The catalogue entry that explains a refusal: first by its reason, then by its type.
 _REASON_KEYS: dict[str, str] = {"IDEMPOTENCY_KEY_REUSED": "idempotency_reused"}
@@ -196,6 +197,10 @@ def _audit_verify(s: _Session) -> int:
 
 def _audit_verify_offline(args: argparse.Namespace, t: Messages) -> int:
     show = Printer(t, as_json=args.json)
+    try:
+        parse_policy(args.witness, args.witness_quorum)
+    except ValueError as error:
+        return _fail(t, t("witness_policy_invalid", error=error))
     try:
         responses = cli_verify.verify_offline(args, show, t)
     except (OSError, ValueError) as error:
