@@ -216,6 +216,7 @@ def test_verification_enforces_the_witness_policy_online_and_offline(world: Worl
     own, other = world.witness.key, world.other_key
     done = world.cli("audit", "verify", "--witness", own)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert f"Témoins : le point de contrôle de {size} événement(s) est contresigné" in done.stdout
     done = world.cli("--json", "audit", "verify", "--witness", own, "--witness", other)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
