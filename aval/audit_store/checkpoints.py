@@ -104,6 +104,10 @@ def _record(row: tuple[Any, ...]) -> CheckpointRecord:
     )
 
 
+# What another module of the store selects to read whole checkpoints (cosignatures.py).
+COLUMNS, record_of = _COLUMNS, _record
+
+
 async def latest(conn: AsyncConnection[Any], tenant_id: str) -> CheckpointRecord | None:
     """The tenant's checkpoint of the largest tree size.
 

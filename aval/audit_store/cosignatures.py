@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from aval.audit_store import fetch
+from aval.audit_store import checkpoints, fetch
 from aval.audit_store.checkpoints import CheckpointRecord
 from aval.verifier.signed_note import SignatureLine
 
@@ -98,3 +98,35 @@ async def acknowledged_sizes(
         lambda row: ((str(row[0]), bytes(row[1])), int(row[2])),
     )
     return dict(rows)
+
+
+async def behind_witnesses(
+    conn: AsyncConnection[Any], witnesses: Sequence[tuple[str, bytes]]
+) -> list[CheckpointRecord]:
+    """The latest C2SP checkpoint of each tenant that some of these witnesses did not cosign.
+
+    Args:
+        conn: Any connection of the store.
+        witnesses: (key name, key ID) of each witness.
+
+    Returns:
+        The checkpoints, by tenant name.
+    """
+    if not witnesses:
+        return []
+    names = [name for name, _ in witnesses]
+    hashes = [key_hash for _, key_hash in witnesses]
+    return await fetch.every(
+        conn,
+        f"SELECT {checkpoints.COLUMNS} FROM ("
+        "  SELECT DISTINCT ON (tenant_id) * FROM checkpoints"
+        "  ORDER BY tenant_id, tree_size DESC"
+        ") latest WHERE note_key_name IS NOT NULL AND EXISTS ("
+        "  SELECT 1 FROM unnest(%s::text[], %s::bytea[]) AS w(name, key_hash)"
+        "  WHERE NOT EXISTS (SELECT 1 FROM checkpoint_cosignatures c"
+        "    WHERE c.tenant_id = latest.tenant_id AND c.tree_size = latest.tree_size"
+        "      AND c.witness = w.name AND c.key_hash = w.key_hash))"
+        " ORDER BY tenant_id",
+        (names, hashes),
+        checkpoints.record_of,
+    )

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     witnesses_file: Path | None = None
     witness_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     witness_attempts: int = Field(default=3, ge=1, le=20)
+    # Seconds between two passes that submit again the latest checkpoints a witness has not
+    # cosigned (after it was down, or the server restarted); the first pass runs at start-up.
+    witness_catch_up_seconds: float = Field(default=60.0, gt=0)
     # Seconds between automatic checkpoints of the tenants with new events; 0 disables them.
     checkpoint_interval_seconds: float = Field(default=300.0, ge=0)
     # The operator's AI egress file: per tenant, the secrets its AI systems may use (a name

@@ -54,17 +54,19 @@ class WitnessProcess:
         return self.process.wait(timeout=30)
 
 
-def start_witness(folder: Path, key_file: Path, logs: Path) -> WitnessProcess:
+def start_witness(
+    folder: Path, key_file: Path, logs: Path, listen: str = "127.0.0.1:0"
+) -> WitnessProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AVAL_")}
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "aval.clients.cli", "witness", "serve"),
-            *("--listen", "127.0.0.1:0", "--name", WITNESS_NAME, "--key", str(key_file)),
+            *("--listen", listen, "--name", WITNESS_NAME, "--key", str(key_file)),
             *("--logs", str(logs), "--state", str(folder / "state")),
         ],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=(folder / "witness.log").open("w"),
+        stderr=(folder / "witness.log").open("a"),
         text=True,
     )
     assert process.stdout is not None
@@ -82,6 +84,8 @@ class World:
     client_of: Callable[[str], Client]
     url: str
     folder: Path
+    key_file: Path
+    logs: Path
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return run_cli(self.server.address, "insp-a", *args)
@@ -126,14 +130,17 @@ def world(
         extra_env={
             "AVAL_WITNESSES_FILE": str(witnesses),
             "AVAL_CHECKPOINT_INTERVAL_SECONDS": "0",
+            "AVAL_WITNESS_CATCH_UP_SECONDS": "0.5",
+            "AVAL_WITNESS_ATTEMPTS": "1",
         },
     )
     try:
         for client_of in clients_of(server):
-            yield World(server, witness, other_key, client_of, url, folder)
+            world = World(server, witness, other_key, client_of, url, folder, key_file, logs)
+            yield world
     finally:
         assert server.stop() == 0, server.log_path.read_text()
-        assert witness.stop() == 0
+        assert world.witness.stop() == 0
 
 
 def post(witness: WitnessProcess, body: bytes) -> httpx.Response:
@@ -270,3 +277,17 @@ def test_verification_enforces_the_witness_policy_online_and_offline(world: Worl
     done = offline("--witness", own)
     assert done.returncode == 1
     assert "bad_cosignature" in done.stdout and "witness_quorum_not_met" in done.stdout
+
+
+def test_a_witness_back_from_an_outage_gets_the_latest_checkpoint(world: World) -> None:
+    listen = world.witness.url.removeprefix("http://")
+    assert world.witness.stop() == 0
+    size = world.grow_and_checkpoint(2)  # signed while the witness is down: never held up
+    wait_until(
+        lambda: f"ville-a/{size} to witness préfecture" in world.server.log_path.read_text(),
+        30,
+        "the failed submission is logged",
+    )
+    world.witness = start_witness(world.folder, world.key_file, world.logs, listen)
+    # Nothing new is signed: the server submits its latest checkpoint again by itself.
+    world.wait_cosigned(size)

@@ -35,6 +35,8 @@ SETTING = "AVAL_WITNESSES_FILE"
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 # Seconds before the second attempt; doubled after each failure.
 _FIRST_BACKOFF_SECONDS = 0.5
+# 409 answers naming another size followed in a row (another replica may submit meanwhile).
+_MAX_SIZE_CORRECTIONS = 3
 
 
 class WitnessesFileError(ValueError):
@@ -158,8 +160,11 @@ class WitnessSubmitter:
     """Submits new checkpoints to the witnesses, in the background, and stores cosignatures.
 
     Checkpoints of one tenant are submitted one after the other, so that each witness sees
-    them in order; the size a witness last cosigned is read from the stored cosignatures, and
-    corrected from its 409 answer when it differs.
+    them in order, and a checkpoint still waiting when a newer one of its tenant is signed is
+    skipped (a witness needs the latest only). The size a witness last cosigned is read from
+    the stored cosignatures, and corrected from its 409 answer when it differs. `catch_up`
+    submits again the latest checkpoints some witness has not cosigned (after an outage or a
+    restart).
 
     Args:
         store: The store (cosignatures are written with it).
@@ -184,13 +189,24 @@ class WitnessSubmitter:
         self.attempts = attempts
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
         self._locks: dict[str, asyncio.Lock] = {}
+        self._newest: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def submit(self, record: CheckpointRecord) -> None:
-        """Starts submitting a committed checkpoint to every witness; returns at once."""
+    def submit(
+        self, record: CheckpointRecord, witnesses: Sequence[ConfiguredWitness] | None = None
+    ) -> None:
+        """Starts submitting a committed checkpoint to the witnesses; returns at once.
+
+        Args:
+            record: The checkpoint (committed).
+            witnesses: To these only; every witness when None.
+        """
         if not record.note_key_name:  # a note of the first format is no C2SP checkpoint
             return
-        task = asyncio.create_task(self._submit_all(record), name="aval-witness-submit")
+        tenant = record.tenant_id
+        self._newest[tenant] = max(self._newest.get(tenant, 0), record.tree_size)
+        targets = self.witnesses if witnesses is None else tuple(witnesses)
+        task = asyncio.create_task(self._submit_all(record, targets), name="aval-witness-submit")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -206,12 +222,50 @@ class WitnessSubmitter:
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self._client.aclose()
 
-    async def _submit_all(self, record: CheckpointRecord) -> None:
+    async def catch_up(self) -> int:
+        """Submits each tenant's latest checkpoint to the witnesses that did not cosign it.
+
+        Returns:
+            How many checkpoints were submitted again.
+        """
+        async with self.store.reading() as conn:
+            behind = await cosignatures.behind_witnesses(
+                conn, [(w.key.name, w.key.key_hash) for w in self.witnesses]
+            )
+            acknowledged = {
+                record.tenant_id: await cosignatures.acknowledged_sizes(conn, record.tenant_id)
+                for record in behind
+            }
+        for record in behind:
+            sizes = acknowledged[record.tenant_id]
+            lagging = [
+                w
+                for w in self.witnesses
+                if sizes.get((w.key.name, w.key.key_hash), 0) < record.tree_size
+            ]
+            if lagging:
+                self.submit(record, lagging)
+        return len(behind)
+
+    async def run_catch_up(self, interval: float) -> None:
+        """Runs `catch_up` at once, then every `interval` seconds, until cancelled."""
+        while True:
+            try:
+                await self.catch_up()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a database restart: logged, tried again next round
+                log.exception("catching up with the witnesses failed")
+            await asyncio.sleep(interval)
+
+    async def _submit_all(
+        self, record: CheckpointRecord, witnesses: Sequence[ConfiguredWitness]
+    ) -> None:
         lock = self._locks.setdefault(record.tenant_id, asyncio.Lock())
         async with lock:
-            await asyncio.gather(
-                *(self._submit_logged(witness, record) for witness in self.witnesses)
-            )
+            if self._newest.get(record.tenant_id, 0) > record.tree_size:
+                return  # a newer checkpoint of the tenant follows: it is the one to cosign
+            await asyncio.gather(*(self._submit_logged(w, record) for w in witnesses))
 
     async def _submit_logged(self, witness: ConfiguredWitness, record: CheckpointRecord) -> None:
         try:
@@ -232,7 +286,7 @@ class WitnessSubmitter:
             acknowledged = await cosignatures.acknowledged_sizes(conn, tenant)
         old = acknowledged.get((witness.key.name, witness.key.key_hash), 0)
         backoff = _FIRST_BACKOFF_SECONDS
-        attempt = 0
+        attempt = corrections = 0
         while attempt < self.attempts:
             if old > size:
                 log.info(
@@ -264,7 +318,10 @@ class WitnessSubmitter:
                     log.error("witness %s answered 409 with %r", witness.name, reported)
                     return
                 old = int(reported)  # the size it last cosigned: prove from there
-                attempt += 1
+                corrections += 1
+                if corrections > _MAX_SIZE_CORRECTIONS:
+                    log.error("witness %s keeps changing its size (%s)", witness.name, reported)
+                    return
                 continue
             if response.status_code >= 500:
                 attempt += 1

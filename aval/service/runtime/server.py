@@ -326,6 +326,14 @@ async def serve_worker(
     deliverer = Deliverer(deployment.store, deployment.egress, deployment.clock, settings)
     webhooks = asyncio.create_task(deliverer.run(settings.webhook_poll_seconds))
     checkpointer = checkpointing.start_periodic(deployment)
+    catching_up = (
+        asyncio.create_task(
+            deployment.witnesses.run_catch_up(settings.witness_catch_up_seconds),
+            name="aval-witness-catch-up",
+        )
+        if deployment.witnesses is not None
+        else None
+    )
     purger = asyncio.create_task(
         run_purge(
             deployment.store,
@@ -360,6 +368,7 @@ async def serve_worker(
                 door_socket.parent.rmdir()
         for task in (sweeper, prober, webhooks, reloads, purger, *directory):
             await cancelling.stop(task)
+        await cancelling.stop(catching_up)
         await checkpointing.stop_periodic(checkpointer)
         await deployment.writer.stop()
         if deployment.journal is not None:
