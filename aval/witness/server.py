@@ -146,4 +146,5 @@ def serve(args: argparse.Namespace) -> int:
         pass
     finally:
         httpd.server_close()
+        witness.state.close()
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,53 +44,52 @@ def state_file(path: Path) -> Path:
 
 
 class WitnessState:
-    """The witness's memory. Each `checking` block holds SQLite's write lock from its start,
-    so that reading the latest size and recording the next one are one atomic step, also
-    across processes sharing the file (tlog-witness, the race of "add-checkpoint")."""
+    """The witness's memory: one SQLite connection, used by one request at a time.
+
+    Each `checking` block also holds SQLite's write lock from its start, so that reading the
+    latest size and recording the next one are one atomic step, even across processes sharing
+    the file (tlog-witness, the race of "add-checkpoint"). A commit is on disk (synchronous
+    FULL) before the block ends, hence before the witness answers.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = state_file(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.executescript(_SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        return conn
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None, check_same_thread=False
+        )
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.executescript(_SCHEMA)
 
     @contextmanager
     def checking(self) -> Iterator[Transaction]:
         """A write transaction; committed when the block ends, rolled back on an exception."""
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield Transaction(conn)
+                yield Transaction(self._conn)
             except BaseException:
-                conn.execute("ROLLBACK")
+                self._conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+            self._conn.execute("COMMIT")
 
     def latest(self, origin: str) -> Latest | None:
-        """The latest checkpoint cosigned for an origin, outside any transaction."""
-        conn = self._connect()
-        try:
-            return Transaction(conn).latest(origin)
-        finally:
-            conn.close()
+        """The latest checkpoint cosigned for an origin."""
+        with self._lock:
+            return Transaction(self._conn).latest(origin)
 
     def refusals(self) -> list[tuple[str, int, str]]:
         """Every refusal recorded: (origin, HTTP status, reason), oldest first."""
-        conn = self._connect()
-        try:
-            rows = conn.execute("SELECT origin, status, reason FROM refused ORDER BY id")
+        with self._lock:
+            rows = self._conn.execute("SELECT origin, status, reason FROM refused ORDER BY id")
             return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
-        finally:
-            conn.close()
+
+    def close(self) -> None:
+        """Closes the database."""
+        with self._lock:
+            self._conn.close()
 
 
 class Transaction:
