@@ -18,9 +18,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aval.verifier import signed_note
 from aval.verifier.chain_verifier import ChainVerifier, NoteParser, Problem, Report
 from aval.verifier.events import AuditEvent
 from aval.verifier.policy_replay import PolicyReplay
+from aval.verifier.signed_note import SignatureLine
+from aval.verifier.witness_policy import WitnessPolicy, check_witnesses
 
 EVENTS = "events.jsonl"
 CHECKPOINTS = "checkpoints.jsonl"
@@ -39,6 +42,9 @@ class BundleCheckpoint:
     head_hash: bytes
     signed_note: bytes
     signature: bytes
+    # The signature lines of the checkpoint's whole signed note (`note` in checkpoints.jsonl):
+    # the deployment's, then the witnesses' cosignatures; empty without a note.
+    cosignatures: tuple[SignatureLine, ...] = ()
 
 
 class BundleError(ValueError):
@@ -88,6 +94,8 @@ def event_from_line(line: str) -> AuditEvent:
 
 def checkpoint_from_line(line: str) -> BundleCheckpoint:
     item = json.loads(line)
+    note = item.get("note") or ""
+    lines = signed_note.parse_note(note.encode("utf-8")).signatures if note else ()
     return BundleCheckpoint(
         tenant=item["tenant"],
         tree_size=int(item["tree_size"]),
@@ -95,6 +103,7 @@ def checkpoint_from_line(line: str) -> BundleCheckpoint:
         head_hash=bytes.fromhex(item["head_hash"]),
         signed_note=base64.b64decode(item["signed_note"]),
         signature=base64.b64decode(item["signature"]),
+        cosignatures=lines,
     )
 
 
@@ -119,6 +128,7 @@ def verify_bundle(
     signature_ok: Callable[[bytes, bytes, bytes], bool],
     parse_note: NoteParser,
     on_progress: Callable[[int], None] | None = None,
+    policy: WitnessPolicy | None = None,
 ) -> list[Report]:
     """Verifies every tenant of a bundle: chain, checkpoints against the public key, and the
     review policy of every decision re-proved from its events (`policy_replay`).
@@ -131,6 +141,7 @@ def verify_bundle(
         signature_ok: `(public_key, note, signature) -> bool`.
         parse_note: Reads a signed note's fields.
         on_progress: Called with the number of events read, every 10,000 events.
+        policy: The witness policy the checkpoints' cosignatures must meet, if any.
 
     Returns:
         One report per tenant found in the bundle.
@@ -177,6 +188,8 @@ def verify_bundle(
             parse_note=parse_note,
         )
         verifier.finish_checkpoints()
+        if policy is not None:
+            check_witnesses(verifier.report, tenant, checkpoints.get(tenant, []), policy)
         replay = replays.get(tenant)
         for decision, violations in replay.violations().items() if replay else ():
             verifier.check_facts(decision, (), violations)

@@ -78,6 +78,10 @@ class Report:
     events_checked: int = 0
     decisions_checked: int = 0
     checkpoints_checked: int = 0
+    # With a witness policy (`witness_policy.check_witnesses`): trusted cosignatures that
+    # verified, and the size of the latest checkpoint that meets the policy.
+    cosignatures_verified: int = 0
+    witnessed_tree_size: int = 0
     head_hash: bytes = GENESIS_HASH
     problems: list[Problem] = field(default_factory=list)
 
@@ -148,7 +152,13 @@ class ChainVerifier:
                 "the checkpoint's signature does not verify with the public key",
             )
         if parse_note is not None:
-            note = parse_note(checkpoint.signed_note)
+            try:
+                note = parse_note(checkpoint.signed_note)
+            except ValueError as exc:
+                self._problem(
+                    "checkpoint_mismatch", size, "", f"the signed note is malformed: {exc}"
+                )
+                return
             signed = (
                 note.get("tenant"),
                 note.get("tree_size"),

@@ -61,6 +61,7 @@ def checkpoint_line(checkpoint: audit_pb2.Checkpoint) -> str:
             "key_id": checkpoint.key_id,
             "signed_note": base64.b64encode(checkpoint.signed_note).decode(),
             "signature": base64.b64encode(checkpoint.signature).decode(),
+            "note": checkpoint.note,
         },
         sort_keys=True,
     )

@@ -336,6 +336,8 @@ class Printer:
                     head=response.head_hash or _NOTHING,
                 )
             )
+        if response.witnessed_tree_size:
+            self._line(self._t("chain_witnessed", size=response.witnessed_tree_size))
         for problem in response.problems:
             self._line(
                 self._t(

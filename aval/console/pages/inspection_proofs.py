@@ -34,6 +34,9 @@ Pour chaque preuve / for each proof: `SHA-256(0x00 || base64decode(event.canonic
 chemin `audit_path` (hex) mène à `root_hash` du point de contrôle de `tree_size` événements
 (RFC 9162, §2.1.3.2) ; ce point de contrôle signe (Ed25519) `signed_note`. Comparez
 l'empreinte de la clé avec celle que la collectivité publie par un autre canal.
+`note` est la note signée C2SP entière (signed-note, tlog-checkpoint) : `signed_note`, une
+ligne vide, la signature de la collectivité puis les cosignatures des témoins (tlog-cosignature)
+/ the whole C2SP signed note, with the witnesses' cosignatures.
 """
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from aval.audit_store import checkpoints, trail
+from aval.audit_store import checkpoints, cosignatures, trail
 from aval.audit_store.checkpoints import CheckpointRecord
 from aval.service.audit.access_journal import journal_read
 from aval.service.deployment import Deployment
@@ -55,16 +55,17 @@ class ConsistencyProof:
 
 
 async def _checkpoint(conn: AsyncConnection[Any], tenant: str, tree_size: int) -> CheckpointRecord:
-    """The checkpoint of this size, or the latest when 0."""
+    """The checkpoint of this size, or the latest when 0, with its cosignatures."""
     if tree_size == 0:
         found = await checkpoints.latest(conn, tenant)
         if found is None:
             raise FailedPrecondition("NO_CHECKPOINT", tenant=tenant)
-        return found
-    found = await checkpoints.at_size(conn, tenant, tree_size)
-    if found is None:
-        raise NotFound("CHECKPOINT_NOT_FOUND", tenant=tenant, tree_size=tree_size)
-    return found
+    else:
+        found = await checkpoints.at_size(conn, tenant, tree_size)
+        if found is None:
+            raise NotFound("CHECKPOINT_NOT_FOUND", tenant=tenant, tree_size=tree_size)
+    [witnessed] = await cosignatures.attach(conn, [found])
+    return witnessed
 
 
 async def _range_roots(
@@ -113,6 +114,28 @@ async def inclusion_paths(
     hashers = [merkle.RangeRoots(merkle.inclusion_ranges(i, tree_size)) for i in leaf_indexes]
     await _range_roots(conn, tenant, tree_size, hashers)
     return [hasher.roots() for hasher in hashers]
+
+
+async def consistency_proof(
+    conn: AsyncConnection[Any], tenant: str, old_size: int, new_size: int
+) -> list[bytes]:
+    """The RFC 9162 consistency proof between two sizes of a tenant's tree, from its events.
+
+    Args:
+        conn: A connection of the store (`Store.snapshot()` for a stable trail).
+        tenant: The tenant.
+        old_size: The smaller size.
+        new_size: The larger size.
+
+    Returns:
+        The proof (empty when old_size is 0 or equals new_size).
+
+    Raises:
+        FailedPrecondition: TRAIL_GAP, when an event under new_size is missing.
+    """
+    hasher = merkle.RangeRoots(merkle.consistency_ranges(old_size, new_size))
+    await _range_roots(conn, tenant, new_size, [hasher])
+    return hasher.roots()
 
 
 async def prove_inclusion(
@@ -187,6 +210,5 @@ async def prove_consistency(
             detail = f"larger than the new checkpoint's size {new.tree_size}"
             raise InvalidArgument([FieldViolation("old_size", "OUT_OF_RANGE", {"detail": detail})])
         old = await _checkpoint(conn, tenant, request.old_size)
-        hasher = merkle.RangeRoots(merkle.consistency_ranges(old.tree_size, new.tree_size))
-        await _range_roots(conn, tenant, new.tree_size, [hasher])
-    return ConsistencyProof(old, new, hasher.roots())
+        proof = await consistency_proof(conn, tenant, old.tree_size, new.tree_size)
+    return ConsistencyProof(old, new, proof)

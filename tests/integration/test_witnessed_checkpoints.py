@@ -1,0 +1,153 @@
+"""C2SP checkpoints on real PostgreSQL: first-format notes stay verifiable, cosignatures are
+append-only, and a witness that never answers holds up nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from aval.audit_store import checkpoints, cosignatures
+from aval.audit_store.checkpoints import CheckpointRecord
+from aval.service.audit import checkpointing, verification
+from aval.service.audit.signing import Signer
+from aval.service.audit.witnessing import ConfiguredWitness, WitnessSubmitter
+from aval.service.deployment import Deployment
+from aval.verifier import signed_note
+from aval.verifier.chain import utc_iso
+from aval.verifier.notes import format_note, raw_public_key
+
+from .trail_access import append, connect
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"wit-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def signing(deployment: Deployment, tmp_path: Path) -> Deployment:
+    settings = deployment.settings.model_copy(
+        update={"witness_file": tmp_path / "witness" / "checkpoints.jsonl"}
+    )
+    signer = Signer.of(Ed25519PrivateKey.generate())
+    return dataclasses.replace(deployment, settings=settings, signer=signer)
+
+
+async def first_format_checkpoint(signing: Deployment, tenant: str) -> CheckpointRecord:
+    """A checkpoint as Aval signed them before C2SP notes (`aval.v1/checkpoint`), stored."""
+    signer = signing.signer
+    assert signer is not None
+    async with signing.store.snapshot() as conn:
+        size, root, head, frontier = await checkpoints.compute(conn, tenant)
+    issued = signing.clock.now()
+    note = format_note(
+        {
+            "tenant": tenant,
+            "tree_size": size,
+            "root_hash": root.hex(),
+            "head_hash": head.hex(),
+            "issued_at": utc_iso(issued),
+            "key_id": signer.key_id,
+        }
+    )
+    record = CheckpointRecord(
+        tenant, size, root, head, issued, signer.key_id, note, signer.sign(note), frontier
+    )
+    async with signing.store.transaction() as conn:
+        assert await checkpoints.insert(conn, record)
+    return record
+
+
+async def test_first_format_and_c2sp_checkpoints_verify_together_I3(
+    signing: Deployment, tenant: str, database_url: str
+) -> None:
+    await append(signing.store, tenant, 3)
+    old = await first_format_checkpoint(signing, tenant)
+    await append(signing.store, tenant, 4)
+    new = await checkpointing.checkpoint_tenant(signing, tenant)
+    assert old.note() == "" and old.origin == ""
+    assert new.signed_note.startswith(f"aval-{new.key_id}/{tenant}\n7\n".encode())
+    report = await verification.verify_tenant_trail(signing, tenant)
+    assert report.ok and report.checkpoints_checked == 2, report.problems
+    # The first-format note is still read: a root changed in it is named.
+    forged = old.signed_note.replace(old.root_hash.hex().encode(), b"0" * 64)
+    async with await connect(database_url) as conn:
+        await conn.execute("ALTER TABLE checkpoints DISABLE TRIGGER USER")
+        await conn.execute(
+            "UPDATE checkpoints SET signed_note = %s WHERE tenant_id = %s AND tree_size = 3",
+            (forged, tenant),
+        )
+        await conn.execute("ALTER TABLE checkpoints ENABLE TRIGGER USER")
+    report = await verification.verify_tenant_trail(signing, tenant)
+    assert {(p.kind, p.seq) for p in report.problems} == {
+        ("bad_signature", 3),
+        ("checkpoint_mismatch", 3),
+    }
+
+
+async def test_cosignatures_cannot_be_changed_or_removed_by_the_service(
+    signing: Deployment, tenant: str
+) -> None:
+    await append(signing.store, tenant, 2)
+    record = await checkpointing.checkpoint_tenant(signing, tenant)
+    line = signed_note.SignatureLine("w.example/t", b"\x01\x02\x03\x04", bytes(72))
+    async with signing.store.transaction() as conn:
+        assert await cosignatures.insert(conn, tenant, 2, [line], signing.clock.now()) == 1
+        assert await cosignatures.insert(conn, tenant, 2, [line], signing.clock.now()) == 0
+    async with signing.store.reading() as conn:
+        [attached] = await cosignatures.attach(conn, [record])
+    assert attached.cosignatures == (line,)
+    assert attached.note().endswith(line.text())
+    for statement in (
+        "UPDATE checkpoint_cosignatures SET signature = '\\x00'::bytea WHERE tenant_id = %s",
+        "DELETE FROM checkpoint_cosignatures WHERE tenant_id = %s",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            async with signing.store.transaction() as conn:
+                await conn.execute(statement, (tenant,))
+
+
+@pytest.fixture
+def silent_witness() -> Iterator[str]:
+    """A port that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+
+
+async def test_a_witness_that_never_answers_holds_up_no_checkpoint(
+    signing: Deployment, tenant: str, silent_witness: str
+) -> None:
+    key = Ed25519PrivateKey.generate()
+    witness = ConfiguredWitness(
+        "silent",
+        silent_witness,
+        signed_note.VerifierKey(
+            "silent.example/t", signed_note.COSIGNATURE_V1, raw_public_key(key.public_key())
+        ),
+    )
+    submitter = WitnessSubmitter(signing.store, [witness], signing.clock, timeout=60, attempts=1)
+    witnessed = dataclasses.replace(signing, witnesses=submitter)
+    try:
+        await append(signing.store, tenant, 2)
+        first = await checkpointing.checkpoint_tenant(witnessed, tenant)
+        await append(signing.store, tenant, 1)
+        second = await checkpointing.checkpoint_tenant(witnessed, tenant)
+        # Both signed and stored while the witness has answered nothing.
+        assert (first.tree_size, second.tree_size) == (2, 3)
+        assert len(submitter._tasks) == 2
+        async with signing.store.reading() as conn:
+            assert await cosignatures.acknowledged_sizes(conn, tenant) == {}
+    finally:
+        await submitter.aclose()
