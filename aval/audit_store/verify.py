@@ -67,7 +67,7 @@ async def verify_tenant(
     verifier.finish_checkpoints()
     verifier.check_head(await trail.chain_head(conn, tenant_id))
     verifier.check_decision_states(decisions)
-    proven = _trail_states(decisions, verifier.last_state) if pass_.whole else None
+    proven = trail_states(decisions, verifier.last_state) if pass_.whole else None
     findings, unchecked = await verify_facts.facts_findings([conn, *helpers], tenant_id, proven)
     for finding in findings:
         verifier.check_facts(finding.decision_id, finding.differing, finding.policy)
@@ -76,7 +76,7 @@ async def verify_tenant(
     return verifier.report
 
 
-def _trail_states(stored: dict[bytes, str], trailed: dict[bytes, str]) -> TrailStates:
+def trail_states(stored: dict[bytes, str], trailed: dict[bytes, str]) -> TrailStates:
     """The decisions whose state, as their trail says it, is not the stored one (by
     `decision_key`, `state_key`s), with the trail's (None when no event says one)."""
     differing: dict[uuid.UUID, str | None] = {}

@@ -94,21 +94,12 @@ def _last(values: str, seqs: str, last: str) -> str:
     return f"{values}[array_position({seqs}, {last})]"
 
 
-def _review(reviewer: str, roles: str, verdict: str, justification: str, amended: str,
-            decided_at: str) -> str:  # fmt: skip
-    """One verdict as a row; a JSON null and no value are the same."""
-    return (
-        f"ROW({reviewer}, coalesce({roles}, {_NULL}), {verdict}, {justification},"
-        f" coalesce({amended}, {_NULL}), {decided_at})"
-    )
-
-
-# Two arrays of verdicts hold the same ones when each contains the other and they are as long
-# (a decision's stored reviews are one per reviewer, so neither repeats one). No sort.
+# A decision's verdicts are its stored reviews when there are as many of each, every verdict is
+# the stored review of its reviewer (`same_review`, joined event by event: no arrays to build),
+# and no reviewer gave two (the stored ones are one per reviewer). No sort.
 _SAME_REVIEWS = (
-    "coalesce(cardinality(s.reviews) = cardinality(t.reviews)"
-    " AND s.reviews @> t.reviews AND t.reviews @> s.reviews,"
-    " s.reviews IS NULL AND t.reviews IS NULL)"
+    "(t.verdicts = coalesce(s.reviews, 0) AND t.unmatched = 0 AND (t.verdicts <= 1"
+    " OR (SELECT count(DISTINCT who) FROM unnest(t.reviewers) AS who) = t.verdicts))"
 )
 
 # Each fact, as the stored row says it (left) and as the trail implies it (right), of the same
@@ -159,17 +150,22 @@ _DIFFERING = (
 _STORED_COLUMNS = ", ".join(f"d.{column}" for column in FACTS)
 
 _REVIEW = "kind = 'review.recorded'"
-_APPROVAL = f"{_REVIEW} AND verdict IN ('APPROVE', 'AMEND')"
-_REJECTION = f"{_REVIEW} AND verdict = 'REJECT'"
-_AMENDMENT = f"{_REVIEW} AND verdict = 'AMEND'"
 _PROPOSED = "kind = 'decision.proposed'"
 _CLAIMED = "kind = 'decision.claimed'"
 _FINALIZED = "kind = 'decision.finalized'"
 
 _FACTS_SQL = f"""
-WITH ev AS (
-    -- what each event says, read once
+WITH said AS (
+    -- what each event says, read once; which aggregates take it, decided once
     SELECT id, seq, kind, actor_id, actor_type, occurred_at, trace_id, state, says_state,
+        {_PROPOSED} AS proposed, {_REVIEW} AS review, {_CLAIMED} AS claimed,
+        {_FINALIZED} AS finalized,
+        kind IN ('decision.finalized', 'decision.expired') AS closes,
+        kind IN ('decision.released', 'decision.expired') AS unclaims,
+        CASE WHEN {_REVIEW} THEN d->>'verdict' IN ('APPROVE', 'AMEND') END AS approves,
+        CASE WHEN {_REVIEW} THEN d->>'verdict' = 'REJECT' END AS rejects,
+        CASE WHEN {_REVIEW} THEN d->>'verdict' = 'AMEND' END AS amends,
+        actor_type <> 'system' AS counted,
         CASE WHEN {_PROPOSED} THEN d END AS p,
         CASE WHEN {_REVIEW} THEN d->>'verdict' END AS verdict,
         d->'amended_output' AS amended, d->'reviewer_roles' AS roles,
@@ -180,59 +176,58 @@ WITH ev AS (
             WHERE d->'reviewer_roles' ? role) END AS role_refused
     FROM (@EVENTS@ OFFSET 0) AS e
     OFFSET 0
+), ev AS (
+    -- each verdict with the stored review of its reviewer, if any
+    SELECT e.*, e.review AND r.reviewer_id IS NOT NULL
+        AND (r.verdict, r.justification, to_jsonb(r.reviewer_roles),
+            coalesce(r.amended_output, {_NULL}), r.decided_at)
+        IS NOT DISTINCT FROM (e.verdict, e.justification, coalesce(e.roles, {_NULL}),
+            coalesce(e.amended, {_NULL}), e.occurred_at) AS same_review
+    FROM said e
+    LEFT JOIN (SELECT * FROM reviews r WHERE r.tenant_id = %(tenant)s
+            AND r.decision_id >= %(low)s AND r.decision_id <= %(high)s) AS r
+        ON r.decision_id = e.id AND r.reviewer_id = e.actor_id AND e.review
 ), trail AS (
     SELECT id,
-        count(*) FILTER (WHERE {_PROPOSED}) AS proposals,
+        count(*) FILTER (WHERE proposed) AS proposals,
         -- one proposal (more is a problem of its own): any aggregate gives its values
-        (array_agg(p) FILTER (WHERE {_PROPOSED}))[1] AS p,
-        max(actor_id) FILTER (WHERE {_PROPOSED}) AS proposer,
-        max(occurred_at) FILTER (WHERE {_PROPOSED}) AS created_at,
-        max(trace_id) FILTER (WHERE {_PROPOSED}) AS trace_id,
+        (array_agg(p) FILTER (WHERE proposed))[1] AS p,
+        max(actor_id) FILTER (WHERE proposed) AS proposer,
+        max(occurred_at) FILTER (WHERE proposed) AS created_at,
+        max(trace_id) FILTER (WHERE proposed) AS trace_id,
         max(occurred_at) AS updated_at,
-        min(occurred_at) FILTER (WHERE kind IN ('decision.finalized', 'decision.expired'))
-            AS finalized_at,
+        min(occurred_at) FILTER (WHERE closes) AS finalized_at,
         array_agg(state) FILTER (WHERE says_state) AS states,
         array_agg(seq) FILTER (WHERE says_state) AS state_seqs,
         max(seq) FILTER (WHERE says_state) AS state_seq,
-        count(*) FILTER (WHERE {_APPROVAL}) AS approvals,
-        count(*) FILTER (WHERE {_REJECTION}) AS rejections,
-        array_agg(actor_id) FILTER (WHERE {_APPROVAL} AND actor_type <> 'system') AS approved_by,
-        array_agg(actor_id) FILTER (WHERE {_REJECTION} AND actor_type <> 'system')
-            AS rejected_by,
-        count(*) FILTER (WHERE {_AMENDMENT}) AS amendments,
-        array_agg(amended) FILTER (WHERE {_AMENDMENT}) AS amendeds,
-        array_agg(seq) FILTER (WHERE {_AMENDMENT}) AS amendment_seqs,
-        max(seq) FILTER (WHERE {_AMENDMENT}) AS amendment_seq,
-        array_agg(outcome) FILTER (WHERE {_FINALIZED}) AS outcomes,
-        array_agg(seq) FILTER (WHERE {_FINALIZED}) AS outcome_seqs,
-        max(seq) FILTER (WHERE {_FINALIZED}) AS outcome_seq,
-        array_agg(claimed_by) FILTER (WHERE {_CLAIMED}) AS claimers,
-        array_agg(claim_expires_at) FILTER (WHERE {_CLAIMED}) AS claim_ends,
-        array_agg(seq) FILTER (WHERE {_CLAIMED}) AS claim_seqs,
-        max(seq) FILTER (WHERE {_CLAIMED}) AS claim_seq,
-        max(seq) FILTER (WHERE kind IN ('decision.released', 'decision.expired')) AS unclaimed_seq,
-        array_agg({
-    _review("actor_id", "roles", "verdict", "justification", "amended", "occurred_at")
-}) FILTER (WHERE {_REVIEW}) AS reviews,
-        array_agg(seq) FILTER (WHERE {_REVIEW}) AS review_seqs,
-        array_agg(actor_id) FILTER (WHERE {_REVIEW}) AS reviewers,
-        array_agg(occurred_at) FILTER (WHERE {_REVIEW}) AS review_times,
-        max(occurred_at) FILTER (WHERE {_REVIEW}) AS last_review_at,
+        count(*) FILTER (WHERE approves) AS approvals,
+        count(*) FILTER (WHERE rejects) AS rejections,
+        array_agg(actor_id) FILTER (WHERE approves AND counted) AS approved_by,
+        array_agg(actor_id) FILTER (WHERE rejects AND counted) AS rejected_by,
+        count(*) FILTER (WHERE amends) AS amendments,
+        array_agg(amended) FILTER (WHERE amends) AS amendeds,
+        array_agg(seq) FILTER (WHERE amends) AS amendment_seqs,
+        max(seq) FILTER (WHERE amends) AS amendment_seq,
+        array_agg(outcome) FILTER (WHERE finalized) AS outcomes,
+        array_agg(seq) FILTER (WHERE finalized) AS outcome_seqs,
+        max(seq) FILTER (WHERE finalized) AS outcome_seq,
+        array_agg(claimed_by) FILTER (WHERE claimed) AS claimers,
+        array_agg(claim_expires_at) FILTER (WHERE claimed) AS claim_ends,
+        array_agg(seq) FILTER (WHERE claimed) AS claim_seqs,
+        max(seq) FILTER (WHERE claimed) AS claim_seq,
+        max(seq) FILTER (WHERE unclaims) AS unclaimed_seq,
+        count(*) FILTER (WHERE review) AS verdicts,
+        count(*) FILTER (WHERE review AND NOT same_review) AS unmatched,
+        array_agg(seq) FILTER (WHERE review) AS review_seqs,
+        array_agg(actor_id) FILTER (WHERE review) AS reviewers,
+        array_agg(occurred_at) FILTER (WHERE review) AS review_times,
+        max(seq) FILTER (WHERE review) AS last_review_seq,
+        max(occurred_at) FILTER (WHERE review) AS last_review_at,
         min(seq) FILTER (WHERE role_refused) AS role_refused_seq
     FROM ev
     GROUP BY id
 ), stored_reviews AS (
-    SELECT r.decision_id,
-        array_agg({
-    _review(
-        "r.reviewer_id",
-        "to_jsonb(r.reviewer_roles)",
-        "r.verdict",
-        "r.justification",
-        "r.amended_output",
-        "r.decided_at",
-    )
-}) AS reviews
+    SELECT r.decision_id, count(*) AS reviews
     FROM reviews r
     WHERE r.tenant_id = %(tenant)s AND r.decision_id >= %(low)s AND r.decision_id <= %(high)s
     GROUP BY r.decision_id
@@ -258,6 +253,9 @@ WITH ev AS (
     SELECT t.*,
         -- a claim ends with a release, an expiry, or a verdict of its holder
         CASE WHEN t.claim_seq IS NULL OR t.unclaimed_seq > t.claim_seq THEN true
+            -- most often, the holder gave the last verdict
+            WHEN t.last_review_seq > t.claim_seq AND t.claimed_by
+                = {_last("t.reviewers", "t.review_seqs", "t.last_review_seq")} THEN true
             WHEN t.claimed_by = ANY(t.reviewers) THEN EXISTS (
                 SELECT 1 FROM unnest(t.review_seqs, t.reviewers) AS u(s, who)
                 WHERE s > t.claim_seq AND who = t.claimed_by)
