@@ -202,7 +202,8 @@ WITH said AS (
         max(seq) FILTER (WHERE says_state) AS state_seq,
         count(*) FILTER (WHERE verdict IN ('APPROVE', 'AMEND')) AS approvals,
         count(*) FILTER (WHERE verdict = 'REJECT') AS rejections,
-        array_agg(actor_id) FILTER (WHERE verdict IN ('APPROVE', 'AMEND') AND counted) AS approved_by,
+        array_agg(actor_id) FILTER (WHERE verdict IN ('APPROVE', 'AMEND') AND counted)
+            AS approved_by,
         array_agg(actor_id) FILTER (WHERE verdict = 'REJECT' AND counted) AS rejected_by,
         count(*) FILTER (WHERE verdict = 'AMEND') AS amendments,
         array_agg(amended) FILTER (WHERE verdict = 'AMEND') AS amendeds,
