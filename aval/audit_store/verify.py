@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -10,10 +11,12 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from aval.audit_store import trail, verify_facts, verify_registry
+from aval.audit_store.verify_facts import TrailStates
 from aval.audit_store.verify_ranges import Progress as Progress  # callers type progress with it
 from aval.audit_store.verify_ranges import RangePass
 from aval.verifier.chain_verifier import ChainVerifier, NoteParser, SignatureCheck, SignedCheckpoint
 from aval.verifier.chain_verifier import Report as Report  # what verify_tenant returns
+from aval.verifier.events import split_state_key
 
 # How a tenant is verified in the database. The events are cut into ranges of sequence numbers,
 # checked on several connections that share one snapshot. For each range PostgreSQL recomputes
@@ -64,7 +67,8 @@ async def verify_tenant(
     verifier.finish_checkpoints()
     verifier.check_head(await trail.chain_head(conn, tenant_id))
     verifier.check_decision_states(decisions)
-    findings, unchecked = await verify_facts.facts_findings([conn, *helpers], tenant_id)
+    proven = trail_states(decisions, verifier.last_state) if pass_.whole else None
+    findings, unchecked = await verify_facts.facts_findings([conn, *helpers], tenant_id, proven)
     for finding in findings:
         verifier.check_facts(finding.decision_id, finding.differing, finding.policy)
     if unchecked:
@@ -73,6 +77,18 @@ async def verify_tenant(
     verifier.report.problems += await verify_registry.registry_problems(conn, tenant_id)
     verifier.report.problems += (await verify_registry.input_problems(conn, tenant_id))[0]
     return verifier.report
+
+
+def trail_states(stored: dict[bytes, str], trailed: dict[bytes, str]) -> TrailStates:
+    """The decisions whose state, as their trail says it, is not the stored one (by
+    `decision_key`, `state_key`s), with the trail's (None when no event says one)."""
+    differing: dict[uuid.UUID, str | None] = {}
+    for key in stored.keys() | trailed.keys():
+        said = trailed.get(key)
+        state = None if said is None else split_state_key(said)[0]
+        if key not in stored or split_state_key(stored[key])[0] != state:
+            differing[uuid.UUID(bytes=key)] = state
+    return TrailStates(differing)
 
 
 async def export_snapshot(conn: AsyncConnection[Any]) -> str:

@@ -17,78 +17,110 @@ from aval.verifier.events import DECISION_EVENT_KINDS
 from aval.verifier.policy_replay import PolicyFacts, violation
 
 # PostgreSQL replays each decision's events, grouped by decision, into the facts they imply,
-# reads the same facts from the stored row and its reviews, and compares them one by one (JSON
-# values as jsonb, so no spelling of a number or order of keys makes equal values differ): only
-# the decisions where a fact differs, or where the policy does not hold, come back. The work is
+# reads the same facts from the stored row and its reviews, and compares them: only the
+# decisions where a fact differs, or where the policy does not hold, come back. The work is
 # split by ranges of decision ids, one per connection of the shared snapshot.
 #
-# The events' data is parsed here (the chain check does not parse it): a hash that matches
-# proves the bytes are the ones written, so what they say can be taken as the trail's word.
-# Parsing is most of this check's cost (docs/trail_facts.md).
+# An event's kind, actor, time and trace id are read from its columns when the chain check
+# has proved that they say what the hashed bytes say (`digests.range_digest`: the bytes open
+# and close with exactly the text the columns make), and only its `data` is parsed, cut out
+# of the bytes at the place those columns give; and only for the kinds whose data the facts
+# need. The decisions' states are the trail's, as the chain check read them from the bytes
+# (`TrailStates`). When the chain check read any range one event at a time (something was
+# doubted), every event is parsed whole instead, as the bytes say everything. Either way, a
+# hash that matches proves the bytes are the ones written, so what they say can be taken as
+# the trail's word. Parsing is most of this check's cost (docs/trail_facts.md).
 _KINDS = ", ".join(f"'{kind}'" for kind in DECISION_EVENT_KINDS)
-_REVIEW = "kind = 'review.recorded'"
-_APPROVAL = f"{_REVIEW} AND d->>'verdict' IN ('APPROVE', 'AMEND')"
-_REJECTION = f"{_REVIEW} AND d->>'verdict' = 'REJECT'"
-_PROPOSED = "kind = 'decision.proposed'"
-_CLAIMED = "kind = 'decision.claimed'"
+_NULL = "'null'::jsonb"
+# Kinds whose data says something the facts need besides the decision's state.
+_DATA_KINDS = "'decision.proposed', 'review.recorded', 'decision.claimed', 'decision.finalized'"
 
-
-def _last(value: str, where: str) -> str:
-    """The text `value` of the last event (by seq) of the decision that matches `where`.
-
-    The largest of seq (19 digits, zero-padded) followed by the value: no sort per decision,
-    as an aggregate with ORDER BY would make (PostgreSQL 15 sorts each group for it).
-    """
-    return (
-        f"substr(max(lpad(seq::text, 19, '0') || ({value}) COLLATE \"C\")"
-        f" FILTER (WHERE {where}), 20)"
-    )
-
-
-def _last_json(value: str, where: str) -> str:
-    """`_last` of a jsonb value."""
-    return f"{_last(f'({value})::text', where)}::jsonb"
-
-
-def _review_json(reviewer: str, roles: str, verdict: str, justification: str, amended: str,
-                 decided_at: str) -> str:  # fmt: skip
-    """A decision's verdicts as a jsonb array, in no particular order (see `_SAME_REVIEWS`)."""
-    return (
-        f"jsonb_agg(jsonb_build_object('reviewer_id', {reviewer}, 'reviewer_roles', {roles},"
-        f" 'verdict', {verdict}, 'justification', {justification}, 'amended_output', {amended},"
-        f" 'decided_at', {decided_at}))"
-    )
-
-
-# Two arrays of verdicts hold the same ones when each contains the other and they are as long:
-# every verdict has the same keys, so one contains another only if it equals it. No sort.
-_SAME_REVIEWS = (
-    "coalesce(jsonb_array_length(s.reviews) = jsonb_array_length(t.reviews)"
-    " AND s.reviews @> t.reviews AND t.reviews @> s.reviews,"
-    " s.reviews IS NULL AND t.reviews IS NULL)"
+# Where `data` sits in canonical bytes whose other fields are the columns (see digests._HEAD
+# and _TAIL, which the chain check compared with the bytes): after the actor, and before
+# the closing fields; its closing brace is the first byte of the tail. Times take 27 bytes
+# (`utc_iso`), ids 36.
+_HEAD_TEXT = ('{"actor":{"id":"', '","type":"', '"},"data":')
+_TAIL_TEXT = (
+    '},"decision_id":"',
+    '","event_id":"',
+    '","kind":"',
+    '","occurred_at":"',
+    '","schema_version":',
+    ',"tenant":"',
+    '","trace_id":"',
+    '"}',
 )
+_DATA_START = (
+    f"({1 + sum(map(len, _HEAD_TEXT))} + octet_length(e.actor_id) + octet_length(e.actor_type))"
+)
+_TAIL_LENGTH = (
+    f"({sum(map(len, _TAIL_TEXT)) + 36 + 36 + 27} + octet_length(e.kind)"
+    " + octet_length(e.schema_version::text) + octet_length(e.tenant_id)"
+    " + octet_length(e.trace_id))"
+)
+_DATA = (
+    f"convert_from(substr(e.canonical, {_DATA_START},"
+    f" octet_length(e.canonical) - {_TAIL_LENGTH} - {_DATA_START} + 2), 'UTF8')::jsonb"
+)
+_RANGE = "e.tenant_id = %(tenant)s AND e.decision_id >= %(low)s AND e.decision_id <= %(high)s"
 
+# The decision events of the range of decisions, with what the trail says of each.
+_EVENTS_FROM_COLUMNS = f"""
+    SELECT e.decision_id AS id, e.seq, e.kind, e.actor_id, e.actor_type, e.occurred_at,
+        e.trace_id, CASE WHEN e.kind IN ({_DATA_KINDS}) THEN {_DATA} END AS d,
+        NULL::text AS state, false AS says_state
+    FROM audit_events e
+    WHERE {_RANGE} AND e.kind IN ({_KINDS})
+"""
+_EVENTS_FROM_BYTES = f"""
+    SELECT id, seq, kind, actor_id, actor_type, occurred_at, trace_id, d,
+        d->>'decision_state' AS state, d ? 'decision_state' AS says_state
+    FROM (
+        SELECT e.decision_id AS id, e.seq, j->>'kind' AS kind, j->'actor'->>'id' AS actor_id,
+            j->'actor'->>'type' AS actor_type, (j->>'occurred_at')::timestamptz AS occurred_at,
+            j->>'trace_id' AS trace_id, j->'data' AS d
+        FROM audit_events e
+        -- OFFSET 0: each event parsed once
+        CROSS JOIN LATERAL (SELECT convert_from(e.canonical, 'UTF8')::jsonb AS j OFFSET 0) AS p
+        WHERE {_RANGE}
+        OFFSET 0) AS e
+    WHERE kind IN ({_KINDS})
+"""
+
+
+def _last(values: str, seqs: str, last: str) -> str:
+    """The value of the decision's last event (by seq) among those two arrays hold: the
+    aggregates of a group take its rows together, in the same order (whatever it is)."""
+    return f"{values}[array_position({seqs}, {last})]"
+
+
+# A decision's verdicts are its stored reviews when there are as many of each, every verdict is
+# the stored review of its reviewer (`same_review`, joined event by event: no arrays to build),
+# and no reviewer gave two (the stored ones are one per reviewer). No sort.
+_SAME_REVIEWS = (
+    "(t.verdicts = coalesce(s.reviews, 0) AND t.unmatched = 0 AND (t.verdicts <= 1"
+    " OR (SELECT count(DISTINCT who) FROM unnest(t.reviewers) AS who) = t.verdicts))"
+)
 
 # Each fact, as the stored row says it (left) and as the trail implies it (right), of the same
 # type; the names are those of the columns (and `reviews`, the decision's rows of `reviews`).
-# A JSON null and no value are the same fact.
-_NULL = "'null'::jsonb"
+# A JSON null and no value are the same fact. `t.p` is the data of `decision.proposed`.
 FACTS: dict[str, tuple[str, str]] = {
-    "decision_type": ("s.decision_type", "p->>'decision_type'"),
-    "subject_ref": ("s.subject_ref", "p->>'subject_ref'"),
-    "input_sha256": ("s.input_sha256", "p->>'input_sha256'"),
-    "suggestion": (f"coalesce(s.suggestion, {_NULL})", f"coalesce(p->'suggestion', {_NULL})"),
+    "decision_type": ("s.decision_type", "t.p->>'decision_type'"),
+    "subject_ref": ("s.subject_ref", "t.p->>'subject_ref'"),
+    "input_sha256": ("s.input_sha256", "t.p->>'input_sha256'"),
+    "suggestion": (f"coalesce(s.suggestion, {_NULL})", f"coalesce(t.p->'suggestion', {_NULL})"),
     "proposer_id": ("s.proposer_id", "t.proposer"),
-    "idempotency_key": ("s.idempotency_key", "p->>'idempotency_key'"),
-    "policy_revision": ("s.policy_revision", "p->>'policy_revision'"),
+    "idempotency_key": ("s.idempotency_key", "t.p->>'idempotency_key'"),
+    "policy_revision": ("s.policy_revision", "t.p->>'policy_revision'"),
     "required_approvals": ("s.required_approvals", "t.required"),
     "rejections_to_close": ("s.rejections_to_close", "t.to_close"),
     "deadline": ("s.deadline", "t.deadline"),
     "created_at": ("s.created_at", "t.created_at"),
     "trace_id": ("s.trace_id", "t.trace_id"),
-    "advice_status": ("s.advice_status", "coalesce(p->'advice'->>'status', 'ATTESTED')"),
-    "advice_reason": ("s.advice_reason", "coalesce(p->'advice'->>'reason', '')"),
-    "advice_detail": ("s.advice_detail", "coalesce(p->'advice'->>'detail', '')"),
+    "advice_status": ("s.advice_status", "coalesce(t.p->'advice'->>'status', 'ATTESTED')"),
+    "advice_reason": ("s.advice_reason", "coalesce(t.p->'advice'->>'reason', '')"),
+    "advice_detail": ("s.advice_detail", "coalesce(t.p->'advice'->>'detail', '')"),
     "approvals": ("s.approvals", "t.approvals::int"),
     "rejections": ("s.rejections", "t.rejections::int"),
     "pending_output": (f"coalesce(s.pending_output, {_NULL})", f"coalesce(t.derived, {_NULL})"),
@@ -101,105 +133,137 @@ FACTS: dict[str, tuple[str, str]] = {
         "CASE WHEN t.claim_ended THEN NULL ELSE t.claim_expires_at::timestamptz END",
     ),
 }
+# All the facts compared at once; only a decision where one differs has them compared one by
+# one, to name them.
+_ALL_SAME = (
+    "ROW("
+    + ", ".join(a for a, _ in FACTS.values())
+    + ") IS NOT DISTINCT FROM ROW("
+    + ", ".join(b for _, b in FACTS.values())
+    + f") AND {_SAME_REVIEWS}"
+)
 _DIFFERING = (
     "array_remove(ARRAY["
     + ", ".join(f"CASE WHEN {a} IS DISTINCT FROM {b} THEN '{k}' END" for k, (a, b) in FACTS.items())
     + f", CASE WHEN NOT {_SAME_REVIEWS} THEN 'reviews' END], NULL)"
 )
+_STORED_COLUMNS = ", ".join(f"d.{column}" for column in FACTS)
 
+_REVIEW = "kind = 'review.recorded'"
+_PROPOSED = "kind = 'decision.proposed'"
+_CLAIMED = "kind = 'decision.claimed'"
+_FINALIZED = "kind = 'decision.finalized'"
 
 _FACTS_SQL = f"""
-WITH ev AS (
-    -- what the hashed bytes say, not the columns beside them (which only copy the bytes: a
-    -- copy that differs is the chain check's canonical_mismatch)
-    SELECT e.decision_id AS id, e.seq, said.kind, j->'actor'->>'id' AS actor_id,
-        j->'actor'->>'type' AS actor_type, (j->>'occurred_at')::timestamptz AS occurred_at,
-        j->>'trace_id' AS trace_id, d,
-        CASE WHEN said.kind = 'review.recorded' AND d ? 'eligible_roles' THEN NOT EXISTS (
+WITH said AS (
+    -- what each event says, read once; which aggregates take it, decided once
+    SELECT id, seq, kind, actor_id, actor_type, occurred_at, trace_id, state, says_state,
+        {_PROPOSED} AS proposed, {_REVIEW} AS review, {_CLAIMED} AS claimed,
+        {_FINALIZED} AS finalized,
+        kind IN ('decision.finalized', 'decision.expired') AS closes,
+        kind IN ('decision.released', 'decision.expired') AS unclaims,
+        actor_type <> 'system' AS counted,
+        CASE WHEN {_PROPOSED} THEN d END AS p,
+        CASE WHEN {_REVIEW} THEN d->>'verdict' END AS verdict,
+        CASE WHEN {_REVIEW} THEN d->'amended_output' END AS amended,
+        CASE WHEN {_REVIEW} THEN d->'reviewer_roles' END AS roles,
+        CASE WHEN {_REVIEW} THEN d->>'justification' END AS justification,
+        CASE WHEN {_CLAIMED} THEN d->>'claimed_by' END AS claimed_by,
+        CASE WHEN {_CLAIMED} THEN d->>'claim_expires_at' END AS claim_expires_at,
+        CASE WHEN {_FINALIZED} THEN d->'outcome' END AS outcome,
+        CASE WHEN {_REVIEW} AND d ? 'eligible_roles' THEN NOT EXISTS (
             SELECT 1 FROM jsonb_array_elements_text(d->'eligible_roles') AS role
             WHERE d->'reviewer_roles' ? role) END AS role_refused
-    FROM audit_events e
-    CROSS JOIN LATERAL (SELECT convert_from(e.canonical, 'UTF8')::jsonb AS j OFFSET 0) AS parsed
-    CROSS JOIN LATERAL (SELECT j->>'kind' AS kind, j->'data' AS d) AS said
-    WHERE e.tenant_id = %(tenant)s AND e.decision_id >= %(low)s AND e.decision_id <= %(high)s
-        AND said.kind IN ({_KINDS})
+    FROM (@EVENTS@ OFFSET 0) AS e
+    OFFSET 0
+), ev AS (
+    -- each verdict with the stored review of its reviewer, if any
+    SELECT e.*, e.review AND r.reviewer_id IS NOT NULL
+        AND (r.verdict, r.justification, to_jsonb(r.reviewer_roles),
+            coalesce(r.amended_output, {_NULL}), r.decided_at)
+        IS NOT DISTINCT FROM (e.verdict, e.justification, coalesce(e.roles, {_NULL}),
+            coalesce(e.amended, {_NULL}), e.occurred_at) AS same_review
+    FROM said e
+    LEFT JOIN (SELECT * FROM reviews r WHERE r.tenant_id = %(tenant)s
+            AND r.decision_id >= %(low)s AND r.decision_id <= %(high)s) AS r
+        ON r.decision_id = e.id AND r.reviewer_id = e.actor_id AND e.review
 ), trail AS (
     SELECT id,
-        count(*) FILTER (WHERE {_PROPOSED}) AS proposals,
+        count(*) FILTER (WHERE proposed) AS proposals,
         -- one proposal (more is a problem of its own): any aggregate gives its values
-        (jsonb_agg(d) FILTER (WHERE {_PROPOSED}))->0 AS p,
-        max(actor_id) FILTER (WHERE {_PROPOSED}) AS proposer,
-        max(occurred_at) FILTER (WHERE {_PROPOSED}) AS created_at,
-        max(trace_id) FILTER (WHERE {_PROPOSED}) AS trace_id,
+        (array_agg(p) FILTER (WHERE proposed))[1] AS p,
+        max(actor_id) FILTER (WHERE proposed) AS proposer,
+        max(occurred_at) FILTER (WHERE proposed) AS created_at,
+        max(trace_id) FILTER (WHERE proposed) AS trace_id,
         max(occurred_at) AS updated_at,
-        min(occurred_at) FILTER (WHERE kind IN ('decision.finalized', 'decision.expired'))
-            AS finalized_at,
-        {_last("d->>'decision_state'", "d ? 'decision_state'")} AS state,
-        count(*) FILTER (WHERE {_APPROVAL}) AS approvals,
-        count(*) FILTER (WHERE {_REJECTION}) AS rejections,
-        array_agg(actor_id) FILTER (WHERE {_APPROVAL} AND actor_type <> 'system') AS approved_by,
-        array_agg(actor_id) FILTER (WHERE {_REJECTION} AND actor_type <> 'system')
-            AS rejected_by,
-        count(*) FILTER (WHERE {_REVIEW} AND d->>'verdict' = 'AMEND') AS amendments,
-        {_last_json("d->'amended_output'", f"{_REVIEW} AND d->>'verdict' = 'AMEND'")}
-            AS amendment,
-        {_last_json("d->'outcome'", "kind = 'decision.finalized'")} AS outcome,
-        max(seq) FILTER (WHERE kind = 'decision.finalized') AS outcome_seq,
-        {_last("d->>'claimed_by'", _CLAIMED)} AS claimed_by,
-        {_last("d->>'claim_expires_at'", _CLAIMED)} AS claim_expires_at,
-        max(seq) FILTER (WHERE {_CLAIMED}) AS claim_seq,
-        max(seq) FILTER (WHERE kind IN ('decision.released', 'decision.expired')) AS unclaimed_seq,
-        {
-    _review_json(
-        "actor_id",
-        "d->'reviewer_roles'",
-        "d->>'verdict'",
-        "d->>'justification'",
-        "d->'amended_output'",
-        "occurred_at",
-    )
-}
-            FILTER (WHERE {_REVIEW}) AS reviews,
-        -- in the same order, whatever it is: the aggregates of a group take its rows together
-        array_agg(seq) FILTER (WHERE {_REVIEW}) AS review_seqs,
-        array_agg(actor_id) FILTER (WHERE {_REVIEW}) AS reviewers,
-        array_agg(occurred_at) FILTER (WHERE {_REVIEW}) AS review_times,
+        min(occurred_at) FILTER (WHERE closes) AS finalized_at,
+        array_agg(state) FILTER (WHERE says_state) AS states,
+        array_agg(seq) FILTER (WHERE says_state) AS state_seqs,
+        max(seq) FILTER (WHERE says_state) AS state_seq,
+        count(*) FILTER (WHERE verdict IN ('APPROVE', 'AMEND')) AS approvals,
+        count(*) FILTER (WHERE verdict = 'REJECT') AS rejections,
+        array_agg(actor_id) FILTER (WHERE verdict IN ('APPROVE', 'AMEND') AND counted)
+            AS approved_by,
+        array_agg(actor_id) FILTER (WHERE verdict = 'REJECT' AND counted) AS rejected_by,
+        count(*) FILTER (WHERE verdict = 'AMEND') AS amendments,
+        array_agg(amended) FILTER (WHERE verdict = 'AMEND') AS amendeds,
+        array_agg(seq) FILTER (WHERE verdict = 'AMEND') AS amendment_seqs,
+        max(seq) FILTER (WHERE verdict = 'AMEND') AS amendment_seq,
+        array_agg(outcome) FILTER (WHERE finalized) AS outcomes,
+        array_agg(seq) FILTER (WHERE finalized) AS outcome_seqs,
+        max(seq) FILTER (WHERE finalized) AS outcome_seq,
+        array_agg(claimed_by) FILTER (WHERE claimed) AS claimers,
+        array_agg(claim_expires_at) FILTER (WHERE claimed) AS claim_ends,
+        array_agg(seq) FILTER (WHERE claimed) AS claim_seqs,
+        max(seq) FILTER (WHERE claimed) AS claim_seq,
+        max(seq) FILTER (WHERE unclaims) AS unclaimed_seq,
+        count(*) FILTER (WHERE review) AS verdicts,
+        count(*) FILTER (WHERE review AND NOT same_review) AS unmatched,
+        array_agg(seq) FILTER (WHERE review) AS review_seqs,
+        array_agg(actor_id) FILTER (WHERE review) AS reviewers,
+        array_agg(occurred_at) FILTER (WHERE review) AS review_times,
+        max(seq) FILTER (WHERE review) AS last_review_seq,
+        max(occurred_at) FILTER (WHERE review) AS last_review_at,
         min(seq) FILTER (WHERE role_refused) AS role_refused_seq
     FROM ev
     GROUP BY id
 ), stored_reviews AS (
-    SELECT r.decision_id,
-        {
-    _review_json(
-        "r.reviewer_id",
-        "to_jsonb(r.reviewer_roles)",
-        "r.verdict",
-        "r.justification",
-        "r.amended_output",
-        "r.decided_at",
-    )
-} AS reviews
+    SELECT r.decision_id, count(*) AS reviews
     FROM reviews r
     WHERE r.tenant_id = %(tenant)s AND r.decision_id >= %(low)s AND r.decision_id <= %(high)s
     GROUP BY r.decision_id
 ), stored AS (
-    SELECT d.*, r.reviews
+    SELECT d.id, d.state, {_STORED_COLUMNS}, r.reviews
     FROM decisions d LEFT JOIN stored_reviews r ON r.decision_id = d.id
     WHERE d.tenant_id = %(tenant)s AND d.id >= %(low)s AND d.id <= %(high)s
 ), replayed AS (
-    SELECT t.*, t.p->'advice' AS advice,
+    SELECT t.*,
+        {_last("t.states", "t.state_seqs", "t.state_seq")} AS said_state,
+        {_last("t.outcomes", "t.outcome_seqs", "t.outcome_seq")} AS outcome,
+        {_last("t.claimers", "t.claim_seqs", "t.claim_seq")} AS claimed_by,
+        {_last("t.claim_ends", "t.claim_seqs", "t.claim_seq")} AS claim_expires_at,
         (t.p->>'required_approvals')::int AS required,
         (t.p->>'rejections_to_close')::int AS to_close,
         (t.p->>'deadline')::timestamptz AS deadline,
-        CASE WHEN t.amendments > 0 THEN t.amendment ELSE t.p->'suggestion'->'output' END
-            AS derived,
-        -- a claim ends with a release, an expiry, or a verdict of its holder
-        t.unclaimed_seq > t.claim_seq OR EXISTS (
-            SELECT 1 FROM unnest(t.review_seqs, t.reviewers) AS u(s, who)
-            WHERE s > t.claim_seq AND who = t.claimed_by) AS claim_ended
+        CASE WHEN t.amendments > 0
+            THEN {_last("t.amendeds", "t.amendment_seqs", "t.amendment_seq")}
+            ELSE t.p->'suggestion'->'output' END AS derived
     FROM trail t
+    OFFSET 0
+), ended AS (
+    SELECT t.*,
+        -- a claim ends with a release, an expiry, or a verdict of its holder
+        CASE WHEN t.claim_seq IS NULL OR t.unclaimed_seq > t.claim_seq THEN true
+            -- most often, the holder gave the last verdict
+            WHEN t.last_review_seq > t.claim_seq AND t.claimed_by
+                = {_last("t.reviewers", "t.review_seqs", "t.last_review_seq")} THEN true
+            WHEN t.claimed_by = ANY(t.reviewers) THEN EXISTS (
+                SELECT 1 FROM unnest(t.review_seqs, t.reviewers) AS u(s, who)
+                WHERE s > t.claim_seq AND who = t.claimed_by)
+            ELSE false END AS claim_ended
+    FROM replayed t
 ), compared AS (
-    SELECT t.id, t.state, t.proposals, t.required, t.to_close,
+    SELECT t.id, @STATE@ AS state, t.proposals, t.required, t.to_close,
         -- distinct (a forged trail may name one reviewer twice); most have one or none
         CASE WHEN cardinality(t.approved_by) > 1 THEN (SELECT count(DISTINCT who)
             FROM unnest(t.approved_by) AS who) ELSE coalesce(cardinality(t.approved_by), 0)
@@ -208,15 +272,20 @@ WITH ev AS (
             FROM unnest(t.rejected_by) AS who) ELSE coalesce(cardinality(t.rejected_by), 0)
             END AS rejecters,
         t.role_refused_seq, t.outcome_seq, t.amendments,
-        CASE WHEN s.id IS NOT NULL THEN {_DIFFERING} END AS differing,
-        t.state IN ('APPROVED', 'AMENDED', 'REJECTED', 'EXPIRED') AS final,
-        (SELECT min(s) FROM unnest(t.review_seqs, t.reviewers) AS u(s, who)
-            WHERE who = t.proposer) AS proposer_seq,
-        (SELECT min(s) FROM unnest(t.review_seqs, t.review_times) AS u(s, at)
-            WHERE at >= t.deadline) AS late_seq,
-        t.outcome IS NOT NULL AND t.outcome <> 'null'::jsonb AS has_outcome,
+        CASE WHEN s.id IS NULL OR ({_ALL_SAME}) THEN '{{}}'::text[] ELSE {_DIFFERING} END
+            AS differing,
+        CASE WHEN t.proposer = ANY(t.reviewers) THEN (SELECT min(s)
+            FROM unnest(t.review_seqs, t.reviewers) AS u(s, who) WHERE who = t.proposer)
+            END AS proposer_seq,
+        CASE WHEN t.last_review_at >= t.deadline THEN (SELECT min(s)
+            FROM unnest(t.review_seqs, t.review_times) AS u(s, at) WHERE at >= t.deadline)
+            END AS late_seq,
+        t.outcome IS NOT NULL AND t.outcome <> {_NULL} AS has_outcome,
         coalesce(t.outcome, {_NULL}) = coalesce(t.derived, {_NULL}) AS derived
-    FROM replayed t LEFT JOIN stored s ON s.id = t.id
+    FROM ended t LEFT JOIN stored s ON s.id = t.id
+        -- the trail's states where they are not the stored ones (`TrailStates`)
+        LEFT JOIN unnest(%(ids)s::uuid[], %(states)s::text[]) AS o(id, state) ON o.id = t.id
+    OFFSET 0
 ), judged AS (
     SELECT c.*,
         -- the review policy re-proved from the events (I1); the same rules as
@@ -225,10 +294,12 @@ WITH ev AS (
             CASE WHEN c.proposer_seq IS NOT NULL THEN 'approver_is_proposer' END,
             CASE WHEN c.late_seq IS NOT NULL THEN 'verdict_after_deadline' END,
             CASE WHEN c.role_refused_seq IS NOT NULL THEN 'verdict_role_not_eligible' END,
-            CASE WHEN c.final AND (c.proposals <> 1
-                OR (c.state IN ('APPROVED', 'AMENDED')
-                    AND c.approvers < greatest(coalesce(c.required, 0), 1))
-                OR (c.state = 'REJECTED' AND c.rejecters < greatest(coalesce(c.to_close, 0), 1)))
+            CASE WHEN c.state IN ('APPROVED', 'AMENDED', 'REJECTED', 'EXPIRED')
+                AND (c.proposals <> 1
+                    OR (c.state IN ('APPROVED', 'AMENDED')
+                        AND c.approvers < greatest(coalesce(c.required, 0), 1))
+                    OR (c.state = 'REJECTED'
+                        AND c.rejecters < greatest(coalesce(c.to_close, 0), 1)))
                 THEN 'policy_quorum_not_met' END,
             CASE WHEN c.state = 'EXPIRED' AND c.has_outcome THEN 'expired_with_outcome' END,
             CASE WHEN (c.state IN ('APPROVED', 'AMENDED') AND (c.outcome_seq IS NULL
@@ -243,6 +314,22 @@ SELECT id, differing, violations, state, proposals, required, to_close, approver
 FROM judged
 WHERE differing <> '{{}}' OR violations <> '{{}}'
 """
+# Every event parsed whole; the states are those the events say.
+_FROM_BYTES = _FACTS_SQL.replace("@EVENTS@", _EVENTS_FROM_BYTES).replace("@STATE@", "t.said_state")
+# The columns proved by the chain check, only the data parsed; the states are the stored ones
+# but where the trail's differ (`TrailStates`).
+_FROM_COLUMNS = _FACTS_SQL.replace("@EVENTS@", _EVENTS_FROM_COLUMNS).replace(
+    "@STATE@", "CASE WHEN o.id IS NULL THEN s.state ELSE o.state END"
+)
+
+
+@dataclass(frozen=True)
+class TrailStates:
+    """What the chain check proved of a tenant's events, for the facts check to rely on: that
+    every event's columns say what its bytes say, and the state its trail gives each decision
+    where the stored one is not it (None: no event says one)."""
+
+    differing: dict[uuid.UUID, str | None]
 
 
 @dataclass(frozen=True)
@@ -263,16 +350,27 @@ def _slices(count: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
 
 
 async def _slice_findings(
-    conn: AsyncConnection[Any], tenant_id: str, low: uuid.UUID, high: uuid.UUID
+    conn: AsyncConnection[Any],
+    tenant_id: str,
+    low: uuid.UUID,
+    high: uuid.UUID,
+    proven: TrailStates | None,
 ) -> list[FactsFinding] | None:
-    params = {"tenant": tenant_id, "low": low, "high": high}
+    ids = [] if proven is None else [i for i in proven.differing if low <= i <= high]
+    params = {
+        "tenant": tenant_id,
+        "low": low,
+        "high": high,
+        "ids": ids,
+        "states": [proven.differing[i] for i in ids] if proven is not None else [],
+    }
     try:
         async with conn.transaction(), conn.cursor() as cur:  # a savepoint
             # Compiling this query takes PostgreSQL's JIT seconds, far more than running it;
             # the decisions' events are sorted in memory rather than on disk.
             await cur.execute("SET LOCAL jit = off")
             await cur.execute("SET LOCAL work_mem = '64MB'")
-            await cur.execute(_FACTS_SQL, params)
+            await cur.execute(_FROM_BYTES if proven is None else _FROM_COLUMNS, params)
             rows = await cur.fetchall()
     except psycopg.DataError:  # bytes that are not JSON: the chain check names them
         return None
@@ -287,15 +385,22 @@ async def _slice_findings(
 
 
 async def facts_findings(
-    conns: Sequence[AsyncConnection[Any]], tenant_id: str
+    conns: Sequence[AsyncConnection[Any]], tenant_id: str, proven: TrailStates | None = None
 ) -> tuple[list[FactsFinding], int]:
     """Every decision of a tenant whose stored facts differ from its trail or whose policy
     does not hold, by decision id; and how many slices of decisions could not be checked
-    (events whose bytes are not JSON). Runs on all `conns` at once (one shared snapshot)."""
+    (events whose bytes are not JSON). Runs on all `conns` at once (one shared snapshot).
+
+    Args:
+        conns: connections that share one snapshot.
+        tenant_id: the tenant.
+        proven: what the chain check proved of the same events in the same snapshot, if it
+            found every range whole; None reads everything from the events' bytes.
+    """
     slices = _slices(len(conns))
     results = await asyncio.gather(
         *(
-            _slice_findings(c, tenant_id, low, high)
+            _slice_findings(c, tenant_id, low, high, proven)
             for c, (low, high) in zip(conns, slices, strict=True)
         )
     )

@@ -1,10 +1,15 @@
-"""Where PostgreSQL's time goes when verification checks a range of events.
+"""Where PostgreSQL's time goes when verification checks a range of events, and its facts.
 
 Runs, over one tenant of a generated trail, in ranges of 10,000 events on one connection, the
 query that verification sends (`digests._RANGE_WITH_LEAVES`) and then the bare scan with one
 part of that query added at a time. For each it prints the CPU of the PostgreSQL backend per
 event (read from /proc; the server and this script are not counted) and its share of the whole
 query's. The parts do not add up exactly: their costs overlap (one row read serves them all).
+
+Then the facts check (`verify_facts`) of the same tenant, on one connection (parallel query
+off, as under verification's three connections): both ways of reading the events (from the
+columns the chain check proved, and from the bytes alone), and the first stages of the first
+way on their own, each against the range query.
 
 Example:
     python tests/benchmarks/verify_parts.py --tenant bench-07 \\
@@ -23,7 +28,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from aval.audit_store import digests  # noqa: E402
+from aval.audit_store import digests, verify_facts  # noqa: E402
 from tests.benchmarks.propose_vs_echo import _cpu_seconds  # noqa: E402
 
 RANGE = 10_000
@@ -86,7 +91,52 @@ def main() -> None:
             cost = min(_run(conn, query, args.tenant, bounds) for _ in range(args.runs))
             whole = whole or cost
             print(f"  {name:24s} {cost * 1e6:5.2f} µs/event  {cost / whole:6.1%} of the whole")
+        print(f"facts of {args.tenant}'s decisions, per event of the tenant:")
+        conn.execute("SET jit = off")
+        conn.execute("SET work_mem = '64MB'")
+        conn.execute("SET max_parallel_workers_per_gather = 0")
+        events = bounds[1] - bounds[0] + 1
+        for name, query in _facts_parts().items():
+            cost = min(_run_facts(conn, query, args.tenant, events) for _ in range(args.runs))
+            print(
+                f"  {name:36s} {cost * 1e6:5.2f} µs/event  {cost / whole:6.1%} of the range query"
+            )
         print(f"({time.perf_counter() - started:.0f} s)")
+
+
+_WHOLE_RANGE = {
+    "tenant": "",
+    "low": "00000000-0000-0000-0000-000000000000",
+    "high": "ffffffff-ffff-ffff-ffff-ffffffffffff",
+    "ids": [],
+    "states": [],
+}
+
+
+def _facts_parts() -> dict[str, str]:
+    """The facts queries, and the first stages of the one from the columns (each stage's
+    output read whole, so that nothing is left out of the plan)."""
+    columns = verify_facts._FROM_COLUMNS
+
+    def upto(stage: str, consume: str) -> str:
+        return columns.split(f"), {stage} AS (")[0] + f") SELECT count(*) FROM {consume}"
+
+    said = "said s WHERE s IS NULL"
+    return {
+        "events read, data parsed": upto("ev", said),
+        "+ verdicts joined with stored reviews": upto("trail", "ev s WHERE s IS NULL"),
+        "+ grouped by decision": upto("stored_reviews", "trail s WHERE s IS NULL"),
+        "whole facts check, from the columns": columns,
+        "whole facts check, from the bytes": verify_facts._FROM_BYTES,
+    }
+
+
+def _run_facts(conn: psycopg.Connection, query: str, tenant: str, events: int) -> float:
+    """Backend CPU seconds per event of the tenant for one run of a facts query."""
+    pid = conn.info.backend_pid
+    before = _cpu_seconds(pid)
+    conn.execute(query, _WHOLE_RANGE | {"tenant": tenant}).fetchall()
+    return (_cpu_seconds(pid) - before) / max(events, 1)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ from the events alone, online and offline (I1, I3; issue 12, items 1 and 2)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -17,9 +18,12 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from aval.audit_store import verify, verify_facts
+from aval.audit_store.verify_ranges import RangePass
 from aval.clients import Client
 from aval.v1 import audit_pb2
 from aval.verifier.chain import canonical_json, chain_hash, utc_iso
+from aval.verifier.chain_verifier import ChainVerifier
 from tests.support import ServerProcess, token_of
 
 from .helpers import SUGGESTION, propose_kwargs, run_cli
@@ -288,3 +292,91 @@ def test_the_untouched_trail_verifies_clean_online_and_offline(
         NO_SERVER, None, "audit", "verify", "--offline", str(folder), "--public-key", key
     )
     assert offline.returncode == 0, offline.stdout + offline.stderr
+
+
+# -- the two ways of reading the events agree ---------------------------------------------------
+
+
+async def _facts_both_ways(
+    url: str,
+) -> tuple[
+    tuple[list[verify_facts.FactsFinding], int], tuple[list[verify_facts.FactsFinding], int]
+]:
+    """ville-a's facts findings read from the columns the chain check proved (what verification
+    does when every range was whole) and from the events' bytes alone, in one snapshot."""
+    conn = await psycopg.AsyncConnection.connect(url)
+    async with conn, conn.transaction():
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        await conn.execute("SET search_path = aval")
+        verifier = ChainVerifier("ville-a")
+        ranges = RangePass(verifier, [conn], "ville-a", 1000)
+        stored = await ranges.run(None, 10_000)
+        assert ranges.whole, "the chain check found every range whole"
+        proven = verify.trail_states(stored, verifier.last_state)
+        by_columns = await verify_facts.facts_findings([conn], "ville-a", proven)
+        by_bytes = await verify_facts.facts_findings([conn], "ville-a")
+    assert by_columns[1] == by_bytes[1] == 0
+    return by_columns, by_bytes
+
+
+@pytest.mark.parametrize("column", sorted(EDITS))
+def test_the_facts_read_from_columns_or_bytes_agree_I3(world: World, column: str) -> None:
+    which, edit = EDITS[column]
+    with restored(world.url):
+        with superuser(world.url) as conn:
+            conn.execute(
+                f"UPDATE aval.decisions SET {edit} WHERE tenant_id = 'ville-a' AND id = %s",
+                (world.ids[which],),
+            )
+        by_columns, by_bytes = asyncio.run(_facts_both_ways(world.url))
+        assert by_columns == by_bytes
+        assert [(f.decision_id, f.differing) for f in by_columns[0]] == [
+            (world.ids[which], (column,))
+        ]
+
+
+def test_a_forged_final_approval_is_judged_alike_from_columns_or_bytes_I1(world: World) -> None:
+    decision = world.ids["half"]
+    with restored(world.url):
+        with superuser(world.url) as conn:
+            _forge_final_approval(conn, decision)
+        by_columns, by_bytes = asyncio.run(_facts_both_ways(world.url))
+        assert by_columns == by_bytes
+        assert [(f.decision_id, [kind for kind, _, _ in f.policy]) for f in by_columns[0]] == [
+            (decision, ["policy_quorum_not_met"])
+        ]
+
+
+# Edits of a decision's stored reviews, each on the amended decision (two verdicts).
+REVIEW_EDITS = {
+    "deleted": "DELETE FROM aval.reviews WHERE tenant_id = 'ville-a' AND decision_id = %s"
+    " AND reviewer_id = 'sup-a2'",
+    "added": "INSERT INTO aval.reviews SELECT tenant_id, decision_id, 'sup-a3', reviewer_roles,"
+    " verdict, justification, amended_output, decided_at FROM aval.reviews"
+    " WHERE tenant_id = 'ville-a' AND decision_id = %s AND reviewer_id = 'sup-a2'",
+    "reviewer": "UPDATE aval.reviews SET reviewer_id = 'sup-a3' WHERE tenant_id = 'ville-a'"
+    " AND decision_id = %s AND reviewer_id = 'sup-a2'",
+    "roles": "UPDATE aval.reviews SET reviewer_roles = '{admin}' WHERE tenant_id = 'ville-a'"
+    " AND decision_id = %s AND reviewer_id = 'sup-a2'",
+    "verdict": "UPDATE aval.reviews SET verdict = 'REJECT' WHERE tenant_id = 'ville-a'"
+    " AND decision_id = %s AND reviewer_id = 'sup-a2'",
+    "amended_output": "UPDATE aval.reviews SET amended_output = '{\"accord\": false}'"
+    " WHERE tenant_id = 'ville-a' AND decision_id = %s AND reviewer_id = 'sup-a1'",
+    "decided_at": "UPDATE aval.reviews SET decided_at = decided_at + interval '1 second'"
+    " WHERE tenant_id = 'ville-a' AND decision_id = %s AND reviewer_id = 'sup-a2'",
+}
+
+
+@pytest.mark.parametrize("edit", sorted(REVIEW_EDITS))
+def test_a_stored_review_deleted_added_or_edited_is_named_I3(world: World, edit: str) -> None:
+    decision = world.ids["amended"]
+    with restored(world.url):
+        with superuser(world.url) as conn:
+            changed = conn.execute(REVIEW_EDITS[edit], (decision,))
+            assert changed.rowcount == 1
+        assert _problems(world.verify()) == [
+            ("review_projection_mismatch", decision, "reviews differ from the trail")
+        ]
+        by_columns, by_bytes = asyncio.run(_facts_both_ways(world.url))
+        assert by_columns == by_bytes
+    assert world.verify().ok

@@ -11,13 +11,16 @@ from typing import Any
 
 import pytest
 
-from aval.audit_store import trail, verify_facts
+from aval.audit_store import trail, verify, verify_facts
 from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import Actor, ActorType
+from aval.audit_store.verify_ranges import RangePass
 from aval.verifier.chain import utc_iso
+from aval.verifier.chain_verifier import ChainVerifier
 from aval.verifier.policy_replay import PolicyReplay
 
 from .trail_access import connect
+from .trail_history import insert_decision
 
 APP = Actor("app-a", ActorType.APPLICATION)
 SYSTEM = Actor("aval", ActorType.SYSTEM)
@@ -218,3 +221,67 @@ def test_the_policy_is_re_proved_from_the_events_online_and_offline_I1(
 
     assert online == offline
     assert [kind for kind, _, _ in online.get(str(decision), [])] == expected
+
+
+async def _online_from_columns(url: str, tenant: str) -> dict[str, list[tuple[str, int, str]]]:
+    """The policy as verification judges it when the chain check found every range whole: the
+    events' columns and states as it proved them, only their data parsed."""
+    async with await connect(url) as conn, conn.transaction():
+        verifier = ChainVerifier(tenant)
+        ranges = RangePass(verifier, [conn], tenant, 1000)
+        stored = await ranges.run(None, 10_000)
+        assert ranges.whole
+        proven = verify.trail_states(stored, verifier.last_state)
+        found, unchecked = await verify_facts.facts_findings([conn], tenant, proven)
+    assert unchecked == 0
+    return {f.decision_id: f.policy for f in found}
+
+
+@pytest.mark.parametrize("life", sorted(LIVES))
+def test_the_policy_is_re_proved_alike_from_the_proven_columns_I1(
+    database_url: str, life: str
+) -> None:
+    events, expected = LIVES[life]
+    tenant, decision = f"policy-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+    asyncio.run(_write(database_url, tenant, decision, events))
+
+    online = asyncio.run(_online_from_columns(database_url, tenant))
+
+    assert online == asyncio.run(_offline(database_url, tenant))
+    assert [kind for kind, _, _ in online.get(str(decision), [])] == expected
+
+
+def test_one_reviewer_twice_in_the_trail_is_not_two_stored_reviews_I3(database_url: str) -> None:
+    """Two identical verdicts of one reviewer in the trail; the stored reviews hold that one
+    and another reviewer's: as many, each verdict stored, and still not the same reviews."""
+    tenant, decision = f"policy-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+    twice = [_proposed(), _verdict(S1), _verdict(S1, after=timedelta(0))]
+    asyncio.run(_write(database_url, tenant, decision, twice))
+
+    async def store() -> None:
+        async with await connect(database_url) as conn:
+            await insert_decision(conn, tenant, decision, 3)
+            for who in ("sup-1", "sup-2"):
+                await conn.execute(
+                    "INSERT INTO reviews (tenant_id, decision_id, reviewer_id, reviewer_roles,"
+                    " verdict, justification, amended_output, decided_at)"
+                    " VALUES (%s, %s, %s, '{supervisor}', 'APPROVE', '', NULL, %s)",
+                    (tenant, decision, who, START + timedelta(minutes=1)),
+                )
+
+    asyncio.run(store())
+
+    async def both() -> tuple[list[verify_facts.FactsFinding], list[verify_facts.FactsFinding]]:
+        async with await connect(database_url) as conn, conn.transaction():
+            verifier = ChainVerifier(tenant)
+            ranges = RangePass(verifier, [conn], tenant, 1000)
+            stored = await ranges.run(None, 10_000)
+            proven = verify.trail_states(stored, verifier.last_state)
+            by_columns, _ = await verify_facts.facts_findings([conn], tenant, proven)
+            by_bytes, _ = await verify_facts.facts_findings([conn], tenant)
+        return by_columns, by_bytes
+
+    by_columns, by_bytes = asyncio.run(both())
+    assert by_columns == by_bytes
+    assert [f.decision_id for f in by_columns] == [str(decision)]
+    assert "reviews" in by_columns[0].differing
