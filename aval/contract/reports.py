@@ -13,6 +13,8 @@ def verification_report(report: Report) -> audit_pb2.VerifyChainResponse:
         events_checked=report.events_checked,
         decisions_checked=report.decisions_checked,
         checkpoints_checked=report.checkpoints_checked,
+        unsigned_events=report.unsigned_events,
+        signed_events=report.signed_events,
         head_hash=report.head_hash.hex(),
         problems=[
             audit_pb2.VerificationProblem(

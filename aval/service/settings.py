@@ -60,7 +60,8 @@ class Settings(BaseSettings):
     # elsewhere); <data_dir>/witness/checkpoints.jsonl when unset.
     witness_file: Path | None = None
     # Seconds between automatic checkpoints of the tenants with new events; 0 disables them.
-    checkpoint_interval_seconds: float = Field(default=300.0, ge=0)
+    # Short, so that what the service writes is signed within seconds (docs/signing.md).
+    checkpoint_interval_seconds: float = Field(default=2.0, ge=0)
     # The operator's AI egress file: per tenant, the secrets its AI systems may use (a name
     # -> an environment variable) and the endpoints they may reach (service/egress_file.py).
     # Without one, no AI system may reach any endpoint nor use any secret.

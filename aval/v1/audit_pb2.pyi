@@ -775,8 +775,11 @@ class VerifyChainRequest(_message.Message):
 
     TENANT_FIELD_NUMBER: _builtins.int
     SINCE_FIELD_NUMBER: _builtins.int
+    STRICT_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """The caller's tenant when empty."""
+    strict: _builtins.bool
+    """Fail (problem "unsigned_events") when some events are covered by no signed checkpoint yet."""
     @_builtins.property
     def since(self) -> _timestamp_pb2.Timestamp:
         """Report problems only for events at or after this time (the whole chain is still read,
@@ -788,10 +791,11 @@ class VerifyChainRequest(_message.Message):
         *,
         tenant: _builtins.str = ...,
         since: _timestamp_pb2.Timestamp | None = ...,
+        strict: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "strict", b"strict", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -842,6 +846,8 @@ class VerifyChainResponse(_message.Message):
     PROBLEMS_FIELD_NUMBER: _builtins.int
     HEAD_HASH_FIELD_NUMBER: _builtins.int
     CHECKPOINTS_CHECKED_FIELD_NUMBER: _builtins.int
+    UNSIGNED_EVENTS_FIELD_NUMBER: _builtins.int
+    SIGNED_EVENTS_FIELD_NUMBER: _builtins.int
     ok: _builtins.bool
     events_checked: _builtins.int
     decisions_checked: _builtins.int
@@ -849,6 +855,12 @@ class VerifyChainResponse(_message.Message):
     """Hex hash of the last event checked."""
     checkpoints_checked: _builtins.int
     """Signed checkpoints checked (signature, and root against the current events)."""
+    unsigned_events: _builtins.int
+    """Events that no signed checkpoint covers yet: those after the largest checkpoint whose
+    signature verifies (all of them when there is none, or no key to check it with).
+    """
+    signed_events: _builtins.int
+    """Events the largest checkpoint whose signature verifies covers (1..signed_events)."""
     @_builtins.property
     def problems(self) -> _containers.RepeatedCompositeFieldContainer[Global___VerificationProblem]: ...
     def __init__(
@@ -860,10 +872,12 @@ class VerifyChainResponse(_message.Message):
         problems: _abc.Iterable[Global___VerificationProblem] | None = ...,
         head_hash: _builtins.str = ...,
         checkpoints_checked: _builtins.int = ...,
+        unsigned_events: _builtins.int = ...,
+        signed_events: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoints_checked", b"checkpoints_checked", "decisions_checked", b"decisions_checked", "events_checked", b"events_checked", "head_hash", b"head_hash", "ok", b"ok", "problems", b"problems"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoints_checked", b"checkpoints_checked", "decisions_checked", b"decisions_checked", "events_checked", b"events_checked", "head_hash", b"head_hash", "ok", b"ok", "problems", b"problems", "signed_events", b"signed_events", "unsigned_events", b"unsigned_events"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -875,8 +889,11 @@ class VerifyTrailRequest(_message.Message):
 
     TENANT_FIELD_NUMBER: _builtins.int
     SINCE_FIELD_NUMBER: _builtins.int
+    STRICT_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """The caller's tenant when empty."""
+    strict: _builtins.bool
+    """As in VerifyChainRequest."""
     @_builtins.property
     def since(self) -> _timestamp_pb2.Timestamp:
         """As in VerifyChainRequest."""
@@ -886,10 +903,11 @@ class VerifyTrailRequest(_message.Message):
         *,
         tenant: _builtins.str = ...,
         since: _timestamp_pb2.Timestamp | None = ...,
+        strict: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "strict", b"strict", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

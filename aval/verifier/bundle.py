@@ -119,6 +119,7 @@ def verify_bundle(
     signature_ok: Callable[[bytes, bytes, bytes], bool],
     parse_note: NoteParser,
     on_progress: Callable[[int], None] | None = None,
+    strict: bool = False,
 ) -> list[Report]:
     """Verifies every tenant of a bundle: chain, checkpoints against the public key, and the
     review policy of every decision re-proved from its events (`policy_replay`).
@@ -131,6 +132,8 @@ def verify_bundle(
         signature_ok: `(public_key, note, signature) -> bool`.
         parse_note: Reads a signed note's fields.
         on_progress: Called with the number of events read, every 10,000 events.
+        strict: Events that no verified signature covers are a problem (`unsigned_events`);
+            each report counts them either way.
 
     Returns:
         One report per tenant found in the bundle.
@@ -177,6 +180,8 @@ def verify_bundle(
             parse_note=parse_note,
         )
         verifier.finish_checkpoints()
+        if strict:
+            verifier.report.require_signed(tenant)
         replay = replays.get(tenant)
         for decision, violations in replay.violations().items() if replay else ():
             verifier.check_facts(decision, (), violations)

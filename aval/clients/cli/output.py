@@ -336,6 +336,15 @@ class Printer:
                     head=response.head_hash or _NOTHING,
                 )
             )
+        if response.unsigned_events:
+            self._line(
+                self._t(
+                    "unsigned_events",
+                    count=response.unsigned_events,
+                    first=response.signed_events + 1,
+                    signed=response.signed_events,
+                )
+            )
         for problem in response.problems:
             self._line(
                 self._t(

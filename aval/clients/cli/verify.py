@@ -32,6 +32,12 @@ def add_options(verify: argparse.ArgumentParser, t: Messages) -> None:
     verify.add_argument("--since", metavar="DATE", help=t("help.verify_since"))
     verify.add_argument("--offline", metavar="BUNDLE", type=Path, help=t("help.offline"))
     verify.add_argument("--public-key", metavar="KEY", help=t("help.public_key"))
+    verify.add_argument(
+        "--strict",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=t("help.verify_strict"),
+    )
 
 
 class _ProgressBar:
@@ -61,7 +67,9 @@ def verify_online(
     bar = _ProgressBar(t, enabled=not args.json)
     report = audit_pb2.VerifyChainResponse()
     try:
-        for update in client.verify_trail(tenant=args.tenant, since=parse_since(args.since)):
+        for update in client.verify_trail(
+            tenant=args.tenant, since=parse_since(args.since), strict=bool(args.strict)
+        ):
             if update.HasField("progress"):
                 bar.update(update.progress.events_checked, update.progress.events_total)
             else:
@@ -94,6 +102,8 @@ def verify_offline(
         reports = verify_bundle(
             args.offline,
             public_key=key,
+            # With a trusted key, events no signature covers fail unless --no-strict.
+            strict=args.strict if args.strict is not None else key is not None,
             signature_ok=verify_signature,
             parse_note=parse_note,
             on_progress=lambda read: bar.update(read, 0),

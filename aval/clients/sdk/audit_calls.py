@@ -193,13 +193,14 @@ def get_stats(
 
 
 def verify_chain(
-    *, tenant: str = "", since: datetime | None = None
+    *, tenant: str = "", since: datetime | None = None, strict: bool = False
 ) -> UnaryCall[audit_pb2.VerifyChainResponse]:
     """Verifies a tenant's trail: chain, signed checkpoints, and decisions against their events.
 
     Args:
         tenant: The caller's tenant when empty.
         since: Report problems only for events from this time on (all are still read).
+        strict: Fail when some events are covered by no signed checkpoint yet.
 
     Returns:
         Whether the trail is intact, what was checked and every problem found.
@@ -207,7 +208,7 @@ def verify_chain(
     Raises:
         AvalError: The gateway refused the call.
     """
-    request = audit_pb2.VerifyChainRequest(tenant=tenant)
+    request = audit_pb2.VerifyChainRequest(tenant=tenant, strict=strict)
     if since is not None:
         request.since.FromDatetime(since)
     return UnaryCall("audit", "VerifyChain", request, _whole)
@@ -272,10 +273,10 @@ def prove_consistency(
 
 
 def verify_trail_request(
-    *, tenant: str = "", since: datetime | None = None
+    *, tenant: str = "", since: datetime | None = None, strict: bool = False
 ) -> audit_pb2.VerifyTrailRequest:
     """Builds the request of ``VerifyTrail`` (a stream of progress, then the report)."""
-    request = audit_pb2.VerifyTrailRequest(tenant=tenant)
+    request = audit_pb2.VerifyTrailRequest(tenant=tenant, strict=strict)
     if since is not None:
         request.since.FromDatetime(since)
     return request

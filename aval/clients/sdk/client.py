@@ -189,13 +189,19 @@ class Client(_journal_calls.JournalStreams):
                 yield response.decision
 
     def verify_trail(
-        self, *, tenant: str = "", since: datetime | None = None, timeout: float | None = None
+        self,
+        *,
+        tenant: str = "",
+        since: datetime | None = None,
+        strict: bool = False,
+        timeout: float | None = None,
     ) -> Generator[audit_pb2.VerifyTrailResponse, None, None]:
         """Verifies a tenant's trail, yielding progress while it runs and the report last.
 
         Args:
             tenant: The caller's tenant when empty.
             since: Report problems only for events from this time on.
+            strict: Fail when some events are covered by no signed checkpoint yet.
             timeout: Deadline in seconds of the whole verification; none when ``None``.
 
         Yields:
@@ -204,7 +210,7 @@ class Client(_journal_calls.JournalStreams):
         Raises:
             AvalError: The gateway refused the call or the stream broke.
         """
-        request = _audit_calls.verify_trail_request(tenant=tenant, since=since)
+        request = _audit_calls.verify_trail_request(tenant=tenant, since=since, strict=strict)
         stream = self._start_stream("audit", "VerifyTrail", request, timeout)
         with translated_errors(stream):
             yield from stream
@@ -392,11 +398,11 @@ class AsyncClient(_journal_calls.AsyncJournalStreams):
                 yield change
 
     async def verify_trail(
-        self, *, tenant: str = "", since: datetime | None = None
+        self, *, tenant: str = "", since: datetime | None = None, strict: bool = False
     ) -> AsyncGenerator[audit_pb2.VerifyTrailResponse, None]:
         """Verifies a tenant's trail, yielding progress then the report; see
         :meth:`Client.verify_trail`."""
-        request = _audit_calls.verify_trail_request(tenant=tenant, since=since)
+        request = _audit_calls.verify_trail_request(tenant=tenant, since=since, strict=strict)
         stream = self._start_stream("audit", "VerifyTrail", request, None)
         with translated_errors(stream):
             async for update in stream:

@@ -83,3 +83,4 @@ class ProveConsistencyIn(Request):
 class VerifyIn(Request):
     tenant: str = ""
     since: datetime | None = None
+    strict: bool = False
