@@ -8,6 +8,7 @@ when the service appends after it, and verification names it online and offline.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -106,6 +107,12 @@ def _forge_tail(url: str, count: int = 1) -> int:
         conn.execute(
             "UPDATE aval.chain_heads SET seq = %s, hash = %s WHERE tenant_id = 'ville-a'",
             (seq, bytes.fromhex(previous)),
+        )
+        # A seal too: without the service's key, its MAC cannot be right.
+        conn.execute(
+            "INSERT INTO aval.trail_seals (tenant_id, first_seq, last_seq, prev_hash, last_hash,"
+            " key_id, mac) VALUES ('ville-a', %s, %s, %s, %s, 'forged', %s)",
+            (first, seq, bytes(head), bytes.fromhex(previous), os.urandom(32)),
         )
     return first
 
