@@ -57,9 +57,10 @@ def _signed_size(server: ServerProcess) -> int:
     return found[-1].tree_size if found else 0
 
 
-def _forge_tail(url: str, count: int = 1) -> int:
+def _forge_tail(url: str, count: int = 1, *, seal: bool = True) -> int:
     """Appends `count` well-chained events to ville-a as a superuser, moving the chain head, as
-    append_audit_events would; returns the first forged seq."""
+    append_audit_events would, and (with `seal`) a seal of them; returns the first forged
+    seq."""
     with psycopg.connect(url) as conn:
         row: Any = conn.execute(
             "SELECT seq, hash FROM aval.chain_heads WHERE tenant_id = 'ville-a' FOR UPDATE"
@@ -108,6 +109,8 @@ def _forge_tail(url: str, count: int = 1) -> int:
             "UPDATE aval.chain_heads SET seq = %s, hash = %s WHERE tenant_id = 'ville-a'",
             (seq, bytes.fromhex(previous)),
         )
+        if not seal:
+            return first
         # A seal too: without the service's key, its MAC cannot be right.
         conn.execute(
             "INSERT INTO aval.trail_seals (tenant_id, first_seq, last_seq, prev_hash, last_hash,"
@@ -280,3 +283,42 @@ def test_dropped_checkpoints_are_named(manual: tuple[ServerProcess, str]) -> Non
     assert cli.returncode == 1 and f"checkpoint_missing — tenant ville-a, event #{sizes[1]}" in (
         cli.stdout
     )
+
+
+def test_events_written_before_seals_are_adopted_once(
+    new_database: Callable[..., str], tmp_path: Path
+) -> None:
+    """An upgrade (or a key added later): the events no seal covers are adopted on the first
+    start with a key, logged, and signed; a tail forged after that is never adopted."""
+    url = new_database()
+    config = tmp_path / "config"
+    keyless = ServerProcess.start(url, config, name="keyless", signing_key=False)
+    try:
+        with _client(keyless, "app-a") as app:
+            app.propose(**propose_kwargs("voirie.signalement"))
+    finally:
+        assert keyless.stop() == 0, keyless.log_path.read_text()
+    before = _head(url)[0]
+    every = {"AVAL_CHECKPOINT_INTERVAL_SECONDS": "0.3"}
+
+    keyed = ServerProcess.start(url, config, name="keyed", extra_env=every)
+    try:
+        wait_until(lambda: _signed_size(keyed) == before, 20, "the adopted events are signed")
+        assert f"adopting events 1 to {before} of tenant ville-a" in keyed.log_path.read_text()
+        with _client(keyed, "app-a") as app:
+            app.propose(**propose_kwargs("voirie.signalement"))
+        after = _head(url)[0]
+        wait_until(lambda: _signed_size(keyed) == after, 20, "the sealed events are signed")
+        assert _verify(keyed, strict=True).ok
+    finally:
+        assert keyed.stop() == 0, keyed.log_path.read_text()
+
+    forged = _forge_tail(url, seal=False)
+    again = ServerProcess.start(url, config, name="again", extra_env=every)
+    try:
+        time.sleep(1.5)
+        assert _signed_size(again) == after, "a restart adopted the forgery"
+        assert "adopting" not in again.log_path.read_text()
+        assert _kinds(_verify(again)) == [("unsealed_events", forged)]
+    finally:
+        assert again.stop() == 0, again.log_path.read_text()
