@@ -132,6 +132,13 @@ class Store:
             yield conn
 
     @contextlib.asynccontextmanager
+    async def pipelined_transaction(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A `transaction` in pipeline mode: BEGIN goes with the first statement, and the
+        statements after the last result is read go with the COMMIT, one round trip each."""
+        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+            yield conn
+
+    @contextlib.asynccontextmanager
     async def single_statement(self) -> AsyncIterator[AsyncConnection[Any]]:
         """A connection in autocommit mode: each statement is its own transaction, committed
         when it returns."""

@@ -110,7 +110,7 @@ class ProposalWriter:
             return set()
         rows = [(p.decision, p.events, p.calls) for p in batch]
         if self._store.sealer is not None:  # the seals go in the same transaction
-            async with self._store.transaction() as conn:
+            async with self._store.pipelined_transaction() as conn:
                 return await decisions.record_proposals(conn, rows)
         async with self._store.single_statement() as conn:
             return await decisions.record_proposals(conn, rows)
