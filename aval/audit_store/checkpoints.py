@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -247,7 +248,7 @@ async def advance(
                 tenant_id, base.tree_size, "the stored frontier does not match its tree size"
             )
         head = base.head_hash
-    good = (frontier.size, head, frontier.to_bytes())
+    good = frontier.size  # the last boundary reached with the right hash
     last = limit if limit is not None else 2**63 - 1
     while frontier.size < last:
         # PostgreSQL hashes the bytes (the leaf, and the chain hash compared with the stored
@@ -271,18 +272,15 @@ async def advance(
             frontier.append(bytes(leaf))
             head = hash_
             if boundaries is not None and seq in boundaries:
-                if boundaries[seq] != hash_:
-                    return _advanced(*good, not_as_sealed=good[0] + 1)
-                good = (seq, hash_, frontier.to_bytes())
+                if boundaries[seq] != hash_:  # rare: read again, up to the last good one
+                    found = await advance(conn, tenant_id, batch=batch, limit=good)
+                    return dataclasses.replace(found, not_as_sealed=good + 1)
+                good = seq
         if len(rows) < batch:
             break
-    if boundaries is not None:
-        return _advanced(*good)
+    if boundaries is not None and good < frontier.size:
+        return await advance(conn, tenant_id, batch=batch, limit=good)
     return Advance(frontier.size, frontier.root(), head, frontier.to_bytes())
-
-
-def _advanced(size: int, head: bytes, frontier: bytes, not_as_sealed: int = 0) -> Advance:
-    return Advance(size, merkle.Frontier.from_bytes(frontier).root(), head, frontier, not_as_sealed)
 
 
 async def tenants_to_checkpoint(conn: AsyncConnection[Any]) -> list[str]:

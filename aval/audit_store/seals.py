@@ -144,12 +144,12 @@ async def store_seals(
         )
         for r in ranges
     ]
-    async with conn.cursor() as cur:
-        await cur.executemany(
-            "INSERT INTO trail_seals (tenant_id, first_seq, last_seq, prev_hash, last_hash,"
-            " key_id, mac) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            rows,
-        )
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    await conn.execute(
+        "INSERT INTO trail_seals (tenant_id, first_seq, last_seq, prev_hash, last_hash, key_id,"
+        f" mac) VALUES {values}",
+        [value for row in rows for value in row],
+    )
 
 
 @dataclass(frozen=True)

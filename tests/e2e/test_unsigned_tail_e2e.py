@@ -18,7 +18,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from aval.audit_store import seals
 from aval.clients import Client
+from aval.clients.sdk.errors import AvalError
 from aval.v1 import audit_pb2
 from tests.support import ServerProcess, token_of
 
@@ -322,3 +324,74 @@ def test_events_written_before_seals_are_adopted_once(
         assert _kinds(_verify(again)) == [("unsealed_events", forged)]
     finally:
         assert again.stop() == 0, again.log_path.read_text()
+
+
+def test_what_the_database_changes_while_appending_is_never_sealed(
+    manual: tuple[ServerProcess, str],
+) -> None:
+    """A superuser replaces the append function with one that alters the bytes it stores: the
+    service recomputes the chain of what it sent, refuses to seal, and nothing is written."""
+    server, url = manual
+    with _client(server, "app-a") as app:
+        app.propose(**propose_kwargs("voirie.signalement"))
+    before = _head(url)
+    migration = Path(seals.__file__).parent / "migrations" / "0022_trail_seals.sql"
+    text = migration.read_text()
+    function = text[text.index("CREATE FUNCTION append_audit_events") :]
+    function = function[: function.index("$$;") + 3].replace("CREATE", "CREATE OR REPLACE", 1)
+    loop = "    FOREACH v_bytes IN ARRAY p_events LOOP\n"
+    altered = function.replace(
+        loop,
+        loop + "        v_bytes := convert_to(replace(convert_from(v_bytes, 'UTF8'),"
+        " 'usager:', 'forged:'), 'UTF8');\n",
+    )
+    assert altered != function
+    with psycopg.connect(url) as conn:
+        conn.execute("SET search_path = aval")
+        conn.execute(altered.encode())
+    try:
+        with _client(server, "app-a") as app, pytest.raises(AvalError):
+            app.propose(**propose_kwargs("voirie.signalement"))
+        assert _head(url) == before, "events the service did not send were committed"
+        assert "not sealed" in server.log_path.read_text()
+    finally:
+        with psycopg.connect(url) as conn:
+            conn.execute("SET search_path = aval")
+            conn.execute(function.encode())
+    with _client(server, "app-a") as app, _client(server, "insp-a") as inspector:
+        app.propose(**propose_kwargs("voirie.signalement"))
+        assert inspector.create_checkpoint().tree_size == _head(url)[0]
+    assert _verify(server, strict=True).ok
+
+
+def test_a_sealed_event_rewritten_before_it_is_signed_is_never_signed(
+    manual: tuple[ServerProcess, str],
+) -> None:
+    server, url = manual
+    with _client(server, "app-a") as app, _client(server, "insp-a") as inspector:
+        app.propose(**propose_kwargs("voirie.signalement"))
+        signed = inspector.create_checkpoint().tree_size
+        app.propose(**propose_kwargs("voirie.signalement"))
+    last, _ = _head(url)
+    assert last == signed + 1
+    # The superuser rewrites the newest event, its hash and the chain head, all consistent.
+    with psycopg.connect(url) as conn:
+        conn.execute("ALTER TABLE aval.audit_events DISABLE TRIGGER USER")
+        row: Any = conn.execute(
+            "SELECT canonical, prev_hash FROM aval.audit_events"
+            " WHERE tenant_id = 'ville-a' AND seq = %s",
+            (last,),
+        ).fetchone()
+        canonical = bytes(row[0]).replace(b'"usager:', b'"forged:', 1)
+        digest = bytes.fromhex(chain_hash(bytes(row[1]).hex(), last, canonical))
+        conn.execute(
+            "UPDATE aval.audit_events SET canonical = %s, hash = %s"
+            " WHERE tenant_id = 'ville-a' AND seq = %s",
+            (canonical, digest, last),
+        )
+        conn.execute("UPDATE aval.chain_heads SET hash = %s WHERE tenant_id = 'ville-a'", (digest,))
+        conn.execute("ALTER TABLE aval.audit_events ENABLE TRIGGER USER")
+    with _client(server, "insp-a") as inspector:
+        assert inspector.create_checkpoint().tree_size == signed
+    assert ("unsealed_events", last) in _kinds(_verify(server))
+    assert f"event {last} is covered by no seal" in server.log_path.read_text()
