@@ -251,6 +251,9 @@ class ServerProcess:
             "AVAL_EXPIRY_INTERVAL_SECONDS": "0.2",
             "AVAL_SHUTDOWN_GRACE_SECONDS": "2",
             "OTEL_TRACES_EXPORTER": "none",
+            # No periodic checkpoints unless the test asks (as with the old 300 s default):
+            # tests count the checkpoints they make.
+            "AVAL_CHECKPOINT_INTERVAL_SECONDS": "0",
             **(extra_env or {}),
         }
         # The tests' checkpoint signing key, unless the test wants none (extra_env still wins).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,7 +12,7 @@ from psycopg import AsyncConnection
 
 from aval.audit_store import fetch
 from aval.verifier import merkle
-from aval.verifier.chain import GENESIS_HASH, chain_hash
+from aval.verifier.chain import GENESIS_HASH
 from aval.verifier.signed_note import Note, SignatureLine
 
 _COLUMNS = (
@@ -201,6 +203,47 @@ async def insert(conn: AsyncConnection[Any], record: CheckpointRecord) -> bool:
 async def compute(
     conn: AsyncConnection[Any], tenant_id: str, *, batch: int = _BATCH
 ) -> tuple[int, bytes, bytes, bytes]:
+    """Works out what the next checkpoint of a tenant covers, incrementally (`advance` over
+    every event).
+
+    Returns:
+        (tree_size, root_hash, head_hash, frontier bytes), as `Advance` holds them.
+
+    Raises:
+        TrailInconsistent: The events after the latest checkpoint do not continue its chain.
+    """
+    found = await advance(conn, tenant_id, batch=batch)
+    return found.size, found.root, found.head, found.frontier
+
+
+@dataclass(frozen=True)
+class Advance:
+    """What the next checkpoint of a tenant may cover.
+
+    Attributes:
+        size: The number of events.
+        root: The RFC 9162 root over their canonical bytes.
+        head: The chain hash of the last one (32 zero bytes when there is none).
+        frontier: The serialised frontier to store with the checkpoint.
+        not_as_sealed: The first event of a sealed range whose events do not hash to what its
+            seal says (0: none); nothing from it on is covered.
+    """
+
+    size: int
+    root: bytes
+    head: bytes
+    frontier: bytes
+    not_as_sealed: int = 0
+
+
+async def advance(
+    conn: AsyncConnection[Any],
+    tenant_id: str,
+    *,
+    batch: int = _BATCH,
+    limit: int | None = None,
+    boundaries: Mapping[int, bytes] | None = None,
+) -> Advance:
     """Works out what the next checkpoint of a tenant covers, incrementally.
 
     Starts from the latest checkpoint's stored frontier and reads only the events after it, in
@@ -216,11 +259,12 @@ async def compute(
         conn: A connection in a REPEATABLE READ transaction (`Store.snapshot()`).
         tenant_id: The tenant.
         batch: Events read per query.
+        limit: Read no event after this sequence number (None: every event).
+        boundaries: seq -> the chain hash that event must have (`seals.plan`); when given, the
+            result ends at the last boundary reached with the right hash.
 
     Returns:
-        (tree_size, root_hash, head_hash, frontier bytes): the number of events, the RFC 9162
-        root over their canonical bytes, the chain hash of the last one (32 zero bytes when
-        there is none), and the serialised frontier to store with the checkpoint.
+        What the next checkpoint covers.
 
     Raises:
         TrailInconsistent: The events after the latest checkpoint do not continue its chain.
@@ -240,27 +284,39 @@ async def compute(
                 tenant_id, base.tree_size, "the stored frontier does not match its tree size"
             )
         head = base.head_hash
-    while True:
+    good = frontier.size  # the last boundary reached with the right hash
+    last = limit if limit is not None else 2**63 - 1
+    while frontier.size < last:
+        # PostgreSQL hashes the bytes (the leaf, and the chain hash compared with the stored
+        # one): only 65 bytes and a flag per event cross the wire.
         cur = await conn.execute(
-            "SELECT seq, canonical, prev_hash, hash FROM audit_events"
-            " WHERE tenant_id = %s AND seq > %s ORDER BY seq LIMIT %s",
-            (tenant_id, frontier.size, batch),
+            "SELECT seq, sha256('\\x00'::bytea || canonical), prev_hash, hash,"
+            " sha256(prev_hash || int8send(seq) || canonical) = hash FROM audit_events"
+            " WHERE tenant_id = %s AND seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
+            (tenant_id, frontier.size, last, batch),
         )
         rows = await cur.fetchall()
-        for seq, canonical_col, prev_col, hash_col in rows:
-            canonical, prev_hash, hash_ = bytes(canonical_col), bytes(prev_col), bytes(hash_col)
+        for seq, leaf, prev_col, hash_col, hashes_right in rows:
+            prev_hash, hash_ = bytes(prev_col), bytes(hash_col)
             expected = frontier.size + 1
             if seq != expected:
                 raise TrailInconsistent(tenant_id, expected, f"the next event is seq {seq}")
             if prev_hash != head:
                 raise TrailInconsistent(tenant_id, seq, "prev_hash breaks the chain")
-            if chain_hash(prev_hash, seq, canonical) != hash_:
+            if not hashes_right:
                 raise TrailInconsistent(tenant_id, seq, "the hash does not match the bytes")
-            frontier.append(merkle.leaf_hash(canonical))
+            frontier.append(bytes(leaf))
             head = hash_
+            if boundaries is not None and seq in boundaries:
+                if boundaries[seq] != hash_:  # rare: read again, up to the last good one
+                    found = await advance(conn, tenant_id, batch=batch, limit=good)
+                    return dataclasses.replace(found, not_as_sealed=good + 1)
+                good = seq
         if len(rows) < batch:
             break
-    return frontier.size, frontier.root(), head, frontier.to_bytes()
+    if boundaries is not None and good < frontier.size:
+        return await advance(conn, tenant_id, batch=batch, limit=good)
+    return Advance(frontier.size, frontier.root(), head, frontier.to_bytes())
 
 
 async def tenants_to_checkpoint(conn: AsyncConnection[Any]) -> list[str]:

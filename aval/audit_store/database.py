@@ -14,9 +14,11 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from aval.audit_store import seals
 from aval.audit_store.decisions import NOTIFY_CHANNEL
 from aval.audit_store.errors import DatabaseUnavailable, ExportsBusy
 from aval.audit_store.migrate import SCHEMA, SERVICE_ROLE
+from aval.audit_store.seals import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +38,23 @@ async def _configure_autocommit(conn: AsyncConnection[Any]) -> None:
 
 
 class Store:
-    """PostgreSQL through an async pool; the only state of the service."""
+    """PostgreSQL through an async pool; the only state of the service.
+
+    Attributes:
+        sealer: The key that seals what the service appends (`seals`), set when the deployment
+            has a signing key; None: nothing is sealed.
+    """
 
     def __init__(
         self, url: str, *, min_size: int = 2, max_size: int = 10, export_size: int = 4
     ) -> None:
         self.url = url
+        self.sealer: Sealer | None = None
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
-            configure=_configure,
+            configure=self._configure,
             open=False,
             name="aval",
         )
@@ -55,7 +63,7 @@ class Store:
             url,
             min_size=1,
             max_size=4,
-            configure=_configure_autocommit,
+            configure=self._configure_autocommit,
             open=False,
             name="aval-autocommit",
         )
@@ -70,6 +78,14 @@ class Store:
             name="aval-export",
         )
         self._exports = 0
+
+    async def _configure(self, conn: AsyncConnection[Any]) -> None:
+        await _configure(conn)
+        seals.attach(conn, self)
+
+    async def _configure_autocommit(self, conn: AsyncConnection[Any]) -> None:
+        await _configure_autocommit(conn)
+        seals.attach(conn, self)
 
     async def open(self, *, wait_seconds: float = 30.0) -> None:
         """Opens the pools and waits for their first connections.
@@ -113,6 +129,13 @@ class Store:
         acknowledges durable state (I7).
         """
         async with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def pipelined_transaction(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A `transaction` in pipeline mode: BEGIN goes with the first statement, and the
+        statements after the last result is read go with the COMMIT, one round trip each."""
+        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
             yield conn
 
     @contextlib.asynccontextmanager

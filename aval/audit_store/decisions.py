@@ -17,6 +17,7 @@ from psycopg import AsyncConnection, errors
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from aval.audit_store import seals
 from aval.audit_store.errors import ConcurrentUpdate, DecisionNotFound, ReviewAlreadyRecorded
 from aval.audit_store.records import (
     AdviceStatus,
@@ -145,7 +146,12 @@ async def record_proposals(
     Run on an autocommit connection, the statement is its own transaction: each decision and
     its events commit together (I2) when this returns (I7). A decision whose (tenant, proposer,
     idempotency key) is taken — by a committed row or an earlier one of the batch — is skipped
-    with its events and calls; another proposer's key never is (I4).
+    with its events and calls; another proposer's key never is (I4). When the connection's
+    store seals what it appends (`seals`), run it in a transaction: the seals of the ranges
+    appended are stored by a second statement.
+
+    Raises:
+        SealRefused: The database did not store the events as sent.
     """
     rows: list[dict[str, Any]] = []
     events: list[bytes] = []
@@ -160,15 +166,36 @@ async def record_proposals(
         calls.extend(call.to_row(decision.tenant_id) for call in made)
     if calls:
         cur = await conn.execute(
-            "SELECT record_proposals_with_calls(%s, %s::bytea[], %s::text[], %s::uuid[], %s)",
+            "SELECT * FROM record_proposals_with_calls("
+            "%s, %s::bytea[], %s::text[], %s::uuid[], %s)",
             (Jsonb(rows), events, tenants, owners, Jsonb(calls)),
         )
     else:
         cur = await conn.execute(
-            "SELECT record_proposals(%s, %s::bytea[], %s::text[], %s::uuid[])",
+            "SELECT * FROM record_proposals(%s, %s::bytea[], %s::text[], %s::uuid[])",
             (Jsonb(rows), events, tenants, owners),
         )
-    return {row[0] for row in await cur.fetchall()}
+    found = await cur.fetchall()
+    inserted = {row[0] for row in found if row[0] is not None}
+    sealer = seals.sealer_of(conn)
+    if sealer is not None:
+        ranges = [
+            seals.Appended(row[1], row[2], bytes(row[3]), row[4], bytes(row[5]))
+            for row in found
+            if row[0] is None
+        ]
+        for range_ in ranges:
+            seals.check_chain(
+                range_,
+                [
+                    event
+                    for decision, encoded, _ in batch
+                    if decision.tenant_id == range_.tenant_id and decision.id in inserted
+                    for event in encoded
+                ],
+            )
+        await seals.store_seals(conn, sealer, ranges)
+    return inserted
 
 
 async def get(

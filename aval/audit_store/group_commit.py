@@ -108,10 +108,12 @@ class ProposalWriter:
         batch = [p for p in batch if not p.done.done()]  # leave out callers that went away
         if not batch:
             return set()
+        rows = [(p.decision, p.events, p.calls) for p in batch]
+        if self._store.sealer is not None:  # the seals go in the same transaction
+            async with self._store.pipelined_transaction() as conn:
+                return await decisions.record_proposals(conn, rows)
         async with self._store.single_statement() as conn:
-            return await decisions.record_proposals(
-                conn, [(p.decision, p.events, p.calls) for p in batch]
-            )
+            return await decisions.record_proposals(conn, rows)
 
 
 def _detached(exc: Exception) -> Exception:

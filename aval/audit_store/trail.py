@@ -10,11 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
-from aval.audit_store import fetch
+from aval.audit_store import fetch, seals
 from aval.audit_store.chain import NewEvent
 from aval.verifier.events import AuditEvent
+
+IDLE = TransactionStatus.IDLE
 
 _EVENT_COLUMNS = (
     "tenant_id, seq, event_id, occurred_at, decision_id, kind, actor_id, actor_type, trace_id, "
@@ -73,11 +76,39 @@ async def append_events(
 async def append_encoded(
     conn: AsyncConnection[Any], tenant_id: str, canonical: Sequence[bytes]
 ) -> list[tuple[int, bytes]]:
-    """Appends events already encoded by `NewEvent.canonical`; same contract as append_events."""
+    """Appends events already encoded by `NewEvent.canonical`; same contract as append_events.
+
+    When the connection's store has a seal key (a signing key is configured), also seals the
+    range appended, in the same transaction (`seals`), after checking that the database stored
+    the bytes sent.
+
+    Raises:
+        SealRefused: The database did not store the events as sent.
+    """
+    sealer = seals.sealer_of(conn)
+    if sealer is not None and conn.autocommit and conn.info.transaction_status == IDLE:
+        async with conn.transaction():  # the events and their seal commit together
+            return await _append(conn, sealer, tenant_id, canonical)
+    return await _append(conn, sealer, tenant_id, canonical)
+
+
+async def _append(
+    conn: AsyncConnection[Any],
+    sealer: seals.Sealer | None,
+    tenant_id: str,
+    canonical: Sequence[bytes],
+) -> list[tuple[int, bytes]]:
     cur = await conn.execute(
-        "SELECT seq, hash FROM append_audit_events(%s, %s::bytea[])", (tenant_id, list(canonical))
+        "SELECT seq, hash, prev_hash FROM append_audit_events(%s, %s::bytea[])",
+        (tenant_id, list(canonical)),
     )
-    return [(row[0], bytes(row[1])) for row in await cur.fetchall()]
+    rows = await cur.fetchall()
+    appended = [(row[0], bytes(row[1])) for row in rows]
+    if sealer is not None and rows:
+        range_ = seals.Appended(tenant_id, rows[0][0], bytes(rows[0][2]), *appended[-1])
+        seals.check_chain(range_, canonical)
+        await seals.store_seals(conn, sealer, [range_])
+    return appended
 
 
 @dataclass(frozen=True)

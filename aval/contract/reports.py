@@ -15,6 +15,8 @@ def verification_report(report: Report) -> audit_pb2.VerifyChainResponse:
         checkpoints_checked=report.checkpoints_checked,
         cosignatures_verified=report.cosignatures_verified,
         witnessed_tree_size=report.witnessed_tree_size,
+        unsigned_events=report.unsigned_events,
+        signed_events=report.signed_events,
         head_hash=report.head_hash.hex(),
         problems=[
             audit_pb2.VerificationProblem(

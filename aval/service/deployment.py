@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from aval.audit_store import ChangeListener, Store
 from aval.audit_store.group_commit import ProposalWriter
 from aval.audit_store.journal_writer import JournalWriter
+from aval.audit_store.seals import Adoption
 from aval.policies import PolicyBook, ReviewPolicy
 from aval.service.ai.backends import Backends
 from aval.service.ai.egress import EgressPolicy
@@ -49,6 +50,14 @@ class Deployment:
     journal: JournalWriter | None = None
     # Submits each new checkpoint to the witnesses of AVAL_WITNESSES_FILE; None without them.
     witnesses: WitnessSubmitter | None = None
+    # The events written before seals that the checkpoints may sign, by tenant, settled once
+    # at start-up (checkpointing.settle_adoptions); None: none.
+    adoptions: dict[str, Adoption] | None = None
+
+    def __post_init__(self) -> None:
+        # What this deployment appends is sealed with its signing key's seal key, so that its
+        # checkpoints may sign it (audit_store/seals.py); without a key, nothing is sealed.
+        self.store.sealer = self.signer.sealer() if self.signer is not None else None
 
     async def authenticate(self, credentials: Credentials) -> Principal:
         return await self.authenticator.authenticate(credentials)

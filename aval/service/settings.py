@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     # cosigned (after it was down, or the server restarted); the first pass runs at start-up.
     witness_catch_up_seconds: float = Field(default=60.0, gt=0)
     # Seconds between automatic checkpoints of the tenants with new events; 0 disables them.
-    checkpoint_interval_seconds: float = Field(default=300.0, ge=0)
+    # Short, so that what the service writes is signed within seconds (docs/signing.md).
+    checkpoint_interval_seconds: float = Field(default=2.0, ge=0)
     # The operator's AI egress file: per tenant, the secrets its AI systems may use (a name
     # -> an environment variable) and the endpoints they may reach (service/egress_file.py).
     # Without one, no AI system may reach any endpoint nor use any secret.

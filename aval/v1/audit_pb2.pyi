@@ -796,9 +796,12 @@ class VerifyChainRequest(_message.Message):
     SINCE_FIELD_NUMBER: _builtins.int
     WITNESSES_FIELD_NUMBER: _builtins.int
     WITNESS_QUORUM_FIELD_NUMBER: _builtins.int
+    STRICT_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """The caller's tenant when empty."""
     witness_quorum: _builtins.int
+    strict: _builtins.bool
+    """Fail (problem "unsigned_events") when some events are covered by no signed checkpoint yet."""
     @_builtins.property
     def since(self) -> _timestamp_pb2.Timestamp:
         """Report problems only for events at or after this time (the whole chain is still read,
@@ -819,10 +822,11 @@ class VerifyChainRequest(_message.Message):
         since: _timestamp_pb2.Timestamp | None = ...,
         witnesses: _abc.Iterable[_builtins.str] | None = ...,
         witness_quorum: _builtins.int = ...,
+        strict: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "tenant", b"tenant", "witness_quorum", b"witness_quorum", "witnesses", b"witnesses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "strict", b"strict", "tenant", b"tenant", "witness_quorum", b"witness_quorum", "witnesses", b"witnesses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -875,6 +879,8 @@ class VerifyChainResponse(_message.Message):
     CHECKPOINTS_CHECKED_FIELD_NUMBER: _builtins.int
     COSIGNATURES_VERIFIED_FIELD_NUMBER: _builtins.int
     WITNESSED_TREE_SIZE_FIELD_NUMBER: _builtins.int
+    UNSIGNED_EVENTS_FIELD_NUMBER: _builtins.int
+    SIGNED_EVENTS_FIELD_NUMBER: _builtins.int
     ok: _builtins.bool
     events_checked: _builtins.int
     decisions_checked: _builtins.int
@@ -888,6 +894,12 @@ class VerifyChainResponse(_message.Message):
     """The tree size of the latest checkpoint that meets the witness policy (0: none, or no
     policy given).
     """
+    unsigned_events: _builtins.int
+    """Events that no signed checkpoint covers yet: those after the largest checkpoint whose
+    signature verifies (all of them when there is none, or no key to check it with).
+    """
+    signed_events: _builtins.int
+    """Events the largest checkpoint whose signature verifies covers (1..signed_events)."""
     @_builtins.property
     def problems(self) -> _containers.RepeatedCompositeFieldContainer[Global___VerificationProblem]: ...
     def __init__(
@@ -901,10 +913,12 @@ class VerifyChainResponse(_message.Message):
         checkpoints_checked: _builtins.int = ...,
         cosignatures_verified: _builtins.int = ...,
         witnessed_tree_size: _builtins.int = ...,
+        unsigned_events: _builtins.int = ...,
+        signed_events: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoints_checked", b"checkpoints_checked", "cosignatures_verified", b"cosignatures_verified", "decisions_checked", b"decisions_checked", "events_checked", b"events_checked", "head_hash", b"head_hash", "ok", b"ok", "problems", b"problems", "witnessed_tree_size", b"witnessed_tree_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoints_checked", b"checkpoints_checked", "cosignatures_verified", b"cosignatures_verified", "decisions_checked", b"decisions_checked", "events_checked", b"events_checked", "head_hash", b"head_hash", "ok", b"ok", "problems", b"problems", "signed_events", b"signed_events", "unsigned_events", b"unsigned_events", "witnessed_tree_size", b"witnessed_tree_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -918,9 +932,11 @@ class VerifyTrailRequest(_message.Message):
     SINCE_FIELD_NUMBER: _builtins.int
     WITNESSES_FIELD_NUMBER: _builtins.int
     WITNESS_QUORUM_FIELD_NUMBER: _builtins.int
+    STRICT_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """The caller's tenant when empty."""
     witness_quorum: _builtins.int
+    strict: _builtins.bool
     @_builtins.property
     def since(self) -> _timestamp_pb2.Timestamp:
         """As in VerifyChainRequest."""
@@ -936,10 +952,11 @@ class VerifyTrailRequest(_message.Message):
         since: _timestamp_pb2.Timestamp | None = ...,
         witnesses: _abc.Iterable[_builtins.str] | None = ...,
         witness_quorum: _builtins.int = ...,
+        strict: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "tenant", b"tenant", "witness_quorum", b"witness_quorum", "witnesses", b"witnesses"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "strict", b"strict", "tenant", b"tenant", "witness_quorum", b"witness_quorum", "witnesses", b"witnesses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

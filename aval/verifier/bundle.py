@@ -129,6 +129,7 @@ def verify_bundle(
     parse_note: NoteParser,
     on_progress: Callable[[int], None] | None = None,
     policy: WitnessPolicy | None = None,
+    strict: bool = False,
 ) -> list[Report]:
     """Verifies every tenant of a bundle: chain, checkpoints against the public key, and the
     review policy of every decision re-proved from its events (`policy_replay`).
@@ -142,6 +143,8 @@ def verify_bundle(
         parse_note: Reads a signed note's fields.
         on_progress: Called with the number of events read, every 10,000 events.
         policy: The witness policy the checkpoints' cosignatures must meet, if any.
+        strict: Events that no verified signature covers are a problem (`unsigned_events`);
+            each report counts them either way.
 
     Returns:
         One report per tenant found in the bundle.
@@ -190,6 +193,8 @@ def verify_bundle(
         verifier.finish_checkpoints()
         if policy is not None:
             check_witnesses(verifier.report, tenant, checkpoints.get(tenant, []), policy)
+        if strict:
+            verifier.report.require_signed(tenant)
         replay = replays.get(tenant)
         for decision, violations in replay.violations().items() if replay else ():
             verifier.check_facts(decision, (), violations)

@@ -84,10 +84,27 @@ class Report:
     witnessed_tree_size: int = 0
     head_hash: bytes = GENESIS_HASH
     problems: list[Problem] = field(default_factory=list)
+    # Events the largest checkpoint whose signature verifies covers, and those after it.
+    signed_events: int = 0
+    unsigned_events: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def require_signed(self, tenant_id: str) -> None:
+        """Strict mode: events that no signature covers yet are a problem (`unsigned_events`)."""
+        if self.unsigned_events:
+            self.problems.append(
+                Problem(
+                    "unsigned_events",
+                    tenant_id,
+                    self.signed_events + 1,
+                    "",
+                    f"{self.unsigned_events} event(s) from seq {self.signed_events + 1} on are "
+                    "covered by no signed checkpoint",
+                )
+            )
 
 
 class ChainVerifier:
@@ -121,8 +138,10 @@ class ChainVerifier:
         self.last_state: dict[bytes, str] = {}
         self._tree = merkle_tree.Frontier()
         self._pending = sorted(checkpoints, key=lambda c: c.tree_size)
+        self._signed = 0  # the largest tree size whose signature verifies
         for checkpoint in self._pending:
-            self._check_signature(checkpoint, signature_ok, parse_note)
+            if self._check_signature(checkpoint, signature_ok, parse_note):
+                self._signed = max(self._signed, checkpoint.tree_size)
         self._check_checkpoints(GENESIS_HASH)  # those signed before the first event
 
     def _problem(self, kind: str, seq: int, decision_id: str, detail: str) -> None:
@@ -134,9 +153,11 @@ class ChainVerifier:
         checkpoint: SignedCheckpoint,
         signature_ok: SignatureCheck | None,
         parse_note: NoteParser | None,
-    ) -> None:
+    ) -> bool:
+        """Checks a checkpoint's signature and note; True when the signature verifies."""
         size = checkpoint.tree_size
         self.report.checkpoints_checked += 1
+        verified = False
         if signature_ok is None:
             self._problem(
                 "unverifiable_checkpoint",
@@ -151,6 +172,8 @@ class ChainVerifier:
                 "",
                 "the checkpoint's signature does not verify with the public key",
             )
+        else:
+            verified = True
         if parse_note is not None:
             try:
                 note = parse_note(checkpoint.signed_note)
@@ -158,7 +181,7 @@ class ChainVerifier:
                 self._problem(
                     "checkpoint_mismatch", size, "", f"the signed note is malformed: {exc}"
                 )
-                return
+                return False  # what a malformed note covers cannot be read
             signed = (
                 note.get("tenant"),
                 note.get("tree_size"),
@@ -178,6 +201,7 @@ class ChainVerifier:
                     "",
                     "the stored checkpoint differs from the note it signed",
                 )
+        return verified
 
     def _check_checkpoints(self, head: bytes) -> None:
         while self._pending and self._pending[0].tree_size == self._tree.size:
@@ -288,7 +312,11 @@ class ChainVerifier:
                 self._check_checkpoints(hashes[32 * done - 32 : 32 * done])
 
     def finish_checkpoints(self) -> None:
-        """Reports checkpoints that signed more events than remain (a cut tail)."""
+        """Reports checkpoints that signed more events than remain (a cut tail), and counts
+        the events no verified signature covers."""
+        last_seq = self._expected_seq - 1
+        self.report.signed_events = min(self._signed, last_seq)
+        self.report.unsigned_events = last_seq - self.report.signed_events
         for checkpoint in self._pending:
             self._problem(
                 "truncated",

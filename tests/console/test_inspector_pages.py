@@ -377,12 +377,18 @@ def test_the_explanation_switches_to_english(inspector: Visitor, world: World) -
 # -- verification --
 
 
-def test_verification_without_javascript_reports_an_intact_trail(inspector: Visitor) -> None:
+def test_verification_without_javascript_reports_an_intact_trail(
+    inspector: Visitor, world: World
+) -> None:
+    with Client(world.server.address, token_of("app-a"), timeout=20) as app:
+        _propose(app)  # after the last checkpoint: covered by no signature yet
     inspector.get("/inspection/verification")
     page = inspector.post("/inspection/verification", {"tenant": ""})
     assert page.status_code == 200
     html = unescape(page.text)
     assert 'id="verification-report"' in html and "Piste intacte" in html
+    assert 'id="verification-unsigned"' in html
+    assert "ne sont encore couverts par aucun point de contrôle signé" in html
 
 
 def test_verification_progress_streams_then_the_report(inspector: Visitor) -> None:

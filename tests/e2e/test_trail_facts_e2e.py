@@ -258,9 +258,16 @@ def test_a_final_approval_short_of_its_quorum_is_named_online_and_offline_I1(
                 "policy_quorum_not_met",
                 decision,
                 "APPROVED with 1 distinct approver(s); its proposal required 2",
-            )
+            ),
+            # The forged event is covered by no seal of the service (docs/signing.md).
+            (
+                "unsealed_events",
+                "",
+                f"events from seq {forged} on are covered by no seal of this service: "
+                "appended behind its back (or their seals removed); they are never signed",
+            ),
         ]
-        assert [p.seq for p in world.verify().problems] == [forged]
+        assert [p.seq for p in world.verify().problems] == [forged, forged]
         status, out = cli_verify(world)
         assert status == 1 and "policy_quorum_not_met" in out, out
 

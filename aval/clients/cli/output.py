@@ -338,6 +338,15 @@ class Printer:
             )
         if response.witnessed_tree_size:
             self._line(self._t("chain_witnessed", size=response.witnessed_tree_size))
+        if response.unsigned_events:
+            self._line(
+                self._t(
+                    "unsigned_events",
+                    count=response.unsigned_events,
+                    first=response.signed_events + 1,
+                    signed=response.signed_events,
+                )
+            )
         for problem in response.problems:
             self._line(
                 self._t(

@@ -38,6 +38,12 @@ def add_options(verify: argparse.ArgumentParser, t: Messages) -> None:
     verify.add_argument(
         "--witness-quorum", type=int, default=0, metavar="K", help=t("help.verify_witness_quorum")
     )
+    verify.add_argument(
+        "--strict",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=t("help.verify_strict"),
+    )
 
 
 class _ProgressBar:
@@ -70,6 +76,7 @@ def verify_online(
         updates = client.verify_trail(
             tenant=args.tenant,
             since=parse_since(args.since),
+            strict=bool(args.strict),
             witnesses=args.witness,
             witness_quorum=args.witness_quorum,
         )
@@ -108,6 +115,8 @@ def verify_offline(
         reports = verify_bundle(
             args.offline,
             public_key=key,
+            # With a trusted key, events no signature covers fail unless --no-strict.
+            strict=args.strict if args.strict is not None else key is not None,
             signature_ok=verify_signature,
             parse_note=parse_note,
             on_progress=lambda read: bar.update(read, 0),

@@ -198,12 +198,14 @@ def verify_chain(
     since: datetime | None = None,
     witnesses: Sequence[str] = (),
     witness_quorum: int = 0,
+    strict: bool = False,
 ) -> UnaryCall[audit_pb2.VerifyChainResponse]:
     """Verifies a tenant's trail: chain, signed checkpoints, and decisions against their events.
 
     Args:
         tenant: The caller's tenant when empty.
         since: Report problems only for events from this time on (all are still read).
+        strict: Fail when some events are covered by no signed checkpoint yet.
         witnesses: Verifier key strings of trusted witnesses (the witness policy).
         witness_quorum: How many of them must have cosigned the latest checkpoint (1 when 0).
 
@@ -214,7 +216,7 @@ def verify_chain(
         AvalError: The gateway refused the call.
     """
     request = audit_pb2.VerifyChainRequest(
-        tenant=tenant, witnesses=list(witnesses), witness_quorum=witness_quorum
+        tenant=tenant, strict=strict, witnesses=list(witnesses), witness_quorum=witness_quorum
     )
     if since is not None:
         request.since.FromDatetime(since)
@@ -285,10 +287,12 @@ def verify_trail_request(
     since: datetime | None = None,
     witnesses: Sequence[str] = (),
     witness_quorum: int = 0,
+    strict: bool = False,
 ) -> audit_pb2.VerifyTrailRequest:
     """Builds the request of ``VerifyTrail`` (a stream of progress, then the report)."""
     request = audit_pb2.VerifyTrailRequest(
-        tenant=tenant, witnesses=list(witnesses), witness_quorum=witness_quorum
+        tenant=tenant, witnesses=list(witnesses), witness_quorum=witness_quorum,
+        strict=strict,
     )
     if since is not None:
         request.since.FromDatetime(since)

@@ -193,6 +193,7 @@ class Client(_journal_calls.JournalStreams):
         *,
         tenant: str = "",
         since: datetime | None = None,
+        strict: bool = False,
         timeout: float | None = None,
         witnesses: Sequence[str] = (),
         witness_quorum: int = 0,
@@ -202,6 +203,7 @@ class Client(_journal_calls.JournalStreams):
         Args:
             tenant: The caller's tenant when empty.
             since: Report problems only for events from this time on.
+            strict: Fail when some events are covered by no signed checkpoint yet.
             timeout: Deadline in seconds of the whole verification; none when ``None``.
             witnesses: Verifier key strings of trusted witnesses (the witness policy).
             witness_quorum: How many of them must have cosigned the latest checkpoint.
@@ -213,7 +215,11 @@ class Client(_journal_calls.JournalStreams):
             AvalError: The gateway refused the call or the stream broke.
         """
         request = _audit_calls.verify_trail_request(
-            tenant=tenant, since=since, witnesses=witnesses, witness_quorum=witness_quorum
+            tenant=tenant,
+            since=since,
+            strict=strict,
+            witnesses=witnesses,
+            witness_quorum=witness_quorum,
         )
         stream = self._start_stream("audit", "VerifyTrail", request, timeout)
         with translated_errors(stream):
@@ -402,11 +408,11 @@ class AsyncClient(_journal_calls.AsyncJournalStreams):
                 yield change
 
     async def verify_trail(
-        self, *, tenant: str = "", since: datetime | None = None
+        self, *, tenant: str = "", since: datetime | None = None, strict: bool = False
     ) -> AsyncGenerator[audit_pb2.VerifyTrailResponse, None]:
         """Verifies a tenant's trail, yielding progress then the report; see
         :meth:`Client.verify_trail`."""
-        request = _audit_calls.verify_trail_request(tenant=tenant, since=since)
+        request = _audit_calls.verify_trail_request(tenant=tenant, since=since, strict=strict)
         stream = self._start_stream("audit", "VerifyTrail", request, None)
         with translated_errors(stream):
             async for update in stream:

@@ -11,8 +11,9 @@ import random
 from datetime import datetime
 from pathlib import Path
 
-from aval.audit_store import checkpoints, cosignatures
+from aval.audit_store import checkpoints, cosignatures, seals, trail
 from aval.audit_store.checkpoints import CheckpointRecord, TrailInconsistent
+from aval.audit_store.seals import Adoption
 from aval.service import cancelling
 from aval.service.audit import signing
 from aval.service.audit.signing import Signer
@@ -22,7 +23,7 @@ from aval.service.identity import Principal
 from aval.service.requests import TenantIn
 from aval.service.settings import Settings
 from aval.verifier import signed_note
-from aval.verifier.chain import utc_iso
+from aval.verifier.chain import GENESIS_HASH, utc_iso
 from aval.verifier.notes import SigningKeyError
 
 log = logging.getLogger(__name__)
@@ -196,8 +197,12 @@ def append_witness(path: Path, record: CheckpointRecord) -> None:
         path: The witness file; it and its folder are created if missing.
         record: The checkpoint.
     """
+    _append_line(path, witness_line(record))
+
+
+def _append_line(path: Path, data: bytes) -> None:
+    """Appends one line with one `write` (O_APPEND) and waits until it is on disk."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = witness_line(record)
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         written = os.write(descriptor, data)
@@ -208,45 +213,163 @@ def append_witness(path: Path, record: CheckpointRecord) -> None:
         os.close(descriptor)
 
 
-async def checkpoint_tenant(deployment: Deployment, tenant_id: str) -> CheckpointRecord:
-    """Signs a checkpoint of a tenant's trail, unless the trail did not grow since the latest.
+def adoptions_path(settings: Settings) -> Path:
+    """The record of the adopted events (docs/signing.md): `adoptions.jsonl` beside the
+    witness file."""
+    return witness_path(settings).with_name("adoptions.jsonl")
 
-    Reads the trail in one snapshot; stores the checkpoint and appends it to the witness file
-    in one transaction (the witness line is on disk before the commit). Safe with several
-    replicas: when another one stored a checkpoint of the same size first, that one is returned.
+
+def read_adoptions(path: Path) -> dict[str, Adoption] | None:
+    """The adoptions recorded in the file's first line; None when there is no record yet."""
+    try:
+        first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+    except FileNotFoundError:
+        return None
+    if not first.strip():
+        return None
+    return {
+        item["tenant"]: Adoption(int(item["up_to_seq"]), bytes.fromhex(item["head_hash"]))
+        for item in json.loads(first)["adoptions"]
+    }
+
+
+async def settle_adoptions(deployment: Deployment) -> dict[str, Adoption]:
+    """Adopts, once, the events no checkpoint signs and no seal covers, written before seals.
+
+    Run at start-up, before serving. On the first start with a signing key (no record beside
+    the witness file), each tenant's events after its last checkpoint and before its first
+    seal were written by a version that did not seal them, or without a key: they are adopted
+    as if sealed, the adoption is logged as a warning and recorded in `adoptions.jsonl`, so
+    that the next checkpoint signs them. Afterwards, only the recorded adoptions count: events
+    appended later behind the service's back are never adopted.
+
+    Args:
+        deployment: The deployment, with a signing key.
+
+    Returns:
+        The adoptions in force, by tenant.
+    """
+    path = adoptions_path(deployment.settings)
+    found = await asyncio.to_thread(read_adoptions, path)
+    if found is not None:
+        return found
+    adopted: dict[str, Adoption] = {}
+    async with deployment.store.snapshot() as conn:
+        cur = await conn.execute(
+            "SELECT h.tenant_id, COALESCE(MAX(c.tree_size), 0) FROM chain_heads h"
+            " LEFT JOIN checkpoints c ON c.tenant_id = h.tenant_id"
+            " GROUP BY h.tenant_id, h.seq HAVING h.seq > COALESCE(MAX(c.tree_size), 0)"
+            " ORDER BY h.tenant_id"
+        )
+        for tenant, signed in await cur.fetchall():
+            sealed = await seals.seals_after(conn, tenant, signed)
+            up_to = sealed[0].first_seq - 1 if sealed else None
+            if up_to is None:
+                head = await trail.chain_head(conn, tenant)
+                up_to = head[0] if head else 0
+            if up_to <= signed:
+                continue
+            event = await trail.find_event(conn, tenant, seq=up_to)
+            if event is None:
+                continue
+            adopted[tenant] = Adoption(up_to, event.hash)
+            log.warning(
+                "adopting events %d to %d of tenant %s: written before this service sealed "
+                "what it appends (an upgrade, or a signing key added), they will be signed "
+                "without proof that the service wrote them; recorded in %s",
+                signed + 1,
+                up_to,
+                tenant,
+                path,
+            )
+    line = {
+        "adoptions": [
+            {"tenant": t, "up_to_seq": a.up_to_seq, "head_hash": a.head_hash.hex()}
+            for t, a in sorted(adopted.items())
+        ],
+        "recorded_at": utc_iso(deployment.clock.now()),
+    }
+    data = json.dumps(line, sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n"
+    await asyncio.to_thread(_append_line, path, data)
+    # Another process of the deployment may have written first: the first line counts.
+    return await asyncio.to_thread(read_adoptions, path) or adopted
+
+
+# Tenants whose unsealed event was already logged, not to repeat the error every round.
+_reported: set[tuple[str, int]] = set()
+
+
+async def checkpoint_tenant(deployment: Deployment, tenant_id: str) -> CheckpointRecord:
+    """Signs a checkpoint of a tenant's trail, as far as the service's seals cover it.
+
+    Reads the trail in one snapshot; signs only events that a chain of seals (or the adoption,
+    `settle_adoptions`) covers from the latest checkpoint, and logs an error naming the first
+    event no seal covers: a forgery, never signed. Stores the checkpoint and appends it to the
+    witness file in one transaction (the witness line is on disk before the commit). Safe with
+    several replicas: when another one stored a checkpoint of the same size first, that one is
+    returned.
 
     Args:
         deployment: The running deployment (no authorisation is checked here).
         tenant_id: The tenant.
 
     Returns:
-        The new checkpoint, or the latest one when no event was appended since.
+        The new checkpoint, or the latest one when no sealed event was appended since.
 
     Raises:
         FailedPrecondition: No signing key (NO_SIGNING_KEY), or the events after the latest
             checkpoint do not continue its chain (TRAIL_BROKEN).
     """
     signer = deployment.signer
-    if signer is None:
+    sealer = deployment.store.sealer
+    if signer is None or sealer is None:
         raise FailedPrecondition("NO_SIGNING_KEY")
     store = deployment.store
+    adoption = deployment.adoptions.get(tenant_id) if deployment.adoptions else None
     try:
         async with store.snapshot() as conn:
             previous = await checkpoints.latest(conn, tenant_id)
-            size, root, head, frontier = await checkpoints.compute(conn, tenant_id)
+            head = await trail.chain_head(conn, tenant_id)
+            base_size = previous.tree_size if previous is not None else 0
+            base_head = previous.head_hash if previous is not None else GENESIS_HASH
+            sealed = await seals.seals_after(conn, tenant_id, base_size)
+            plan = seals.plan(
+                sealer,
+                tenant_id,
+                base_size,
+                base_head,
+                head[0] if head else 0,
+                sealed,
+                adoption,
+            )
+            found = await checkpoints.advance(
+                conn, tenant_id, limit=plan.limit, boundaries=plan.boundaries
+            )
     except TrailInconsistent as exc:
         raise FailedPrecondition(
             "TRAIL_BROKEN", tenant=exc.tenant_id, seq=exc.seq, detail=exc.detail
         ) from exc
-    if previous is not None and previous.tree_size == size:
+    unsealed = found.not_as_sealed or plan.first_unsealed
+    if unsealed and (tenant_id, unsealed) not in _reported:
+        _reported.add((tenant_id, unsealed))
+        log.error(
+            "tenant %s: event %d is covered by no seal of this service (appended behind its "
+            "back, or its seal removed); it and every later event stay unsigned; run "
+            "`aval audit verify`",
+            tenant_id,
+            unsealed,
+        )
+    if previous is not None and previous.tree_size >= found.size:
         return previous
+    if plan.adopted and found.size >= plan.adopted:
+        log.warning("tenant %s: signing the adopted events up to %d", tenant_id, plan.adopted)
     record = sign_checkpoint(
         signer,
         tenant_id,
-        size,
-        root,
-        head,
-        frontier,
+        found.size,
+        found.root,
+        found.head,
+        found.frontier,
         deployment.clock.now(),
         name=log_name(deployment.settings, signer),
     )
@@ -258,11 +381,11 @@ async def checkpoint_tenant(deployment: Deployment, tenant_id: str) -> Checkpoin
             log.info(
                 "signed checkpoint of %s at tree size %d (key %s)",
                 tenant_id,
-                size,
+                found.size,
                 signer.key_id,
             )
         else:
-            stored = await checkpoints.at_size(conn, tenant_id, size)
+            stored = await checkpoints.at_size(conn, tenant_id, found.size)
     if inserted:
         if deployment.witnesses is not None:  # in the background, once committed
             deployment.witnesses.submit(record)

@@ -6,9 +6,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from aval.audit_store.seals import Sealer
 from aval.verifier.notes import SigningKeyError, key_id, public_key_text, raw_public_key
 
 PRIVATE_KEY_NAME = "aval-signing.key"
@@ -45,6 +47,25 @@ class Signer:
     def public_key_hex(self) -> str:
         """The raw public key in hex, as ListCheckpoints and the witness publish it."""
         return self.public_key_raw.hex()
+
+    def sealer(self) -> Sealer:
+        """The key that seals what the service appends (`audit_store.seals`).
+
+        Derived from the private key (HKDF-SHA256, info `aval.v1/trail-seal-key`): every
+        replica that holds the key file seals alike, and the database never sees it.
+
+        Returns:
+            The sealer.
+        """
+        raw = self._private_key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"aval.v1/trail-seal-key"
+        ).derive(raw)
+        return Sealer(key, self.key_id)
 
     def sign(self, message: bytes) -> bytes:
         """Signs bytes.

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from aval.audit_store import checkpoints, cosignatures, trail, verify
+from aval.audit_store import checkpoints, cosignatures, seals, trail, verify
+from aval.audit_store.checkpoints import CheckpointRecord
+from aval.audit_store.seals import Adoption, Sealer
+from aval.service.audit.checkpointing import witness_path
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal
 from aval.service.requests.audit import VerifyIn
+from aval.verifier.chain import GENESIS_HASH
+from aval.verifier.chain_verifier import Problem
 from aval.verifier.notes import parse_note, verify_signature
 from aval.verifier.witness_policy import WitnessPolicy, check_witnesses
 
@@ -52,11 +59,18 @@ async def verify_tenant_trail(
     tenant: str,
     *,
     since: datetime | None = None,
+    strict: bool = False,
     on_progress: verify.Progress | None = None,
     policy: WitnessPolicy | None = None,
 ) -> verify.Report:
     """Chain, signed checkpoints, head and decisions of one tenant, as of one instant, and
-    the checkpoints' cosignatures against a witness policy when one is given."""
+    the checkpoints' cosignatures against a witness policy when one is given.
+
+    With the deployment's key, also names the events after the last checkpoint that no seal
+    of this service covers (`unsealed_events`: a forged tail) and the checkpoints its witness
+    file holds that the database lost (`checkpoint_missing`). `strict` makes events that no
+    signature covers yet a problem (`unsigned_events`).
+    """
     signer = deployment.signer
     signature_ok = None
     if signer is not None:
@@ -83,9 +97,105 @@ async def verify_tenant_trail(
             on_progress=on_progress,
             helpers=helpers,
         )
+        sealer = store.sealer
+        if sealer is not None:
+            adoptions = deployment.adoptions or {}
+            first = await _first_unsealed(conn, sealer, tenant, signed, adoptions.get(tenant))
+            if first:
+                report.problems.append(
+                    Problem(
+                        "unsealed_events",
+                        tenant,
+                        first,
+                        "",
+                        f"events from seq {first} on are covered by no seal of this service: "
+                        "appended behind its back (or their seals removed); they are never "
+                        "signed",
+                    )
+                )
+    if signer is not None:
+        report.problems.extend(await _dropped_checkpoints(deployment, tenant, signed))
     if policy is not None:
         check_witnesses(report, tenant, signed, policy)
+    if strict:
+        report.require_signed(tenant)
     return report
+
+
+async def _first_unsealed(
+    conn: AsyncConnection[Any],
+    sealer: Sealer,
+    tenant: str,
+    signed: Sequence[CheckpointRecord],
+    adoption: Adoption | None,
+) -> int:
+    """The first event after the last checkpoint that no chain of seals covers (0: none).
+
+    The chain itself is checked by the verification; here only the stored hashes at the
+    ends of the sealed ranges are compared with the seals."""
+    base_size = signed[-1].tree_size if signed else 0
+    base_head = signed[-1].head_hash if signed else GENESIS_HASH
+    head = await trail.chain_head(conn, tenant)
+    head_seq = head[0] if head else 0
+    if head_seq <= base_size:
+        return 0
+    found = await seals.seals_after(conn, tenant, base_size)
+    plan = seals.plan(sealer, tenant, base_size, base_head, head_seq, found, adoption)
+    ends = sorted(seq for seq in plan.boundaries if seq > base_size)
+    cur = await conn.execute(
+        "SELECT seq, hash FROM audit_events WHERE tenant_id = %s AND seq = ANY(%s)",
+        (tenant, ends),
+    )
+    stored = {row[0]: bytes(row[1]) for row in await cur.fetchall()}
+    start = base_size + 1
+    for seq in ends:
+        if stored.get(seq) != plan.boundaries[seq]:
+            return start
+        start = seq + 1
+    return plan.first_unsealed
+
+
+async def _dropped_checkpoints(
+    deployment: Deployment, tenant: str, signed: Sequence[CheckpointRecord]
+) -> list[Problem]:
+    """Checkpoints of the tenant that this server's witness file holds and the database no
+    longer does (`checkpoint_missing`)."""
+    path = witness_path(deployment.settings)
+    witnessed = await asyncio.to_thread(_witnessed_sizes, path, tenant)
+    missing = sorted(witnessed - {(c.tree_size, c.root_hash.hex()) for c in signed})
+    if missing:  # signed meanwhile: the witness line is written just before the commit
+        async with deployment.store.reading() as conn:
+            now = await checkpoints.list_all(conn, tenant)
+        missing = sorted(set(missing) - {(c.tree_size, c.root_hash.hex()) for c in now})
+    return [
+        Problem(
+            "checkpoint_missing",
+            tenant,
+            size,
+            "",
+            f"the checkpoint of {size} events signed by this server (in its witness file "
+            f"{path}) is no longer in the database",
+        )
+        for size, _ in missing
+    ]
+
+
+def _witnessed_sizes(path: Path, tenant: str) -> set[tuple[int, str]]:
+    """(tree size, root hash in hex) of the tenant's checkpoints in the witness file."""
+    found: set[tuple[int, str]] = set()
+    try:
+        stream = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        return found
+    with stream:
+        for line in stream:
+            try:
+                item = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a crash
+            if isinstance(item, dict) and item.get("tenant") == tenant and "tree_size" in item:
+                found.add((int(item["tree_size"]), str(item["root_hash"])))
+    return found
 
 
 async def verify_chain(
@@ -93,7 +203,9 @@ async def verify_chain(
 ) -> verify.Report:
     """Verifies the caller's (or a granted) tenant's trail (I3)."""
     tenant = deployment.tenant_for(principal, request.tenant, "audit.verify")
-    return await verify_tenant_trail(deployment, tenant, since=request.since, policy=request.policy)
+    return await verify_tenant_trail(
+        deployment, tenant, since=request.since, strict=request.strict, policy=request.policy
+    )
 
 
 async def verify_with_progress(
@@ -110,6 +222,7 @@ async def verify_with_progress(
             deployment,
             tenant,
             since=request.since,
+            strict=request.strict,
             on_progress=progress.put_nowait,
             policy=request.policy,
         )

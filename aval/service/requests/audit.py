@@ -99,3 +99,4 @@ class VerifyIn(Request):
     def policy(self) -> WitnessPolicy | None:
         """The witness policy the request asks for; None without witnesses."""
         return parse_policy(self.witnesses, self.witness_quorum)
+    strict: bool = False

@@ -13,6 +13,7 @@ from aval.audit_store import DatabaseUnavailable
 from aval.audit_store import migrate as apply_migrations
 from aval.policies import PolicyError, load_policy_dir
 from aval.service.ai.egress_file import describe, load_egress
+from aval.service.audit import checkpointing
 from aval.service.identity import PrincipalsFileError
 from aval.service.runtime import demo
 from aval.service.runtime.demo_ai import (
@@ -128,7 +129,9 @@ def start_demo_ai(settings: Settings) -> DemoAdvisorProcess:
     except DemoAdvisorError as exc:
         raise StartupError(str(exc)) from exc
     try:
-        asyncio.run(register_demo_advisor(settings.database_url, advisor.endpoint))
+        signer = checkpointing.load_signer(settings)
+        sealer = signer.sealer() if signer is not None else None
+        asyncio.run(register_demo_advisor(settings.database_url, advisor.endpoint, sealer))
     except BaseException:
         advisor.stop()
         raise

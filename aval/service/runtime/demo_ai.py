@@ -25,6 +25,7 @@ from aval.audit_store import Store, registry, trail
 from aval.audit_store.chain import NewEvent
 from aval.audit_store.records import SYSTEM_ACTOR
 from aval.audit_store.registry import AISystemRecord, ModelVersionRecord
+from aval.audit_store.seals import Sealer
 from aval.service.ai.advisor_demo import (
     INTENDED_PURPOSE,
     KNOWN_LIMITS,
@@ -105,9 +106,11 @@ def start_demo_advisor_process() -> DemoAdvisorProcess:
     raise DemoAdvisorError(f"the demo's AI system did not start: {error.strip() or 'no output'}")
 
 
-async def register_demo_advisor(database_url: str, endpoint: str) -> str:
+async def register_demo_advisor(
+    database_url: str, endpoint: str, sealer: Sealer | None = None
+) -> str:
     """Registers (or brings up to date) the demo advisor in ville-demo and pins the version it
-    serves; returns that version."""
+    serves; returns that version. `sealer` seals the events it appends (the server's key)."""
     model = train_demo_model()  # deterministic: the same model the advisor process trained
     version = ModelVersionRecord(
         ai_system=SYSTEM_NAME,
@@ -123,6 +126,7 @@ async def register_demo_advisor(database_url: str, endpoint: str) -> str:
         registered_at=SYSTEM_CLOCK.now(),
     )
     store = Store(database_url, min_size=1, max_size=1)
+    store.sealer = sealer
     await store.open()
     try:
         async with store.transaction() as conn:

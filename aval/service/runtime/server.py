@@ -205,6 +205,8 @@ async def _deployment(settings: Settings) -> Deployment:
         max_size=settings.pool_max_size,
         export_size=settings.export_pool_size,
     )
+    signer = checkpointing.load_signer(settings)
+    store.sealer = signer.sealer() if signer is not None else None  # before the writers start
     await store.open()
     listener = ChangeListener(url)
     await listener.start()
@@ -220,7 +222,7 @@ async def _deployment(settings: Settings) -> Deployment:
         authorizer=Authorizer(grants_file=settings.grants_file),
         listener=listener,
         writer=writer,
-        signer=(signer := checkpointing.load_signer(settings)),
+        signer=signer,
         egress=egress,
         backends=Backends(egress=egress),
         clock=clock,
@@ -244,6 +246,8 @@ async def serve_worker(
     telemetry.configure_tracing()
     tls = server_tls(settings)
     deployment = await _deployment(settings)
+    if deployment.signer is not None:  # before anything is appended
+        deployment.adoptions = await checkpointing.settle_adoptions(deployment)
     admission = Admission(deployment.authenticate, settings)
     server = grpc.aio.server(
         interceptors=[*telemetry.server_interceptors(), admission],  # type: ignore[list-item]

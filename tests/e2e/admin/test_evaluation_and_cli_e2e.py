@@ -26,7 +26,7 @@ from aval.service.decisions.proposals import proposed_event
 from aval.service.identity import Principal, actor_of
 from aval.v1 import admin_pb2
 from tests.in_process import ai_proposal
-from tests.support import write_config
+from tests.support import TEST_SIGNING_KEY, write_config
 
 from ..conftest import ClientOf
 from ..helpers import run_cli
@@ -74,6 +74,7 @@ async def propose_with_calls(url: str, name: str, policy: ReviewPolicy) -> list[
     SQL function record_proposals_with_calls) as the gateway does; returns their ids."""
     app = Principal("app-a", "ville-a", {"ville-a": frozenset({"application"})})
     store = Store(url, min_size=1, max_size=1)
+    store.sealer = TEST_SIGNING_KEY.sealer()  # sealed as the gateway seals (docs/signing.md)
     await store.open()
     ids = []
     try:
@@ -88,7 +89,7 @@ async def propose_with_calls(url: str, name: str, policy: ReviewPolicy) -> list[
                 ),
             ]
             event = proposed_event(d, actor_of(app)).canonical("ville-a", now, "")
-            async with store.single_statement() as conn:
+            async with store.transaction() as conn:
                 assert await decisions.record_proposals(conn, [(d, [event], calls)]) == {d.id}
             ids.append(str(d.id))
     finally:
