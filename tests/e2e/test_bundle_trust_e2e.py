@@ -1,0 +1,265 @@
+"""Bundles a stranger can verify and trust (issue 12, item 5), through the real server and CLI
+on real PostgreSQL: readable fields checked against the hashed bytes, the manifest recomputed,
+the tenant named, filtered bundles with an inclusion proof per event, and an independent
+verifier written from the bundle's README alone that agrees with `aval audit verify --offline`
+on every case."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import ServerProcess
+
+from .conftest import ClientOf
+from .helpers import propose_kwargs, run_cli
+
+NO_SERVER = "127.0.0.1:9"  # nothing listens there: offline verification must not need it
+INDEPENDENT = Path(__file__).parent / "independent_verifier" / "verifier.py"
+HASHED = ("events.jsonl", "checkpoints.jsonl", "public_key.txt", "README.md")
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().split("\n") if line.strip()]
+
+
+def _write_lines(path: Path, lines: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+
+
+def _recompute_manifest(folder: Path, **changes: Any) -> None:
+    """What a forger does after an edit: every figure and hash of the manifest made to fit."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["events"] = len(_lines(folder / "events.jsonl"))
+    manifest["checkpoints"] = len(_lines(folder / "checkpoints.jsonl"))
+    manifest["sha256"] = {
+        name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in HASHED
+    }
+    manifest.update(changes)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def _aval_verdict(folder: Path, key: str) -> tuple[bool, set[str]]:
+    done = run_cli(
+        NO_SERVER, None, "--json", "audit", "verify", "--offline", str(folder), "--public-key", key
+    )
+    assert done.returncode in (0, 1), done.stderr
+    decoder, text, kinds, position = json.JSONDecoder(), done.stdout, set(), 0
+    reports = []
+    while text[position:].strip():
+        while text[position].isspace():
+            position += 1
+        report, position = decoder.raw_decode(text, position)
+        reports.append(report)
+    for report in reports:
+        kinds |= {problem["kind"] for problem in report.get("problems", [])}
+    ok = all(report["ok"] for report in reports)
+    assert ok == (done.returncode == 0)
+    return ok, kinds
+
+
+def _independent_verdict(folder: Path, key: str) -> tuple[bool, set[str]]:
+    # -I: isolated, so that nothing of this checkout can be imported by accident.
+    done = subprocess.run(
+        [sys.executable, "-I", str(INDEPENDENT), str(folder), "--public-key", key],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    assert result["modules"] == []
+    return result["ok"], {problem["kind"] for problem in result["problems"]}
+
+
+def _agree(folder: Path, key: str) -> tuple[bool, set[str]]:
+    """Both verifiers' verdicts, which must be the same: ok, and the problems' names."""
+    ours, theirs = _aval_verdict(folder, key), _independent_verdict(folder, key)
+    assert ours == theirs, (ours, theirs)
+    return ours
+
+
+@pytest.fixture(scope="module")
+def bundles(
+    server: ServerProcess, client_of: ClientOf, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """A whole tenant's bundle and one decision's, exported with no --tenant."""
+    app, supervisor = client_of("app-a"), client_of("sup-a3")
+    case = app.propose(**propose_kwargs("voirie.signalement")).decision
+    supervisor.decide(case.id, verdict="approve")
+    other = app.propose(**propose_kwargs("voirie.signalement")).decision
+    supervisor.decide(other.id, verdict="approve")
+    root = tmp_path_factory.mktemp("bundles")
+    made = {"decision": case.id, "tenant": case.tenant, "key": server.public_key.hex()}
+    for name, extra in (("full", []), ("case", ["--decision", case.id])):
+        folder = root / name
+        done = run_cli(
+            server.address, "insp-a", "audit", "export", "--bundle", str(folder), *extra
+        )
+        assert done.returncode == 0, done.stderr
+        made[name] = folder
+    return made
+
+
+def _copy(bundles: dict[str, Any], name: str, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(bundles[name], tmp_path / name))
+
+
+def test_untouched_bundles_verify_clean_and_name_their_tenant(bundles: dict[str, Any]) -> None:
+    full, case = bundles["full"], bundles["case"]
+    assert _agree(full, bundles["key"]) == (True, set())
+    assert _agree(case, bundles["key"]) == (True, set())
+    for folder, scope in ((full, "tenant"), (case, "filtered")):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert manifest["tenant"] == bundles["tenant"] != ""
+        assert manifest["scope"] == scope
+        assert f"`{bundles['tenant']}`" in (folder / "README.md").read_text()
+    # The filtered bundle holds only the decision's events, each with its proof against the
+    # one checkpoint it carries (signed by the export itself: the inspector may sign).
+    events = _lines(case / "events.jsonl")
+    [checkpoint] = _lines(case / "checkpoints.jsonl")
+    assert events and {e["decision_id"] for e in events} == {bundles["decision"]}
+    assert len(events) < len(_lines(full / "events.jsonl"))
+    assert all(e["inclusion"]["tree_size"] == checkpoint["tree_size"] for e in events)
+    assert all(e["inclusion"]["leaf_index"] == e["seq"] - 1 for e in events)
+    manifest = json.loads((case / "manifest.json").read_text())
+    assert manifest["filters"] == {"decision_id": bundles["decision"]}
+
+
+def _edit_data(folder: Path) -> None:
+    lines = _lines(folder / "events.jsonl")
+    target = next(line for line in lines if line["kind"] == "decision.finalized")
+    target["data"]["outcome"] = {"forged": True}
+    _write_lines(folder / "events.jsonl", lines)
+
+
+def _edit_canonical(folder: Path) -> None:
+    lines = _lines(folder / "events.jsonl")
+    raw = base64.b64decode(lines[1]["canonical"]).replace(b'"trace_id":"', b'"trace_id":"x', 1)
+    lines[1]["canonical"] = base64.b64encode(raw).decode()
+    _write_lines(folder / "events.jsonl", lines)
+
+
+def _alter_proof(folder: Path) -> None:
+    lines = _lines(folder / "events.jsonl")
+    node = lines[0]["inclusion"]["audit_path"][0]
+    lines[0]["inclusion"]["audit_path"][0] = ("0" if node[0] != "0" else "1") + node[1:]
+    _write_lines(folder / "events.jsonl", lines)
+
+
+def _edit_note(folder: Path) -> None:
+    lines = _lines(folder / "checkpoints.jsonl")
+    note = base64.b64decode(lines[-1]["signed_note"]).decode()
+    size = lines[-1]["tree_size"]
+    note = note.replace(f"tree_size: {size}\n", f"tree_size: {size + 1}\n")
+    lines[-1]["signed_note"] = base64.b64encode(note.encode()).decode()
+    lines[-1]["tree_size"] = size + 1
+    _write_lines(folder / "checkpoints.jsonl", lines)
+
+
+def _forge_tail(folder: Path) -> None:
+    """A well-chained event appended after the last checkpoint."""
+    lines = _lines(folder / "events.jsonl")
+    last = lines[-1]
+    forged = dict(last, seq=last["seq"] + 1, prev_hash=last["hash"])
+    raw = base64.b64decode(last["canonical"])
+    seq = forged["seq"].to_bytes(8, "big", signed=True)
+    forged["hash"] = hashlib.sha256(bytes.fromhex(last["hash"]) + seq + raw).hexdigest()
+    _write_lines(folder / "events.jsonl", [*lines, forged])
+
+
+def _drop_checkpoint(folder: Path) -> None:
+    lines = _lines(folder / "checkpoints.jsonl")
+    _write_lines(folder / "checkpoints.jsonl", lines[:-1])
+
+
+def _unprove(folder: Path) -> None:
+    lines = _lines(folder / "events.jsonl")
+    lines[-1]["inclusion"] = None
+    _write_lines(folder / "events.jsonl", lines)
+
+
+CASES: list[tuple[str, str, Callable[[Path], None], set[str]]] = [
+    ("readable data edited", "full", _edit_data, {"readable_field_mismatch"}),
+    ("readable data edited", "case", _edit_data, {"readable_field_mismatch"}),
+    (
+        "canonical byte edited",
+        "full",
+        _edit_canonical,
+        {"readable_field_mismatch", "hash_mismatch", "rewritten_history"},
+    ),
+    (
+        "canonical byte edited",
+        "case",
+        _edit_canonical,
+        {"readable_field_mismatch", "hash_mismatch", "bad_inclusion_proof"},
+    ),
+    ("one proof altered", "case", _alter_proof, {"bad_inclusion_proof"}),
+    ("checkpoint note edited", "full", _edit_note, {"bad_signature", "unsigned_events"}),
+    (
+        "checkpoint note edited",
+        "case",
+        _edit_note,
+        {"bad_signature", "proof_checkpoint_missing"},
+    ),
+    ("forged tail", "full", _forge_tail, {"unsigned_events"}),
+    ("event with no proof", "case", _unprove, {"unsigned_events"}),
+    ("dropped checkpoint", "full", _drop_checkpoint, {"unsigned_events"}),
+    (
+        "dropped checkpoint",
+        "case",
+        _drop_checkpoint,
+        {"proof_checkpoint_missing"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "bundle", "tamper", "named"), CASES, ids=[f"{c[1]}: {c[0]}" for c in CASES]
+)
+def test_tampering_is_named_alike_by_both_verifiers(
+    bundles: dict[str, Any],
+    tmp_path: Path,
+    what: str,
+    bundle: str,
+    tamper: Callable[[Path], None],
+    named: set[str],
+) -> None:
+    folder = _copy(bundles, bundle, tmp_path)
+    tamper(folder)
+    _recompute_manifest(folder)  # the forger covers their tracks: the manifest fits the files
+    ok, kinds = _agree(folder, bundles["key"])
+    assert not ok and kinds == named, what
+
+
+def test_an_edited_file_or_manifest_is_named(bundles: dict[str, Any], tmp_path: Path) -> None:
+    # A file edited, the manifest left alone.
+    folder = _copy(bundles, "case", tmp_path)
+    _edit_data(folder)
+    assert _agree(folder, bundles["key"]) == (
+        False,
+        {"readable_field_mismatch", "file_changed"},
+    )
+    # The manifest's own figures edited, the files left alone.
+    for change in ({"tenant": "autre-commune"}, {"events": 1}, {"key_id": "0" * 16}):
+        folder = _copy(bundles, "full", tmp_path / next(iter(change)))
+        _recompute_manifest(folder, **change)
+        assert _agree(folder, bundles["key"]) == (False, {"manifest_mismatch"}), change
+    # A filtered bundle whose stated filter its events do not match.
+    folder = _copy(bundles, "case", tmp_path / "filter")
+    _recompute_manifest(folder, filters={"decision_id": "00000000-0000-0000-0000-000000000000"})
+    assert _agree(folder, bundles["key"]) == (False, {"manifest_mismatch"})
+
+
+def test_another_key_fails_both(bundles: dict[str, Any]) -> None:
+    ok, kinds = _agree(bundles["case"], "00" * 32)
+    assert not ok and "bad_signature" in kinds
