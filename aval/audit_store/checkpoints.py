@@ -11,10 +11,11 @@ from psycopg import AsyncConnection
 from aval.audit_store import fetch
 from aval.verifier import merkle
 from aval.verifier.chain import GENESIS_HASH, chain_hash
+from aval.verifier.signed_note import Note, SignatureLine
 
 _COLUMNS = (
     "tenant_id, tree_size, root_hash, head_hash, issued_at, key_id, signed_note, signature, "
-    "frontier"
+    "frontier, note_key_name, note_key_hash"
 )
 _BATCH = 5000
 
@@ -30,9 +31,14 @@ class CheckpointRecord:
         head_hash: Chain hash of event tree_size (32 zero bytes for an empty trail).
         issued_at: When it was signed.
         key_id: First 16 hex digits of the SHA-256 of the raw public key.
-        signed_note: The exact bytes signed (see service/signing.py).
+        signed_note: The exact bytes signed: a C2SP checkpoint's note text
+            (verifier/signed_note.py), or a note of the first format (verifier/notes.py).
         signature: Ed25519 signature of signed_note.
         frontier: `merkle.Frontier.to_bytes()` after tree_size leaves.
+        note_key_name: The key name of the signature line (C2SP checkpoints; "" otherwise).
+        note_key_hash: The 4-byte key ID of the signature line (C2SP checkpoints; b"" else).
+        cosignatures: Witnesses' signature lines, once read (`cosignatures.attach`); never
+            inserted with the checkpoint.
     """
 
     tenant_id: str
@@ -44,6 +50,28 @@ class CheckpointRecord:
     signed_note: bytes
     signature: bytes
     frontier: bytes
+    note_key_name: str = ""
+    note_key_hash: bytes = b""
+    cosignatures: tuple[SignatureLine, ...] = ()
+
+    @property
+    def origin(self) -> str:
+        """The C2SP checkpoint's origin line ("" for a note of the first format)."""
+        if not self.note_key_name:
+            return ""
+        return self.signed_note.split(b"\n", 1)[0].decode("utf-8", "replace")
+
+    def note(self) -> str:
+        """The whole signed note: its text, a blank line, its signature, then cosignatures.
+
+        Returns:
+            The note, or "" for a checkpoint of the first format (it is no signed note).
+        """
+        if not self.note_key_name:
+            return ""
+        own = SignatureLine(self.note_key_name, self.note_key_hash, self.signature)
+        note = Note(self.signed_note, (own, *self.cosignatures))
+        return note.encode().decode("utf-8")
 
 
 class TrailInconsistent(Exception):
@@ -71,6 +99,8 @@ def _record(row: tuple[Any, ...]) -> CheckpointRecord:
         signed_note=bytes(row[6]),
         signature=bytes(row[7]),
         frontier=bytes(row[8]),
+        note_key_name=row[9] or "",
+        note_key_hash=bytes(row[10] or b""),
     )
 
 
@@ -145,7 +175,7 @@ async def insert(conn: AsyncConnection[Any], record: CheckpointRecord) -> bool:
         True when inserted; False when a checkpoint of that size already existed.
     """
     cur = await conn.execute(
-        f"INSERT INTO checkpoints ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        f"INSERT INTO checkpoints ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (tenant_id, tree_size) DO NOTHING",
         (
             record.tenant_id,
@@ -157,6 +187,8 @@ async def insert(conn: AsyncConnection[Any], record: CheckpointRecord) -> bool:
             record.signed_note,
             record.signature,
             record.frontier,
+            record.note_key_name or None,
+            record.note_key_hash or None,
         ),
     )
     return cur.rowcount == 1

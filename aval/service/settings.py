@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # Append-only JSON Lines copy of every new checkpoint (an external witness to ship
     # elsewhere); <data_dir>/witness/checkpoints.jsonl when unset.
     witness_file: Path | None = None
+    # The name of this deployment's log (docs/witness.md): the key name of its checkpoints'
+    # signatures, and the origin of a tenant's checkpoints is `<trail_origin>/<tenant>`. No
+    # space, no `+`; `aval-<key id>` when unset, stable as long as the signing key is.
+    trail_origin: str | None = None
     # Seconds between automatic checkpoints of the tenants with new events; 0 disables them.
     checkpoint_interval_seconds: float = Field(default=300.0, ge=0)
     # The operator's AI egress file: per tenant, the secrets its AI systems may use (a name
@@ -135,6 +139,7 @@ class Settings(BaseSettings):
         "signing_key_file",
         "signing_key",
         "witness_file",
+        "trail_origin",
         "claim_max_hold_seconds",
         "ai_egress_file",
         "tls_cert_file",

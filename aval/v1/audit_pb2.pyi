@@ -402,6 +402,9 @@ class Checkpoint(_message.Message):
     KEY_ID_FIELD_NUMBER: _builtins.int
     SIGNED_NOTE_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    ORIGIN_FIELD_NUMBER: _builtins.int
+    VERIFIER_KEY_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     tree_size: _builtins.int
     """Number of events covered (sequence numbers 1 to tree_size)."""
@@ -415,6 +418,19 @@ class Checkpoint(_message.Message):
     """The exact bytes signed (UTF-8 text, see docs/architecture.md)."""
     signature: _builtins.bytes
     """Ed25519 signature of signed_note."""
+    note: _builtins.str
+    """The whole C2SP signed note (c2sp.org/signed-note): signed_note, a blank line, this
+    deployment's signature line, then the cosignature lines of the witnesses that cosigned it
+    (c2sp.org/tlog-cosignature). Empty for a checkpoint of the first format (aval.v1/checkpoint).
+    """
+    origin: _builtins.str
+    """The checkpoint's origin (c2sp.org/tlog-checkpoint): `<deployment>/<tenant>`; empty for the
+    first format.
+    """
+    verifier_key: _builtins.str
+    """The verifier key string of the key that signs this deployment's checkpoints now:
+    `<name>+<8 hex key ID>+<base64(0x01 || public key)>` (docs/witness.md).
+    """
     @_builtins.property
     def issued_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -428,10 +444,13 @@ class Checkpoint(_message.Message):
         key_id: _builtins.str = ...,
         signed_note: _builtins.bytes = ...,
         signature: _builtins.bytes = ...,
+        note: _builtins.str = ...,
+        origin: _builtins.str = ...,
+        verifier_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["issued_at", b"issued_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["head_hash", b"head_hash", "issued_at", b"issued_at", "key_id", b"key_id", "root_hash", b"root_hash", "signature", b"signature", "signed_note", b"signed_note", "tenant", b"tenant", "tree_size", b"tree_size"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["head_hash", b"head_hash", "issued_at", b"issued_at", "key_id", b"key_id", "note", b"note", "origin", b"origin", "root_hash", b"root_hash", "signature", b"signature", "signed_note", b"signed_note", "tenant", b"tenant", "tree_size", b"tree_size", "verifier_key", b"verifier_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -789,12 +808,22 @@ class VerifyChainRequest(_message.Message):
 
     TENANT_FIELD_NUMBER: _builtins.int
     SINCE_FIELD_NUMBER: _builtins.int
+    WITNESSES_FIELD_NUMBER: _builtins.int
+    WITNESS_QUORUM_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """The caller's tenant when empty."""
+    witness_quorum: _builtins.int
     @_builtins.property
     def since(self) -> _timestamp_pb2.Timestamp:
         """Report problems only for events at or after this time (the whole chain is still read,
         since every hash depends on all before it).
+        """
+
+    @_builtins.property
+    def witnesses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The witness policy: verifier key strings of trusted witnesses (cosignature/v1, type 0x04)
+        and how many of them must have cosigned the latest checkpoint (docs/witness.md). No policy
+        when empty; the quorum is 1 when witnesses are given and it is 0.
         """
 
     def __init__(
@@ -802,10 +831,12 @@ class VerifyChainRequest(_message.Message):
         *,
         tenant: _builtins.str = ...,
         since: _timestamp_pb2.Timestamp | None = ...,
+        witnesses: _abc.Iterable[_builtins.str] | None = ...,
+        witness_quorum: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "tenant", b"tenant", "witness_quorum", b"witness_quorum", "witnesses", b"witnesses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -856,6 +887,8 @@ class VerifyChainResponse(_message.Message):
     PROBLEMS_FIELD_NUMBER: _builtins.int
     HEAD_HASH_FIELD_NUMBER: _builtins.int
     CHECKPOINTS_CHECKED_FIELD_NUMBER: _builtins.int
+    COSIGNATURES_VERIFIED_FIELD_NUMBER: _builtins.int
+    WITNESSED_TREE_SIZE_FIELD_NUMBER: _builtins.int
     ok: _builtins.bool
     events_checked: _builtins.int
     decisions_checked: _builtins.int
@@ -863,6 +896,12 @@ class VerifyChainResponse(_message.Message):
     """Hex hash of the last event checked."""
     checkpoints_checked: _builtins.int
     """Signed checkpoints checked (signature, and root against the current events)."""
+    cosignatures_verified: _builtins.int
+    """Cosignatures of trusted witnesses that verified, over every checkpoint."""
+    witnessed_tree_size: _builtins.int
+    """The tree size of the latest checkpoint that meets the witness policy (0: none, or no
+    policy given).
+    """
     @_builtins.property
     def problems(self) -> _containers.RepeatedCompositeFieldContainer[Global___VerificationProblem]: ...
     def __init__(
@@ -874,10 +913,12 @@ class VerifyChainResponse(_message.Message):
         problems: _abc.Iterable[Global___VerificationProblem] | None = ...,
         head_hash: _builtins.str = ...,
         checkpoints_checked: _builtins.int = ...,
+        cosignatures_verified: _builtins.int = ...,
+        witnessed_tree_size: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoints_checked", b"checkpoints_checked", "decisions_checked", b"decisions_checked", "events_checked", b"events_checked", "head_hash", b"head_hash", "ok", b"ok", "problems", b"problems"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoints_checked", b"checkpoints_checked", "cosignatures_verified", b"cosignatures_verified", "decisions_checked", b"decisions_checked", "events_checked", b"events_checked", "head_hash", b"head_hash", "ok", b"ok", "problems", b"problems", "witnessed_tree_size", b"witnessed_tree_size"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -889,10 +930,17 @@ class VerifyTrailRequest(_message.Message):
 
     TENANT_FIELD_NUMBER: _builtins.int
     SINCE_FIELD_NUMBER: _builtins.int
+    WITNESSES_FIELD_NUMBER: _builtins.int
+    WITNESS_QUORUM_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """The caller's tenant when empty."""
+    witness_quorum: _builtins.int
     @_builtins.property
     def since(self) -> _timestamp_pb2.Timestamp:
+        """As in VerifyChainRequest."""
+
+    @_builtins.property
+    def witnesses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """As in VerifyChainRequest."""
 
     def __init__(
@@ -900,10 +948,12 @@ class VerifyTrailRequest(_message.Message):
         *,
         tenant: _builtins.str = ...,
         since: _timestamp_pb2.Timestamp | None = ...,
+        witnesses: _abc.Iterable[_builtins.str] | None = ...,
+        witness_quorum: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "tenant", b"tenant", "witness_quorum", b"witness_quorum", "witnesses", b"witnesses"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

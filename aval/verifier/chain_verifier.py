@@ -147,7 +147,13 @@ class ChainVerifier:
                 "the checkpoint's signature does not verify with the public key",
             )
         if parse_note is not None:
-            note = parse_note(checkpoint.signed_note)
+            try:
+                note = parse_note(checkpoint.signed_note)
+            except ValueError as exc:
+                self._problem(
+                    "checkpoint_mismatch", size, "", f"the signed note is malformed: {exc}"
+                )
+                return
             signed = (
                 note.get("tenant"),
                 note.get("tree_size"),

@@ -1,4 +1,8 @@
-"""Signed checkpoint notes and Ed25519 public keys: writing and reading a note, checking it."""
+"""Signed checkpoint notes and Ed25519 public keys: writing and reading a note, checking it.
+
+Checkpoints are C2SP tlog checkpoints (`signed_note`); notes of the first format, whose first
+line is `aval.v1/checkpoint`, stay readable so that history signed before stays verifiable.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from collections.abc import Mapping
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from aval.verifier import signed_note
 
 # The first line of every signed note: what it is, and the version of its format.
 NOTE_HEADER = "aval.v1/checkpoint"
@@ -69,7 +75,8 @@ def public_key_text(public_key_raw: bytes) -> str:
 
 
 def read_public_key(text: str) -> bytes:
-    """Reads a public key written as hex (64 digits), as PEM, or as a public key file holding both.
+    """Reads a public key: hex (64 digits), PEM, a public key file holding both, or a verifier
+    key string (`<name>+<key ID>+<base64>`, signed-note) of type 0x01.
 
     Args:
         text: The text.
@@ -82,6 +89,14 @@ def read_public_key(text: str) -> bytes:
     """
     stripped = text.strip()
     first = stripped.splitlines()[0].strip() if stripped else ""
+    if first.count("+") >= 2:
+        try:
+            verifier = signed_note.parse_verifier_key(first)
+        except signed_note.MalformedNote as exc:
+            raise SigningKeyError(f"the verifier key string cannot be read: {exc}") from exc
+        if verifier.key_type != signed_note.ED25519:
+            raise SigningKeyError("the verifier key string is a witness's, not a log's (0x01)")
+        return verifier.public_key
     if len(first) == 2 * PUBLIC_KEY_BYTES:
         try:
             return bytes.fromhex(first)
@@ -123,17 +138,41 @@ def format_note(fields: Mapping[str, str | int]) -> bytes:
 
 
 def parse_note(note: bytes) -> dict[str, str]:
-    """Reads a signed note back into its fields; the exact inverse of `format_note`.
+    """Reads the signed bytes of a checkpoint, of either format, into its fields.
 
     Args:
-        note: The bytes that were signed.
+        note: The bytes that were signed: a C2SP checkpoint's note text, or a note of the first
+            format (`aval.v1/checkpoint`, the exact inverse of `format_note`).
 
     Returns:
-        Each of `NOTE_FIELDS` and its value, as text.
+        tenant, tree_size, root_hash and head_hash (hex), issued_at, and key_id (first format)
+        or origin (C2SP checkpoints), as text.
 
     Raises:
-        NoteFormatError: The bytes are not a note in exactly the format `format_note` writes.
+        NoteFormatError: The bytes are neither.
     """
+    if not note.startswith(NOTE_HEADER.encode() + b"\n"):
+        return _parse_checkpoint(note)
+    return _parse_first_format(note)
+
+
+def _parse_checkpoint(note: bytes) -> dict[str, str]:
+    try:
+        checkpoint = signed_note.parse_checkpoint(note)
+        head_hash, issued_at = signed_note.read_aval_extensions(checkpoint)
+    except signed_note.MalformedNote as exc:
+        raise NoteFormatError(str(exc)) from exc
+    return {
+        "tenant": signed_note.tenant_of(checkpoint.origin),
+        "tree_size": str(checkpoint.tree_size),
+        "root_hash": checkpoint.root_hash.hex(),
+        "head_hash": head_hash.hex(),
+        "issued_at": issued_at,
+        "origin": checkpoint.origin,
+    }
+
+
+def _parse_first_format(note: bytes) -> dict[str, str]:
     try:
         text = note.decode("utf-8")
     except UnicodeDecodeError as exc:

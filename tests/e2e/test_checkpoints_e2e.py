@@ -14,6 +14,7 @@ import pytest
 
 from aval.clients import Client
 from aval.clients.sdk.errors import FailedPreconditionError
+from aval.verifier import signed_note
 from aval.verifier.notes import parse_note, read_public_key, verify_signature
 from tests.support import TEST_SIGNING_KEY, ServerProcess, token_of
 
@@ -50,7 +51,12 @@ def test_aval_audit_checkpoint_then_checkpoints(server: ServerProcess, client_of
     assert fields["tenant"] == made["tenant"] == "ville-a"
     assert fields["tree_size"] == made["treeSize"]
     assert fields["root_hash"] == made["rootHash"] and fields["head_hash"] == made["headHash"]
-    assert fields["key_id"] == made["keyId"] == TEST_SIGNING_KEY.key_id
+    assert made["keyId"] == TEST_SIGNING_KEY.key_id
+    # A C2SP checkpoint in a signed note, which the published verifier key string verifies.
+    vkey = signed_note.parse_verifier_key(made["verifierKey"])
+    assert vkey.public_key == server.public_key and made["origin"] == f"{vkey.name}/ville-a"
+    assert fields["origin"] == made["origin"]
+    assert signed_note.verify_note(made["note"].encode(), [vkey]).text == note
 
     listed = json.loads(ok(run_cli(server.address, "insp-a", "--json", "audit", "checkpoints")))
     assert listed["publicKey"] == server.public_key.hex()
@@ -67,7 +73,8 @@ def test_aval_audit_checkpoint_then_checkpoints(server: ServerProcess, client_of
     table = ok(run_cli(server.address, "insp-a", "--lang", "en", "audit", "checkpoints"))
     assert table.splitlines()[0].split() == ["SIZE", "SIGNED", "ON", "KEY", "ROOT"]
     assert made["rootHash"] in table
-    assert table.rstrip().endswith(f"Public key: {server.public_key.hex()}")
+    assert f"Public key: {server.public_key.hex()}\n" in table
+    assert table.rstrip().endswith(f"Verifier key (C2SP): {made['verifierKey']}")
 
 
 def test_only_inspectors_sign_checkpoints_I5(server: ServerProcess) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 from collections.abc import Callable, Iterator
@@ -87,7 +88,10 @@ def forged_root(world: World, tree_size: int, *, in_note: bool) -> Iterator[None
         row = conn.execute(f"{select} AND tree_size = %s", (tree_size,)).fetchone()
     assert row is not None
     root, note = bytes(row[0]), bytes(row[1])
-    new_note = note.replace(root.hex().encode(), forged.hex().encode()) if in_note else note
+    # The note states the root in base64 (a C2SP checkpoint).
+    stated, forged_stated = base64.b64encode(root), base64.b64encode(forged)
+    new_note = note.replace(stated, forged_stated) if in_note else note
+    assert new_note != note or not in_note
     update = (
         "UPDATE aval.checkpoints SET root_hash = %s, signed_note = %s"
         " WHERE tenant_id = 'ville-a' AND tree_size = %s"

@@ -24,7 +24,7 @@ from aval.service.errors import FailedPrecondition, PermissionDenied
 from aval.service.identity import Principal
 from aval.service.requests import TenantIn
 from aval.service.settings import Settings
-from aval.verifier import merkle
+from aval.verifier import merkle, signed_note
 from aval.verifier.chain import GENESIS_HASH, utc_iso
 from aval.verifier.notes import (
     NoteFormatError,
@@ -134,10 +134,14 @@ async def test_the_signature_verifies_and_a_flipped_byte_does_not_I3(
         "root_hash": record.root_hash.hex(),
         "head_hash": record.head_hash.hex(),
         "issued_at": utc_iso(record.issued_at),
-        "key_id": signer.key_id,
+        "origin": f"aval-{signer.key_id}/{tenant}",
     }
-    assert record.signed_note.decode().startswith("aval.v1/checkpoint\ntenant: ")
+    # A C2SP checkpoint in a signed note, verified by the published verifier key string.
+    assert record.signed_note.decode().startswith(f"aval-{signer.key_id}/{tenant}\n5\n")
     assert record.signed_note.endswith(b"\n")
+    vkey = checkpointing.log_verifier_key(signing.settings, signer)
+    assert vkey.text() == checkpointing.verifier_key_text(signing)
+    assert signed_note.verify_note(record.note().encode(), [vkey]).text == record.signed_note
     for position in (0, len(record.signed_note) // 2, len(record.signed_note) - 1):
         note = bytearray(record.signed_note)
         note[position] ^= 0x01

@@ -13,6 +13,13 @@ from aval.clients.cli.output import format_time
 from aval.clients.cli.session import AddCommand, Session
 from aval.v1 import audit_pb2
 from aval.verifier.notes import read_public_key
+from aval.verifier.signed_note import (
+    COSIGNATURE_V1,
+    ED25519,
+    MalformedNote,
+    VerifierKey,
+    check_key_name,
+)
 
 
 def add_commands(commands: Any, audit: Any, add: AddCommand, t: Messages) -> None:
@@ -29,6 +36,9 @@ def add_commands(commands: Any, audit: Any, add: AddCommand, t: Messages) -> Non
     )
     generate = add(keys, "generate", "help.keys_generate")
     generate.add_argument("--out", default=".", metavar="DIR", help=t("help.keys_out"))
+    names = generate.add_mutually_exclusive_group()
+    names.add_argument("--name", default="", metavar="NAME", help=t("help.keys_name"))
+    names.add_argument("--witness", default="", metavar="NAME", help=t("help.keys_witness"))
     generate.set_defaults(command="keys generate")
     checkpoint = add(audit, "checkpoint", "help.checkpoint")
     checkpoint.set_defaults(command="audit checkpoint")
@@ -62,6 +72,7 @@ def checkpoint_lines(t: Messages, checkpoint: audit_pb2.Checkpoint) -> list[str]
     """
     facts = [
         ("checkpoint.tenant", checkpoint.tenant),
+        ("checkpoint.origin", checkpoint.origin or "—"),
         ("checkpoint.size", t("checkpoint.events", count=checkpoint.tree_size)),
         ("checkpoint.root", checkpoint.root_hash),
         ("checkpoint.head", checkpoint.head_hash),
@@ -95,6 +106,9 @@ def checkpoints_lines(t: Messages, response: audit_pb2.ListCheckpointsResponse) 
             cells = zip(row, widths, strict=True)
             lines.append("  ".join(cell.ljust(width) for cell, width in cells).rstrip())
     lines.append(t("checkpoints.public_key", public_key=response.public_key or "—"))
+    verifier_key = response.checkpoints[-1].verifier_key if response.checkpoints else ""
+    if verifier_key:
+        lines.append(t("checkpoints.verifier_key", verifier_key=verifier_key))
     return lines
 
 
@@ -133,6 +147,11 @@ def keys_generate(args: argparse.Namespace, t: Messages) -> int:
         from aval.service.audit import signing  # type: ignore[import-not-found, unused-ignore]
     except ImportError as err:
         return _fail(t, t("server_missing", error=err))
+    for name in (args.name, args.witness):
+        try:
+            check_key_name(name or "unset")
+        except MalformedNote:
+            return _fail(t, t("key_name_invalid", name=name))
     folder = Path(args.out)
     try:
         made = signing.generate_key_pair(folder)
@@ -141,13 +160,18 @@ def keys_generate(args: argparse.Namespace, t: Messages) -> int:
     except OSError as err:
         return _fail(t, t("key_unwritable", path=folder.resolve(), error=err.strerror or err))
     public_key = read_public_key(made.public_key_file.read_text(encoding="utf-8"))
-    export = f"export AVAL_SIGNING_KEY_FILE={made.private_key_file}"
+    verifier_key = _verifier_key(args, made.key_id, public_key)
+    if args.witness:
+        export = f"aval witness serve --name {args.witness} --key {made.private_key_file}"
+    else:
+        export = f"export AVAL_SIGNING_KEY_FILE={made.private_key_file}"
     if args.json:
         document = {
             "key_id": made.key_id,
             "private_key_file": str(made.private_key_file),
             "public_key_file": str(made.public_key_file),
             "public_key": public_key.hex(),
+            "verifier_key": verifier_key,
             "export": export,
         }
         print(json.dumps(document, indent=2, ensure_ascii=False))
@@ -155,8 +179,16 @@ def keys_generate(args: argparse.Namespace, t: Messages) -> int:
     print(t("key_generated", key_id=made.key_id))
     print(t("key_private", path=made.private_key_file))
     print(t("key_public", path=made.public_key_file))
+    print(t("key_verifier", verifier_key=verifier_key))
     print(export)
     return 0
+
+
+def _verifier_key(args: argparse.Namespace, key_id: str, public_key: bytes) -> str:
+    """The verifier key string of a new key: a witness's (0x04) or a log's (0x01)."""
+    if args.witness:
+        return VerifierKey(args.witness, COSIGNATURE_V1, public_key).text()
+    return VerifierKey(args.name or f"aval-{key_id}", ED25519, public_key).text()
 
 
 def _fail(t: Messages, reason: str) -> int:

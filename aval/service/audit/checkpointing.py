@@ -11,7 +11,7 @@ import random
 from datetime import datetime
 from pathlib import Path
 
-from aval.audit_store import checkpoints
+from aval.audit_store import checkpoints, cosignatures
 from aval.audit_store.checkpoints import CheckpointRecord, TrailInconsistent
 from aval.service import cancelling
 from aval.service.audit import signing
@@ -21,13 +21,37 @@ from aval.service.errors import FailedPrecondition
 from aval.service.identity import Principal
 from aval.service.requests import TenantIn
 from aval.service.settings import Settings
+from aval.verifier import signed_note
 from aval.verifier.chain import utc_iso
-from aval.verifier.notes import format_note
+from aval.verifier.notes import SigningKeyError
 
 log = logging.getLogger(__name__)
 
 CREATE_ACTION = "audit.checkpoint"
 LIST_ACTION = "audit.verify"
+
+
+def log_name(settings: Settings, signer: Signer) -> str:
+    """The key name of this deployment's checkpoints: AVAL_TRAIL_ORIGIN, else `aval-<key id>`.
+
+    Raises:
+        SigningKeyError: AVAL_TRAIL_ORIGIN is not a valid key name.
+    """
+    name = settings.trail_origin or f"aval-{signer.key_id}"
+    try:
+        return signed_note.check_key_name(name)
+    except signed_note.MalformedNote as exc:
+        raise SigningKeyError(
+            f"AVAL_TRAIL_ORIGIN: {exc}; name the deployment without spaces nor '+', "
+            "e.g. aval.example.fr"
+        ) from exc
+
+
+def log_verifier_key(settings: Settings, signer: Signer) -> signed_note.VerifierKey:
+    """The verifier key of this deployment's checkpoints (signed-note, Ed25519)."""
+    return signed_note.VerifierKey(
+        log_name(settings, signer), signed_note.ED25519, signer.public_key_raw
+    )
 
 
 def load_signer(settings: Settings) -> Signer | None:
@@ -68,7 +92,11 @@ def settle_signing_key(settings: Settings, *, demo_mode: bool) -> Settings:
             "disabled; set AVAL_SIGNING_KEY_FILE to an Ed25519 key (`aval keys generate`)"
         )
     else:
-        log.info("checkpoints are signed with key %s", signer.key_id)
+        log.info(
+            "checkpoints are signed with key %s; verifier key %s",
+            signer.key_id,
+            log_verifier_key(settings, signer).text(),
+        )
     return settings
 
 
@@ -102,8 +130,12 @@ def sign_checkpoint(
     head_hash: bytes,
     frontier: bytes,
     issued_at: datetime,
+    *,
+    name: str,
 ) -> CheckpointRecord:
-    """Writes and signs the note of a checkpoint.
+    """Writes and signs a checkpoint: a C2SP tlog checkpoint in a signed note.
+
+    Its origin is `<name>/<tenant>`; two extension lines carry the head hash and the time.
 
     Args:
         signer: The deployment's signing key.
@@ -113,20 +145,18 @@ def sign_checkpoint(
         head_hash: Chain hash of the last event covered.
         frontier: The serialised Merkle frontier after `tree_size` leaves.
         issued_at: When it is signed (UTC, microseconds are kept).
+        name: The log's key name (`log_name`).
 
     Returns:
         The checkpoint, ready to store.
     """
-    note = format_note(
-        {
-            "tenant": tenant_id,
-            "tree_size": tree_size,
-            "root_hash": root_hash.hex(),
-            "head_hash": head_hash.hex(),
-            "issued_at": utc_iso(issued_at),
-            "key_id": signer.key_id,
-        }
-    )
+    note = signed_note.Checkpoint(
+        signed_note.origin_of(name, tenant_id),
+        tree_size,
+        root_hash,
+        signed_note.aval_extensions(head_hash, utc_iso(issued_at)),
+    ).encode()
+    line = signed_note.sign_line(name, signer.public_key_raw, note, signer.sign)
     return CheckpointRecord(
         tenant_id=tenant_id,
         tree_size=tree_size,
@@ -135,8 +165,10 @@ def sign_checkpoint(
         issued_at=issued_at,
         key_id=signer.key_id,
         signed_note=note,
-        signature=signer.sign(note),
+        signature=line.signature,
         frontier=frontier,
+        note_key_name=line.name,
+        note_key_hash=line.key_hash,
     )
 
 
@@ -208,7 +240,16 @@ async def checkpoint_tenant(deployment: Deployment, tenant_id: str) -> Checkpoin
         ) from exc
     if previous is not None and previous.tree_size == size:
         return previous
-    record = sign_checkpoint(signer, tenant_id, size, root, head, frontier, deployment.clock.now())
+    record = sign_checkpoint(
+        signer,
+        tenant_id,
+        size,
+        root,
+        head,
+        frontier,
+        deployment.clock.now(),
+        name=log_name(deployment.settings, signer),
+    )
     async with store.transaction() as conn:
         if await checkpoints.insert(conn, record):
             await asyncio.to_thread(append_witness, witness_path(deployment.settings), record)
@@ -249,7 +290,7 @@ async def create_checkpoint(
 async def list_checkpoints(
     deployment: Deployment, principal: Principal, request: TenantIn
 ) -> tuple[list[CheckpointRecord], str]:
-    """ListCheckpoints: every checkpoint of the tenant, and the key that verifies them.
+    """ListCheckpoints: every checkpoint of the tenant with its cosignatures, and the key.
 
     Args:
         deployment: The running deployment.
@@ -266,9 +307,17 @@ async def list_checkpoints(
     """
     tenant = deployment.tenant_for(principal, request.tenant, LIST_ACTION)
     async with deployment.store.reading() as conn:
-        found = await checkpoints.list_all(conn, tenant)
+        found = await cosignatures.attach(conn, await checkpoints.list_all(conn, tenant))
     signer = deployment.signer
     return found, signer.public_key_hex if signer is not None else ""
+
+
+def verifier_key_text(deployment: Deployment) -> str:
+    """The deployment's verifier key string, "" when it has no signing key."""
+    signer = deployment.signer
+    if signer is None:
+        return ""
+    return log_verifier_key(deployment.settings, signer).text()
 
 
 async def checkpoint_due_tenants(deployment: Deployment) -> int:

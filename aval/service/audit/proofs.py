@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from aval.audit_store import checkpoints, trail
+from aval.audit_store import checkpoints, cosignatures, trail
 from aval.audit_store.checkpoints import CheckpointRecord
 from aval.service.audit.access_journal import journal_read
 from aval.service.deployment import Deployment
@@ -55,16 +55,17 @@ class ConsistencyProof:
 
 
 async def _checkpoint(conn: AsyncConnection[Any], tenant: str, tree_size: int) -> CheckpointRecord:
-    """The checkpoint of this size, or the latest when 0."""
+    """The checkpoint of this size, or the latest when 0, with its cosignatures."""
     if tree_size == 0:
         found = await checkpoints.latest(conn, tenant)
         if found is None:
             raise FailedPrecondition("NO_CHECKPOINT", tenant=tenant)
-        return found
-    found = await checkpoints.at_size(conn, tenant, tree_size)
-    if found is None:
-        raise NotFound("CHECKPOINT_NOT_FOUND", tenant=tenant, tree_size=tree_size)
-    return found
+    else:
+        found = await checkpoints.at_size(conn, tenant, tree_size)
+        if found is None:
+            raise NotFound("CHECKPOINT_NOT_FOUND", tenant=tenant, tree_size=tree_size)
+    [witnessed] = await cosignatures.attach(conn, [found])
+    return witnessed
 
 
 async def _range_roots(

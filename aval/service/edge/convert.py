@@ -262,8 +262,13 @@ def audit_event(e: AuditEvent) -> audit_pb2.AuditEvent:
     )
 
 
-def checkpoint(record: CheckpointRecord) -> audit_pb2.Checkpoint:
-    """The wire form of a signed checkpoint; hashes in hex, note and signature as bytes."""
+def checkpoint(record: CheckpointRecord, verifier_key: str = "") -> audit_pb2.Checkpoint:
+    """The wire form of a signed checkpoint; hashes in hex, note and signature as bytes.
+
+    Args:
+        record: The checkpoint, with the cosignatures read for it.
+        verifier_key: The deployment's verifier key string ("" when it has no key).
+    """
     return audit_pb2.Checkpoint(
         tenant=record.tenant_id,
         tree_size=record.tree_size,
@@ -273,17 +278,24 @@ def checkpoint(record: CheckpointRecord) -> audit_pb2.Checkpoint:
         key_id=record.key_id,
         signed_note=record.signed_note,
         signature=record.signature,
+        note=record.note(),
+        origin=record.origin,
+        verifier_key=verifier_key,
     )
 
 
 def inclusion_proof(
-    event: AuditEvent, leaf_index: int, record: CheckpointRecord, audit_path: list[bytes]
+    event: AuditEvent,
+    leaf_index: int,
+    record: CheckpointRecord,
+    audit_path: list[bytes],
+    verifier_key: str = "",
 ) -> audit_pb2.ProveInclusionResponse:
     """The wire form of an event's inclusion proof against a checkpoint."""
     return audit_pb2.ProveInclusionResponse(
         event=audit_event(event),
         leaf_index=leaf_index,
-        checkpoint=checkpoint(record),
+        checkpoint=checkpoint(record, verifier_key),
         audit_path=audit_path,
     )
 

@@ -149,6 +149,10 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
     except (SigningKeyError, DoorSettingError) as exc:
         raise StartupError(str(exc)) from exc
     load_console_config(settings, oidc)  # checked now: a mistake stops the start, named
+    signer = checkpointing.load_signer(settings) if demo_mode else None
+    if signer is not None:  # the demo shows the key inspectors verify its checkpoints with
+        vkey = checkpointing.log_verifier_key(settings, signer).text()
+        exports = [*exports, ("AVAL_VERIFIER_KEY", vkey)]
     url = database_url(settings)
     applied = asyncio.run(migrate(url))
     if applied:

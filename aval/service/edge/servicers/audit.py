@@ -40,15 +40,17 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
     ) -> audit_pb2.CreateCheckpointResponse:
         ask = parse(TenantIn, request)
         record = await checkpointing.create_checkpoint(self.deployment, caller(), ask)
-        return audit_pb2.CreateCheckpointResponse(checkpoint=convert.checkpoint(record))
+        key = checkpointing.verifier_key_text(self.deployment)
+        return audit_pb2.CreateCheckpointResponse(checkpoint=convert.checkpoint(record, key))
 
     async def ListCheckpoints(
         self, request: audit_pb2.ListCheckpointsRequest, context: Context
     ) -> audit_pb2.ListCheckpointsResponse:
         ask = parse(TenantIn, request)
         found, public_key = await checkpointing.list_checkpoints(self.deployment, caller(), ask)
+        key = checkpointing.verifier_key_text(self.deployment)
         return audit_pb2.ListCheckpointsResponse(
-            checkpoints=[convert.checkpoint(c) for c in found], public_key=public_key
+            checkpoints=[convert.checkpoint(c, key) for c in found], public_key=public_key
         )
 
     async def ProveInclusion(
@@ -56,8 +58,9 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
     ) -> audit_pb2.ProveInclusionResponse:
         ask = parse(ProveInclusionIn, request)
         found = await proofs.prove_inclusion(self.deployment, caller(), ask)
+        key = checkpointing.verifier_key_text(self.deployment)
         return convert.inclusion_proof(
-            found.event, found.leaf_index, found.checkpoint, found.audit_path
+            found.event, found.leaf_index, found.checkpoint, found.audit_path, key
         )
 
     async def ProveConsistency(
@@ -65,9 +68,10 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
     ) -> audit_pb2.ProveConsistencyResponse:
         ask = parse(ProveConsistencyIn, request)
         found = await proofs.prove_consistency(self.deployment, caller(), ask)
+        key = checkpointing.verifier_key_text(self.deployment)
         return audit_pb2.ProveConsistencyResponse(
-            old_checkpoint=convert.checkpoint(found.old),
-            new_checkpoint=convert.checkpoint(found.new),
+            old_checkpoint=convert.checkpoint(found.old, key),
+            new_checkpoint=convert.checkpoint(found.new, key),
             proof=found.proof,
         )
 
@@ -101,7 +105,13 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
             decision=convert.decision(found.decision, self.deployment.policies, ask.language),
             events=[convert.audit_event(e) for e in found.events],
             proofs=[
-                convert.inclusion_proof(event, event.seq - 1, found.checkpoint, path)
+                convert.inclusion_proof(
+                    event,
+                    event.seq - 1,
+                    found.checkpoint,
+                    path,
+                    checkpointing.verifier_key_text(self.deployment),
+                )
                 for event, path in found.proofs
                 if found.checkpoint is not None
             ],
