@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aval.verifier import merkle
+from aval.verifier import merkle, signed_note
 from aval.verifier.chain import canonical_json, chain_hash
 from aval.verifier.chain_verifier import ChainVerifier, NoteParser, Problem, Report
 from aval.verifier.events import DECISION_EVENT_KINDS, AuditEvent
@@ -382,30 +382,76 @@ def _read_checkpoints(
                 )
             )
             continue
-        for name in _CHECKPOINT_FIELDS:
-            if name not in item or str(item[name]) != note.get(name) or _bad_type(name, item):
-                problems.append(
-                    Problem(
-                        "readable_field_mismatch",
-                        tenant,
-                        size,
-                        "",
-                        f"{where}: {name} differs from the signed note",
-                    )
-                )
-        for name in sorted(set(item) - _CHECKPOINT_LINE):
+        for name in checkpoint_mismatches(item, note, checkpoint, key):
             problems.append(
                 Problem(
                     "readable_field_mismatch",
                     tenant,
                     size,
                     "",
-                    f"{where}: {name} is not a field of a checkpoint line",
+                    f"{where}: {name} differs from the signed note",
                 )
             )
-        found.key_ids.add(note.get("key_id", ""))
+        if "key_id" in note:  # notes of the first format name their key
+            found.key_ids.add(note["key_id"])
         found.valid.setdefault(signed.tenant, []).append(signed)
     return found
+
+
+def checkpoint_mismatches(
+    item: dict[str, Any], note: dict[str, str], checkpoint: BundleCheckpoint, key: bytes
+) -> list[str]:
+    """The readable fields of a checkpoint line that differ from its signed note, and the
+    fields a line may not hold, by name.
+
+    A note of the first format (`aval.v1/checkpoint`) names its key (`key_id`); a C2SP
+    checkpoint names its origin instead, and its line also carries the whole signed note
+    (`note`: the text, a blank line, the log's signature line and any witness's cosignature
+    lines), whose text must be `signed_note` and whose lines must hold the log's signature.
+
+    Args:
+        item: The line's object.
+        note: The signed note's fields (`notes.parse_note`).
+        checkpoint: What the line carries (its signed note and signature).
+        key: The public key its signature verified with.
+
+    Returns:
+        The names, the expected ones first.
+    """
+    c2sp = "origin" in note
+    expected = {name: note.get(name) for name in _CHECKPOINT_FIELDS}
+    if c2sp:
+        expected["key_id"] = key_id(key)
+        expected["origin"] = note["origin"]
+    wrong = [
+        name
+        for name, value in expected.items()
+        if name not in item or _bad_type(name, item) or str(item[name]) != value
+    ]
+    allowed = _CHECKPOINT_LINE | ({"origin", "note"} if c2sp else set())
+    wrong += sorted(set(item) - allowed)
+    if c2sp and not _carries_signature(item.get("note"), checkpoint, note["origin"], key):
+        wrong.append("note")
+    return wrong
+
+
+def _carries_signature(text: Any, checkpoint: BundleCheckpoint, origin: str, key: bytes) -> bool:
+    """Whether `text` is the signed note of the checkpoint, with the log's signature line (its
+    key name is the origin up to its last `/`)."""
+    if not isinstance(text, str):
+        return False
+    try:
+        whole = signed_note.parse_note(text.encode("utf-8"))
+    except signed_note.MalformedNote:
+        return False
+    name = origin.rpartition("/")[0]
+    try:
+        own = signed_note.SignatureLine(
+            name, signed_note.key_hash(name, signed_note.ED25519, key), checkpoint.signature
+        )
+    except signed_note.MalformedNote:
+        return False
+    return whole.text == checkpoint.signed_note and own in whole.signatures
 
 
 def _bad_type(name: str, item: dict[str, Any]) -> bool:

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import ServerProcess
+from aval.verifier.notes import NOTE_FIELDS, format_note
+from tests.support import TEST_SIGNING_KEY, ServerProcess
 
 from .conftest import ClientOf
 from .helpers import propose_kwargs, run_cli
@@ -160,7 +161,11 @@ def _edit_note(folder: Path) -> None:
     lines = _lines(folder / "checkpoints.jsonl")
     note = base64.b64decode(lines[-1]["signed_note"]).decode()
     size = lines[-1]["tree_size"]
-    note = note.replace(f"tree_size: {size}\n", f"tree_size: {size + 1}\n")
+    # The size line of a C2SP checkpoint (its second line), or of the first format.
+    note = note.replace(f"\n{size}\n", f"\n{size + 1}\n", 1).replace(
+        f"tree_size: {size}\n", f"tree_size: {size + 1}\n"
+    )
+    assert note != base64.b64decode(lines[-1]["signed_note"]).decode()
     lines[-1]["signed_note"] = base64.b64encode(note.encode()).decode()
     lines[-1]["tree_size"] = size + 1
     _write_lines(folder / "checkpoints.jsonl", lines)
@@ -263,3 +268,31 @@ def test_an_edited_file_or_manifest_is_named(bundles: dict[str, Any], tmp_path: 
 def test_another_key_fails_both(bundles: dict[str, Any]) -> None:
     ok, kinds = _agree(bundles["case"], "00" * 32)
     assert not ok and "bad_signature" in kinds
+
+
+def _first_format(folder: Path) -> None:
+    """Each checkpoint as the first format (`aval.v1/checkpoint`) signed it, by the same key:
+    history signed before the C2SP notes."""
+    lines = _lines(folder / "checkpoints.jsonl")
+    for line in lines:
+        note = format_note({name: line[name] for name in NOTE_FIELDS})
+        line["signed_note"] = base64.b64encode(note).decode()
+        line["signature"] = base64.b64encode(TEST_SIGNING_KEY.sign(note)).decode()
+        line.pop("origin", None)
+        line.pop("note", None)
+    _write_lines(folder / "checkpoints.jsonl", lines)
+
+
+def test_checkpoints_of_the_first_format_stay_verifiable(
+    bundles: dict[str, Any], tmp_path: Path
+) -> None:
+    assert bundles["key"] == TEST_SIGNING_KEY.public_key_raw.hex()
+    for name in ("full", "case"):
+        folder = _copy(bundles, name, tmp_path / name)
+        _first_format(folder)
+        _recompute_manifest(folder)
+        assert _agree(folder, bundles["key"]) == (True, set()), name
+        _edit_note(folder)
+        _recompute_manifest(folder)
+        ok, kinds = _agree(folder, bundles["key"])
+        assert not ok and "bad_signature" in kinds, name

@@ -150,20 +150,21 @@ def write_bundle(client: Client, filters: Mapping[str, Any], folder: Path) -> di
 
 
 def checkpoint_line(checkpoint: audit_pb2.Checkpoint) -> str:
-    """A signed checkpoint as one line of `checkpoints.jsonl` (bytes in base64)."""
-    return json.dumps(
-        {
-            "tenant": checkpoint.tenant,
-            "tree_size": checkpoint.tree_size,
-            "root_hash": checkpoint.root_hash,
-            "head_hash": checkpoint.head_hash,
-            "issued_at": _note_time(checkpoint),
-            "key_id": checkpoint.key_id,
-            "signed_note": base64.b64encode(checkpoint.signed_note).decode(),
-            "signature": base64.b64encode(checkpoint.signature).decode(),
-        },
-        sort_keys=True,
-    )
+    """A signed checkpoint as one line of `checkpoints.jsonl` (bytes in base64; a C2SP
+    checkpoint's whole signed note as text)."""
+    line = {
+        "tenant": checkpoint.tenant,
+        "tree_size": checkpoint.tree_size,
+        "root_hash": checkpoint.root_hash,
+        "head_hash": checkpoint.head_hash,
+        "issued_at": _note_time(checkpoint),
+        "key_id": checkpoint.key_id,
+        "signed_note": base64.b64encode(checkpoint.signed_note).decode(),
+        "signature": base64.b64encode(checkpoint.signature).decode(),
+    }
+    if checkpoint.note:  # a C2SP checkpoint: the whole signed note, cosignatures included
+        line.update(origin=checkpoint.origin, note=checkpoint.note)
+    return json.dumps(line, sort_keys=True, ensure_ascii=False)
 
 
 def _note_time(checkpoint: audit_pb2.Checkpoint) -> str:
@@ -186,7 +187,11 @@ def begin_bundle(folder: Path, plan: BundlePlan) -> None:
     with (folder / CHECKPOINTS).open("w", encoding="utf-8", newline="\n") as out:
         for checkpoint in plan.checkpoints:
             out.write(checkpoint_line(checkpoint) + "\n")
-    (folder / PUBLIC_KEY).write_text(f"{plan.listed.public_key}\n", encoding="utf-8")
+    verifier_keys = {c.verifier_key for c in plan.checkpoints if c.verifier_key}
+    (folder / PUBLIC_KEY).write_text(
+        "".join(f"{text}\n" for text in [plan.listed.public_key, *sorted(verifier_keys)]),
+        encoding="utf-8",
+    )
 
 
 def _unsigned(folder: Path, plan: BundlePlan, events: int) -> int:

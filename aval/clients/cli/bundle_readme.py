@@ -60,10 +60,13 @@ Every file is UTF-8. A `.jsonl` file holds one JSON object per line, each line e
 
 ### 1. `public_key.txt`
 
-Its first line is the raw 32-byte Ed25519 public key (RFC 8032) in hex (64 digits). This is the
-verifier key string of the deployment. Its fingerprint (`key_id`) is the first 16 hex digits of
-SHA-256 over the 32 raw key bytes. Verify with a key obtained another way; with the bundle's own
-key, the bundle is only shown consistent with itself.
+Its first line is the raw 32-byte Ed25519 public key (RFC 8032) of the deployment, in hex (64
+digits). Its fingerprint (`key_id`) is the first 16 hex digits of SHA-256 over the 32 raw key
+bytes. A second line, when present, is the log's verifier key string (c2sp.org/signed-note):
+`<key name>+<key hash: 8 hex digits>+<base64(0x01 || the 32 key bytes)>`, where the key hash is
+the first 4 bytes of SHA-256(key name || 0x0A || 0x01 || the 32 key bytes). Verify with a key
+obtained another way (either spelling); with the bundle's own key, the bundle is only shown
+consistent with itself.
 
 ### 2. Canonical JSON
 
@@ -143,12 +146,39 @@ to that checkpoint's `root_hash`:
 No valid checkpoint of that size: `proof_checkpoint_missing`; a proof that does not verify:
 `bad_inclusion_proof`.
 
-### 7. `checkpoints.jsonl` and the signed note
+### 7. `checkpoints.jsonl` and the signed notes
 
-Each line is an object with exactly the members `tenant` (string), `tree_size` (integer),
-`root_hash`, `head_hash` (hex), `issued_at`, `key_id` (strings), `signed_note` and `signature`
-(base64). `signature` is an Ed25519 signature (64 bytes) of the exact bytes of `signed_note`.
-Those bytes are UTF-8 text of exactly seven lines, each ending with `\\n`:
+Each line is an object with the members `tenant` (string), `tree_size` (integer), `root_hash`,
+`head_hash` (hex), `issued_at`, `key_id` (strings), `signed_note` and `signature` (base64); the
+line of a C2SP checkpoint (a) also has `origin` and `note` (strings). `signature` is the
+Ed25519 signature (64 bytes) of the exact bytes of `signed_note` under the deployment's key.
+`signed_note` is in one of two formats, told apart by its first line.
+
+**(a) C2SP tlog-checkpoint** (c2sp.org/tlog-checkpoint; every checkpoint signed since this
+format): UTF-8 text of exactly five lines, each ending with `\n`, none empty, no control
+character but the newlines:
+
+    <origin>
+    <tree_size: decimal, no leading zero, below 2^63>
+    <root_hash: standard base64 of the 32-byte Merkle root of the first tree_size events>
+    aval/head-hash <64 hex digits: the chain hash of event tree_size>
+    aval/issued-at <YYYY-MM-DDTHH:MM:SS.ffffffZ>
+
+The origin is `<log name>/<tenant>`: the tenant is what follows its last `/`, the log name
+(the key name of its signature) what precedes it. Its values are `tenant`, `tree_size`,
+`root_hash` (in hex), `head_hash`, `issued_at` and `origin`.
+
+`note` is the whole signed note (c2sp.org/signed-note): that text, an empty line, then
+signature lines, each `— <key name> <base64(4-byte key hash || signature)>` and `\n` (an em
+dash U+2014 and a space first; the key hash as in section 1). One of them must be the log's:
+key name the log name, key hash that of the verifying key with type 0x01, signature equal to
+`signature`. The others are witnesses' cosignatures (c2sp.org/tlog-cosignature,
+`cosignature/v1`, type 0x04: an 8-byte big-endian timestamp then the Ed25519 signature of
+`cosignature/v1\ntime <timestamp>\n` followed by the text); they are carried for whoever holds
+the witnesses' keys, and this version of the verification does not check them.
+
+**(b) First format** (checkpoints signed before): UTF-8 text of exactly seven lines, each
+ending with `\n`:
 
     aval.v1/checkpoint
     tenant: <tenant>
@@ -158,11 +188,15 @@ Those bytes are UTF-8 text of exactly seven lines, each ending with `\\n`:
     issued_at: <YYYY-MM-DDTHH:MM:SS.ffffffZ>
     key_id: <16 hex digits: the fingerprint of the signing key>
 
-A note not exactly in this form: `checkpoint_malformed` (the checkpoint is then ignored). A
-signature that does not verify with the key: `bad_signature` (ignored too). For a valid
-checkpoint, each of the six readable members must equal (as text; `tree_size` an integer whose
-decimal text it is) the value of the same name in the note, and the line may hold no other
-member: otherwise `readable_field_mismatch`. Only the note's values are used afterwards.
+Its values are the six after the header. Its line has no `origin` nor `note`.
+
+**Checks.** A `signed_note` or `signature` that is not base64, or a note in neither form:
+`checkpoint_malformed` (the checkpoint is then ignored). A signature that does not verify with
+the key: `bad_signature` (ignored too). For a valid checkpoint, each readable member must equal
+(as text; `tree_size` an integer whose decimal text it is) the note's value of the same name —
+`key_id` in format (a) is the fingerprint of the verifying key —, `note` must be as above, and
+the line may hold no other member: otherwise `readable_field_mismatch`. Only the note's values
+are used afterwards.
 
 ### 8. A bundle of a whole tenant (manifest `scope` = `tenant`)
 

@@ -134,12 +134,8 @@ NOTE_LINES = [
 ]
 
 
-def parse_note(note: bytes) -> dict[str, str] | None:
-    """The note's values when it is exactly in the seven-line form; None otherwise."""
-    try:
-        text = note.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+def parse_first_format(text: str) -> dict[str, str] | None:
+    """README 7 (b): seven lines, the header then `name: value`."""
     if not text.endswith("\n"):
         return None
     lines = text[:-1].split("\n")
@@ -152,6 +148,79 @@ def parse_note(note: bytes) -> dict[str, str] | None:
             return None
         values[name] = line[len(prefix) :]
     return values
+
+
+def strict_b64(text: str) -> bytes | None:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if base64.b64encode(raw).decode() == text else None
+
+
+def has_control(text: str) -> bool:
+    return any(ord(char) < 0x20 and char != "\n" for char in text)
+
+
+def parse_c2sp(text: str) -> dict[str, str] | None:
+    """README 7 (a): origin, size, base64 root, then Aval's two extension lines."""
+    if has_control(text) or not text.endswith("\n"):
+        return None
+    lines = text[:-1].split("\n")
+    if len(lines) != 5 or any(not line for line in lines):
+        return None
+    origin, size, root, head, issued = lines
+    if not re.fullmatch(r"0|[1-9][0-9]*", size) or int(size) >= 2**63:
+        return None
+    raw_root = strict_b64(root)
+    if raw_root is None or len(raw_root) != 32:
+        return None
+    head_match = re.fullmatch(r"aval/head-hash ([0-9a-f]{64})", head)
+    time_match = re.fullmatch(r"aval/issued-at (" + NOTE_LINES[4][1] + ")", issued)
+    if head_match is None or time_match is None:
+        return None
+    return {
+        "tenant": origin.rpartition("/")[2],
+        "tree_size": size,
+        "root_hash": raw_root.hex(),
+        "head_hash": head_match.group(1),
+        "issued_at": time_match.group(1),
+        "origin": origin,
+    }
+
+
+def parse_note(note: bytes) -> dict[str, str] | None:
+    """The signed note's values (README 7), in either format; None when in neither."""
+    try:
+        text = note.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if text.startswith("aval.v1/checkpoint\n"):
+        return parse_first_format(text)
+    return parse_c2sp(text)
+
+
+def log_line_present(note: Any, text: bytes, origin: str, key: bytes, signature: bytes) -> bool:
+    """README 7 (a): the whole note holds the text and the log's signature line."""
+    if not isinstance(note, str):
+        return False
+    raw = note.encode("utf-8")
+    split = raw.rfind(b"\n\n")
+    if split < 0 or raw[: split + 1] != text:
+        return False
+    block = raw[split + 2 :].decode("utf-8")
+    if not block.endswith("\n"):
+        return False
+    name = origin.rpartition("/")[0]
+    key_hash = hashlib.sha256(name.encode() + b"\n" + b"\x01" + key).digest()[:4]
+    for line in block[:-1].split("\n"):
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != "\u2014":
+            continue
+        payload = strict_b64(parts[2])
+        if parts[1] == name and payload == key_hash + signature:
+            return True
+    return False
 
 
 def signature_ok(key: bytes, note: bytes, signature: bytes) -> bool:
@@ -193,23 +262,34 @@ def read_checkpoints(folder: Path, key: bytes, found: Found) -> tuple[list[dict[
         if not signature_ok(key, note, signature):  # type: ignore[arg-type]
             found.add("bad_signature", f"checkpoint line {number}")
             continue
-        for name in CHECKPOINT_READABLE:
+        c2sp = "origin" in values
+        expected = {name: values.get(name) for name in CHECKPOINT_READABLE}
+        allowed = set(CHECKPOINT_MEMBERS)
+        if c2sp:
+            expected["key_id"] = fingerprint(key)
+            expected["origin"] = values["origin"]
+            allowed |= {"origin", "note"}
+        for name, want in expected.items():
             value = line.get(name)
             if name == "tree_size":
                 good = isinstance(value, int) and not isinstance(value, bool)
             else:
                 good = isinstance(value, str)
-            if not good or str(value) != values[name]:
+            if not good or str(value) != want:
                 found.add("readable_field_mismatch", f"checkpoint line {number}: {name}")
-        for name in sorted(set(line) - CHECKPOINT_MEMBERS):
+        for name in sorted(set(line) - allowed):
             found.add("readable_field_mismatch", f"checkpoint line {number}: {name}")
+        if c2sp and not log_line_present(
+            line.get("note"), note, values["origin"], key, signature  # type: ignore[arg-type]
+        ):
+            found.add("readable_field_mismatch", f"checkpoint line {number}: note")
         valid.append(
             {
                 "tenant": values["tenant"],
                 "tree_size": int(values["tree_size"]),
                 "root_hash": bytes.fromhex(values["root_hash"]),
                 "head_hash": bytes.fromhex(values["head_hash"]),
-                "key_id": values["key_id"],
+                "key_id": values.get("key_id"),
             }
         )
     return valid, lines
@@ -467,7 +547,7 @@ def check_manifest(
     if manifest.get("checkpoints") != checkpoint_count:
         wrong("checkpoints")
     if manifest.get("key_id") != fingerprint(own) or any(
-        c["key_id"] != fingerprint(own) for c in valid
+        c["key_id"] not in (None, fingerprint(own)) for c in valid
     ):
         wrong("key_id")
     scope = manifest.get("scope")
