@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from aval.clients.sdk.errors import InvalidArgumentError, NotFoundError
+from aval.verifier import merkle
 from aval.verifier.notes import NOTE_FIELDS, format_note
 from tests.support import TEST_SIGNING_KEY, ServerProcess
 
@@ -103,9 +105,7 @@ def bundles(
     made = {"decision": case.id, "tenant": case.tenant, "key": server.public_key.hex()}
     for name, extra in (("full", []), ("case", ["--decision", case.id])):
         folder = root / name
-        done = run_cli(
-            server.address, "insp-a", "audit", "export", "--bundle", str(folder), *extra
-        )
+        done = run_cli(server.address, "insp-a", "audit", "export", "--bundle", str(folder), *extra)
         assert done.returncode == 0, done.stderr
         made[name] = folder
     return made
@@ -296,3 +296,35 @@ def test_checkpoints_of_the_first_format_stay_verifiable(
         _recompute_manifest(folder)
         ok, kinds = _agree(folder, bundles["key"])
         assert not ok and "bad_signature" in kinds, name
+
+
+def test_export_events_proves_each_event_against_the_checkpoint_asked(
+    bundles: dict[str, Any], client_of: ClientOf
+) -> None:
+    inspector = client_of("insp-a")
+    first = inspector.create_checkpoint()
+    client_of("app-a").propose(**propose_kwargs("voirie.signalement"))
+    last = inspector.create_checkpoint()
+    assert first.tree_size < last.tree_size
+    text = b"".join(
+        chunk.chunk
+        for chunk in inspector.export_events(
+            kind="decision.proposed", inclusion_proofs=True, proof_tree_size=first.tree_size
+        )
+    ).decode()
+    lines = [json.loads(line) for line in text.split("\n") if line]
+    assert {line["kind"] for line in lines} == {"decision.proposed"}
+    before = [line for line in lines if line["seq"] <= first.tree_size]
+    after = [line for line in lines if line["seq"] > first.tree_size]
+    assert after and all(line["inclusion"] is None for line in after)
+    root = bytes.fromhex(first.root_hash)
+    for line in before:
+        proof = line["inclusion"]
+        leaf = merkle.leaf_hash(base64.b64decode(line["canonical"]))
+        path = [bytes.fromhex(node) for node in proof["audit_path"]]
+        assert merkle.verify_inclusion(leaf, line["seq"] - 1, first.tree_size, path, root)
+    # Proofs lead to one tenant's tree, in JSON Lines only.
+    with pytest.raises(InvalidArgumentError):
+        list(inspector.export_events(format="csv", inclusion_proofs=True))
+    with pytest.raises(NotFoundError):
+        list(inspector.export_events(inclusion_proofs=True, proof_tree_size=last.tree_size + 10**6))

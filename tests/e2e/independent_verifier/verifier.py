@@ -280,7 +280,11 @@ def read_checkpoints(folder: Path, key: bytes, found: Found) -> tuple[list[dict[
         for name in sorted(set(line) - allowed):
             found.add("readable_field_mismatch", f"checkpoint line {number}: {name}")
         if c2sp and not log_line_present(
-            line.get("note"), note, values["origin"], key, signature  # type: ignore[arg-type]
+            line.get("note"),
+            note,
+            values["origin"],
+            key,
+            signature,  # type: ignore[arg-type]
         ):
             found.add("readable_field_mismatch", f"checkpoint line {number}: note")
         valid.append(
