@@ -493,7 +493,7 @@ def verify_bundle(
         raise BundleError(f"{PUBLIC_KEY}: {exc}") from exc
     key = own_key if public_key is None else public_key
     manifest = _read_manifest(folder)
-    scope = str(manifest.get("scope", SCOPE_TENANT)) if manifest else SCOPE_TENANT
+    scope = bundle_scope(folder)
     problems: list[Problem] = []
     checkpoints = _read_checkpoints(folder, key, signature_ok, parse_note, problems)
     by_tenant: dict[str, list[BundleEvent]] = {}
@@ -692,6 +692,13 @@ def _complete_decisions(events: list[BundleEvent]) -> Iterator[BundleEvent]:
             and versions == list(range(start, start + len(versions)))
         ):
             yield from reads
+
+
+def bundle_scope(folder: Path) -> str:
+    """What the bundle's manifest says it holds: `SCOPE_TENANT` or `SCOPE_FILTERED` (the
+    manifest's word, which `verify_bundle` checks against the events)."""
+    manifest = _read_manifest(folder)
+    return str(manifest.get("scope", SCOPE_TENANT)) if manifest else SCOPE_TENANT
 
 
 def _read_manifest(folder: Path) -> dict[str, Any] | None:

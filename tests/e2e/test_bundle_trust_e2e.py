@@ -134,6 +134,10 @@ def test_untouched_bundles_verify_clean_and_name_their_tenant(bundles: dict[str,
     assert all(e["inclusion"]["leaf_index"] == e["seq"] - 1 for e in events)
     manifest = json.loads((case / "manifest.json").read_text())
     assert manifest["filters"] == {"decision_id": bundles["decision"]}
+    # The reader is told what a filtered bundle proves, and what it does not.
+    args = ("audit", "verify", "--offline", str(case), "--public-key", bundles["key"])
+    done = run_cli(NO_SERVER, None, *args)
+    assert done.returncode == 0 and "lot filtré" in done.stderr
 
 
 def _edit_data(folder: Path) -> None:
