@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from aval.clients.sdk.errors import InvalidArgumentError, NotFoundError
-from aval.verifier import merkle
+from aval.verifier import merkle, signed_note
+from aval.verifier.chain import canonical_json, chain_hash
 from aval.verifier.notes import NOTE_FIELDS, format_note
 from tests.support import TEST_SIGNING_KEY, ServerProcess
 
@@ -332,3 +333,84 @@ def test_export_events_proves_each_event_against_the_checkpoint_asked(
         list(inspector.export_events(format="csv", inclusion_proofs=True))
     with pytest.raises(NotFoundError):
         list(inspector.export_events(inclusion_proofs=True, proof_tree_size=last.tree_size + 10**6))
+
+
+def _signed_line(origin: str, size: int, root: bytes, head: bytes, issued_at: str) -> str:
+    """A C2SP checkpoint line signed with the deployment's key, as its holder can."""
+    text = signed_note.Checkpoint(
+        origin, size, root, signed_note.aval_extensions(head, issued_at)
+    ).encode()
+    signature = TEST_SIGNING_KEY.sign(text)
+    name = origin.rpartition("/")[0]
+    key = TEST_SIGNING_KEY.public_key_raw
+    own = signed_note.SignatureLine(
+        name, signed_note.key_hash(name, signed_note.ED25519, key), signature
+    )
+    line = {
+        "tenant": signed_note.tenant_of(origin),
+        "tree_size": size,
+        "root_hash": root.hex(),
+        "head_hash": head.hex(),
+        "issued_at": issued_at,
+        "key_id": hashlib.sha256(key).hexdigest()[:16],
+        "signed_note": base64.b64encode(text).decode(),
+        "signature": base64.b64encode(signature).decode(),
+        "origin": origin,
+        "note": signed_note.Note(text, (own,)).encode().decode(),
+    }
+    return json.dumps(line)
+
+
+def test_the_policy_is_re_proved_from_a_signed_trail_whole_or_filtered(
+    bundles: dict[str, Any], tmp_path: Path
+) -> None:
+    """A trail the key holder rewrote and signed whole: the decision's proposal now demands two
+    approvals and has one. Chain, proofs and signature hold; the policy does not, and both
+    verifiers say so, from the whole tenant's bundle and from the decision's alone."""
+    lines = _lines(bundles["full"] / "events.jsonl")
+    [last_checkpoint, *_] = reversed(_lines(bundles["full"] / "checkpoints.jsonl"))
+    prev, leaves = bytes(32), []
+    for line in lines:
+        body = json.loads(base64.b64decode(line["canonical"]))
+        if body["kind"] == "decision.proposed" and body["decision_id"] == bundles["decision"]:
+            assert body["data"]["required_approvals"] == 1
+            body["data"]["required_approvals"] = 2
+            line["data"] = body["data"]
+        raw = canonical_json(body)
+        line.update(canonical=base64.b64encode(raw).decode(), prev_hash=prev.hex())
+        prev = chain_hash(prev, line["seq"], raw)
+        line["hash"] = prev.hex()
+        leaves.append(merkle.leaf_hash(raw))
+    checkpoint = _signed_line(
+        last_checkpoint["origin"],
+        len(lines),
+        merkle.root(leaves),
+        prev,
+        last_checkpoint["issued_at"],
+    )
+    full = _copy(bundles, "full", tmp_path)
+    _write_lines(full / "events.jsonl", lines)
+    (full / "checkpoints.jsonl").write_text(checkpoint + "\n")
+    _recompute_manifest(full)
+    assert _agree(full, bundles["key"]) == (False, {"policy_quorum_not_met"})
+
+    case = _copy(bundles, "case", tmp_path)
+    chosen = [line for line in lines if line["decision_id"] == bundles["decision"]]
+    for line in chosen:
+        path = merkle.inclusion_proof(line["seq"] - 1, leaves)
+        line["inclusion"] = {
+            "tree_size": len(lines),
+            "leaf_index": line["seq"] - 1,
+            "audit_path": [node.hex() for node in path],
+        }
+    _write_lines(case / "events.jsonl", chosen)
+    (case / "checkpoints.jsonl").write_text(checkpoint + "\n")
+    _recompute_manifest(case)
+    assert _agree(case, bundles["key"]) == (False, {"policy_quorum_not_met"})
+    # The untouched decision's bundle with its approval left out: what remains still runs from
+    # the proposal to the finalization, so its policy is re-proved, and fails.
+    case = _copy(bundles, "case", tmp_path / "hidden")
+    kept = [e for e in _lines(case / "events.jsonl") if e["kind"] != "review.recorded"]
+    _write_lines(case / "events.jsonl", kept)
+    _recompute_manifest(case)
+    assert _agree(case, bundles["key"]) == (False, {"policy_quorum_not_met"})

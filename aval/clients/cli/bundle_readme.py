@@ -221,8 +221,9 @@ cannot be checked (the previous event is not in the bundle).
 For each decision (canonical `decision_id`), replay its events of the kinds `decision.proposed`,
 `decision.claimed`, `decision.released`, `review.recorded`, `decision.finalized` and
 `decision.expired`, reading everything from the canonical bytes. In a filtered bundle, only a
-decision whose first such event is `decision.proposed` and whose events' `data.decision_version`
-run on by one from it without a gap is replayed (the bundle then holds its whole life). Let
+decision is replayed when its first such event is `decision.proposed` and each next one's
+`data.decision_version` (an integer in each) is the previous one's or one more: the bundle then
+holds its whole life. Let
 `state` be the last `data.decision_state`, the proposal's `data.required_approvals`,
 `data.rejections_to_close`, `data.deadline`, `data.suggestion.output` and its actor `id` (the
 proposer); each `review.recorded` with `data.verdict` APPROVE or AMEND (REJECT) by an actor

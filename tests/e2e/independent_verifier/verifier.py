@@ -16,6 +16,7 @@ import argparse
 import base64
 import binascii
 import hashlib
+import itertools
 import json
 import re
 import sys
@@ -422,12 +423,9 @@ def whole_life(events: list[dict[str, Any]]) -> bool:
         version = data.get("decision_version") if isinstance(data, dict) else None
         ok = isinstance(version, int) and not isinstance(version, bool)
         versions.append(version if ok else None)
-    start = versions[0]
-    return (
-        events[0].get("kind") == "decision.proposed"
-        and start is not None
-        and versions == list(range(start, start + len(versions)))
-    )
+    if events[0].get("kind") != "decision.proposed" or None in versions:
+        return False
+    return all(later in (earlier, earlier + 1) for earlier, later in itertools.pairwise(versions))
 
 
 # --- sections 8, 9 and 11 --------------------------------------------------------------------
