@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -672,8 +673,9 @@ def _proves(event: AuditEvent, proof: Inclusion, root: bytes) -> bool:
 
 def _complete_decisions(events: list[BundleEvent]) -> Iterator[BundleEvent]:
     """The events of each decision whose life the bundle holds whole: its `decision.proposed`
-    event comes first, and the `decision_version`s of its events run on from it without a
-    gap (every event that changes a decision says its new version)."""
+    event comes first, and the `decision_version` of each next event is the previous one's or
+    one more (every event that changes a decision says its new version; a finalization keeps
+    the version of the verdict that closed it)."""
     by_decision: dict[str, list[BundleEvent]] = {}
     for read in events:
         if read.body is not None and read.body.get("kind") in DECISION_EVENT_KINDS:
@@ -685,11 +687,10 @@ def _complete_decisions(events: list[BundleEvent]) -> Iterator[BundleEvent]:
             version = data.get("decision_version") if isinstance(data, dict) else None
             versions.append(version if isinstance(version, int) else None)
         first = reads[0].body or {}
-        start = versions[0]
         if (
             first.get("kind") == "decision.proposed"
-            and start is not None
-            and versions == list(range(start, start + len(versions)))
+            and None not in versions
+            and all(b in (a, a + 1) for a, b in itertools.pairwise(versions) if a is not None)
         ):
             yield from reads
 
