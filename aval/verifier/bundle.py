@@ -344,6 +344,7 @@ class _Checkpoints:
 
 def _read_checkpoints(
     folder: Path,
+    legacy: bool,
     key: bytes,
     signature_ok: Callable[[bytes, bytes, bytes], bool],
     parse_note: NoteParser,
@@ -388,6 +389,8 @@ def _read_checkpoints(
                 )
             )
             continue
+        if legacy and _same_instant(item.get("issued_at"), note.get("issued_at")):
+            item = dict(item, issued_at=note["issued_at"])  # written +00:00 by aval-bundle/1
         for name in checkpoint_mismatches(item, note, checkpoint, key):
             problems.append(
                 Problem(
@@ -460,6 +463,11 @@ def _carries_signature(text: Any, checkpoint: BundleCheckpoint, origin: str, key
     return whole.text == checkpoint.signed_note and own in whole.signatures
 
 
+def _same_instant(written: Any, signed: Any) -> bool:
+    moment = _moment(written, datetime.min)
+    return moment.tzinfo is not None and moment == _moment(signed, datetime.min)
+
+
 def _bad_type(name: str, item: dict[str, Any]) -> bool:
     value = item[name]
     if name == "tree_size":
@@ -501,7 +509,8 @@ def verify_bundle(
     manifest = _read_manifest(folder)
     scope = bundle_scope(folder)
     problems: list[Problem] = []
-    checkpoints = _read_checkpoints(folder, key, signature_ok, parse_note, problems)
+    legacy = manifest is not None and manifest.get("format") == FORMATS[0]
+    checkpoints = _read_checkpoints(folder, legacy, key, signature_ok, parse_note, problems)
     by_tenant: dict[str, list[BundleEvent]] = {}
     filtered = scope == SCOPE_FILTERED
     verifiers: dict[str, ChainVerifier] = {}

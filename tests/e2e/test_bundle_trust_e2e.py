@@ -414,3 +414,20 @@ def test_the_policy_is_re_proved_from_a_signed_trail_whole_or_filtered(
     _write_lines(case / "events.jsonl", kept)
     _recompute_manifest(case)
     assert _agree(case, bundles["key"]) == (False, {"policy_quorum_not_met"})
+
+
+def test_a_bundle_of_the_first_bundle_format_still_verifies(
+    bundles: dict[str, Any], tmp_path: Path
+) -> None:
+    """What `aval audit export --bundle` wrote before (aval-bundle/1): first-format notes, times
+    spelled +00:00 beside them, a manifest of hashes only."""
+    folder = _copy(bundles, "full", tmp_path)
+    _first_format(folder)
+    lines = _lines(folder / "checkpoints.jsonl")
+    for line in lines:
+        line["issued_at"] = line["issued_at"].replace("Z", "+00:00")
+    _write_lines(folder / "checkpoints.jsonl", lines)
+    _recompute_manifest(folder, format="aval-bundle/1")
+    assert _aval_verdict(folder, bundles["key"]) == (True, set())
+    _recompute_manifest(folder, format="aval-bundle/2")  # claimed as today: the times differ
+    assert _aval_verdict(folder, bundles["key"]) == (False, {"readable_field_mismatch"})
