@@ -80,7 +80,7 @@ lint: setup ## ruff and buf lint
 	cd proto && ../$(BIN)/buf lint
 
 typecheck: setup ## mypy --strict over the aval package (generated code excluded)
-	$(BIN)/python -m mypy --strict -p aval.service -p aval.audit_store -p aval.policies -p aval.clients -p aval.verifier -p aval.texts -p aval.contract -p aval.console
+	$(BIN)/python -m mypy --strict -p aval.service -p aval.audit_store -p aval.policies -p aval.clients -p aval.verifier -p aval.texts -p aval.contract -p aval.console -p aval.witness
 
 proto: setup ## Regenerate aval/v1 and docs/openapi.json from proto/aval/v1/*.proto
 	$(BIN)/python proto/generate.py

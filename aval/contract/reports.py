@@ -13,6 +13,8 @@ def verification_report(report: Report) -> audit_pb2.VerifyChainResponse:
         events_checked=report.events_checked,
         decisions_checked=report.decisions_checked,
         checkpoints_checked=report.checkpoints_checked,
+        cosignatures_verified=report.cosignatures_verified,
+        witnessed_tree_size=report.witnessed_tree_size,
         head_hash=report.head_hash.hex(),
         problems=[
             audit_pb2.VerificationProblem(

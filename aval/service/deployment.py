@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aval.audit_store import ChangeListener, Store
 from aval.audit_store.group_commit import ProposalWriter
@@ -17,6 +18,9 @@ from aval.service.configuration import Reloader
 from aval.service.errors import FieldViolation, InvalidArgument
 from aval.service.identity import Authenticator, Credentials, Principal
 from aval.service.settings import Settings
+
+if TYPE_CHECKING:  # the submitter's module reads the trail through use cases that need us
+    from aval.service.audit.witnessing import WitnessSubmitter
 
 
 @dataclass
@@ -43,6 +47,8 @@ class Deployment:
     reloader: Reloader | None = None
     # Writes the access journal's rows in batches (R13); without it each read writes its own.
     journal: JournalWriter | None = None
+    # Submits each new checkpoint to the witnesses of AVAL_WITNESSES_FILE; None without them.
+    witnesses: WitnessSubmitter | None = None
 
     async def authenticate(self, credentials: Credentials) -> Principal:
         return await self.authenticator.authenticate(credentials)

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     # signatures, and the origin of a tenant's checkpoints is `<trail_origin>/<tenant>`. No
     # space, no `+`; `aval-<key id>` when unset, stable as long as the signing key is.
     trail_origin: str | None = None
+    # The witnesses (another authority's `aval witness serve`, or any C2SP tlog witness) each
+    # new checkpoint is submitted to, for their cosignatures (docs/witness.md): a YAML file of
+    # name, url and verifier key. Not to be confused with witness_file, a local copy. Each
+    # request may take witness_timeout_seconds; a failed one is tried witness_attempts times.
+    witnesses_file: Path | None = None
+    witness_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    witness_attempts: int = Field(default=3, ge=1, le=20)
     # Seconds between automatic checkpoints of the tenants with new events; 0 disables them.
     checkpoint_interval_seconds: float = Field(default=300.0, ge=0)
     # The operator's AI egress file: per tenant, the secrets its AI systems may use (a name
@@ -140,6 +147,7 @@ class Settings(BaseSettings):
         "signing_key",
         "witness_file",
         "trail_origin",
+        "witnesses_file",
         "claim_max_hold_seconds",
         "ai_egress_file",
         "tls_cert_file",

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -43,6 +44,8 @@ from aval.verifier.chain_verifier import ChainVerifier, NoteParser, Problem, Rep
 from aval.verifier.events import DECISION_EVENT_KINDS, AuditEvent, EventDigest
 from aval.verifier.notes import key_id
 from aval.verifier.policy_replay import PolicyReplay
+from aval.verifier.signed_note import SignatureLine
+from aval.verifier.witness_policy import WitnessPolicy, check_witnesses
 
 EVENTS = "events.jsonl"
 CHECKPOINTS = "checkpoints.jsonl"
@@ -94,6 +97,9 @@ class BundleCheckpoint:
     head_hash: bytes
     signed_note: bytes
     signature: bytes
+    # The signature lines of the checkpoint's whole signed note (`note` in checkpoints.jsonl):
+    # the deployment's, then the witnesses' cosignatures; empty without a note.
+    cosignatures: tuple[SignatureLine, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -403,6 +409,7 @@ def _read_checkpoints(
             )
         if "key_id" in note:  # notes of the first format name their key
             found.key_ids.add(note["key_id"])
+        signed = dataclasses.replace(signed, cosignatures=_signature_lines(item.get("note")))
         found.valid.setdefault(signed.tenant, []).append(signed)
     return found
 
@@ -444,6 +451,17 @@ def checkpoint_mismatches(
     return wrong
 
 
+def _signature_lines(text: Any) -> tuple[signed_note.SignatureLine, ...]:
+    """The signature lines of a line's whole signed note (none when it has none, or it is
+    malformed, which `checkpoint_mismatches` names)."""
+    if not isinstance(text, str) or not text:
+        return ()
+    try:
+        return signed_note.parse_note(text.encode("utf-8")).signatures
+    except signed_note.MalformedNote:
+        return ()
+
+
 def _carries_signature(text: Any, checkpoint: BundleCheckpoint, origin: str, key: bytes) -> bool:
     """Whether `text` is the signed note of the checkpoint, with the log's signature line (its
     key name is the origin up to its last `/`)."""
@@ -482,6 +500,7 @@ def verify_bundle(
     signature_ok: Callable[[bytes, bytes, bytes], bool],
     parse_note: NoteParser,
     on_progress: Callable[[int], None] | None = None,
+    policy: WitnessPolicy | None = None,
 ) -> list[Report]:
     """Verifies every tenant of a bundle (see the module's docstring for what is checked).
 
@@ -493,6 +512,7 @@ def verify_bundle(
         signature_ok: `(public_key, note, signature) -> bool`.
         parse_note: Reads a signed note's fields.
         on_progress: Called with the number of events read, every 10,000 events.
+        policy: The witness policy the valid checkpoints' cosignatures must meet, if any.
 
     Returns:
         One report per tenant found in the bundle (the manifest's problems in the first).
@@ -550,9 +570,15 @@ def verify_bundle(
     for tenant in tenants:
         if filtered:
             reports[tenant] = _verify_filtered(tenant, by_tenant.get(tenant, []), checkpoints)
+            if policy is not None:
+                valid = checkpoints.valid.get(tenant, [])
+                check_witnesses(reports[tenant], tenant, valid, policy)
         else:
             verifier = verifiers.get(tenant) or _chain_verifier(tenant, checkpoints)
             verifier.finish_checkpoints()
+            if policy is not None:
+                valid = checkpoints.valid.get(tenant, [])
+                check_witnesses(verifier.report, tenant, valid, policy)
             replay = replays.get(tenant)
             for decision, violations in replay.violations().items() if replay else ():
                 verifier.check_facts(decision, (), violations)

@@ -77,6 +77,10 @@ class Report:
     events_checked: int = 0
     decisions_checked: int = 0
     checkpoints_checked: int = 0
+    # With a witness policy (`witness_policy.check_witnesses`): trusted cosignatures that
+    # verified, and the size of the latest checkpoint that meets the policy.
+    cosignatures_verified: int = 0
+    witnessed_tree_size: int = 0
     head_hash: bytes = GENESIS_HASH
     problems: list[Problem] = field(default_factory=list)
 

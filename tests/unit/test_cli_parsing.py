@@ -37,6 +37,10 @@ COMMAND_LINES = {
     "audit verify": ["audit", "verify"],
     "audit explain": ["audit", "explain", "D1"],
     "keys generate": ["keys", "generate"],
+    "witness serve": [
+        *("witness", "serve", "--listen", "127.0.0.1:0", "--name", "w.example/t"),
+        *("--logs", "logs.txt", "--state", "state.db", "--key", "w.key"),
+    ],
     "audit checkpoint": ["audit", "checkpoint"],
     "audit checkpoints": ["audit", "checkpoints"],
     "audit prove": ["audit", "prove", "1"],

@@ -188,6 +188,19 @@ def build_parser(t: Messages) -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, metavar="N", help=t("help.workers"))
     serve.set_defaults(command="serve")
     add(commands, "migrate", "help.migrate").set_defaults(command="migrate")
+    witness = add(commands, "witness", "help.witness").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    witness_serve = add(witness, "serve", "help.witness_serve")
+    witness_serve.add_argument(
+        "--listen", required=True, metavar="HOST:PORT", help=t("help.witness_listen")
+    )
+    witness_serve.add_argument("--name", required=True, metavar="NAME", help=t("help.witness_name"))
+    witness_serve.add_argument("--logs", required=True, metavar="FILE", help=t("help.witness_logs"))
+    witness_serve.add_argument(
+        "--state", required=True, metavar="PATH", help=t("help.witness_state")
+    )
+    witness_serve.set_defaults(command="witness serve")
 
     propose = add(commands, "propose", "help.propose")
     propose.add_argument("--type", required=True, help=t("help.type"))

@@ -36,6 +36,7 @@ from aval.clients.sdk.errors import (
     UnavailableError,
 )
 from aval.clients.sdk.transport import ChannelSettingsError, Transport
+from aval.verifier.witness_policy import parse_policy
 
 # The catalogue entry that explains a refusal: first by its reason, then by its type.
 _REASON_KEYS: dict[str, str] = {"IDEMPOTENCY_KEY_REUSED": "idempotency_reused"}
@@ -197,6 +198,10 @@ def _audit_verify(s: _Session) -> int:
 def _audit_verify_offline(args: argparse.Namespace, t: Messages) -> int:
     show = Printer(t, as_json=args.json)
     try:
+        parse_policy(args.witness, args.witness_quorum)
+    except ValueError as error:
+        return _fail(t, t("witness_policy_invalid", error=error))
+    try:
         responses = cli_verify.verify_offline(args, show, t)
     except (OSError, ValueError) as error:
         return _fail(t, t("bundle_unreadable", error=error))
@@ -247,16 +252,26 @@ def transport_of(args: argparse.Namespace) -> Transport:
     )
 
 
+def _witness_serve(args: argparse.Namespace, t: Messages) -> int:
+    """``aval witness serve``: a C2SP tlog witness (docs/witness.md), until stopped."""
+    if not args.key:
+        return _fail(t, t("witness_key_missing"))
+    from aval.witness.server import serve
+
+    return serve(args)
+
+
 def _fail(t: Messages, reason: str, status: int = 1) -> int:
     print(f"{t('error')}: {' '.join(reason.split())}", file=sys.stderr)
     return status
 
 
-_SERVER_COMMANDS = ("serve", "migrate")
+_SERVER_COMMANDS = ("serve", "migrate", "witness serve")
 _LOCAL_COMMANDS: dict[str, Callable[[argparse.Namespace, Messages], int]] = {
     "serve": _server_command,
     "migrate": _server_command,
     "keys generate": keys_generate,
+    "witness serve": _witness_serve,
 }
 _GATEWAY_COMMANDS: dict[str, Callable[[_Session], int]] = {
     "propose": _propose,

@@ -32,6 +32,12 @@ def add_options(verify: argparse.ArgumentParser, t: Messages) -> None:
     verify.add_argument("--since", metavar="DATE", help=t("help.verify_since"))
     verify.add_argument("--offline", metavar="BUNDLE", type=Path, help=t("help.offline"))
     verify.add_argument("--public-key", metavar="KEY", help=t("help.public_key"))
+    verify.add_argument(
+        "--witness", action="append", default=[], metavar="VKEY", help=t("help.verify_witness")
+    )
+    verify.add_argument(
+        "--witness-quorum", type=int, default=0, metavar="K", help=t("help.verify_witness_quorum")
+    )
 
 
 class _ProgressBar:
@@ -61,7 +67,13 @@ def verify_online(
     bar = _ProgressBar(t, enabled=not args.json)
     report = audit_pb2.VerifyChainResponse()
     try:
-        for update in client.verify_trail(tenant=args.tenant, since=parse_since(args.since)):
+        updates = client.verify_trail(
+            tenant=args.tenant,
+            since=parse_since(args.since),
+            witnesses=args.witness,
+            witness_quorum=args.witness_quorum,
+        )
+        for update in updates:
             if update.HasField("progress"):
                 bar.update(update.progress.events_checked, update.progress.events_total)
             else:
@@ -84,7 +96,9 @@ def verify_offline(
     # Imported here: the online commands need none of this.
     from aval.verifier.bundle import SCOPE_FILTERED, bundle_scope, verify_bundle
     from aval.verifier.notes import parse_note, read_public_key, verify_signature
+    from aval.verifier.witness_policy import parse_policy
 
+    policy = parse_policy(args.witness, args.witness_quorum)
     key = None
     if args.public_key:
         path = Path(args.public_key)
@@ -97,6 +111,7 @@ def verify_offline(
             signature_ok=verify_signature,
             parse_note=parse_note,
             on_progress=lambda read: bar.update(read, 0),
+            policy=policy,
         )
     finally:
         bar.close()

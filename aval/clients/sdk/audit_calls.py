@@ -203,13 +203,19 @@ def get_stats(
 
 
 def verify_chain(
-    *, tenant: str = "", since: datetime | None = None
+    *,
+    tenant: str = "",
+    since: datetime | None = None,
+    witnesses: Sequence[str] = (),
+    witness_quorum: int = 0,
 ) -> UnaryCall[audit_pb2.VerifyChainResponse]:
     """Verifies a tenant's trail: chain, signed checkpoints, and decisions against their events.
 
     Args:
         tenant: The caller's tenant when empty.
         since: Report problems only for events from this time on (all are still read).
+        witnesses: Verifier key strings of trusted witnesses (the witness policy).
+        witness_quorum: How many of them must have cosigned the latest checkpoint (1 when 0).
 
     Returns:
         Whether the trail is intact, what was checked and every problem found.
@@ -217,7 +223,9 @@ def verify_chain(
     Raises:
         AvalError: The gateway refused the call.
     """
-    request = audit_pb2.VerifyChainRequest(tenant=tenant)
+    request = audit_pb2.VerifyChainRequest(
+        tenant=tenant, witnesses=list(witnesses), witness_quorum=witness_quorum
+    )
     if since is not None:
         request.since.FromDatetime(since)
     return UnaryCall("audit", "VerifyChain", request, _whole)
@@ -282,10 +290,16 @@ def prove_consistency(
 
 
 def verify_trail_request(
-    *, tenant: str = "", since: datetime | None = None
+    *,
+    tenant: str = "",
+    since: datetime | None = None,
+    witnesses: Sequence[str] = (),
+    witness_quorum: int = 0,
 ) -> audit_pb2.VerifyTrailRequest:
     """Builds the request of ``VerifyTrail`` (a stream of progress, then the report)."""
-    request = audit_pb2.VerifyTrailRequest(tenant=tenant)
+    request = audit_pb2.VerifyTrailRequest(
+        tenant=tenant, witnesses=list(witnesses), witness_quorum=witness_quorum
+    )
     if since is not None:
         request.since.FromDatetime(since)
     return request

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar, Unpack
@@ -189,7 +189,13 @@ class Client(_journal_calls.JournalStreams):
                 yield response.decision
 
     def verify_trail(
-        self, *, tenant: str = "", since: datetime | None = None, timeout: float | None = None
+        self,
+        *,
+        tenant: str = "",
+        since: datetime | None = None,
+        timeout: float | None = None,
+        witnesses: Sequence[str] = (),
+        witness_quorum: int = 0,
     ) -> Generator[audit_pb2.VerifyTrailResponse, None, None]:
         """Verifies a tenant's trail, yielding progress while it runs and the report last.
 
@@ -197,6 +203,8 @@ class Client(_journal_calls.JournalStreams):
             tenant: The caller's tenant when empty.
             since: Report problems only for events from this time on.
             timeout: Deadline in seconds of the whole verification; none when ``None``.
+            witnesses: Verifier key strings of trusted witnesses (the witness policy).
+            witness_quorum: How many of them must have cosigned the latest checkpoint.
 
         Yields:
             Updates: ``progress`` (events checked of the total), then ``report``.
@@ -204,7 +212,9 @@ class Client(_journal_calls.JournalStreams):
         Raises:
             AvalError: The gateway refused the call or the stream broke.
         """
-        request = _audit_calls.verify_trail_request(tenant=tenant, since=since)
+        request = _audit_calls.verify_trail_request(
+            tenant=tenant, since=since, witnesses=witnesses, witness_quorum=witness_quorum
+        )
         stream = self._start_stream("audit", "VerifyTrail", request, timeout)
         with translated_errors(stream):
             yield from stream

@@ -250,8 +250,10 @@ async def checkpoint_tenant(deployment: Deployment, tenant_id: str) -> Checkpoin
         deployment.clock.now(),
         name=log_name(deployment.settings, signer),
     )
+    stored = None
     async with store.transaction() as conn:
-        if await checkpoints.insert(conn, record):
+        inserted = await checkpoints.insert(conn, record)
+        if inserted:
             await asyncio.to_thread(append_witness, witness_path(deployment.settings), record)
             log.info(
                 "signed checkpoint of %s at tree size %d (key %s)",
@@ -259,8 +261,12 @@ async def checkpoint_tenant(deployment: Deployment, tenant_id: str) -> Checkpoin
                 size,
                 signer.key_id,
             )
-            return record
-        stored = await checkpoints.at_size(conn, tenant_id, size)
+        else:
+            stored = await checkpoints.at_size(conn, tenant_id, size)
+    if inserted:
+        if deployment.witnesses is not None:  # in the background, once committed
+            deployment.witnesses.submit(record)
+        return record
     assert stored is not None, "the conflicting checkpoint is committed"
     return stored
 

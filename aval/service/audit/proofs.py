@@ -116,6 +116,28 @@ async def inclusion_paths(
     return [hasher.roots() for hasher in hashers]
 
 
+async def consistency_proof(
+    conn: AsyncConnection[Any], tenant: str, old_size: int, new_size: int
+) -> list[bytes]:
+    """The RFC 9162 consistency proof between two sizes of a tenant's tree, from its events.
+
+    Args:
+        conn: A connection of the store (`Store.snapshot()` for a stable trail).
+        tenant: The tenant.
+        old_size: The smaller size.
+        new_size: The larger size.
+
+    Returns:
+        The proof (empty when old_size is 0 or equals new_size).
+
+    Raises:
+        FailedPrecondition: TRAIL_GAP, when an event under new_size is missing.
+    """
+    hasher = merkle.RangeRoots(merkle.consistency_ranges(old_size, new_size))
+    await _range_roots(conn, tenant, new_size, [hasher])
+    return hasher.roots()
+
+
 async def prove_inclusion(
     deployment: Deployment, principal: Principal, request: ProveInclusionIn
 ) -> InclusionProof:
@@ -188,6 +210,5 @@ async def prove_consistency(
             detail = f"larger than the new checkpoint's size {new.tree_size}"
             raise InvalidArgument([FieldViolation("old_size", "OUT_OF_RANGE", {"detail": detail})])
         old = await _checkpoint(conn, tenant, request.old_size)
-        hasher = merkle.RangeRoots(merkle.consistency_ranges(old.tree_size, new.tree_size))
-        await _range_roots(conn, tenant, new.tree_size, [hasher])
-    return ConsistencyProof(old, new, hasher.roots())
+        proof = await consistency_proof(conn, tenant, old.tree_size, new.tree_size)
+    return ConsistencyProof(old, new, proof)

@@ -11,11 +11,12 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from aval.audit_store import checkpoints, trail, verify
+from aval.audit_store import checkpoints, cosignatures, trail, verify
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal
 from aval.service.requests.audit import VerifyIn
 from aval.verifier.notes import parse_note, verify_signature
+from aval.verifier.witness_policy import WitnessPolicy, check_witnesses
 
 # Connections that check one tenant's events at once, all in one snapshot: hashing and parsing
 # the events is most of the work, and PostgreSQL does it on as many cores.
@@ -52,8 +53,10 @@ async def verify_tenant_trail(
     *,
     since: datetime | None = None,
     on_progress: verify.Progress | None = None,
+    policy: WitnessPolicy | None = None,
 ) -> verify.Report:
-    """Chain, signed checkpoints, head and decisions of one tenant, as of one instant."""
+    """Chain, signed checkpoints, head and decisions of one tenant, as of one instant, and
+    the checkpoints' cosignatures against a witness policy when one is given."""
     signer = deployment.signer
     signature_ok = None
     if signer is not None:
@@ -69,8 +72,8 @@ async def verify_tenant_trail(
         store.snapshot() as conn,
         _helpers(store.pool, conn, VERIFY_CONNECTIONS - 1) as helpers,
     ):
-        signed = await checkpoints.list_all(conn, tenant)
-        return await verify.verify_tenant(
+        signed = await cosignatures.attach(conn, await checkpoints.list_all(conn, tenant))
+        report = await verify.verify_tenant(
             conn,
             tenant,
             checkpoints=signed,
@@ -80,6 +83,9 @@ async def verify_tenant_trail(
             on_progress=on_progress,
             helpers=helpers,
         )
+    if policy is not None:
+        check_witnesses(report, tenant, signed, policy)
+    return report
 
 
 async def verify_chain(
@@ -87,7 +93,7 @@ async def verify_chain(
 ) -> verify.Report:
     """Verifies the caller's (or a granted) tenant's trail (I3)."""
     tenant = deployment.tenant_for(principal, request.tenant, "audit.verify")
-    return await verify_tenant_trail(deployment, tenant, since=request.since)
+    return await verify_tenant_trail(deployment, tenant, since=request.since, policy=request.policy)
 
 
 async def verify_with_progress(
@@ -101,7 +107,11 @@ async def verify_with_progress(
     progress: asyncio.Queue[int] = asyncio.Queue()
     task = asyncio.create_task(
         verify_tenant_trail(
-            deployment, tenant, since=request.since, on_progress=progress.put_nowait
+            deployment,
+            tenant,
+            since=request.since,
+            on_progress=progress.put_nowait,
+            policy=request.policy,
         )
     )
     try:

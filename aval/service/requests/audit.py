@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from aval.service.requests import Language, Request
+from aval.verifier.witness_policy import MAX_WITNESSES, WitnessPolicy, parse_policy
 
 
 class QueryEventsIn(Request):
@@ -85,3 +86,18 @@ class ProveConsistencyIn(Request):
 class VerifyIn(Request):
     tenant: str = ""
     since: datetime | None = None
+    # The witness policy (docs/witness.md): verifier key strings and the quorum.
+    witnesses: list[Annotated[str, StringConstraints(max_length=1000)]] = Field(
+        default_factory=list, max_length=MAX_WITNESSES
+    )
+    witness_quorum: int = Field(default=0, ge=0, le=MAX_WITNESSES)
+
+    @model_validator(mode="after")
+    def _policy(self) -> VerifyIn:
+        parse_policy(self.witnesses, self.witness_quorum)  # a ValueError names the mistake
+        return self
+
+    @property
+    def policy(self) -> WitnessPolicy | None:
+        """The witness policy the request asks for; None without witnesses."""
+        return parse_policy(self.witnesses, self.witness_quorum)

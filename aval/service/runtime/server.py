@@ -25,7 +25,7 @@ from aval.policies import load_policy_dir
 from aval.service import cancelling, telemetry
 from aval.service.ai.backends import Backends
 from aval.service.ai.egress_file import describe, load_egress
-from aval.service.audit import checkpointing
+from aval.service.audit import checkpointing, witnessing
 from aval.service.audit.journal_purge import run_purge
 from aval.service.authorization import Authorizer, GrantsFileError
 from aval.service.clock import SYSTEM_CLOCK, Clock, ClockFileRefused, FileClock
@@ -146,7 +146,8 @@ def prepare(settings: Settings, *, demo_mode: bool) -> Launch:
         settings = checkpointing.settle_signing_key(settings, demo_mode=demo_mode)
         settings = settle_http_listen(settings, demo_mode=demo_mode)
         settings = settle_console(settings, demo_mode=demo_mode)
-    except (SigningKeyError, DoorSettingError) as exc:
+        witnessing.settle_witnesses(settings)
+    except (SigningKeyError, DoorSettingError, witnessing.WitnessesFileError) as exc:
         raise StartupError(str(exc)) from exc
     load_console_config(settings, oidc)  # checked now: a mistake stops the start, named
     signer = checkpointing.load_signer(settings) if demo_mode else None
@@ -219,11 +220,12 @@ async def _deployment(settings: Settings) -> Deployment:
         authorizer=Authorizer(grants_file=settings.grants_file),
         listener=listener,
         writer=writer,
-        signer=checkpointing.load_signer(settings),
+        signer=(signer := checkpointing.load_signer(settings)),
         egress=egress,
         backends=Backends(egress=egress),
         clock=clock,
         journal=journal,
+        witnesses=witnessing.submitter_of(settings, store, clock) if signer else None,
     )
 
 
@@ -363,6 +365,8 @@ async def serve_worker(
         if deployment.journal is not None:
             await deployment.journal.stop()
         await deployment.backends.aclose()
+        if deployment.witnesses is not None:
+            await deployment.witnesses.aclose()
         if isinstance(deployment.authenticator, CompositeAuthenticator):
             await deployment.authenticator.oidc.aclose()
         await deployment.listener.stop()

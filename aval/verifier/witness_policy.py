@@ -1,0 +1,132 @@
+"""The witness policy: which witnesses' cosignatures a checkpoint needs, and how many of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from aval.verifier import signed_note
+from aval.verifier.chain_verifier import Problem, Report
+from aval.verifier.signed_note import MalformedNote, SignatureLine, VerifierKey
+
+# The most witness keys one policy names.
+MAX_WITNESSES = 16
+
+
+class WitnessedCheckpoint(Protocol):
+    """What the policy needs of a checkpoint: its signed text and the cosignature lines."""
+
+    @property
+    def tree_size(self) -> int: ...
+    @property
+    def signed_note(self) -> bytes: ...
+    @property
+    def cosignatures(self) -> tuple[SignatureLine, ...]: ...
+
+
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """At least `quorum` of these witness keys must have cosigned the latest checkpoint.
+
+    Attributes:
+        keys: The trusted witnesses' keys (cosignature/v1).
+        quorum: How many distinct keys of them (1 to len(keys)).
+    """
+
+    keys: tuple[VerifierKey, ...]
+    quorum: int
+
+
+def parse_policy(key_strings: Iterable[str], quorum: int) -> WitnessPolicy | None:
+    """A policy from verifier key strings and a quorum; None when no key is given.
+
+    Args:
+        key_strings: Witnesses' verifier key strings (type 0x04).
+        quorum: At least this many of them; 0 means 1.
+
+    Returns:
+        The policy, or None without keys.
+
+    Raises:
+        ValueError: A key string is malformed or not a witness's, a key is named twice, too
+            many keys, or a quorum above the number of keys (or below 0).
+    """
+    keys: list[VerifierKey] = []
+    for text in key_strings:
+        key = signed_note.parse_verifier_key(text)
+        if key.key_type != signed_note.COSIGNATURE_V1:
+            raise MalformedNote(f"{key.name}: not a witness's key (cosignature/v1, type 0x04)")
+        if key in keys:
+            raise ValueError(f"the witness key {key.name} is named twice")
+        keys.append(key)
+    if len(keys) > MAX_WITNESSES:
+        raise ValueError(f"at most {MAX_WITNESSES} witness keys")
+    if not keys:
+        if quorum:
+            raise ValueError("a witness quorum needs witness keys (--witness)")
+        return None
+    if not 0 <= quorum <= len(keys):
+        raise ValueError(f"the quorum {quorum} is not between 1 and {len(keys)} witnesses")
+    return WitnessPolicy(tuple(keys), quorum or 1)
+
+
+def check_witnesses(
+    report: Report,
+    tenant_id: str,
+    checkpoints: Sequence[WitnessedCheckpoint],
+    policy: WitnessPolicy,
+) -> None:
+    """Checks the checkpoints' cosignatures against the policy; adds problems to the report.
+
+    Every cosignature of a trusted key is checked (`bad_cosignature` when it does not verify);
+    others are ignored. The latest checkpoint must be cosigned by at least `quorum` trusted keys
+    (`witness_quorum_not_met`): the trail up to it is then the one the witnesses saw, since
+    verification also rebuilds every checkpoint's root from the events.
+
+    Args:
+        report: The verification's report; gets the problems, `cosignatures_verified` and
+            `witnessed_tree_size`.
+        tenant_id: The tenant.
+        checkpoints: Its checkpoints, in any order.
+        policy: The policy.
+    """
+    ordered = sorted(checkpoints, key=lambda c: c.tree_size)
+    for checkpoint in ordered:
+        signers: set[VerifierKey] = set()
+        for line in checkpoint.cosignatures:
+            for key in policy.keys:
+                if not line.made_by(key):
+                    continue
+                if signed_note.signature_verifies(key, checkpoint.signed_note, line) is None:
+                    report.problems.append(
+                        Problem(
+                            "bad_cosignature",
+                            tenant_id,
+                            checkpoint.tree_size,
+                            "",
+                            f"the cosignature of witness {key.name} does not verify",
+                        )
+                    )
+                else:
+                    signers.add(key)
+        report.cosignatures_verified += len(signers)
+        if len(signers) >= policy.quorum:
+            report.witnessed_tree_size = checkpoint.tree_size
+    latest = ordered[-1].tree_size if ordered else 0
+    if not ordered or report.witnessed_tree_size != latest:
+        report.problems.append(
+            Problem(
+                "witness_quorum_not_met",
+                tenant_id,
+                latest,
+                "",
+                f"the latest checkpoint is not cosigned by {policy.quorum} of the "
+                f"{len(policy.keys)} trusted witnesses"
+                + (
+                    f" (the latest one that is covers {report.witnessed_tree_size} events)"
+                    if report.witnessed_tree_size
+                    else ""
+                ),
+            )
+        )
