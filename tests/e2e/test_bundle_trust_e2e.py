@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from aval.clients.sdk.errors import InvalidArgumentError, NotFoundError
 from aval.verifier import merkle, signed_note
@@ -52,10 +53,9 @@ def _recompute_manifest(folder: Path, **changes: Any) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
-def _aval_verdict(folder: Path, key: str) -> tuple[bool, set[str]]:
-    done = run_cli(
-        NO_SERVER, None, "--json", "audit", "verify", "--offline", str(folder), "--public-key", key
-    )
+def _aval_verdict(folder: Path, key: str, *extra: str) -> tuple[bool, set[str]]:
+    args = ("audit", "verify", "--offline", str(folder), "--public-key", key, *extra)
+    done = run_cli(NO_SERVER, None, "--json", *args)
     assert done.returncode in (0, 1), done.stderr
     decoder, text, kinds, position = json.JSONDecoder(), done.stdout, set(), 0
     reports = []
@@ -71,10 +71,10 @@ def _aval_verdict(folder: Path, key: str) -> tuple[bool, set[str]]:
     return ok, kinds
 
 
-def _independent_verdict(folder: Path, key: str) -> tuple[bool, set[str]]:
+def _independent_verdict(folder: Path, key: str, *extra: str) -> tuple[bool, set[str]]:
     # -I: isolated, so that nothing of this checkout can be imported by accident.
     done = subprocess.run(
-        [sys.executable, "-I", str(INDEPENDENT), str(folder), "--public-key", key],
+        [sys.executable, "-I", str(INDEPENDENT), str(folder), "--public-key", key, *extra],
         capture_output=True,
         text=True,
         timeout=60,
@@ -85,9 +85,9 @@ def _independent_verdict(folder: Path, key: str) -> tuple[bool, set[str]]:
     return result["ok"], {problem["kind"] for problem in result["problems"]}
 
 
-def _agree(folder: Path, key: str) -> tuple[bool, set[str]]:
+def _agree(folder: Path, key: str, *extra: str) -> tuple[bool, set[str]]:
     """Both verifiers' verdicts, which must be the same: ok, and the problems' names."""
-    ours, theirs = _aval_verdict(folder, key), _independent_verdict(folder, key)
+    ours, theirs = _aval_verdict(folder, key, *extra), _independent_verdict(folder, key, *extra)
     assert ours == theirs, (ours, theirs)
     return ours
 
@@ -431,3 +431,54 @@ def test_a_bundle_of_the_first_bundle_format_still_verifies(
     assert _aval_verdict(folder, bundles["key"]) == (True, set())
     _recompute_manifest(folder, format="aval-bundle/2")  # claimed as today: the times differ
     assert _aval_verdict(folder, bundles["key"]) == (False, {"readable_field_mismatch"})
+
+
+def _cosign(folder: Path, name: str, witness: Ed25519PrivateKey) -> None:
+    """The latest checkpoint cosigned by a witness (cosignature/v1), its line appended to the
+    note as Aval stores the witnesses' answers."""
+    lines = _lines(folder / "checkpoints.jsonl")
+    text = base64.b64decode(lines[-1]["signed_note"])
+    public = witness.public_key().public_bytes_raw()
+    line = signed_note.cosign_line(name, public, text, 1_800_000_000, witness.sign)
+    lines[-1]["note"] += line.text()
+    _write_lines(folder / "checkpoints.jsonl", lines)
+
+
+def test_both_verifiers_apply_a_witness_policy(bundles: dict[str, Any], tmp_path: Path) -> None:
+    keys = {name: Ed25519PrivateKey.generate() for name in ("prefecture.example", "cdg.example")}
+    vkeys = {
+        name: signed_note.VerifierKey(
+            name, signed_note.COSIGNATURE_V1, key.public_key().public_bytes_raw()
+        ).text()
+        for name, key in keys.items()
+    }
+    prefecture, cdg = vkeys["prefecture.example"], vkeys["cdg.example"]
+    for bundle in ("full", "case"):
+        folder = _copy(bundles, bundle, tmp_path / bundle)
+        assert _agree(folder, bundles["key"], "--witness", prefecture) == (
+            False,
+            {"witness_quorum_not_met"},
+        )
+        _cosign(folder, "prefecture.example", keys["prefecture.example"])
+        _recompute_manifest(folder)
+        assert _agree(folder, bundles["key"], "--witness", prefecture) == (True, set())
+        assert _agree(folder, bundles["key"], "--witness", prefecture, "--witness", cdg) == (
+            True,
+            set(),
+        )
+        both = ("--witness", prefecture, "--witness", cdg, "--witness-quorum", "2")
+        assert _agree(folder, bundles["key"], *both) == (False, {"witness_quorum_not_met"})
+        # The cosignature altered: named, and the quorum is no longer met.
+        lines = _lines(folder / "checkpoints.jsonl")
+        note = lines[-1]["note"]
+        head, _, last = note.removesuffix("\n").rpartition("\n")
+        dash, name, payload = last.split(" ")
+        raw = bytearray(base64.b64decode(payload))
+        raw[-1] ^= 1
+        lines[-1]["note"] = f"{head}\n{dash} {name} {base64.b64encode(raw).decode()}\n"
+        _write_lines(folder / "checkpoints.jsonl", lines)
+        _recompute_manifest(folder)
+        assert _agree(folder, bundles["key"], "--witness", prefecture) == (
+            False,
+            {"bad_cosignature", "witness_quorum_not_met"},
+        )

@@ -155,7 +155,7 @@ Ed25519 signature (64 bytes) of the exact bytes of `signed_note` under the deplo
 `signed_note` is in one of two formats, told apart by its first line.
 
 **(a) C2SP tlog-checkpoint** (c2sp.org/tlog-checkpoint; every checkpoint signed since this
-format): UTF-8 text of exactly five lines, each ending with `\n`, none empty, no control
+format): UTF-8 text of exactly five lines, each ending with `\\n`, none empty, no control
 character but the newlines:
 
     <origin>
@@ -169,16 +169,16 @@ The origin is `<log name>/<tenant>`: the tenant is what follows its last `/`, th
 `root_hash` (in hex), `head_hash`, `issued_at` and `origin`.
 
 `note` is the whole signed note (c2sp.org/signed-note): that text, an empty line, then
-signature lines, each `— <key name> <base64(4-byte key hash || signature)>` and `\n` (an em
+signature lines, each `— <key name> <base64(4-byte key hash || signature)>` and `\\n` (an em
 dash U+2014 and a space first; the key hash as in section 1). One of them must be the log's:
 key name the log name, key hash that of the verifying key with type 0x01, signature equal to
 `signature`. The others are witnesses' cosignatures (c2sp.org/tlog-cosignature,
 `cosignature/v1`, type 0x04: an 8-byte big-endian timestamp then the Ed25519 signature of
-`cosignature/v1\ntime <timestamp>\n` followed by the text); they are carried for whoever holds
-the witnesses' keys, and this version of the verification does not check them.
+`cosignature/v1\\ntime <timestamp>\\n` followed by the text), checked against a witness
+policy (section 12).
 
 **(b) First format** (checkpoints signed before): UTF-8 text of exactly seven lines, each
-ending with `\n`:
+ending with `\\n`:
 
     aval.v1/checkpoint
     tenant: <tenant>
@@ -255,13 +255,27 @@ every event's, `filters.since` (inclusive) and `filters.until` (exclusive) bound
 `occurred_at`. `created_at` and the other filters are the exporter's word. No manifest:
 `manifest_missing`.
 
-### 12. Verdict
+### 12. Witness policy (when the verifier is given witnesses' keys)
+
+A verifier may be given witnesses' verifier key strings (as in section 1, but of type 0x04:
+`<name>+<key hash>+<base64(0x04 || the 32 key bytes)>`, the key hash computed with 0x04) and a
+quorum K (1 when not given; `aval audit verify --offline . --witness KEY … --witness-quorum
+K`). For each valid checkpoint (section 7), a signature line of its `note` whose key name and
+key hash are those of a given witness key is that witness's cosignature: its bytes after the
+key hash are 72, an 8-byte big-endian timestamp t below 2^63 then the Ed25519 signature, under
+the witness key, of `cosignature/v1\\ntime <t in decimal>\\n` followed by the note's text
+(the bytes of `signed_note`). One that is not so: `bad_cosignature`. A checkpoint is witnessed
+when at least K distinct given keys cosign it so. The valid checkpoint of the largest
+`tree_size` must be witnessed; otherwise (or with no valid checkpoint) `witness_quorum_not_met`.
+
+### 13. Verdict
 
 The bundle verifies when no problem is found. Problem names: `manifest_missing`,
 `manifest_mismatch`, `file_changed`, `checkpoint_malformed`, `bad_signature`,
 `readable_field_mismatch`, `sequence_gap`, `broken_link`, `hash_mismatch`, `rewritten_history`,
 `truncated`, `unsigned_events`, `sequence_order`, `proof_checkpoint_missing`,
-`bad_inclusion_proof`, and the policy's six names (section 10).
+`bad_inclusion_proof`, the policy's six names (section 10), and with witnesses' keys
+`bad_cosignature` and `witness_quorum_not_met` (section 12).
 """
 
 

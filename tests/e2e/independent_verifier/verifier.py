@@ -201,6 +201,60 @@ def parse_note(note: bytes) -> dict[str, str] | None:
     return parse_c2sp(text)
 
 
+def signature_lines(note: Any) -> list[tuple[str, bytes]]:
+    """The (key name, decoded bytes) of each signature line of a whole signed note."""
+    if not isinstance(note, str):
+        return []
+    split = note.rfind("\n\n")
+    if split < 0 or not note.endswith("\n"):
+        return []
+    found = []
+    for line in note[split + 2 : -1].split("\n"):
+        parts = line.split(" ")
+        payload = strict_b64(parts[2]) if len(parts) == 3 and parts[0] == "\u2014" else None
+        if payload is not None:
+            found.append((parts[1], payload))
+    return found
+
+
+def witness_key(text: str) -> tuple[str, bytes, bytes]:
+    """README 12: a witness's verifier key string -> (name, key hash, raw key)."""
+    name, key_hash, material = text.split("+", 2)
+    raw = strict_b64(material)
+    if raw is None or len(raw) != 33 or raw[0] != 0x04:
+        raise ValueError(f"not a witness key: {text}")
+    digest = hashlib.sha256(name.encode() + b"\n" + raw[:1] + raw[1:]).digest()[:4]
+    if digest.hex() != key_hash:
+        raise ValueError(f"the key hash of {name} does not match")
+    return name, digest, raw[1:]
+
+
+def check_witnesses(
+    valid: list[dict[str, Any]], witnesses: list[str], quorum: int, found: Found
+) -> None:
+    """README 12."""
+    keys = [witness_key(text) for text in witnesses]
+    witnessed = set()
+    for checkpoint in valid:
+        signers = set()
+        for name, payload in checkpoint["lines"]:
+            for key_name, key_hash, key in keys:
+                if name != key_name or payload[:4] != key_hash:
+                    continue
+                body = payload[4:]
+                stamp = int.from_bytes(body[:8], "big") if len(body) == 72 else 2**63
+                message = b"cosignature/v1\ntime %d\n" % stamp + checkpoint["text"]
+                if stamp < 2**63 and signature_ok(key, message, body[8:]):
+                    signers.add(key_name)
+                else:
+                    found.add("bad_cosignature", key_name)
+        if len(signers) >= quorum:
+            witnessed.add(checkpoint["tree_size"])
+    latest = max((c["tree_size"] for c in valid), default=None)
+    if latest is None or latest not in witnessed:
+        found.add("witness_quorum_not_met", f"tree size {latest}")
+
+
 def log_line_present(note: Any, text: bytes, origin: str, key: bytes, signature: bytes) -> bool:
     """README 7 (a): the whole note holds the text and the log's signature line."""
     if not isinstance(note, str):
@@ -295,6 +349,8 @@ def read_checkpoints(folder: Path, key: bytes, found: Found) -> tuple[list[dict[
                 "root_hash": bytes.fromhex(values["root_hash"]),
                 "head_hash": bytes.fromhex(values["head_hash"]),
                 "key_id": values.get("key_id"),
+                "text": note,
+                "lines": signature_lines(line.get("note")),
             }
         )
     return valid, lines
@@ -429,7 +485,9 @@ def whole_life(events: list[dict[str, Any]]) -> bool:
 
 
 # --- sections 8, 9 and 11 --------------------------------------------------------------------
-def verify(folder: Path, trusted: bytes | None) -> Found:
+def verify(
+    folder: Path, trusted: bytes | None, witnesses: list[str] | None = None, quorum: int = 1
+) -> Found:
     found = Found()
     own = bytes.fromhex((folder / "public_key.txt").read_text(encoding="utf-8").split()[0])
     key = trusted if trusted is not None else own
@@ -514,6 +572,8 @@ def verify(folder: Path, trusted: bytes | None) -> Found:
         for events in decisions_of(bodies).values():
             policy(events, found)
     check_manifest(folder, manifest, own, valid, tenants, lines, found)
+    if witnesses:
+        check_witnesses(valid, witnesses, quorum, found)
     return found
 
 
@@ -579,9 +639,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--public-key")
+    parser.add_argument("--witness", action="append", default=[])
+    parser.add_argument("--witness-quorum", type=int, default=1)
     args = parser.parse_args()
     trusted = bytes.fromhex(args.public_key) if args.public_key else None
-    found = verify(args.bundle, trusted)
+    found = verify(args.bundle, trusted, args.witness, args.witness_quorum)
     loaded = sorted(m for m in sys.modules if m == "aval" or m.startswith("aval."))
     print(json.dumps({"ok": not found.problems, "problems": found.problems, "modules": loaded}))
 
