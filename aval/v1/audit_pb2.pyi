@@ -330,8 +330,20 @@ class ExportEventsRequest(_message.Message):
 
     QUERY_FIELD_NUMBER: _builtins.int
     FORMAT_FIELD_NUMBER: _builtins.int
+    INCLUSION_PROOFS_FIELD_NUMBER: _builtins.int
+    PROOF_TREE_SIZE_FIELD_NUMBER: _builtins.int
     format: Global___ExportFormat.ValueType
     """EXPORT_FORMAT_JSONL when unspecified."""
+    inclusion_proofs: _builtins.bool
+    """JSON Lines of one tenant only: each line also carries "inclusion", the RFC 9162 inclusion
+    proof of its event against the checkpoint of proof_tree_size ({"tree_size", "leaf_index",
+    "audit_path": [hex…]}), or null for an event that checkpoint does not cover. What
+    `aval audit export --bundle` asks for a filtered bundle.
+    """
+    proof_tree_size: _builtins.int
+    """The size of the signed checkpoint the proofs lead to; the latest when 0 (with no
+    checkpoint yet, every "inclusion" is null).
+    """
     @_builtins.property
     def query(self) -> Global___QueryEventsRequest:
         """The same filters as QueryEvents; page_size and page_token are ignored."""
@@ -341,10 +353,12 @@ class ExportEventsRequest(_message.Message):
         *,
         query: Global___QueryEventsRequest | None = ...,
         format: Global___ExportFormat.ValueType = ...,
+        inclusion_proofs: _builtins.bool = ...,
+        proof_tree_size: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["query", b"query"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "query", b"query"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format", b"format", "inclusion_proofs", b"inclusion_proofs", "proof_tree_size", b"proof_tree_size", "query", b"query"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

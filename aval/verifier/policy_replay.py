@@ -108,13 +108,17 @@ class PolicyReplay:
             body = json.loads(event.canonical)
         except ValueError:  # the chain check names bytes that are not JSON
             return
+        self.feed_body(event.seq, body)
+
+    def feed_body(self, seq: int, body: Any) -> None:
+        """Takes one event as its hashed bytes parsed (for a caller that parsed them)."""
         if not isinstance(body, dict) or body.get("kind") not in _KINDS:
             return
         data, actor = body.get("data"), body.get("actor")
         if not isinstance(data, dict) or not isinstance(actor, dict):
             return
         decision = self._decisions.setdefault(str(body.get("decision_id")), _Replayed())
-        _apply(decision, event.seq, body["kind"], data, actor, _time(body.get("occurred_at")))
+        _apply(decision, seq, body["kind"], data, actor, _time(body.get("occurred_at")))
 
     def violations(self) -> dict[str, list[tuple[str, int, str]]]:
         """Each decision whose events break the review policy, with its violations."""

@@ -91,8 +91,9 @@ def superuser(url: str) -> Iterator[psycopg.Connection[Any]]:
 
 @contextlib.contextmanager
 def restored(url: str) -> Iterator[None]:
-    """Puts ville-a's decisions, reviews, events and chain head back as they were."""
-    tables = ("decisions", "reviews", "audit_events", "chain_heads")
+    """Puts ville-a's decisions, reviews, events, chain head and checkpoints back as they were
+    (a bundle exported meanwhile has the service sign a checkpoint of the trail as it is)."""
+    tables = ("decisions", "reviews", "audit_events", "chain_heads", "checkpoints")
     with psycopg.connect(url) as conn:
         saved = {
             t: conn.execute(f"SELECT * FROM aval.{t} WHERE tenant_id = 'ville-a'").fetchall()

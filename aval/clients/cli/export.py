@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from aval.clients.cli import terminal
-from aval.clients.cli.bundle import write_bundle
+from aval.clients.cli.bundle import BundleScopeError, write_bundle
 from aval.clients.cli.messages import Messages
 from aval.clients.cli.session import AddCommand, Session
 
@@ -160,17 +160,27 @@ def audit_export(s: Session) -> int:
 
 
 def _export_bundle(s: Session) -> int:
-    """``aval audit export --bundle DIR``: a folder to verify offline (``--offline DIR``)."""
-    manifest = write_bundle(s.client, s.args.tenant, Path(s.args.bundle))
+    """``aval audit export --bundle DIR``: a folder to verify offline (``--offline DIR``).
+
+    The filters choose its events (each then carries its inclusion proof); without any, it
+    holds the whole tenant's trail.
+    """
+    try:
+        manifest = write_bundle(s.client, filters_of(s.args), Path(s.args.bundle))
+    except BundleScopeError as error:
+        print(f"{s.t('error')}: {s.t('bundle_one_tenant', tenants=str(error))}", file=sys.stderr)
+        return 2
     if s.args.json:
         print(json.dumps(manifest, sort_keys=True))
-    else:
-        print(
-            s.t(
-                "bundle_written",
-                events=manifest["events"],
-                checkpoints=manifest["checkpoints"],
-                path=s.args.bundle,
-            )
+        return 0
+    print(
+        s.t(
+            "bundle_written",
+            events=manifest["events"],
+            checkpoints=manifest["checkpoints"],
+            path=s.args.bundle,
         )
+    )
+    if manifest["unsigned_events"]:
+        print(s.t("bundle_unsigned", count=manifest["unsigned_events"]), file=sys.stderr)
     return 0

@@ -101,7 +101,7 @@ def verify_offline(
         ValueError: the public key cannot be read.
     """
     # Imported here: the online commands need none of this.
-    from aval.verifier.bundle import verify_bundle
+    from aval.verifier.bundle import SCOPE_FILTERED, bundle_scope, verify_bundle
     from aval.verifier.notes import parse_note, read_public_key, verify_signature
     from aval.verifier.witness_policy import parse_policy
 
@@ -129,4 +129,6 @@ def verify_offline(
         show.verification(response)
     if key is None and not args.json:
         print(t("verify_own_key"), file=sys.stderr)
+    if bundle_scope(args.offline) == SCOPE_FILTERED and not args.json:
+        print(t("verify_filtered_bundle"), file=sys.stderr)
     return responses

@@ -93,12 +93,19 @@ def query_events(
 
 
 def export_request(
-    *, format: ExportFormatName = "jsonl", **filters: Any
+    *,
+    format: ExportFormatName = "jsonl",
+    inclusion_proofs: bool = False,
+    proof_tree_size: int = 0,
+    **filters: Any,
 ) -> audit_pb2.ExportEventsRequest:
     """Builds the request of ``ExportEvents`` (a stream, sent by each client its own way).
 
     Args:
         format: ``"jsonl"`` (one JSON object per line) or ``"csv"`` (a header line first).
+        inclusion_proofs: Each JSON Lines line also carries its event's inclusion proof
+            (``inclusion``) against the checkpoint of ``proof_tree_size``; one tenant only.
+        proof_tree_size: That checkpoint's size; the latest when 0.
         **filters: The filters of :func:`query_events` (``page_size`` and ``page_token`` aside).
 
     Returns:
@@ -113,7 +120,10 @@ def export_request(
     query = query_events(**filters).request
     assert isinstance(query, audit_pb2.QueryEventsRequest)
     return audit_pb2.ExportEventsRequest(
-        query=query, format=_choice(_EXPORT_FORMATS, "format", format)
+        query=query,
+        format=_choice(_EXPORT_FORMATS, "format", format),
+        inclusion_proofs=inclusion_proofs,
+        proof_tree_size=proof_tree_size,
     )
 
 

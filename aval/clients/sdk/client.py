@@ -238,7 +238,9 @@ class Client(_journal_calls.JournalStreams):
             format: ``"jsonl"`` (one JSON object per event) or ``"csv"`` (header line first).
             timeout: Deadline in seconds of the whole export; none when ``None``.
             **filters: The filters of :meth:`query_events`, e.g. ``tenants=["ville-a"]``,
-                ``since=...``, ``verdict="reject"`` (no ``page_size`` or ``page_token``).
+                ``since=...``, ``verdict="reject"`` (no ``page_size`` or ``page_token``),
+                and ``inclusion_proofs=True`` with ``proof_tree_size=N`` for each event's
+                inclusion proof (see ``audit_calls.export_request``).
 
         Yields:
             Chunks of whole lines (``chunk``), each with the events sent so far (``events``).

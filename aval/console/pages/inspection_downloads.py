@@ -5,6 +5,7 @@ a .zip or .tar.gz. Both are posted forms (CSRF), so that the purpose stays out o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Collection
@@ -17,9 +18,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from aval.clients.cli.bundle import begin_bundle, finish_bundle
+from aval.clients.cli.bundle import begin_bundle, finish_bundle, plan_bundle
 from aval.clients.sdk.audit_calls import ExportFormatName
 from aval.clients.sdk.client import AsyncClient
+from aval.clients.sdk.errors import FailedPreconditionError, PermissionDeniedError
 from aval.console.app import Console
 from aval.console.pages.inspection_filters import (
     EventFilters,
@@ -121,16 +123,19 @@ class Downloads:
 
 
 async def _write_bundle(client: AsyncClient, tenant: str, folder: Path) -> None:
-    """What `aval audit export --bundle` writes, read through the async client: checkpoints
-    first, so that every checkpoint covers events the bundle holds."""
-    listed = await client.list_checkpoints(tenant=tenant)
-    await asyncio.to_thread(begin_bundle, folder, listed)
+    """What `aval audit export --bundle --tenant TENANT` writes, read through the async
+    client: a checkpoint signed first when the inspector may, then the checkpoints, so that
+    every checkpoint covers events the bundle holds."""
+    with contextlib.suppress(PermissionDeniedError, FailedPreconditionError):
+        await client.create_checkpoint(tenant=tenant)
+    plan = plan_bundle(tenant, {}, await client.list_checkpoints(tenant=tenant))
+    await asyncio.to_thread(begin_bundle, folder, plan)
     events = written = 0
     with (folder / EVENTS).open("wb") as out:
-        async for chunk in client.export_events(tenant=tenant, format="jsonl"):
+        async for chunk in client.export_events(format="jsonl", **plan.export_arguments()):
             written += len(chunk.chunk)
             if written > MAX_BUNDLE_BYTES:
                 raise BundleTooLarge
             out.write(chunk.chunk)
             events = chunk.events
-    await asyncio.to_thread(finish_bundle, folder, tenant, listed, events)
+    await asyncio.to_thread(finish_bundle, folder, plan, events)

@@ -190,9 +190,7 @@ def _tenants(
 def _team_view(rows: list[StatsRow], team: set[str], caller: str) -> list[StatsRow]:
     """In the tenants the caller sees as a team member: the reviewer rows of others only."""
     return [
-        r
-        for r in rows
-        if r.tenant not in team or (r.dimension == "reviewer" and r.key != caller)
+        r for r in rows if r.tenant not in team or (r.dimension == "reviewer" and r.key != caller)
     ]
 
 

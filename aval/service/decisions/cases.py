@@ -50,9 +50,7 @@ def _visible(events: list[AuditEvent], caller: str, verdicts_withheld: bool) -> 
     return [e for e in events if e.kind not in hidden or e.actor_id == caller]
 
 
-async def _record_display(
-    deployment: Deployment, principal: Principal, d: Decision
-) -> datetime:
+async def _record_display(deployment: Deployment, principal: Principal, d: Decision) -> datetime:
     """Appends the reviewer's first display of the case, once per reviewer and decision."""
     async with deployment.store.transaction() as conn:
         # Two first GetCase at once would otherwise both find no display and both append one.

@@ -87,9 +87,7 @@ def shown(d: Decision, policy: ReviewPolicy | None, principal: Principal, viewed
         return Shown(d)
     assert policy is not None
     own = any(r.reviewer_id == principal.id for r in d.reviews)
-    hide_suggestion = (
-        policy.decide_first and not viewed and not own and d.suggestion is not None
-    )
+    hide_suggestion = policy.decide_first and not viewed and not own and d.suggestion is not None
     others = [r for r in d.reviews if r.reviewer_id != principal.id]
     hide_verdicts = policy.blind_second_review and not own and bool(others)
     if not (hide_suggestion or hide_verdicts):

@@ -36,6 +36,8 @@ class ExportEventsIn(Request):
     format: Literal["EXPORT_FORMAT_UNSPECIFIED", "EXPORT_FORMAT_JSONL", "EXPORT_FORMAT_CSV"] = (
         "EXPORT_FORMAT_UNSPECIFIED"
     )
+    inclusion_proofs: bool = False
+    proof_tree_size: int = Field(default=0, ge=0)
 
     @field_validator("query", mode="before")
     @classmethod
