@@ -25,6 +25,7 @@ from aval.v1 import audit_pb2
 from tests.support import ServerProcess, token_of
 
 from .helpers import chain_hash, propose_kwargs, run_cli, wait_until
+from .test_bundle_trust_e2e import _recompute_manifest as recompute_manifest
 
 pytestmark = pytest.mark.e2e
 
@@ -233,7 +234,9 @@ def test_strict_deleted_seals_and_a_bundle_without_checkpoint(
     strict = run_cli(server.address, "insp-a", "--lang", "en", "audit", "verify", "--strict")
     assert strict.returncode == 1 and "unsigned_events" in strict.stdout, strict.stdout
     folder = tmp_path / "unsigned"
-    _export(server, folder)
+    _export(server, folder)  # the export signs a checkpoint first (its caller may)...
+    (folder / "checkpoints.jsonl").write_text("")  # ...that a forger drops, with the
+    recompute_manifest(folder)  # manifest made to fit: a bundle with no checkpoint
     status, out = _offline(folder, "--public-key", server.public_key.hex())
     assert status == 1 and "unsigned_events — tenant ville-a, event #1" in out, out
     status, out = _offline(folder, "--public-key", server.public_key.hex(), "--no-strict")
