@@ -88,6 +88,27 @@ async def enqueue(
     )
 
 
+async def seal_pending(conn: AsyncConnection[Any], sealer: Sealer) -> dict[str, int]:
+    """Seals the rows still to deliver that have no seal (enqueued before migration 0026 or
+    without a key), in the caller's transaction; returns how many, by tenant. Only for the
+    one-time adoption at the first start with seals (`webhooks.adoption`)."""
+    cur = await conn.execute(
+        "SELECT tenant_id, id, decision_id, application_id, payload FROM webhook_outbox"
+        " WHERE body IS NULL AND delivered_at IS NULL AND dead_at IS NULL"
+        " ORDER BY tenant_id, id FOR UPDATE"
+    )
+    counts: dict[str, int] = {}
+    for tenant_id, row_id, decision_id, application_id, payload in await cur.fetchall():
+        body = body_of(payload)
+        seal = sealer.outbox_mac(tenant_id, str(row_id), str(decision_id), application_id, body)
+        await conn.execute(
+            "UPDATE webhook_outbox SET body = %s, seal = %s WHERE tenant_id = %s AND id = %s",
+            (body, seal, tenant_id, row_id),
+        )
+        counts[tenant_id] = counts.get(tenant_id, 0) + 1
+    return counts
+
+
 def body_of(payload: dict[str, Any]) -> bytes:
     """The canonical JSON of a payload: the bytes signed and POSTed."""
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode(

@@ -162,3 +162,56 @@ def test_without_a_key_outcomes_are_delivered_unsealed_as_before(
     finally:
         assert server.stop() == 0, server.log_path.read_text()
         receiver.close()
+
+
+def test_outcomes_pending_at_the_upgrade_are_adopted_once(
+    new_database: Callable[..., str], tmp_path: Path, down: Receiver
+) -> None:
+    """A row enqueued without a seal (before migration 0026, or without a key) and still to
+    deliver is sealed on the first start with a key, and delivered; a seal removed later in the
+    database is never adopted: that row is refused."""
+    url = new_database()
+    config = tmp_path / "config"
+    keyless = _start(url, config, down, "keyless", signing_key=False)
+    try:
+        with (
+            Client(keyless.address, token_of("app-a"), timeout=30) as app,
+            Client(keyless.address, token_of("sup-a1"), timeout=30) as sup,
+        ):
+            old = app.propose(**propose_kwargs("voirie.signalement")).decision.id
+            sup.decide(old, verdict="approve")
+            row = _wait_row(url, old, lambda r: r["last_error"] == "CONNECT_FAILED")
+            assert row["seal"] is None
+    finally:
+        assert keyless.stop() == 0, keyless.log_path.read_text()
+    keyed = _start(url, config, down, "keyed", signing_key=True)
+    try:
+        with (
+            Client(keyed.address, token_of("app-a"), timeout=30) as app,
+            Client(keyed.address, token_of("sup-a1"), timeout=30) as sup,
+            Client(keyed.address, token_of("insp-a"), timeout=30) as inspector,
+        ):
+            assert _row(url, old)["seal"] is not None  # adopted before serving
+            new = app.propose(**propose_kwargs("voirie.signalement")).decision.id
+            sup.decide(new, verdict="approve")
+            _wait_row(url, new, lambda r: r["last_error"] == "CONNECT_FAILED")
+            with psycopg.connect(url) as conn:
+                conn.execute("SET session_replication_role = replica")
+                conn.execute(
+                    "UPDATE aval.webhook_outbox SET body = NULL, seal = NULL"
+                    " WHERE decision_id = %s",
+                    (new,),
+                )
+            row = _wait_row(url, new, lambda r: r["dead_at"] is not None)
+            assert row["last_error"] == "PAYLOAD_NOT_SEALED"
+            down.open()
+            down.wait_for(old)
+            assert _wait_row(url, old, lambda r: r["delivered_at"] is not None)
+            assert down.deliveries(new) == []
+            problems = inspector.verify_chain().problems
+            assert [p.decision_id for p in problems if p.kind == "webhook_payload_mismatch"] == [
+                new
+            ]
+    finally:
+        assert keyed.stop() == 0, keyed.log_path.read_text()
+    assert "adopting 1 webhook outcomes of tenant ville-a" in keyed.log_path.read_text()
