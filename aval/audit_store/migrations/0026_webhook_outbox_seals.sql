@@ -6,7 +6,8 @@
 -- given to the database). Before it signs and sends a row, the delivery worker checks the seal
 -- and that `payload` is what `body` says: a row that fails is settled dead with the reason
 -- PAYLOAD_NOT_SEALED and never sent (docs/signing.md). Without a signing key, both stay NULL.
--- Rows enqueued before this migration have none: with a key they are refused (docs/webhooks.md).
+-- Rows enqueued before this migration have none: those still to deliver are sealed once, on the
+-- first start with a key (aval/service/webhooks/adoption.py); later, a row without one is refused.
 ALTER TABLE webhook_outbox
     ADD COLUMN body bytea,
     ADD COLUMN seal bytea CHECK (seal IS NULL OR octet_length(seal) = 32),
