@@ -23,6 +23,7 @@ from psycopg import AsyncConnection
 from aval.verifier.chain import chain_hash
 
 _MAC_TAG = b"aval.v1/trail-seal\n"
+_OUTBOX_TAG = b"aval.v1/webhook-outbox-seal\n"
 
 
 class SealRefused(Exception):
@@ -72,6 +73,26 @@ class Sealer:
             (_MAC_TAG, struct.pack(">I", len(name)), name, struct.pack(">qq", first, last))
         )
         return hmac.new(self._key, message + prev_hash + last_hash, hashlib.sha256).digest()
+
+    def outbox_mac(
+        self, tenant_id: str, row_id: str, decision_id: str, application_id: str, body: bytes
+    ) -> bytes:
+        """The seal of a webhook outbox row: the exact bytes to POST, and to whom.
+
+        Args:
+            tenant_id: The tenant.
+            row_id: The row's id (the final event's id).
+            decision_id: The decision.
+            application_id: The application the outcome goes to.
+            body: The bytes the delivery worker will sign and send.
+
+        Returns:
+            The 32-byte HMAC-SHA256 (another domain than the trail seals').
+        """
+        parts = [f.encode("utf-8") for f in (tenant_id, row_id, decision_id, application_id)]
+        parts.append(body)
+        message = b"".join(struct.pack(">I", len(part)) + part for part in parts)
+        return hmac.new(self._key, _OUTBOX_TAG + message, hashlib.sha256).digest()
 
 
 class SealHolder(Protocol):

@@ -8,6 +8,8 @@ take the same row at once (FOR UPDATE SKIP LOCKED and a lease).
 
 from __future__ import annotations
 
+import hmac
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,9 +20,15 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from aval.audit_store import seals
+from aval.audit_store.seals import Sealer
+
+# Why a row was settled dead without an attempt: its seal is missing or does not verify.
+PAYLOAD_NOT_SEALED = "PAYLOAD_NOT_SEALED"
+
 _COLUMNS = (
     "tenant_id, id, decision_id, application_id, payload, created_at, attempts, "
-    "next_attempt_at, delivered_at, dead_at, last_error"
+    "next_attempt_at, delivered_at, dead_at, last_error, body, seal"
 )
 
 
@@ -39,6 +47,9 @@ class OutboxEntry:
     delivered_at: datetime | None
     dead_at: datetime | None
     last_error: str
+    # The exact bytes to POST and their seal (migration 0026); None without a signing key.
+    body: bytes | None = None
+    seal: bytes | None = None
 
     @property
     def status(self) -> str:
@@ -58,13 +69,74 @@ async def enqueue(
     now: datetime,
 ) -> None:
     """Adds an outcome to deliver, due now, in the caller's transaction; an event id already
-    enqueued is left as it is (ids are unique: this only makes a replay harmless)."""
+    enqueued is left as it is (ids are unique: this only makes a replay harmless).
+
+    With the store's sealer (`seals.sealer_of`), also stores the bytes to POST and their seal,
+    checked before delivery (`sealed_body`)."""
+    body = seal = None
+    sealer = seals.sealer_of(conn)
+    if sealer is not None:
+        body = body_of(payload)
+        seal = sealer.outbox_mac(
+            tenant_id, str(event_id), str(decision_id), application_id, body
+        )
     await conn.execute(
         "INSERT INTO webhook_outbox (tenant_id, id, decision_id, application_id, payload,"
-        " created_at, next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        " created_at, next_attempt_at, body, seal) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT DO NOTHING",
-        (tenant_id, event_id, decision_id, application_id, Jsonb(payload), now, now),
+        (tenant_id, event_id, decision_id, application_id, Jsonb(payload), now, now, body, seal),
     )
+
+
+async def seal_pending(conn: AsyncConnection[Any], sealer: Sealer) -> dict[str, int]:
+    """Seals the rows still to deliver that have no seal (enqueued before migration 0026 or
+    without a key), in the caller's transaction; returns how many, by tenant. Only for the
+    one-time adoption at the first start with seals (`webhooks.adoption`)."""
+    cur = await conn.execute(
+        "SELECT tenant_id, id, decision_id, application_id, payload FROM webhook_outbox"
+        " WHERE body IS NULL AND delivered_at IS NULL AND dead_at IS NULL"
+        " ORDER BY tenant_id, id FOR UPDATE"
+    )
+    counts: dict[str, int] = {}
+    for tenant_id, row_id, decision_id, application_id, payload in await cur.fetchall():
+        body = body_of(payload)
+        seal = sealer.outbox_mac(tenant_id, str(row_id), str(decision_id), application_id, body)
+        await conn.execute(
+            "UPDATE webhook_outbox SET body = %s, seal = %s WHERE tenant_id = %s AND id = %s",
+            (body, seal, tenant_id, row_id),
+        )
+        counts[tenant_id] = counts.get(tenant_id, 0) + 1
+    return counts
+
+
+def body_of(payload: dict[str, Any]) -> bytes:
+    """The canonical JSON of a payload: the bytes signed and POSTed."""
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode(
+        "utf-8"
+    )
+
+
+def sealed_body(entry: OutboxEntry, sealer: Sealer | None) -> bytes | None:
+    """The bytes to POST for a row, or None when the row must never be sent.
+
+    Without a sealer (no signing key), the canonical JSON of `payload`, as before seals. With
+    one, the stored `body` when its seal verifies and `payload` says the same (compared as
+    values: jsonb may re-spell numbers); None when the seal is missing or does not verify.
+    """
+    if sealer is None:
+        return body_of(entry.payload)
+    if entry.body is None or entry.seal is None:
+        return None
+    expected = sealer.outbox_mac(
+        entry.tenant_id, str(entry.id), str(entry.decision_id), entry.application_id, entry.body
+    )
+    if not hmac.compare_digest(expected, entry.seal):
+        return None
+    try:
+        same = json.loads(entry.body) == entry.payload
+    except ValueError:
+        return None
+    return entry.body if same else None
 
 
 async def lease_due(

@@ -197,10 +197,10 @@ def append_witness(path: Path, record: CheckpointRecord) -> None:
         path: The witness file; it and its folder are created if missing.
         record: The checkpoint.
     """
-    _append_line(path, witness_line(record))
+    append_line(path, witness_line(record))
 
 
-def _append_line(path: Path, data: bytes) -> None:
+def append_line(path: Path, data: bytes) -> None:
     """Appends one line with one `write` (O_APPEND) and waits until it is on disk."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -290,7 +290,7 @@ async def settle_adoptions(deployment: Deployment) -> dict[str, Adoption]:
         "recorded_at": utc_iso(deployment.clock.now()),
     }
     data = json.dumps(line, sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n"
-    await asyncio.to_thread(_append_line, path, data)
+    await asyncio.to_thread(append_line, path, data)
     # Another process of the deployment may have written first: the first line counts.
     return await asyncio.to_thread(read_adoptions, path) or adopted
 

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from aval.audit_store import checkpoints, cosignatures, seals, trail, verify
+from aval.audit_store import checkpoints, cosignatures, seals, trail, verify, webhook_outbox
 from aval.audit_store.checkpoints import CheckpointRecord
 from aval.audit_store.seals import Adoption, Sealer
 from aval.service.audit.checkpointing import witness_path
@@ -113,6 +114,7 @@ async def verify_tenant_trail(
                         "signed",
                     )
                 )
+            report.problems.extend(await _unsealed_outbox(conn, sealer, tenant))
     if signer is not None:
         report.problems.extend(await _dropped_checkpoints(deployment, tenant, signed))
     if policy is not None:
@@ -120,6 +122,40 @@ async def verify_tenant_trail(
     if strict:
         report.require_signed(tenant)
     return report
+
+
+async def _unsealed_outbox(
+    conn: AsyncConnection[Any], sealer: Sealer, tenant: str
+) -> list[Problem]:
+    """The tenant's webhook outbox rows whose payload is not the one the service sealed
+    (`webhook_payload_mismatch`): a sealed row whose seal or payload no longer agree, or a row
+    without a seal the worker refuses (pending, or dead for that reason). Rows enqueued without
+    a seal before the upgrade or without a key, and settled otherwise, are not named."""
+    found: list[Problem] = []
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT tenant_id, id, decision_id, application_id, payload, created_at, attempts,"
+            " next_attempt_at, delivered_at, dead_at, last_error, body, seal"
+            " FROM webhook_outbox WHERE tenant_id = %s AND (seal IS NOT NULL"
+            " OR (delivered_at IS NULL AND (dead_at IS NULL OR last_error = %s)))"
+            " ORDER BY created_at, id",
+            (tenant, webhook_outbox.PAYLOAD_NOT_SEALED),
+        )
+        async for row in cur:
+            entry = webhook_outbox.OutboxEntry(**row)
+            if webhook_outbox.sealed_body(entry, sealer) is None:
+                found.append(
+                    Problem(
+                        "webhook_payload_mismatch",
+                        tenant,
+                        0,
+                        str(entry.decision_id),
+                        f"webhook outbox row {entry.id} ({entry.status}): its payload is not the "
+                        "one the service sealed (edited in the database, or its seal removed); "
+                        "it is never delivered",
+                    )
+                )
+    return found
 
 
 async def _first_unsealed(

@@ -65,6 +65,7 @@ from aval.service.runtime.tls import (
     require_safe_listen,
 )
 from aval.service.settings import Settings
+from aval.service.webhooks import adoption
 from aval.service.webhooks.delivery import Deliverer
 from aval.service.webhooks.outcomes import Outcomes
 from aval.v1 import (
@@ -248,6 +249,7 @@ async def serve_worker(
     deployment = await _deployment(settings)
     if deployment.signer is not None:  # before anything is appended
         deployment.adoptions = await checkpointing.settle_adoptions(deployment)
+        await adoption.settle_outbox_adoption(deployment)
     admission = Admission(deployment.authenticate, settings)
     server = grpc.aio.server(
         interceptors=[*telemetry.server_interceptors(), admission],  # type: ignore[list-item]

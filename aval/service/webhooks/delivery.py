@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import random
 from collections.abc import Callable
@@ -39,6 +38,8 @@ SECRET_UNUSABLE = "SECRET_UNUSABLE"
 CONNECT_FAILED = "CONNECT_FAILED"
 TIMEOUT = "TIMEOUT"
 TRANSPORT_ERROR = "TRANSPORT_ERROR"
+# The row's seal is missing or does not verify (edited in the database): never sent, dead.
+PAYLOAD_NOT_SEALED = webhook_outbox.PAYLOAD_NOT_SEALED
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,6 @@ class RetryPolicy:
         half fixed, half random, so that receivers coming back are not hit all at once."""
         step = min(self.max_delay_seconds, self.base_seconds * 2.0 ** min(attempts - 1, 60))
         return step / 2 + draw() * step / 2
-
-
-def body_of(entry: OutboxEntry) -> bytes:
-    return json.dumps(
-        entry.payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")
-    ).encode("utf-8")
 
 
 class Deliverer:
@@ -99,7 +94,21 @@ class Deliverer:
 
     async def attempt(self, entry: OutboxEntry) -> str:
         """POSTs one outcome; returns "" when the receiver answered 2xx, else why not (its
-        status as `HTTP nnn`, or a fixed reason). The receiver's body is never read."""
+        status as `HTTP nnn`, or a fixed reason). The receiver's body is never read.
+
+        A row whose seal does not verify (`webhook_outbox.sealed_body`) is never signed nor
+        sent: PAYLOAD_NOT_SEALED."""
+        body = webhook_outbox.sealed_body(entry, self._store.sealer)
+        if body is None:
+            log.error(
+                "webhook outcome %s of tenant %s NOT sent: its payload is not the one the service"
+                " sealed (edited in the database, or enqueued without a seal); run"
+                " `aval audit verify` for tenant %s",
+                entry.id,
+                entry.tenant_id,
+                entry.tenant_id,
+            )
+            return PAYLOAD_NOT_SEALED
         target = self._egress.webhook(entry.tenant_id, entry.application_id)
         if target is None:
             return NOT_CONFIGURED
@@ -107,7 +116,6 @@ class Deliverer:
             key = signing_key(self._egress.api_key(entry.tenant_id, target.secret) or "")
         except (EgressRefused, ValueError):
             return SECRET_UNUSABLE
-        body = body_of(entry)
         stamp = int(self._clock.now().timestamp())
         try:
             async with self._client(entry.tenant_id).stream(
@@ -154,7 +162,11 @@ class Deliverer:
             return
         retry_at = now + timedelta(seconds=self._retry.delay(entry.attempts))
         age = (retry_at - entry.created_at).total_seconds()
-        if entry.attempts >= self._retry.max_attempts or age > self._retry.max_age_seconds:
+        if (
+            error == PAYLOAD_NOT_SEALED
+            or entry.attempts >= self._retry.max_attempts
+            or age > self._retry.max_age_seconds
+        ):
             log.error(
                 "webhook dead: outcome %s of decision %s (tenant %s) for %s after %d attempts;"
                 " last error %s",
