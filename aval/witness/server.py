@@ -6,10 +6,12 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -69,10 +71,52 @@ def build_witness(args: argparse.Namespace) -> Witness:
     return Witness(args.name, public, key.sign, logs, state, lambda: int(time.time()))
 
 
-def _handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
+# A peer that sends nothing for this long is disconnected, and at most this many connections
+# are served at once (others are closed at once): an unauthenticated peer cannot hold the
+# witness's threads and memory by opening connections and leaving them idle.
+IDLE_SECONDS = 10.0
+MAX_CONNECTIONS = 64
+
+
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, up to `limit` connections at once."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        limit: int = MAX_CONNECTIONS,
+    ) -> None:
+        self._slots = threading.BoundedSemaphore(limit)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.warning(
+                "refused a connection from %s: %d already open", client_address, MAX_CONNECTIONS
+            )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+def _handler(witness: Witness, idle_seconds: float = IDLE_SECONDS) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the protocol asks clients to use
         server_version = "aval-witness"
+        timeout = idle_seconds  # the socket's timeout: an idle or slow peer is dropped
 
         def _answer(self, answer: Answer) -> None:
             self.send_response(answer.status)
@@ -129,7 +173,7 @@ def serve(args: argparse.Namespace) -> int:
         if not host or not port.isdigit():
             raise WitnessStartError(f"--listen {args.listen}: expected HOST:PORT")
         try:
-            httpd = ThreadingHTTPServer((host, int(port)), _handler(witness))
+            httpd = BoundedHTTPServer((host, int(port)), _handler(witness))
         except OSError as exc:
             raise WitnessStartError(f"--listen {args.listen}: {exc.strerror or exc}") from exc
     except WitnessStartError as exc:
