@@ -21,8 +21,8 @@ def log() -> Log:
     return Log()
 
 
-def _serve(witness: Witness, limit: int, idle: float) -> Iterator[tuple[str, int]]:
-    httpd = BoundedHTTPServer(("127.0.0.1", 0), _handler(witness, idle), limit=limit)
+def _serve(served: Witness, limit: int, idle: float) -> Iterator[tuple[str, int]]:
+    httpd = BoundedHTTPServer(("127.0.0.1", 0), _handler(served, idle), limit=limit)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -43,7 +43,7 @@ def _closed_within(sock: socket.socket, seconds: float) -> bool:
     sock.settimeout(seconds)
     try:
         return sock.recv(1) == b""
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return False
     except ConnectionResetError:
         return True
