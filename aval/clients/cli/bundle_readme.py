@@ -207,13 +207,15 @@ Read the events in order. The first has `seq` 1 and each next one `seq + 1` (els
 the checkpoint's `root_hash` and that event's `hash` its `head_hash` (else `rewritten_history`);
 for a checkpoint of size 0, the empty root and 32 zero bytes. A valid checkpoint larger than the
 number of events: `truncated`. Events after the largest valid checkpoint (all of them when there
-is none): one problem `unsigned_events`.
+is none): one problem `unsigned_events` (nothing protects them; `aval audit verify --offline
+--no-strict` only counts them, to check what is signed).
 
 ### 9. A filtered bundle (manifest `scope` = `filtered`)
 
 Each event's `seq` must be larger than the previous line's (else `sequence_order`); each `hash`
 follows section 4 (else `hash_mismatch`); each event with an `inclusion` must verify (section
-6). Events whose `inclusion` is null (or missing): one problem `unsigned_events`. `prev_hash`
+6). Events whose `inclusion` is null (or missing): one problem `unsigned_events` (counted only
+with `--no-strict`, as in section 8). `prev_hash`
 cannot be checked (the previous event is not in the bundle).
 
 ### 10. The review policy, re-proved
