@@ -149,16 +149,28 @@ async def at_size(
     )
 
 
-async def list_all(conn: AsyncConnection[Any], tenant_id: str) -> list[CheckpointRecord]:
-    """Every checkpoint of the tenant.
+async def list_all(
+    conn: AsyncConnection[Any], tenant_id: str, *, newest: int = 0
+) -> list[CheckpointRecord]:
+    """Every checkpoint of the tenant, or its newest ones.
 
     Args:
         conn: Any connection of the store.
         tenant_id: The tenant.
+        newest: Only the `newest` of largest tree size; all when 0.
 
     Returns:
         The checkpoints, oldest (smallest tree size) first.
     """
+    if newest > 0:
+        found = await fetch.every(
+            conn,
+            f"SELECT {_COLUMNS} FROM checkpoints WHERE tenant_id = %s"
+            " ORDER BY tree_size DESC LIMIT %s",
+            (tenant_id, newest),
+            _record,
+        )
+        return found[::-1]
     return await fetch.every(
         conn,
         f"SELECT {_COLUMNS} FROM checkpoints WHERE tenant_id = %s ORDER BY tree_size",

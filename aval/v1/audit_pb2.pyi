@@ -501,16 +501,23 @@ class ListCheckpointsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     TENANT_FIELD_NUMBER: _builtins.int
+    NEWEST_FIELD_NUMBER: _builtins.int
     tenant: _builtins.str
     """The caller's tenant when empty."""
+    newest: _builtins.int
+    """Only the newest `newest` checkpoints (largest tree sizes), oldest first; all when 0. A
+    tenant busy for a day has tens of thousands (one every AVAL_CHECKPOINT_INTERVAL_SECONDS):
+    ask for the few you need (1: the latest, which covers every event it counts).
+    """
     def __init__(
         self,
         *,
         tenant: _builtins.str = ...,
+        newest: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["newest", b"newest", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

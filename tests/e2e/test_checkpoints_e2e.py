@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aval.clients import Client
-from aval.clients.sdk.errors import FailedPreconditionError
+from aval.clients.sdk.errors import FailedPreconditionError, InvalidArgumentError
 from aval.verifier import signed_note
 from aval.verifier.notes import parse_note, read_public_key, verify_signature
 from tests.support import TEST_SIGNING_KEY, ServerProcess, token_of
@@ -75,6 +75,34 @@ def test_aval_audit_checkpoint_then_checkpoints(server: ServerProcess, client_of
     assert made["rootHash"] in table
     assert f"Public key: {server.public_key.hex()}\n" in table
     assert table.rstrip().endswith(f"Verifier key (C2SP): {made['verifierKey']}")
+
+
+def test_the_newest_checkpoints_only_and_a_bundle_carries_the_latest(
+    server: ServerProcess, client_of: ClientOf, tmp_path: Path
+) -> None:
+    """A busy tenant has a checkpoint every few seconds: readers ask for the few they need,
+    and a bundle carries the latest alone, which covers every event it holds."""
+    inspector = client_of("insp-a")
+    for _ in range(3):
+        client_of("app-a").propose(**propose_kwargs("voirie.signalement"))
+        inspector.create_checkpoint()
+    every = inspector.list_checkpoints().checkpoints
+    assert len(every) >= 3
+    newest = inspector.list_checkpoints(newest=2).checkpoints
+    assert [c.tree_size for c in newest] == [c.tree_size for c in every[-2:]], "oldest first"
+    assert list(inspector.list_checkpoints(newest=1).checkpoints) == [every[-1]]
+    with pytest.raises(InvalidArgumentError, match="newest"):
+        inspector.list_checkpoints(newest=-1)
+
+    folder = tmp_path / "whole"
+    ok(run_cli(server.address, "insp-a", "audit", "export", "--bundle", str(folder)))
+    carried = [json.loads(line) for line in (folder / "checkpoints.jsonl").read_text().splitlines()]
+    assert len(carried) == 1 and carried[0]["tree_size"] >= every[-1].tree_size
+    key = server.public_key.hex()
+    verified = run_cli(
+        "127.0.0.1:9", None, "audit", "verify", "--offline", str(folder), "--public-key", key
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def test_only_inspectors_sign_checkpoints_I5(server: ServerProcess) -> None:

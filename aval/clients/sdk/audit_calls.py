@@ -332,11 +332,15 @@ def create_checkpoint(*, tenant: str = "") -> UnaryCall[audit_pb2.Checkpoint]:
     return UnaryCall("audit", "CreateCheckpoint", request, _checkpoint_of)
 
 
-def list_checkpoints(*, tenant: str = "") -> UnaryCall[audit_pb2.ListCheckpointsResponse]:
+def list_checkpoints(
+    *, tenant: str = "", newest: int = 0
+) -> UnaryCall[audit_pb2.ListCheckpointsResponse]:
     """Lists a tenant's signed checkpoints and the public key that verifies them.
 
     Args:
         tenant: The caller's tenant when empty.
+        newest: Only the newest `newest` checkpoints; all when 0 (a busy tenant has one every
+            few seconds: ask for the few you need).
 
     Returns:
         The checkpoints, oldest first, and the gateway's public key (hex; empty without a key).
@@ -344,5 +348,5 @@ def list_checkpoints(*, tenant: str = "") -> UnaryCall[audit_pb2.ListCheckpoints
     Raises:
         AvalError: The gateway refused the call.
     """
-    request = audit_pb2.ListCheckpointsRequest(tenant=tenant)
+    request = audit_pb2.ListCheckpointsRequest(tenant=tenant, newest=newest)
     return UnaryCall("audit", "ListCheckpoints", request, _whole)

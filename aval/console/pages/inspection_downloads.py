@@ -128,7 +128,7 @@ async def _write_bundle(client: AsyncClient, tenant: str, folder: Path) -> None:
     every checkpoint covers events the bundle holds."""
     with contextlib.suppress(PermissionDeniedError, FailedPreconditionError):
         await client.create_checkpoint(tenant=tenant)
-    plan = plan_bundle(tenant, {}, await client.list_checkpoints(tenant=tenant))
+    plan = plan_bundle(tenant, {}, await client.list_checkpoints(tenant=tenant, newest=1))
     await asyncio.to_thread(begin_bundle, folder, plan)
     events = written = 0
     with (folder / EVENTS).open("wb") as out:

@@ -112,7 +112,7 @@ class InspectorPages:
             decision_id, audience="inspector", language=session.language, text_format="markdown"
         )
         d = explained.decision
-        listed = await client.list_checkpoints(tenant=d.tenant)
+        listed = await client.list_checkpoints(tenant=d.tenant, newest=1)  # for its key
         return self.console.render(
             request,
             "inspection/dossier.html",
@@ -142,7 +142,12 @@ class InspectorPages:
         citizen = await client.explain_decision(
             decision_id, audience="citizen", language=session.language
         )
-        listed = await client.list_checkpoints(tenant=explained.decision.tenant)
+        tenant = explained.decision.tenant
+        listed = await client.list_checkpoints(tenant=tenant, newest=1)
+        if {p.checkpoint.tree_size for p in explained.proofs} - {
+            c.tree_size for c in listed.checkpoints
+        }:  # a proof against an older checkpoint (rare): read them all
+            listed = await client.list_checkpoints(tenant=tenant)
         archive = decision_bundle(explained, citizen.text, listed, session.language)
         name = f"aval-decision-{decision_id}.zip"
         return Response(

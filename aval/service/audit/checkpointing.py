@@ -20,7 +20,7 @@ from aval.service.audit.signing import Signer
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition
 from aval.service.identity import Principal
-from aval.service.requests import TenantIn
+from aval.service.requests import ListCheckpointsIn, TenantIn
 from aval.service.settings import Settings
 from aval.verifier import signed_note
 from aval.verifier.chain import GENESIS_HASH, utc_iso
@@ -417,9 +417,10 @@ async def create_checkpoint(
 
 
 async def list_checkpoints(
-    deployment: Deployment, principal: Principal, request: TenantIn
+    deployment: Deployment, principal: Principal, request: ListCheckpointsIn
 ) -> tuple[list[CheckpointRecord], str]:
-    """ListCheckpoints: every checkpoint of the tenant with its cosignatures, and the key.
+    """ListCheckpoints: the tenant's checkpoints (every one, or the newest `request.newest`)
+    with their cosignatures, and the key.
 
     Args:
         deployment: The running deployment.
@@ -436,7 +437,8 @@ async def list_checkpoints(
     """
     tenant = deployment.tenant_for(principal, request.tenant, LIST_ACTION)
     async with deployment.store.reading() as conn:
-        found = await cosignatures.attach(conn, await checkpoints.list_all(conn, tenant))
+        listed = await checkpoints.list_all(conn, tenant, newest=request.newest)
+        found = await cosignatures.attach(conn, listed)
     signer = deployment.signer
     return found, signer.public_key_hex if signer is not None else ""
 

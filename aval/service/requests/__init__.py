@@ -15,6 +15,7 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Field,
     StringConstraints,
     ValidationError,
 )
@@ -43,6 +44,11 @@ class Request(BaseModel):
 
 class TenantIn(Request):
     tenant: str = ""
+
+
+class ListCheckpointsIn(TenantIn):
+    # The newest N checkpoints only; all when 0.
+    newest: int = Field(default=0, ge=0)
 
 
 # Pydantic's error types -> reasons of refusals.VIOLATIONS.

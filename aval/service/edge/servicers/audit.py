@@ -17,7 +17,7 @@ from aval.service.audit import (
 from aval.service.deployment import Deployment
 from aval.service.edge import convert
 from aval.service.edge.servicers.edge import Context, caller, guarded
-from aval.service.requests import TenantIn, parse
+from aval.service.requests import ListCheckpointsIn, TenantIn, parse
 from aval.service.requests.audit import (
     ExplainIn,
     ExportEventsIn,
@@ -46,7 +46,7 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
     async def ListCheckpoints(
         self, request: audit_pb2.ListCheckpointsRequest, context: Context
     ) -> audit_pb2.ListCheckpointsResponse:
-        ask = parse(TenantIn, request)
+        ask = parse(ListCheckpointsIn, request)
         found, public_key = await checkpointing.list_checkpoints(self.deployment, caller(), ask)
         key = checkpointing.verifier_key_text(self.deployment)
         return audit_pb2.ListCheckpointsResponse(
