@@ -151,9 +151,10 @@ No valid checkpoint of that size: `proof_checkpoint_missing`; a proof that does 
 Aval writes one line: the latest checkpoint when the bundle was made (it covers every event of
 a whole tenant's bundle, and every proof of a filtered one leads to it); a verifier accepts any
 number. Each line is an object with the members `tenant` (string), `tree_size` (integer),
-`root_hash`, `head_hash` (hex), `issued_at`, `key_id` (strings), `signed_note` and `signature` (base64); the
-line of a C2SP checkpoint (a) also has `origin` and `note` (strings). `signature` is the
-Ed25519 signature (64 bytes) of the exact bytes of `signed_note` under the deployment's key.
+`root_hash`, `head_hash` (hex), `issued_at`, `key_id` (strings), `signed_note` and `signature`
+(base64); the line of a C2SP checkpoint (a) also has `origin` and `note` (strings).
+`signature` is the Ed25519 signature (64 bytes) of the exact bytes of `signed_note` under the
+deployment's key.
 `signed_note` is in one of two formats, told apart by its first line.
 
 **(a) C2SP tlog-checkpoint** (c2sp.org/tlog-checkpoint; every checkpoint signed since this
