@@ -22,7 +22,7 @@ from aval.service.audit.signing import Signer, generate_key_pair
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition, PermissionDenied
 from aval.service.identity import Principal
-from aval.service.requests import TenantIn
+from aval.service.requests import ListCheckpointsIn, TenantIn
 from aval.service.settings import Settings
 from aval.verifier import merkle, signed_note
 from aval.verifier.chain import GENESIS_HASH, utc_iso
@@ -272,7 +272,7 @@ async def test_create_checkpoint_needs_the_grant_and_a_key(
     assert "AVAL_SIGNING_KEY_FILE" in refused.value.text("en")
     assert "aval keys generate" in refused.value.text("fr")
     # Listing needs no key: the stored checkpoints stay readable.
-    _, public_key = await checkpointing.list_checkpoints(deployment, inspector, TenantIn())
+    _, public_key = await checkpointing.list_checkpoints(deployment, inspector, ListCheckpointsIn())
     assert public_key == ""
 
 
