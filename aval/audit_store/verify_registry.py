@@ -25,6 +25,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from aval.audit_store.registry import CONFIGURATION
 from aval.verifier.chain import canonical_json
 from aval.verifier.chain_verifier import Problem
 
@@ -67,23 +68,7 @@ UNKNOWN: Any = _Unknown()
 TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ai_systems": (
         ("name",),
-        (
-            "kind",
-            "endpoint",
-            "model",
-            "api_key_env",
-            "pinned_version",
-            "shadow_version",
-            "enabled",
-            "timeout_ms",
-            "max_attempts",
-            "energy_mwh_per_1k_tokens",
-            "energy_mwh_per_call",
-            "cost_micro_eur_per_1k_tokens",
-            "cost_micro_eur_per_call",
-            "created_at",
-            "updated_at",
-        ),
+        (*CONFIGURATION, "pinned_version", "shadow_version", "created_at", "updated_at"),
     ),
     "model_versions": (
         ("ai_system", "version"),
@@ -135,8 +120,6 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
 }
 
-# The fields of `configuration` in the events of an AI system (registry.CONFIGURATION).
-_CONFIGURATION = TABLES["ai_systems"][1][:4] + TABLES["ai_systems"][1][6:13]
 
 Key = tuple[Any, ...]
 Row = dict[str, Any]
@@ -190,11 +173,11 @@ def _system_registered(replay: _Replay, act: _Act) -> None:
     configuration = act.get("configuration")
     values: dict[str, Any] = {"updated_at": act.at}
     if isinstance(configuration, dict):
-        values |= {name: configuration.get(name, UNKNOWN) for name in _CONFIGURATION}
+        values |= {name: configuration.get(name, UNKNOWN) for name in CONFIGURATION}
     else:
         # The demo's set-up, before this version, said only the endpoint, and wrote its rows a
         # moment before its events: neither the rest nor the times can be proved.
-        values |= dict.fromkeys(_CONFIGURATION, UNKNOWN)
+        values |= dict.fromkeys(CONFIGURATION, UNKNOWN)
         values["updated_at"] = UNKNOWN
         if "endpoint" in act.data:
             values["endpoint"] = act.data["endpoint"]
@@ -265,7 +248,7 @@ def _decided(replay: _Replay, act: _Act) -> None:
         configuration = act.get("configuration")
         if not isinstance(configuration, dict):
             configuration = {}
-        values = {n: configuration.get(n, UNKNOWN) for n in _CONFIGURATION}
+        values = {n: configuration.get(n, UNKNOWN) for n in CONFIGURATION}
         replay.update("ai_systems", system, act, updated_at=act.at, **values)
         return
     values = {"pinned_version": act.get("version"), "updated_at": act.at}

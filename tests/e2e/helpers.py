@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+import psycopg
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from aval.clients import Client
@@ -137,3 +139,11 @@ def run_cli(
         timeout=60,
         check=False,
     )
+
+
+@contextlib.contextmanager
+def superuser(url: str) -> Iterator[psycopg.Connection[Any]]:
+    """What only someone with full database access can do: triggers off, one transaction."""
+    with psycopg.connect(url) as conn:
+        conn.execute("SET session_replication_role = replica")
+        yield conn

@@ -19,7 +19,7 @@ from aval.clients import Client
 from aval.v1 import audit_pb2
 from tests.support import ServerProcess, token_of
 
-from .helpers import propose_kwargs, run_cli
+from .helpers import propose_kwargs, run_cli, superuser
 
 pytestmark = pytest.mark.e2e
 
@@ -115,14 +115,6 @@ def world(
     assert report.ok, list(report.problems)
     yield w
     assert server.stop() == 0
-
-
-@contextlib.contextmanager
-def superuser(url: str) -> Iterator[psycopg.Connection[Any]]:
-    """What only someone with full database access can do: triggers off, one transaction."""
-    with psycopg.connect(url) as conn:
-        conn.execute("SET session_replication_role = replica")
-        yield conn
 
 
 @contextlib.contextmanager

@@ -26,7 +26,7 @@ from aval.verifier.chain import canonical_json, chain_hash, utc_iso
 from aval.verifier.chain_verifier import ChainVerifier
 from tests.support import ServerProcess, token_of
 
-from .helpers import SUGGESTION, propose_kwargs, run_cli
+from .helpers import SUGGESTION, propose_kwargs, run_cli, superuser
 
 pytestmark = pytest.mark.e2e
 
@@ -79,14 +79,6 @@ def world(
     assert report.ok, list(report.problems)
     yield w
     assert server.stop() == 0
-
-
-@contextlib.contextmanager
-def superuser(url: str) -> Iterator[psycopg.Connection[Any]]:
-    """What only someone with full database access can do: triggers off, one transaction."""
-    with psycopg.connect(url) as conn:
-        conn.execute("SET session_replication_role = replica")
-        yield conn
 
 
 @contextlib.contextmanager
