@@ -133,14 +133,10 @@ FACTS: dict[str, tuple[str, str]] = {
         "CASE WHEN t.claim_ended THEN NULL ELSE t.claim_expires_at::timestamptz END",
     ),
 }
-# All the facts compared at once; only a decision where one differs has them compared one by
-# one, to name them.
-_ALL_SAME = (
-    "ROW("
-    + ", ".join(a for a, _ in FACTS.values())
-    + ") IS NOT DISTINCT FROM ROW("
-    + ", ".join(b for _, b in FACTS.values())
-    + f") AND {_SAME_REVIEWS}"
+# All the facts compared at once (each pair on its own: cheaper than comparing two rows); only
+# a decision where one differs has them compared one by one, to name them.
+_ALL_SAME = " AND ".join(
+    [f"{a} IS NOT DISTINCT FROM {b}" for a, b in FACTS.values()] + [_SAME_REVIEWS]
 )
 _DIFFERING = (
     "array_remove(ARRAY["
@@ -148,6 +144,29 @@ _DIFFERING = (
     + f", CASE WHEN NOT {_SAME_REVIEWS} THEN 'reviews' END], NULL)"
 )
 _STORED_COLUMNS = ", ".join(f"d.{column}" for column in FACTS)
+
+# The SHA-256 (hex) of a stored input's canonical JSON (`chain.canonical_json`, as
+# `proposals.py` hashed it), made by PostgreSQL when the input is an object whose values are
+# strings, booleans, nulls or whole numbers below 2**53: the spellings both sides give those
+# are the same (keys sorted by code point, which is UTF-8's byte order; strings escaped alike:
+# `"`, `\`, \b \f \n \r \t, other controls as \u00xx). NULL for any other input: this
+# process hashes those few (`verify_registry.input_sha256`). Hashing here, on every
+# connection, rather than one input after another in this process, is most of what the input
+# check saves.
+_INPUT_SHA256 = """CASE WHEN jsonb_typeof(s.input) = 'object' THEN (
+    SELECT CASE WHEN bool_and(jsonb_typeof(v) IN ('string', 'boolean', 'null')
+            OR (jsonb_typeof(v) = 'number' AND scale(v::numeric) = 0
+                AND abs(v::numeric) < 9007199254740992)) IS NOT false
+        THEN encode(sha256(convert_to('{' || coalesce(string_agg(to_json(k)::text || ':'
+            || v::text, ',' ORDER BY k COLLATE "C"), '') || '}', 'UTF8')), 'hex') END
+    FROM jsonb_each(s.input) AS i(k, v)) END"""
+# How a decision's stored input stands against its proposal's `input_sha256`: the same,
+# different, or to be hashed by this process (`_INPUT_SHA256`). A decision with no row or no
+# proposal is named otherwise (the chain check, the policy's `proposals`).
+_INPUT_CHECK = f"""CASE WHEN s.id IS NULL OR t.p IS NULL THEN 'same'
+    WHEN s.input IS NULL THEN 'differs'
+    ELSE (SELECT CASE WHEN h IS NULL THEN 'hash' WHEN h = t.p->>'input_sha256' THEN 'same'
+        ELSE 'differs' END FROM (SELECT {_INPUT_SHA256} AS h OFFSET 0) AS x) END"""
 
 _REVIEW = "kind = 'review.recorded'"
 _PROPOSED = "kind = 'decision.proposed'"
@@ -233,7 +252,7 @@ WITH said AS (
     WHERE r.tenant_id = %(tenant)s AND r.decision_id >= %(low)s AND r.decision_id <= %(high)s
     GROUP BY r.decision_id
 ), stored AS (
-    SELECT d.id, d.state, {_STORED_COLUMNS}, r.reviews
+    SELECT d.id, d.state, {_STORED_COLUMNS}, d.input, r.reviews
     FROM decisions d LEFT JOIN stored_reviews r ON r.decision_id = d.id
     WHERE d.tenant_id = %(tenant)s AND d.id >= %(low)s AND d.id <= %(high)s
 ), replayed AS (
@@ -281,7 +300,8 @@ WITH said AS (
             FROM unnest(t.review_seqs, t.review_times) AS u(s, at) WHERE at >= t.deadline)
             END AS late_seq,
         t.outcome IS NOT NULL AND t.outcome <> {_NULL} AS has_outcome,
-        coalesce(t.outcome, {_NULL}) = coalesce(t.derived, {_NULL}) AS derived
+        coalesce(t.outcome, {_NULL}) = coalesce(t.derived, {_NULL}) AS derived,
+        {_INPUT_CHECK} AS input_check
     FROM ended t LEFT JOIN stored s ON s.id = t.id
         -- the trail's states where they are not the stored ones (`TrailStates`)
         LEFT JOIN unnest(%(ids)s::uuid[], %(states)s::text[]) AS o(id, state) ON o.id = t.id
@@ -309,10 +329,10 @@ WITH said AS (
         ], NULL) AS violations
     FROM compared c
 )
-SELECT id, differing, violations, state, proposals, required, to_close, approvers, rejecters,
-    proposer_seq, late_seq, role_refused_seq, outcome_seq
+SELECT id, differing, violations, input_check, state, proposals, required, to_close,
+    approvers, rejecters, proposer_seq, late_seq, role_refused_seq, outcome_seq
 FROM judged
-WHERE differing <> '{{}}' OR violations <> '{{}}'
+WHERE differing <> '{{}}' OR violations <> '{{}}' OR input_check <> 'same'
 """
 # Every event parsed whole; the states are those the events say.
 _FROM_BYTES = _FACTS_SQL.replace("@EVENTS@", _EVENTS_FROM_BYTES).replace("@STATE@", "t.said_state")
@@ -338,8 +358,12 @@ class FactsFinding:
 
     decision_id: str
     # Names of the stored facts that differ from what the trail implies; () when none.
+    # `input` is among them when the stored input does not hash to its proposal's.
     differing: tuple[str, ...]
     policy: list[tuple[str, int, str]]  # (problem kind, seq, detail)
+    # The stored input is of a kind PostgreSQL does not hash the service's way: this process
+    # is to hash it (`verify_registry.input_sha256`) and compare.
+    input_to_hash: bool = False
 
 
 def _slices(count: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
@@ -377,10 +401,11 @@ async def _slice_findings(
     return [
         FactsFinding(
             str(decision),
-            tuple(differing or ()),
+            tuple(differing or ()) + (("input",) if input_check == "differs" else ()),
             [violation(kind, PolicyFacts(*judged)) for kind in violations],
+            input_check == "hash",
         )
-        for decision, differing, violations, *judged in rows
+        for decision, differing, violations, input_check, *judged in rows
     ]
 
 

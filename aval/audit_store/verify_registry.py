@@ -14,11 +14,10 @@ JSON (`aval.verifier.chain.canonical_json`), as `proposals.py` hashed them.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -33,7 +32,6 @@ REGISTRY_MISMATCH = "registry_projection_mismatch"
 """A registry row whose columns differ from the trail, or a row without its event (or the
 reverse)."""
 
-INPUT_MISMATCH = "decision_projection_mismatch"
 """A decision's stored input that no longer hashes to its proposal's `input_sha256`: the same
 kind as any other column of `decisions` that differs from the trail, naming `input`."""
 
@@ -451,23 +449,19 @@ async def registry_problems(conn: AsyncConnection[Any], tenant_id: str) -> list[
     return problems
 
 
-# Inputs are read this many at a time.
-INPUT_BATCH = 2_000
-_HASH_KEY = b'"input_sha256":"'
-
-# Each decision's input beside the input_sha256 its proposal's bytes hold, one pass over each
-# (a hash join: a lookup of the proposal per decision costs twice as much). In canonical JSON
+# Each decision's input beside the input_sha256 its proposal's bytes hold. In canonical JSON
 # the keys are sorted, so the first `"input_sha256":"` of a `decision.proposed` is its data's
 # own (the keys before it in `data` hold no object that could contain one, and inside a
-# string every quote is escaped): no need to parse the event. A decision with no proposal is
-# named by the facts check (`missing_trail`), one with several by the policy's.
+# string every quote is escaped): no need to parse the event. Most inputs are hashed by
+# PostgreSQL within the facts check (`verify_facts._INPUT_SHA256`); these are the others.
+_HASH_KEY = b'"input_sha256":"'
 _INPUTS_SQL = """
 SELECT d.id, d.input::text, convert_from(substring(e.canonical
         FROM position(%(key)s::bytea IN e.canonical) + %(skip)s FOR 64), 'UTF8')
 FROM decisions d
 JOIN audit_events e ON e.tenant_id = d.tenant_id AND e.decision_id = d.id
     AND e.kind = 'decision.proposed' AND position(%(key)s::bytea IN e.canonical) > 0
-WHERE d.tenant_id = %(tenant)s
+WHERE d.tenant_id = %(tenant)s AND d.id = ANY(%(ids)s::uuid[])
 """
 
 
@@ -484,30 +478,17 @@ def input_sha256(stored_input: str) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
-async def input_problems(conn: AsyncConnection[Any], tenant_id: str) -> tuple[list[Problem], int]:
-    """Every decision of a tenant whose stored input does not hash to the `input_sha256` of
-    its `decision.proposed`; and how many inputs were hashed. Reads them in batches through a
-    server-side cursor of the caller's transaction (the verification's snapshot)."""
-    differing: set[str] = set()
-    hashed = 0
-    params = {"tenant": tenant_id, "key": _HASH_KEY, "skip": len(_HASH_KEY)}
-    # Every row is read: plan for all of them, not for the first (a cursor's default).
-    await conn.execute("SET LOCAL cursor_tuple_fraction = 1.0")
-    async with conn.cursor(name="verify_inputs") as cur:
-        await cur.execute(_INPUTS_SQL, params)
-        # PostgreSQL reads the next batch while this process hashes the last one.
-        coming = asyncio.ensure_future(cur.fetchmany(INPUT_BATCH))
-        try:
-            while rows := await coming:
-                coming = asyncio.ensure_future(cur.fetchmany(INPUT_BATCH))
-                await asyncio.sleep(0)  # the request for the next batch goes out now
-                for decision, stored_input, trailed in rows:
-                    hashed += 1
-                    if stored_input is None or input_sha256(stored_input) != trailed:
-                        differing.add(str(decision))
-        finally:
-            if not coming.done():  # the cursor closes only once its last request is answered
-                await asyncio.wait([coming])
-    detail = "input differs from the trail"
-    problems = [Problem(INPUT_MISMATCH, tenant_id, 0, d, detail) for d in sorted(differing)]
-    return problems, hashed
+async def inputs_differing(
+    conn: AsyncConnection[Any], tenant_id: str, decisions: Sequence[str]
+) -> set[str]:
+    """Those of `decisions` whose stored input does not hash to the `input_sha256` of their
+    `decision.proposed`, hashed by this process as `proposals.py` did."""
+    if not decisions:
+        return set()
+    params = {"tenant": tenant_id, "key": _HASH_KEY, "skip": len(_HASH_KEY), "ids": decisions}
+    cur = await conn.execute(_INPUTS_SQL, params)
+    return {
+        str(decision)
+        for decision, stored_input, trailed in await cur.fetchall()
+        if stored_input is None or input_sha256(stored_input) != trailed
+    }
