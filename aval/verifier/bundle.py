@@ -13,7 +13,8 @@ What is checked, and against what:
 - a bundle of a whole tenant (scope `tenant`): the hash chain from the first event, and the
   Merkle root at every checkpoint;
 - a filtered bundle (scope `filtered`, e.g. one decision's events): each event's inclusion
-  proof (RFC 9162) against the signed checkpoint it names;
+  proof (RFC 9162) against the signed checkpoint it names, and that no event of a decision it
+  holds is left out where its events can show it (`decision_events_missing`);
 - the events no valid checkpoint covers, counted (`unsigned_events` in strict mode);
 - the review policy of each decision, re-proved from its events (`policy_replay`), in a
   filtered bundle for the decisions whose events are all there;
@@ -573,7 +574,11 @@ def verify_bundle(
     for tenant in tenants:
         if filtered:
             reports[tenant] = _verify_filtered(
-                tenant, by_tenant.get(tenant, []), checkpoints, strict=strict
+                tenant,
+                by_tenant.get(tenant, []),
+                checkpoints,
+                strict=strict,
+                whole_decisions=_whole_decisions(manifest),
             )
             if policy is not None:
                 valid = checkpoints.valid.get(tenant, [])
@@ -631,13 +636,29 @@ def _chain_verifier(tenant: str, checkpoints: _Checkpoints) -> ChainVerifier:
     return ChainVerifier(tenant, checkpoints.valid.get(tenant, []), signature_ok=lambda n, s: True)
 
 
+def _whole_decisions(manifest: dict[str, Any] | None) -> bool:
+    """Whether a filtered bundle says it holds every event of the decisions it holds: it was
+    selected by decision and by nothing that keeps only some of a decision's events (kind,
+    time)."""
+    filters = manifest.get("filters") if manifest else None
+    if not isinstance(filters, dict):
+        return False
+    return bool(filters.get("decision_id")) and not any(
+        filters.get(name) for name in ("kind", "since", "until")
+    )
 
 
 def _verify_filtered(
-    tenant: str, events: list[BundleEvent], checkpoints: _Checkpoints, *, strict: bool
+    tenant: str,
+    events: list[BundleEvent],
+    checkpoints: _Checkpoints,
+    *,
+    strict: bool,
+    whole_decisions: bool,
 ) -> Report:
     """A filtered bundle's events: each hash, each inclusion proof against its signed
-    checkpoint, and the policy of each decision whose events are all there."""
+    checkpoint, the policy of each decision whose events are all there, and (when the bundle
+    says it holds whole decisions) that none of their events is left out."""
     report = Report(events_checked=len(events))
     report.checkpoints_checked = checkpoints.count.get(tenant, 0)
     signed = {c.tree_size: c for c in checkpoints.valid.get(tenant, [])}
@@ -692,8 +713,11 @@ def _verify_filtered(
                 f"covers them (seq {', '.join(map(str, unsigned[:20]))})",
             )
         )
+    whole, missing = _decision_lives(events)
+    if whole_decisions:
+        report.problems += missing
     replay = PolicyReplay()
-    for read in _complete_decisions(events):
+    for read in whole:
         replay.feed(read.event)
     for decision, violations in replay.violations().items():
         for kind, seq, detail in violations:
@@ -720,28 +744,70 @@ def _proves(event: AuditEvent, proof: Inclusion, root: bytes) -> bool:
         return False
 
 
-def _complete_decisions(events: list[BundleEvent]) -> Iterator[BundleEvent]:
-    """The events of each decision whose life the bundle holds whole: its `decision.proposed`
-    event comes first, and the `decision_version` of each next event is the previous one's or
-    one more (every event that changes a decision says its new version; a finalization keeps
-    the version of the verdict that closed it)."""
+MISSING = "decision_events_missing"
+FINAL_STATES = frozenset({"APPROVED", "AMENDED", "REJECTED"})
+
+
+def _decision_lives(events: list[BundleEvent]) -> tuple[list[BundleEvent], list[Problem]]:
+    """The events of each decision whose life the bundle holds whole, and a problem
+    `decision_events_missing` for each sign that a filtered bundle left out an event of a
+    decision it holds (README section 9): its first event is not its `decision.proposed`; the
+    `decision_version` of an event is neither the previous one's nor one more (every event that
+    changes a decision says its new version; a finalization keeps the version of the verdict
+    that closed it); a verdict that closed it is not followed by its `decision.finalized`; a
+    finalization names a reviewer whose verdict is not there. What comes after the last event
+    of a decision that is not final cannot be known from the bundle."""
     by_decision: dict[str, list[BundleEvent]] = {}
     for read in events:
         if read.body is not None and read.body.get("kind") in DECISION_EVENT_KINDS:
             by_decision.setdefault(str(read.event.decision_id), []).append(read)
-    for reads in by_decision.values():
-        versions = []
-        for read in reads:
-            data = read.body.get("data") if read.body is not None else None
-            version = data.get("decision_version") if isinstance(data, dict) else None
-            versions.append(version if isinstance(version, int) else None)
-        first = reads[0].body or {}
-        if (
-            first.get("kind") == "decision.proposed"
-            and None not in versions
-            and all(b in (a, a + 1) for a, b in itertools.pairwise(versions) if a is not None)
-        ):
-            yield from reads
+    whole: list[BundleEvent] = []
+    problems: list[Problem] = []
+    for decision, reads in by_decision.items():
+        found = [
+            Problem(MISSING, read.tenant, read.event.seq, decision, detail)
+            for read, detail in _gaps(reads)
+        ]
+        problems += found
+        if not found and None not in map(_version, reads):
+            whole += reads
+    return whole, problems
+
+
+def _data(read: BundleEvent) -> dict[str, Any]:
+    data = read.body.get("data") if read.body is not None else None
+    return data if isinstance(data, dict) else {}
+
+
+def _version(read: BundleEvent) -> int | None:
+    version = _data(read).get("decision_version")
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+
+def _gaps(reads: list[BundleEvent]) -> Iterator[tuple[BundleEvent, str]]:
+    """Where one decision's events (in the bundle's order) show that some are missing."""
+    first = reads[0]
+    if (first.body or {}).get("kind") != "decision.proposed":
+        yield first, "the bundle does not hold this decision's proposal (decision.proposed)"
+    for earlier, later in itertools.pairwise(reads):
+        a, b = _version(earlier), _version(later)
+        if a is not None and b is not None and b not in (a, a + 1):
+            yield later, f"decision_version goes from {a} to {b}: events between are missing"
+    reviewers: set[str] = set()
+    closing: BundleEvent | None = None
+    for read in reads:
+        kind = (read.body or {}).get("kind")
+        if kind == "review.recorded":
+            reviewers.add(read.event.actor_id)
+            if _data(read).get("decision_state") in FINAL_STATES:
+                closing = read
+        elif kind == "decision.finalized":
+            closing = None
+            named = [*_data(read).get("validators", []), *_data(read).get("rejected_by", [])]
+            for who in sorted({str(w) for w in named} - reviewers):
+                yield read, f"the finalization names {who}, whose verdict is not in the bundle"
+    if closing is not None:
+        yield closing, "the verdict that closed the decision is not followed by its finalization"
 
 
 def bundle_scope(folder: Path) -> str:

@@ -198,6 +198,19 @@ def _unprove(folder: Path) -> None:
     _write_lines(folder / "events.jsonl", lines)
 
 
+def _leave_out(kind: str) -> Callable[[Path], None]:
+    """The case's bundle without its event(s) of one kind: what an exporter who hides part of a
+    decision's life would hand a citizen or a court."""
+
+    def tamper(folder: Path) -> None:
+        lines = _lines(folder / "events.jsonl")
+        kept = [line for line in lines if line["kind"] != kind]
+        assert len(kept) < len(lines), kind
+        _write_lines(folder / "events.jsonl", kept)
+
+    return tamper
+
+
 CASES: list[tuple[str, str, Callable[[Path], None], set[str]]] = [
     ("readable data edited", "full", _edit_data, {"readable_field_mismatch"}),
     ("readable data edited", "case", _edit_data, {"readable_field_mismatch"}),
@@ -223,6 +236,14 @@ CASES: list[tuple[str, str, Callable[[Path], None], set[str]]] = [
     ),
     ("forged tail", "full", _forge_tail, {"unsigned_events"}),
     ("event with no proof", "case", _unprove, {"unsigned_events"}),
+    ("proposal left out", "case", _leave_out("decision.proposed"), {"decision_events_missing"}),
+    ("verdict left out", "case", _leave_out("review.recorded"), {"decision_events_missing"}),
+    (
+        "finalization left out",
+        "case",
+        _leave_out("decision.finalized"),
+        {"decision_events_missing"},
+    ),
     ("dropped checkpoint", "full", _drop_checkpoint, {"unsigned_events"}),
     (
         "dropped checkpoint",
@@ -268,6 +289,32 @@ def test_an_edited_file_or_manifest_is_named(bundles: dict[str, Any], tmp_path: 
     folder = _copy(bundles, "case", tmp_path / "filter")
     _recompute_manifest(folder, filters={"decision_id": "00000000-0000-0000-0000-000000000000"})
     assert _agree(folder, bundles["key"]) == (False, {"manifest_mismatch"})
+
+
+def test_a_bundle_filtered_by_kind_holds_parts_of_decisions_and_verifies(
+    bundles: dict[str, Any], server: ServerProcess, tmp_path: Path
+) -> None:
+    """Only a bundle of whole decisions (filtered by decision alone) is held to holding every
+    event of them: one of the verdicts alone leaves out every proposal, rightly."""
+    folder = tmp_path / "verdicts"
+    done = run_cli(
+        server.address,
+        "insp-a",
+        "audit",
+        "export",
+        "--bundle",
+        str(folder),
+        "--decision",
+        bundles["decision"],
+        "--kind",
+        "review.recorded",
+    )
+    assert done.returncode == 0, done.stderr
+    assert {line["kind"] for line in _lines(folder / "events.jsonl")} == {"review.recorded"}
+    assert _agree(folder, bundles["key"]) == (True, set())
+    # The same events, their manifest saying they are the decision's whole life: named.
+    _recompute_manifest(folder, filters={"decision_id": bundles["decision"]})
+    assert _agree(folder, bundles["key"]) == (False, {"decision_events_missing"})
 
 
 def test_another_key_fails_both(bundles: dict[str, Any]) -> None:
@@ -408,12 +455,12 @@ def test_the_policy_is_re_proved_from_a_signed_trail_whole_or_filtered(
     _recompute_manifest(case)
     assert _agree(case, bundles["key"]) == (False, {"policy_quorum_not_met"})
     # The untouched decision's bundle with its approval left out: what remains still runs from
-    # the proposal to the finalization, so its policy is re-proved, and fails.
+    # the proposal to the finalization, whose validators name a verdict the bundle lacks.
     case = _copy(bundles, "case", tmp_path / "hidden")
     kept = [e for e in _lines(case / "events.jsonl") if e["kind"] != "review.recorded"]
     _write_lines(case / "events.jsonl", kept)
     _recompute_manifest(case)
-    assert _agree(case, bundles["key"]) == (False, {"policy_quorum_not_met"})
+    assert _agree(case, bundles["key"]) == (False, {"decision_events_missing"})
 
 
 def test_a_bundle_of_the_first_bundle_format_still_verifies(

@@ -221,13 +221,24 @@ follows section 4 (else `hash_mismatch`); each event with an `inclusion` must ve
 with `--no-strict`, as in section 8). `prev_hash`
 cannot be checked (the previous event is not in the bundle).
 
+A decision's events are its events of the six kinds of section 10, in the bundle's order. When
+the manifest's `filters` name a `decision_id` and none of `kind`, `since` and `until`, the
+bundle says it holds every event of its decision, and each of these is a problem
+`decision_events_missing`: the decision's first event is not `decision.proposed`; an event's
+`data.decision_version` is neither the previous event's nor one more (both integers); a
+`review.recorded` whose `data.decision_state` is APPROVED, AMENDED or REJECTED is followed by
+no `decision.finalized`; a `decision.finalized` names in `data.validators` or
+`data.rejected_by` an id that is the actor `id` of no earlier `review.recorded` of the
+decision. What would follow the last event of a decision that is not final cannot be shown
+missing: such a bundle proves what it holds, not that the decision's life ends there.
+
 ### 10. The review policy, re-proved
 
 For each decision (canonical `decision_id`), replay its events of the kinds `decision.proposed`,
 `decision.claimed`, `decision.released`, `review.recorded`, `decision.finalized` and
 `decision.expired`, reading everything from the canonical bytes. In a filtered bundle, only a
-decision is replayed when its first such event is `decision.proposed` and each next one's
-`data.decision_version` (an integer in each) is the previous one's or one more: the bundle then
+decision is replayed when each of its events has an integer `data.decision_version` and none of
+the signs of a missing event of section 9 applies to it (whatever the filters): the bundle then
 holds its whole life. Let
 `state` be the last `data.decision_state`, the proposal's `data.required_approvals`,
 `data.rejections_to_close`, `data.deadline`, `data.suggestion.output` and its actor `id` (the
@@ -279,7 +290,8 @@ The bundle verifies when no problem is found. Problem names: `manifest_missing`,
 `manifest_mismatch`, `file_changed`, `checkpoint_malformed`, `bad_signature`,
 `readable_field_mismatch`, `sequence_gap`, `broken_link`, `hash_mismatch`, `rewritten_history`,
 `truncated`, `unsigned_events`, `sequence_order`, `proof_checkpoint_missing`,
-`bad_inclusion_proof`, the policy's six names (section 10), and with witnesses' keys
+`bad_inclusion_proof`, `decision_events_missing`, the policy's six names (section 10), and with
+witnesses' keys
 `bad_cosignature` and `witness_quorum_not_met` (section 12).
 """
 

@@ -472,16 +472,38 @@ def decisions_of(bodies: list[dict[str, Any] | None]) -> dict[str, list[dict[str
     return grouped
 
 
-def whole_life(events: list[dict[str, Any]]) -> bool:
-    versions = []
+def version_of(body: dict[str, Any]) -> int | None:
+    data = body.get("data")
+    version = data.get("decision_version") if isinstance(data, dict) else None
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+
+def missing_signs(events: list[dict[str, Any]]) -> int:
+    """How many signs section 9 lists that some of one decision's events were left out."""
+    signs = int(events[0].get("kind") != "decision.proposed")
+    for earlier, later in itertools.pairwise(events):
+        a, b = version_of(earlier), version_of(later)
+        if a is not None and b is not None and b != a and b != a + 1:
+            signs += 1
+    reviewers, open_close = set(), False
     for body in events:
-        data = body.get("data")
-        version = data.get("decision_version") if isinstance(data, dict) else None
-        ok = isinstance(version, int) and not isinstance(version, bool)
-        versions.append(version if ok else None)
-    if events[0].get("kind") != "decision.proposed" or None in versions:
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        actor = body.get("actor") if isinstance(body.get("actor"), dict) else {}
+        if body.get("kind") == "review.recorded":
+            reviewers.add(actor.get("id"))
+            if data.get("decision_state") in ("APPROVED", "AMENDED", "REJECTED"):
+                open_close = True
+        elif body.get("kind") == "decision.finalized":
+            open_close = False
+            named = set(data.get("validators", [])) | set(data.get("rejected_by", []))
+            signs += len(named - reviewers)
+    return signs + int(open_close)
+
+
+def whole_life(events: list[dict[str, Any]]) -> bool:
+    if any(version_of(body) is None for body in events):
         return False
-    return all(later in (earlier, earlier + 1) for earlier, later in itertools.pairwise(versions))
+    return missing_signs(events) == 0
 
 
 # --- sections 8, 9 and 11 --------------------------------------------------------------------
@@ -538,7 +560,14 @@ def verify(
                 found.add("bad_inclusion_proof", f"seq {seq}")
         if unsigned:
             found.add("unsigned_events", f"{unsigned} event(s)")
+        filters = manifest.get("filters") if manifest else None
+        filters = filters if isinstance(filters, dict) else {}
+        says_whole = bool(filters.get("decision_id")) and not any(
+            filters.get(name) for name in ("kind", "since", "until")
+        )
         for events in decisions_of(bodies).values():
+            if says_whole and missing_signs(events):
+                found.add("decision_events_missing", str(events[0].get("decision_id")))
             if whole_life(events):
                 policy(events, found)
     else:
