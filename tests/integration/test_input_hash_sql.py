@@ -6,12 +6,15 @@ edited input or accuse an untouched one (I3)."""
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import conninfo
 
 from aval.audit_store import verify_facts
 from aval.audit_store.verify_registry import input_sha256
@@ -35,6 +38,25 @@ _VALUES = st.recursive(
 )
 
 
+@pytest.fixture(scope="module")
+def french_database(server_url: str) -> Iterator[str]:
+    """A database whose text sorts as French does (ICU), where `ORDER BY` alone would put
+    "Z" after "a" and "é" before "z": canonical JSON sorts keys by code point whatever the
+    database's collation. Skipped on a server built without ICU."""
+    name = f"aval_test_fr_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        try:
+            admin.execute(
+                f"CREATE DATABASE {name} LOCALE_PROVIDER icu ICU_LOCALE 'fr-FR'"
+                " LOCALE 'C.UTF-8' TEMPLATE template0"
+            )
+        except psycopg.Error as exc:
+            pytest.skip(f"this PostgreSQL cannot sort text as French (ICU): {exc}")
+    yield conninfo.make_conninfo(server_url, dbname=name)
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 def _hashes(url: str, value: Any) -> tuple[str | None, str]:
     """(PostgreSQL's hash or None, this process's hash) of `value` stored as jsonb."""
     with psycopg.connect(url) as conn:
@@ -56,6 +78,12 @@ def _hashes(url: str, value: Any) -> tuple[str | None, str]:
 )
 def test_simple_inputs_are_hashed_by_postgresql_as_here(database_url: str, value: Any) -> None:
     ours, reference = _hashes(database_url, value)
+    assert ours == reference
+
+
+def test_keys_are_sorted_by_code_point_whatever_the_collation(french_database: str) -> None:
+    value = {"a": 1, "Z": 2, "é": 3, "z": 4, "E": 5, "b": 6, "aa": 7}
+    ours, reference = _hashes(french_database, value)
     assert ours == reference
 
 
