@@ -69,14 +69,19 @@ async def verify_tenant(
     verifier.check_decision_states(decisions)
     proven = trail_states(decisions, verifier.last_state) if pass_.whole else None
     findings, unchecked = await verify_facts.facts_findings([conn, *helpers], tenant_id, proven)
-    # The inputs PostgreSQL did not hash the service's way (`verify_facts._INPUT_SHA256`).
+    # The inputs PostgreSQL did not hash the service's way (`verify_facts._INPUT_SHA256`);
+    # every input when some decisions' facts could not be checked (events that are not JSON).
     to_hash = [f.decision_id for f in findings if f.input_to_hash]
+    if unchecked:
+        to_hash = await verify_registry.decision_ids(conn, tenant_id)
     differing_inputs = await verify_registry.inputs_differing(conn, tenant_id, to_hash)
     for finding in findings:
         differing = finding.differing
-        if finding.decision_id in differing_inputs:
+        if finding.decision_id in differing_inputs and "input" not in differing:
             differing += ("input",)
         verifier.check_facts(finding.decision_id, differing, finding.policy)
+    for decision in sorted(differing_inputs - {f.decision_id for f in findings}):
+        verifier.check_facts(decision, ("input",), [])
     if unchecked:
         verifier.facts_unchecked(unchecked)
     # The registries' rows against the admin events.

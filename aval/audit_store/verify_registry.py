@@ -478,6 +478,12 @@ def input_sha256(stored_input: str) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
+async def decision_ids(conn: AsyncConnection[Any], tenant_id: str) -> list[str]:
+    """Every decision of a tenant, by id."""
+    cur = await conn.execute("SELECT id::text FROM decisions WHERE tenant_id = %s", (tenant_id,))
+    return [str(row[0]) for row in await cur.fetchall()]
+
+
 async def inputs_differing(
     conn: AsyncConnection[Any], tenant_id: str, decisions: Sequence[str]
 ) -> set[str]:

@@ -59,10 +59,7 @@ async def main(url: str, tenant: str, rounds: int) -> None:
             async with conn.transaction():
                 await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 whole = await _timed(conn, lambda: verify.verify_tenant(conn, tenant))
-                cur = await conn.execute(
-                    "SELECT id::text FROM decisions WHERE tenant_id = %s", (tenant,)
-                )
-                ids = [row[0] for row in await cur.fetchall()]
+                ids = await verify_registry.decision_ids(conn, tenant)
                 inputs = await _timed(
                     conn, lambda ids=ids: verify_registry.inputs_differing(conn, tenant, ids)
                 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -327,6 +328,49 @@ def test_an_edited_input_is_named_online_and_by_the_cli_I3(world: World) -> None
         ]
         status, out = cli_verify(world)
         assert status == 1 and "decision_projection_mismatch" in out and "input" in out, out
+    assert world.verify().ok
+
+
+def test_an_edited_input_is_named_when_the_facts_cannot_be_checked_I3(world: World) -> None:
+    """A proposal whose data the facts check cannot read (a count that is not a number) stops
+    the check of the decisions beside it (named); every input is then hashed by the verifying
+    process, so its own edited input is still named."""
+    decision = world.keys["decision"]
+    with superuser(world.url) as conn:
+        row = conn.execute(
+            "SELECT seq, canonical FROM aval.audit_events WHERE tenant_id = %s"
+            " AND kind = 'decision.proposed' AND decision_id = %s",
+            (TENANT, decision),
+        ).fetchone()
+    assert row is not None
+    seq, canonical = row
+    try:
+        with restored(world.url, "decisions"):
+            with superuser(world.url) as conn:
+                unreadable = re.sub(
+                    rb'"required_approvals":\d+', b'"required_approvals":"x"', canonical
+                )
+                assert unreadable != canonical
+                conn.execute(
+                    "UPDATE aval.audit_events SET canonical = %s WHERE tenant_id = %s AND seq = %s",
+                    (unreadable, TENANT, seq),
+                )
+                conn.execute(
+                    "UPDATE aval.decisions SET input = jsonb_set(input, '{quotient_familial}',"
+                    " '1200') WHERE tenant_id = %s AND id = %s",
+                    (TENANT, decision),
+                )
+            problems = _problems(world.verify())
+            assert ("decision_projection_mismatch", decision, "input differs from the trail") in (
+                problems
+            ), problems
+            assert "projection_unchecked" in {kind for kind, _, _ in problems}, problems
+    finally:
+        with superuser(world.url) as conn:
+            conn.execute(
+                "UPDATE aval.audit_events SET canonical = %s WHERE tenant_id = %s AND seq = %s",
+                (canonical, TENANT, seq),
+            )
     assert world.verify().ok
 
 
