@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import uuid
@@ -13,7 +12,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from aval.clients.cli.checkpoints import checkpoint_lines
+from aval.clients.cli.checkpoints import checkpoint_lines, count_type
 from aval.clients.cli.messages import Messages
 from aval.clients.cli.session import AddCommand, Session
 from aval.v1 import audit_pb2
@@ -22,20 +21,6 @@ from aval.verifier import merkle
 
 class ProofFailed(Exception):
     """A check of a proof failed; the message says which, in the person's language."""
-
-
-def _count(t: Messages, minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(t("not_positive", value=text)) from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(t("not_positive", value=text))
-        return value
-
-    parse.__name__ = "int"
-    return parse
 
 
 def add_commands(audit: Any, add: AddCommand, t: Messages) -> None:
@@ -49,12 +34,12 @@ def add_commands(audit: Any, add: AddCommand, t: Messages) -> None:
     prove = add(audit, "prove", "help.prove")
     prove.add_argument("event", metavar="EVENT", help=t("help.prove_event"))
     prove.add_argument(
-        "--tree-size", type=_count(t, 0), default=0, metavar="N", help=t("help.tree_size")
+        "--tree-size", type=count_type(t, 0), default=0, metavar="N", help=t("help.tree_size")
     )
     prove.set_defaults(command="audit prove")
     consistency = add(audit, "consistency", "help.consistency")
-    consistency.add_argument("old", type=_count(t, 1), metavar="OLD", help=t("help.old_size"))
-    consistency.add_argument("new", type=_count(t, 0), metavar="NEW", help=t("help.new_size"))
+    consistency.add_argument("old", type=count_type(t, 1), metavar="OLD", help=t("help.old_size"))
+    consistency.add_argument("new", type=count_type(t, 0), metavar="NEW", help=t("help.new_size"))
     consistency.set_defaults(command="audit consistency")
     for parser in (prove, consistency):
         parser.add_argument("--public-key", metavar="KEY", help=t("help.proof_public_key"))
