@@ -650,7 +650,11 @@ class ProveConsistencyResponse(_message.Message):
     NEW_CHECKPOINT_FIELD_NUMBER: _builtins.int
     PROOF_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def old_checkpoint(self) -> Global___Checkpoint: ...
+    def old_checkpoint(self) -> Global___Checkpoint:
+        """Only its tenant and tree_size when the checkpoint of old_size is no longer kept (the
+        retention rule thinned it, docs/signing.md): check the proof against the one you hold.
+        """
+
     @_builtins.property
     def new_checkpoint(self) -> Global___Checkpoint: ...
     @_builtins.property

@@ -158,6 +158,27 @@ def test_days_of_checkpoints_are_thinned_by_the_rule_and_a_kept_one_dropped_is_n
     status, out = _offline(bundle, run.server.public_key)
     assert status == 0, out
 
+    # Proofs: an event of the bundle is in the latest tree; the trail only grew since the
+    # bundle's checkpoint, proven from the events and checked against the bundle's own copy.
+    key = ("--public-key", run.server.public_key.hex())
+    size = bundled["tree_size"]
+    prove = run_cli(run.server.address, "insp-a", "--lang", "en", "audit", "prove", "1", *key)
+    assert prove.returncode == 0, prove.stdout + prove.stderr
+    asked = ("--lang", "en", "audit", "consistency", str(size), "0", *key)
+    refused = run_cli(run.server.address, "insp-a", *asked)
+    assert refused.returncode == 1
+    assert f"no longer keeps the checkpoint of {size} events" in refused.stderr
+    held = run_cli(run.server.address, "insp-a", *asked, "--old-checkpoint", str(bundle))
+    assert held.returncode == 0, held.stdout + held.stderr
+    assert f"extends that of {size} without changing it" in held.stdout
+    # A held checkpoint of another history does not pass.
+    forged = tmp_path / "forged.jsonl"
+    line = json.loads((bundle / "checkpoints.jsonl").read_text().splitlines()[-1])
+    line["root_hash"] = "00" * 32
+    forged.write_text(json.dumps(line) + "\n")
+    other = run_cli(run.server.address, "insp-a", *asked, "--old-checkpoint", str(forged))
+    assert other.returncode == 1, other.stdout
+
     # The CLI lists the newest 20, and says how to see every one.
     listed = run_cli(run.server.address, "insp-a", "--lang", "en", "audit", "checkpoints")
     assert listed.returncode == 0, listed.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import sys
 import uuid
@@ -40,6 +42,7 @@ def add_commands(audit: Any, add: AddCommand, t: Messages) -> None:
     consistency = add(audit, "consistency", "help.consistency")
     consistency.add_argument("old", type=count_type(t, 1), metavar="OLD", help=t("help.old_size"))
     consistency.add_argument("new", type=count_type(t, 0), metavar="NEW", help=t("help.new_size"))
+    consistency.add_argument("--old-checkpoint", metavar="FILE", help=t("help.old_checkpoint"))
     consistency.set_defaults(command="audit consistency")
     for parser in (prove, consistency):
         parser.add_argument("--public-key", metavar="KEY", help=t("help.proof_public_key"))
@@ -167,6 +170,38 @@ def check_inclusion(
         raise ProofFailed(t("proof.not_included", seq=event.seq, size=checkpoint.tree_size))
 
 
+def held_checkpoint(t: Messages, path: Path, size: int) -> audit_pb2.Checkpoint:
+    """The checkpoint of `size` events in a file of checkpoints a person holds: a bundle's
+    `checkpoints.jsonl`, or the bundle's folder.
+
+    Raises:
+        ProofFailed: The file cannot be read, or holds no checkpoint of that size.
+    """
+    if path.is_dir():
+        path = path / "checkpoints.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise ProofFailed(t("proof.held_unreadable", path=path, error=err.strerror)) from err
+    for line in lines:
+        try:
+            item = json.loads(line)
+            if item.get("tree_size") != size:
+                continue
+            return audit_pb2.Checkpoint(
+                tenant=str(item["tenant"]),
+                tree_size=size,
+                root_hash=str(item["root_hash"]),
+                head_hash=str(item["head_hash"]),
+                key_id=str(item.get("key_id", "")),
+                signed_note=base64.b64decode(item["signed_note"], validate=True),
+                signature=base64.b64decode(item["signature"], validate=True),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+            continue
+    raise ProofFailed(t("proof.held_missing", path=path, size=size))
+
+
 def check_consistency(
     t: Messages,
     response: audit_pb2.ProveConsistencyResponse,
@@ -179,7 +214,8 @@ def check_consistency(
 
     Args:
         t: The texts of the person's language.
-        response: The gateway's answer.
+        response: The gateway's answer (its older checkpoint replaced by the one the person
+            holds, when they give it: `held_checkpoint`).
         old_size: The older checkpoint's size asked for.
         new_size: The newer checkpoint's size asked for; 0 for the latest.
         public_key: The trusted key that must have signed both checkpoints; None not to check.
@@ -188,6 +224,8 @@ def check_consistency(
         ProofFailed: What failed, on one line.
     """
     old, new = response.old_checkpoint, response.new_checkpoint
+    if not old.signed_note:
+        raise ProofFailed(t("proof.old_not_kept", size=old_size))
     if old.tree_size != old_size:
         raise ProofFailed(t("proof.other_checkpoint", asked=old_size, got=old.tree_size))
     if new_size and new.tree_size != new_size:
@@ -308,7 +346,13 @@ def audit_consistency(s: Session) -> int:
         key = _trusted_key(a.public_key)
     except ProofFailed as err:
         return _fail(s.t, s.t("proof.bad_key", error=err))
+    try:
+        held = held_checkpoint(s.t, Path(a.old_checkpoint), a.old) if a.old_checkpoint else None
+    except ProofFailed as err:
+        return _fail(s.t, str(err))
     response = s.client.prove_consistency(old_size=a.old, new_size=a.new, tenant=a.tenant)
+    if held is not None:  # the person's own copy is what they trust
+        response.old_checkpoint.CopyFrom(held)
 
     def check() -> None:
         check_consistency(s.t, response, old_size=a.old, new_size=a.new, public_key=key)
