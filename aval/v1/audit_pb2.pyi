@@ -506,8 +506,9 @@ class ListCheckpointsRequest(_message.Message):
     """The caller's tenant when empty."""
     newest: _builtins.int
     """Only the newest `newest` checkpoints (largest tree sizes), oldest first; all when 0. A
-    tenant busy for a day has tens of thousands (one every AVAL_CHECKPOINT_INTERVAL_SECONDS):
-    ask for the few you need (1: the latest, which covers every event it counts).
+    busy tenant gets one every AVAL_CHECKPOINT_INTERVAL_SECONDS, thinned to a few thousand by
+    the retention rule (docs/signing.md): ask for the few you need (1: the latest, which
+    covers every event it counts).
     """
     def __init__(
         self,

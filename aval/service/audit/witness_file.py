@@ -9,7 +9,7 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -136,10 +136,12 @@ def compact(
 ) -> tuple[int, int]:
     """Rewrites the witness file with only the lines the retention rule keeps, atomically.
 
-    Under the exclusive lock (no append meanwhile): the kept lines, in their order, go to a
+    Under the exclusive lock (no append meanwhile), in two reads of the file: the first
+    gathers each tenant's checkpoints, the second writes the kept lines, in their order, to a
     temporary file beside it, which is synced and renamed over the file, then the folder is
     synced. A crash leaves the old file or the new one, never half of one. Lines that cannot
-    be read are kept as they are.
+    be read are kept as they are. Only the checkpoints' sizes and times are held in memory,
+    not the lines (the first pass after an upgrade reads months of them).
 
     Args:
         path: The witness file.
@@ -149,38 +151,41 @@ def compact(
         (lines kept, lines dropped); (0, 0) when there is no file.
     """
     with _locked(path, fcntl.LOCK_EX):
+        by_tenant: dict[str, list[RetainedPoint]] = {}
+        lines = 0
         try:
             with path.open(encoding="utf-8") as stream:
-                entries = list(_entries(stream))
+                for _, tenant, found in _entries(stream):
+                    lines += 1
+                    if found is not None:
+                        by_tenant.setdefault(tenant, []).append(found.point)
         except FileNotFoundError:
             return 0, 0
-        by_tenant: dict[str, list[RetainedPoint]] = {}
-        for _, tenant, found in entries:
-            if found is not None:
-                by_tenant.setdefault(tenant, []).append(found.point)
         kept = {tenant: kept_of(tenant, points) for tenant, points in by_tenant.items()}
-        lines = [
-            line if line.endswith("\n") else line + "\n"
-            for line, tenant, found in entries
-            if found is None or found.tree_size in kept[tenant]
-        ]
-        dropped = len(entries) - len(lines)
+        dropped = sum(
+            p.tree_size not in kept[tenant] for tenant, points in by_tenant.items() for p in points
+        )
         if dropped:
-            _replace(path, "".join(lines).encode("utf-8"))
-        return len(lines), dropped
+            with path.open(encoding="utf-8") as stream:
+                _replace(
+                    path,
+                    (
+                        line if line.endswith("\n") else line + "\n"
+                        for line, tenant, found in _entries(stream)
+                        if found is None or found.tree_size in kept[tenant]
+                    ),
+                )
+        return lines - dropped, dropped
 
 
-def _replace(path: Path, data: bytes) -> None:
-    """Writes `data` to a temporary file, syncs it, renames it over `path`, syncs the folder."""
+def _replace(path: Path, lines: Iterable[str]) -> None:
+    """Writes `lines` to a temporary file, syncs it, renames it over `path`, syncs the
+    folder."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(descriptor, view) :]
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    with temporary.open("w", encoding="utf-8") as out:
+        out.writelines(lines)
+        out.flush()
+        os.fsync(out.fileno())
     os.replace(temporary, path)
     folder = os.open(path.parent, os.O_RDONLY)
     try:
