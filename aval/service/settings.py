@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # Seconds between automatic checkpoints of the tenants with new events; 0 disables them.
     # Short, so that what the service writes is signed within seconds (docs/signing.md).
     checkpoint_interval_seconds: float = Field(default=2.0, ge=0)
+    # Seconds between two passes of the checkpoints' retention, which deletes the checkpoints
+    # its rule drops from the database and the witness file (docs/signing.md); 0 disables it.
+    checkpoint_thinning_interval_seconds: float = Field(default=300.0, ge=0)
     # The operator's AI egress file: per tenant, the secrets its AI systems may use (a name
     # -> an environment variable) and the endpoints they may reach (service/egress_file.py).
     # Without one, no AI system may reach any endpoint nor use any secret.

@@ -506,8 +506,9 @@ class ListCheckpointsRequest(_message.Message):
     """The caller's tenant when empty."""
     newest: _builtins.int
     """Only the newest `newest` checkpoints (largest tree sizes), oldest first; all when 0. A
-    tenant busy for a day has tens of thousands (one every AVAL_CHECKPOINT_INTERVAL_SECONDS):
-    ask for the few you need (1: the latest, which covers every event it counts).
+    busy tenant gets one every AVAL_CHECKPOINT_INTERVAL_SECONDS, thinned to a few thousand by
+    the retention rule (docs/signing.md): ask for the few you need (1: the latest, which
+    covers every event it counts).
     """
     def __init__(
         self,
@@ -650,7 +651,11 @@ class ProveConsistencyResponse(_message.Message):
     NEW_CHECKPOINT_FIELD_NUMBER: _builtins.int
     PROOF_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def old_checkpoint(self) -> Global___Checkpoint: ...
+    def old_checkpoint(self) -> Global___Checkpoint:
+        """Only its tenant and tree_size when the checkpoint of old_size is no longer kept (the
+        retention rule thinned it, docs/signing.md): check the proof against the one you hold.
+        """
+
     @_builtins.property
     def new_checkpoint(self) -> Global___Checkpoint: ...
     @_builtins.property

@@ -238,8 +238,11 @@ def test_refusals_say_what_to_do(world: World) -> None:
         with pytest.raises(NotFoundError) as missing:
             inspector.prove_inclusion(seq=world.second.tree_size + 1)
         assert missing.value.reason == "EVENT_NOT_FOUND"
-        with pytest.raises(NotFoundError):
-            inspector.prove_consistency(old_size=world.first.tree_size + 1)
+        # No checkpoint of that size (never signed, or thinned by the retention rule): the
+        # proof from the events, with no signed old checkpoint to check it against.
+        unsigned = inspector.prove_consistency(old_size=world.first.tree_size + 1)
+        assert unsigned.old_checkpoint.tree_size == world.first.tree_size + 1
+        assert not unsigned.old_checkpoint.signed_note and unsigned.proof
         with pytest.raises(InvalidArgumentError) as bad:
             inspector.prove_consistency(old_size=world.second.tree_size + 1)
         assert [v.field for v in bad.value.violations] == ["old_size"]

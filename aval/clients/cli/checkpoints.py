@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,25 @@ from aval.verifier.signed_note import (
     VerifierKey,
     check_key_name,
 )
+
+# The checkpoints `aval audit checkpoints` shows without --newest nor --all.
+NEWEST = 20
+
+
+def count_type(t: Messages, minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number at least `minimum`, refused in the person's language."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(t("not_positive", value=text)) from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(t("not_positive", value=text))
+        return value
+
+    parse.__name__ = "int"
+    return parse
 
 
 def add_commands(commands: Any, audit: Any, add: AddCommand, t: Messages) -> None:
@@ -44,6 +64,15 @@ def add_commands(commands: Any, audit: Any, add: AddCommand, t: Messages) -> Non
     checkpoint.set_defaults(command="audit checkpoint")
     listing = add(audit, "checkpoints", "help.checkpoints")
     listing.set_defaults(command="audit checkpoints")
+    shown = listing.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--newest",
+        type=count_type(t, 0),
+        default=NEWEST,
+        metavar="N",
+        help=t("help.checkpoints_newest", count=NEWEST),
+    )
+    shown.add_argument("--all", action="store_true", help=t("help.checkpoints_all"))
     for parser in (checkpoint, listing):
         parser.add_argument("--tenant", default="", metavar="T", help=t("help.tenant"))
 
@@ -82,12 +111,16 @@ def checkpoint_lines(t: Messages, checkpoint: audit_pb2.Checkpoint) -> list[str]
     return [t("checkpoint.title"), *_labelled(t, facts)]
 
 
-def checkpoints_lines(t: Messages, response: audit_pb2.ListCheckpointsResponse) -> list[str]:
+def checkpoints_lines(
+    t: Messages, response: audit_pb2.ListCheckpointsResponse, *, newest: int = 0
+) -> list[str]:
     """Describes a tenant's checkpoints as a table, then the public key that verifies them.
 
     Args:
         t: The texts of the person's language.
         response: The checkpoints and the public key.
+        newest: How many were asked for (0: all); when as many came, a line says how to see
+            the others.
 
     Returns:
         The lines.
@@ -105,6 +138,8 @@ def checkpoints_lines(t: Messages, response: audit_pb2.ListCheckpointsResponse) 
         for row in (header, *rows):
             cells = zip(row, widths, strict=True)
             lines.append("  ".join(cell.ljust(width) for cell, width in cells).rstrip())
+    if newest and len(response.checkpoints) >= newest:
+        lines.append(t("checkpoints.newest_only", count=newest))
     lines.append(t("checkpoints.public_key", public_key=response.public_key or "—"))
     verifier_key = response.checkpoints[-1].verifier_key if response.checkpoints else ""
     if verifier_key:
@@ -123,12 +158,14 @@ def audit_checkpoint(s: Session) -> int:
 
 
 def audit_checkpoints(s: Session) -> int:
-    """``aval audit checkpoints``: lists the tenant's signed checkpoints, oldest first."""
-    response = s.client.list_checkpoints(tenant=s.args.tenant)
+    """``aval audit checkpoints``: lists the tenant's newest signed checkpoints (or all that
+    the retention rule kept, with --all), oldest first."""
+    newest = 0 if s.args.all else s.args.newest
+    response = s.client.list_checkpoints(tenant=s.args.tenant, newest=newest)
     if s.args.json:
         s.show.json(response)
     else:
-        _print(checkpoints_lines(s.t, response))
+        _print(checkpoints_lines(s.t, response, newest=newest))
     return 0
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
+import base64
+import binascii
 import json
 import sys
 import uuid
@@ -13,7 +14,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from aval.clients.cli.checkpoints import checkpoint_lines
+from aval.clients.cli.checkpoints import checkpoint_lines, count_type
 from aval.clients.cli.messages import Messages
 from aval.clients.cli.session import AddCommand, Session
 from aval.v1 import audit_pb2
@@ -22,20 +23,6 @@ from aval.verifier import merkle
 
 class ProofFailed(Exception):
     """A check of a proof failed; the message says which, in the person's language."""
-
-
-def _count(t: Messages, minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(t("not_positive", value=text)) from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(t("not_positive", value=text))
-        return value
-
-    parse.__name__ = "int"
-    return parse
 
 
 def add_commands(audit: Any, add: AddCommand, t: Messages) -> None:
@@ -49,12 +36,13 @@ def add_commands(audit: Any, add: AddCommand, t: Messages) -> None:
     prove = add(audit, "prove", "help.prove")
     prove.add_argument("event", metavar="EVENT", help=t("help.prove_event"))
     prove.add_argument(
-        "--tree-size", type=_count(t, 0), default=0, metavar="N", help=t("help.tree_size")
+        "--tree-size", type=count_type(t, 0), default=0, metavar="N", help=t("help.tree_size")
     )
     prove.set_defaults(command="audit prove")
     consistency = add(audit, "consistency", "help.consistency")
-    consistency.add_argument("old", type=_count(t, 1), metavar="OLD", help=t("help.old_size"))
-    consistency.add_argument("new", type=_count(t, 0), metavar="NEW", help=t("help.new_size"))
+    consistency.add_argument("old", type=count_type(t, 1), metavar="OLD", help=t("help.old_size"))
+    consistency.add_argument("new", type=count_type(t, 0), metavar="NEW", help=t("help.new_size"))
+    consistency.add_argument("--old-checkpoint", metavar="FILE", help=t("help.old_checkpoint"))
     consistency.set_defaults(command="audit consistency")
     for parser in (prove, consistency):
         parser.add_argument("--public-key", metavar="KEY", help=t("help.proof_public_key"))
@@ -182,6 +170,38 @@ def check_inclusion(
         raise ProofFailed(t("proof.not_included", seq=event.seq, size=checkpoint.tree_size))
 
 
+def held_checkpoint(t: Messages, path: Path, size: int) -> audit_pb2.Checkpoint:
+    """The checkpoint of `size` events in a file of checkpoints a person holds: a bundle's
+    `checkpoints.jsonl`, or the bundle's folder.
+
+    Raises:
+        ProofFailed: The file cannot be read, or holds no checkpoint of that size.
+    """
+    if path.is_dir():
+        path = path / "checkpoints.jsonl"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise ProofFailed(t("proof.held_unreadable", path=path, error=err.strerror)) from err
+    for line in lines:
+        try:
+            item = json.loads(line)
+            if item.get("tree_size") != size:
+                continue
+            return audit_pb2.Checkpoint(
+                tenant=str(item["tenant"]),
+                tree_size=size,
+                root_hash=str(item["root_hash"]),
+                head_hash=str(item["head_hash"]),
+                key_id=str(item.get("key_id", "")),
+                signed_note=base64.b64decode(item["signed_note"], validate=True),
+                signature=base64.b64decode(item["signature"], validate=True),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+            continue
+    raise ProofFailed(t("proof.held_missing", path=path, size=size))
+
+
 def check_consistency(
     t: Messages,
     response: audit_pb2.ProveConsistencyResponse,
@@ -194,7 +214,8 @@ def check_consistency(
 
     Args:
         t: The texts of the person's language.
-        response: The gateway's answer.
+        response: The gateway's answer (its older checkpoint replaced by the one the person
+            holds, when they give it: `held_checkpoint`).
         old_size: The older checkpoint's size asked for.
         new_size: The newer checkpoint's size asked for; 0 for the latest.
         public_key: The trusted key that must have signed both checkpoints; None not to check.
@@ -203,6 +224,8 @@ def check_consistency(
         ProofFailed: What failed, on one line.
     """
     old, new = response.old_checkpoint, response.new_checkpoint
+    if not old.signed_note:
+        raise ProofFailed(t("proof.old_not_kept", size=old_size))
     if old.tree_size != old_size:
         raise ProofFailed(t("proof.other_checkpoint", asked=old_size, got=old.tree_size))
     if new_size and new.tree_size != new_size:
@@ -323,7 +346,13 @@ def audit_consistency(s: Session) -> int:
         key = _trusted_key(a.public_key)
     except ProofFailed as err:
         return _fail(s.t, s.t("proof.bad_key", error=err))
+    try:
+        held = held_checkpoint(s.t, Path(a.old_checkpoint), a.old) if a.old_checkpoint else None
+    except ProofFailed as err:
+        return _fail(s.t, str(err))
     response = s.client.prove_consistency(old_size=a.old, new_size=a.new, tenant=a.tenant)
+    if held is not None:  # the person's own copy is what they trust
+        response.old_checkpoint.CopyFrom(held)
 
     def check() -> None:
         check_consistency(s.t, response, old_size=a.old, new_size=a.new, public_key=key)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
-import os
 import random
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +15,7 @@ from aval.audit_store.seals import Adoption
 from aval.service import cancelling
 from aval.service.audit import signing
 from aval.service.audit.signing import Signer
+from aval.service.audit.witness_file import append_line, append_witness, witness_path
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition
 from aval.service.identity import Principal
@@ -118,11 +117,6 @@ async def stop_periodic(task: asyncio.Task[None] | None) -> None:
     await cancelling.stop(task)
 
 
-def witness_path(settings: Settings) -> Path:
-    """The witness file: AVAL_WITNESS_FILE, else `<data_dir>/witness/checkpoints.jsonl`."""
-    return settings.witness_file or settings.data_dir / "witness" / "checkpoints.jsonl"
-
-
 def sign_checkpoint(
     signer: Signer,
     tenant_id: str,
@@ -171,46 +165,6 @@ def sign_checkpoint(
         note_key_name=line.name,
         note_key_hash=line.key_hash,
     )
-
-
-def witness_line(record: CheckpointRecord) -> bytes:
-    """One line of the witness file: the checkpoint as JSON, note and signature in base64."""
-    entry = {
-        "tenant": record.tenant_id,
-        "tree_size": record.tree_size,
-        "root_hash": record.root_hash.hex(),
-        "head_hash": record.head_hash.hex(),
-        "issued_at": utc_iso(record.issued_at),
-        "key_id": record.key_id,
-        "signed_note": base64.b64encode(record.signed_note).decode("ascii"),
-        "signature": base64.b64encode(record.signature).decode("ascii"),
-    }
-    return json.dumps(entry, sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n"
-
-
-def append_witness(path: Path, record: CheckpointRecord) -> None:
-    """Appends a checkpoint to the witness file and waits until it is on disk.
-
-    One `write` with O_APPEND per line, so that several processes can share the file.
-
-    Args:
-        path: The witness file; it and its folder are created if missing.
-        record: The checkpoint.
-    """
-    append_line(path, witness_line(record))
-
-
-def append_line(path: Path, data: bytes) -> None:
-    """Appends one line with one `write` (O_APPEND) and waits until it is on disk."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        written = os.write(descriptor, data)
-        if written != len(data):  # pragma: no cover - a full disk
-            raise OSError(f"short write to the witness file {path}")
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def adoptions_path(settings: Settings) -> Path:

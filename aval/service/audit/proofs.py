@@ -44,14 +44,18 @@ class ConsistencyProof:
     """Two checkpoints and the proof that the larger tree only appended to the smaller one.
 
     Attributes:
-        old: The checkpoint of the smaller tree.
+        old: The checkpoint of the smaller tree; None when the database no longer keeps one
+            of that size (the retention rule thinned it): the caller checks the proof against
+            the checkpoint it holds.
         new: The checkpoint of the larger tree.
         proof: RFC 9162 consistency proof.
+        old_size: The smaller tree's size.
     """
 
-    old: CheckpointRecord
+    old: CheckpointRecord | None
     new: CheckpointRecord
     proof: list[bytes]
+    old_size: int
 
 
 async def _checkpoint(conn: AsyncConnection[Any], tenant: str, tree_size: int) -> CheckpointRecord:
@@ -194,12 +198,15 @@ async def prove_consistency(
         request: The two checkpoints' sizes (the latest checkpoint when new_size is 0).
 
     Returns:
-        Both checkpoints and the consistency proof.
+        Both checkpoints and the consistency proof; the old checkpoint is None when the
+        database no longer keeps one of old_size (thinned by the retention rule,
+        docs/signing.md): the proof, computed from the events, is for the caller to check
+        against the checkpoint of that size it holds (a bundle's).
 
     Raises:
         InvalidArgument: old_size above the new checkpoint's size; an unknown tenant.
         PermissionDenied: The caller may not query the tenant's trail.
-        NotFound: No checkpoint of one of the sizes.
+        NotFound: No checkpoint of new_size.
         FailedPrecondition: No checkpoint yet (NO_CHECKPOINT), or an event under the new
             checkpoint is missing (TRAIL_GAP).
     """
@@ -209,6 +216,7 @@ async def prove_consistency(
         if request.old_size > new.tree_size:
             detail = f"larger than the new checkpoint's size {new.tree_size}"
             raise InvalidArgument([FieldViolation("old_size", "OUT_OF_RANGE", {"detail": detail})])
-        old = await _checkpoint(conn, tenant, request.old_size)
-        proof = await consistency_proof(conn, tenant, old.tree_size, new.tree_size)
-    return ConsistencyProof(old, new, proof)
+        found = await checkpoints.at_size(conn, tenant, request.old_size)
+        old = (await cosignatures.attach(conn, [found]))[0] if found is not None else None
+        proof = await consistency_proof(conn, tenant, request.old_size, new.tree_size)
+    return ConsistencyProof(old, new, proof, request.old_size)

@@ -4,26 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from aval.audit_store import checkpoints, cosignatures, seals, trail, verify, webhook_outbox
+from aval.audit_store import (
+    checkpoint_retention,
+    checkpoints,
+    cosignatures,
+    seals,
+    trail,
+    verify,
+    webhook_outbox,
+)
 from aval.audit_store.checkpoints import CheckpointRecord
 from aval.audit_store.seals import Adoption, Sealer
-from aval.service.audit.checkpointing import witness_path
+from aval.service.audit.witness_file import read_witnessed, witness_path
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal
 from aval.service.requests.audit import VerifyIn
 from aval.verifier.chain import GENESIS_HASH
 from aval.verifier.chain_verifier import Problem
 from aval.verifier.notes import parse_note, verify_signature
+from aval.verifier.retention import retained, union
 from aval.verifier.witness_policy import WitnessPolicy, check_witnesses
 
 # Connections that check one tenant's events at once, all in one snapshot: hashing and parsing
@@ -194,15 +201,26 @@ async def _first_unsealed(
 async def _dropped_checkpoints(
     deployment: Deployment, tenant: str, signed: Sequence[CheckpointRecord]
 ) -> list[Problem]:
-    """Checkpoints of the tenant that this server's witness file holds and the database no
-    longer does (`checkpoint_missing`)."""
+    """Checkpoints of the tenant that this server's witness file holds, that the database no
+    longer does, and that the retention rule keeps (`checkpoint_missing`).
+
+    The rule is applied, at the deployment's time now, to the checkpoints of both the file and
+    the database: the thinning applied it earlier to the same checkpoints, and what it dropped
+    then the rule still drops (verifier/retention.py), so only a checkpoint removed otherwise
+    is named."""
     path = witness_path(deployment.settings)
-    witnessed = await asyncio.to_thread(_witnessed_sizes, path, tenant)
-    missing = sorted(witnessed - {(c.tree_size, c.root_hash.hex()) for c in signed})
+    witnessed = await asyncio.to_thread(read_witnessed, path, tenant)
+    stored = {(c.tree_size, c.root_hash.hex()) for c in signed}
+    missing = [w for w in witnessed if (w.tree_size, w.root_hash) not in stored]
     if missing:  # signed meanwhile: the witness line is written just before the commit
         async with deployment.store.reading() as conn:
             now = await checkpoints.list_all(conn, tenant)
-        missing = sorted(set(missing) - {(c.tree_size, c.root_hash.hex()) for c in now})
+            points = await checkpoint_retention.points(conn, tenant)
+        stored |= {(c.tree_size, c.root_hash.hex()) for c in now}
+        missing = [w for w in missing if (w.tree_size, w.root_hash) not in stored]
+        # Read after the database: no thinning pass ran later than this time.
+        kept = retained(union(points, (w.point for w in witnessed)), deployment.clock.now())
+        missing = [w for w in missing if w.tree_size in kept]
     return [
         Problem(
             "checkpoint_missing",
@@ -210,28 +228,10 @@ async def _dropped_checkpoints(
             size,
             "",
             f"the checkpoint of {size} events signed by this server (in its witness file "
-            f"{path}) is no longer in the database",
+            f"{path}) is no longer in the database, and the retention rule keeps it",
         )
-        for size, _ in missing
+        for size in sorted({w.tree_size for w in missing})
     ]
-
-
-def _witnessed_sizes(path: Path, tenant: str) -> set[tuple[int, str]]:
-    """(tree size, root hash in hex) of the tenant's checkpoints in the witness file."""
-    found: set[tuple[int, str]] = set()
-    try:
-        stream = path.open(encoding="utf-8")
-    except FileNotFoundError:
-        return found
-    with stream:
-        for line in stream:
-            try:
-                item = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a crash
-            if isinstance(item, dict) and item.get("tenant") == tenant and "tree_size" in item:
-                found.add((int(item["tree_size"]), str(item["root_hash"])))
-    return found
 
 
 async def verify_chain(

@@ -25,7 +25,7 @@ from aval.policies import load_policy_dir
 from aval.service import cancelling, telemetry
 from aval.service.ai.backends import Backends
 from aval.service.ai.egress_file import describe, load_egress
-from aval.service.audit import checkpointing, witnessing
+from aval.service.audit import checkpoint_thinning, checkpointing, witnessing
 from aval.service.audit.journal_purge import run_purge
 from aval.service.authorization import Authorizer, GrantsFileError
 from aval.service.clock import SYSTEM_CLOCK, Clock, ClockFileRefused, FileClock
@@ -332,6 +332,7 @@ async def serve_worker(
     deliverer = Deliverer(deployment.store, deployment.egress, deployment.clock, settings)
     webhooks = asyncio.create_task(deliverer.run(settings.webhook_poll_seconds))
     checkpointer = checkpointing.start_periodic(deployment)
+    thinning = checkpoint_thinning.start_thinning(deployment)
     catching_up = (
         asyncio.create_task(
             deployment.witnesses.run_catch_up(settings.witness_catch_up_seconds),
@@ -375,6 +376,7 @@ async def serve_worker(
         for task in (sweeper, prober, webhooks, reloads, purger, *directory):
             await cancelling.stop(task)
         await cancelling.stop(catching_up)
+        await cancelling.stop(thinning)
         await checkpointing.stop_periodic(checkpointer)
         await deployment.writer.stop()
         if deployment.journal is not None:

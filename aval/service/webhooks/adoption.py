@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from aval.audit_store import webhook_outbox
-from aval.service.audit.checkpointing import append_line, witness_path
+from aval.service.audit.witness_file import append_line, witness_path
 from aval.service.deployment import Deployment
 from aval.service.settings import Settings
 from aval.verifier.chain import utc_iso

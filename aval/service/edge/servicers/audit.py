@@ -69,8 +69,13 @@ class AuditServicer(audit_pb2_grpc.AuditServicer):
         ask = parse(ProveConsistencyIn, request)
         found = await proofs.prove_consistency(self.deployment, caller(), ask)
         key = checkpointing.verifier_key_text(self.deployment)
+        old = (
+            convert.checkpoint(found.old, key)
+            if found.old is not None
+            else audit_pb2.Checkpoint(tenant=found.new.tenant_id, tree_size=found.old_size)
+        )
         return audit_pb2.ProveConsistencyResponse(
-            old_checkpoint=convert.checkpoint(found.old, key),
+            old_checkpoint=old,
             new_checkpoint=convert.checkpoint(found.new, key),
             proof=found.proof,
         )
