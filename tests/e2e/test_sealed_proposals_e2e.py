@@ -98,7 +98,8 @@ def test_proposals_are_sealed_by_the_statement_that_records_them(
         for _ in range(3):
             app.propose(**propose_kwargs("voirie.signalement"))
     # The first proposal learnt the head (two statements); the six others, one statement each.
-    wait_until(lambda: _sealed_calls(url) >= 6, 10, "PostgreSQL counts the sealed statements")
+    # A backend reports its counts when idle, within about 10 s.
+    wait_until(lambda: _sealed_calls(url) >= 6, 30, "PostgreSQL counts the sealed statements")
     with psycopg.connect(url) as conn:
         ranges = conn.execute(
             "SELECT first_seq, last_seq FROM aval.trail_seals WHERE tenant_id = 'ville-a'"
