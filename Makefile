@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test-setup chromium serve demo migrate test test-embedded test-postgres ci lint typecheck proto proto-check bench bench-console bench-retention clean
+.PHONY: help setup test-setup chromium serve demo migrate test test-embedded test-postgres ci lint typecheck proto proto-check bench bench-console bench-retention bench-signing clean
 
 help: ## List the routine commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -96,6 +96,9 @@ bench-console: setup ## p95 server time of the queue and case pages with 10,000 
 
 bench-retention: setup ## Online verification with 50,000 checkpoints, before and after their thinning
 	$(BIN)/python tests/benchmarks/checkpoint_retention.py --database-url $${AVAL_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+
+bench-signing: setup ## CPU per Propose with the tail signed against without a key, interleaved rounds
+	$(BIN)/python tests/benchmarks/tail_signing.py --rounds 5 --database-url $${AVAL_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
 
 clean: ## Remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build

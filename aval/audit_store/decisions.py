@@ -136,9 +136,36 @@ def _row_json(d: Decision) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ProposalColumns:
+    """A batch of proposals as the arguments of the SQL functions that record them."""
+
+    rows: list[dict[str, Any]]
+    events: list[bytes]
+    tenants: list[str]  # each event's tenant
+    owners: list[uuid.UUID]  # each event's decision
+    calls: list[dict[str, Any]]
+
+
+def proposal_columns(
+    batch: Sequence[tuple[Decision, Sequence[bytes], Sequence[AICall]]],
+) -> ProposalColumns:
+    """The arguments of record_proposals (and of its sealed form) for a batch."""
+    found = ProposalColumns([], [], [], [], [])
+    for decision, encoded, made in batch:
+        found.rows.append(_row_json(decision))
+        found.events.extend(encoded)
+        found.tenants.extend([decision.tenant_id] * len(encoded))
+        found.owners.extend([decision.id] * len(encoded))
+        found.calls.extend(call.to_row(decision.tenant_id) for call in made)
+    return found
+
+
 async def record_proposals(
     conn: AsyncConnection[Any],
     batch: Sequence[tuple[Decision, Sequence[bytes], Sequence[AICall]]],
+    *,
+    heads: dict[str, tuple[int, bytes]] | None = None,
 ) -> set[uuid.UUID]:
     """Inserts new decisions with their first audit events (and the AI calls made for them) in
     one statement; returns the ids inserted.
@@ -148,32 +175,28 @@ async def record_proposals(
     idempotency key) is taken — by a committed row or an earlier one of the batch — is skipped
     with its events and calls; another proposer's key never is (I4). When the connection's
     store seals what it appends (`seals`), run it in a transaction: the seals of the ranges
-    appended are stored by a second statement.
+    appended are stored by a second statement (`sealed_proposals` does both in one when the
+    heads are known).
+
+    Args:
+        conn: The connection.
+        batch: (decision, its canonical events, its AI calls) for each proposal.
+        heads: When given, updated with each tenant's new head (last seq, hash) once sealed.
 
     Raises:
         SealRefused: The database did not store the events as sent.
     """
-    rows: list[dict[str, Any]] = []
-    events: list[bytes] = []
-    tenants: list[str] = []
-    owners: list[uuid.UUID] = []
-    calls: list[dict[str, Any]] = []
-    for decision, encoded, made in batch:
-        rows.append(_row_json(decision))
-        events.extend(encoded)
-        tenants.extend([decision.tenant_id] * len(encoded))
-        owners.extend([decision.id] * len(encoded))
-        calls.extend(call.to_row(decision.tenant_id) for call in made)
-    if calls:
+    args = proposal_columns(batch)
+    if args.calls:
         cur = await conn.execute(
             "SELECT * FROM record_proposals_with_calls("
             "%s, %s::bytea[], %s::text[], %s::uuid[], %s)",
-            (Jsonb(rows), events, tenants, owners, Jsonb(calls)),
+            (Jsonb(args.rows), args.events, args.tenants, args.owners, Jsonb(args.calls)),
         )
     else:
         cur = await conn.execute(
             "SELECT * FROM record_proposals(%s, %s::bytea[], %s::text[], %s::uuid[])",
-            (Jsonb(rows), events, tenants, owners),
+            (Jsonb(args.rows), args.events, args.tenants, args.owners),
         )
     found = await cur.fetchall()
     inserted = {row[0] for row in found if row[0] is not None}
@@ -195,6 +218,8 @@ async def record_proposals(
                 ],
             )
         await seals.store_seals(conn, sealer, ranges)
+        if heads is not None:
+            heads.update((r.tenant_id, (r.last_seq, r.last_hash)) for r in ranges)
     return inserted
 
 

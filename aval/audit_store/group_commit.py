@@ -15,7 +15,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from aval.audit_store import decisions
+from aval.audit_store import decisions, sealed_proposals, seals
 from aval.audit_store.database import Store
 from aval.audit_store.records import AICall, Decision
 
@@ -45,6 +45,9 @@ class ProposalWriter:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writers = writers
         self._tasks: list[asyncio.Task[None]] = []
+        # tenant -> (seq, hash) where this writer's last sealed append ended. Only a hint: a
+        # wrong one costs a statement that writes nothing (`sealed_proposals`), never a seal.
+        self._heads: dict[str, tuple[int, bytes]] = {}
 
     def start(self) -> None:
         self._tasks = [
@@ -109,11 +112,26 @@ class ProposalWriter:
         if not batch:
             return set()
         rows = [(p.decision, p.events, p.calls) for p in batch]
-        if self._store.sealer is not None:  # the seals go in the same transaction
-            async with self._store.pipelined_transaction() as conn:
+        sealer = self._store.sealer
+        if sealer is None:
+            async with self._store.single_statement() as conn:
                 return await decisions.record_proposals(conn, rows)
-        async with self._store.single_statement() as conn:
-            return await decisions.record_proposals(conn, rows)
+        # Sealed in one statement while the heads are known: at most one more try when another
+        # writer moved a head, then the seal goes in a second statement of the transaction.
+        for _ in range(2):
+            if not sealed_proposals.tenants_of(rows) <= self._heads.keys():
+                break
+            try:
+                async with self._store.single_statement() as conn:
+                    return await sealed_proposals.record_proposals_sealed(
+                        conn, rows, sealer, self._heads
+                    )
+            except seals.HeadMoved as moved:
+                self._heads[moved.tenant_id] = (moved.seq, moved.hash)
+            except seals.NotAsSealed:
+                break
+        async with self._store.pipelined_transaction() as conn:
+            return await decisions.record_proposals(conn, rows, heads=self._heads)
 
 
 def _detached(exc: Exception) -> Exception:

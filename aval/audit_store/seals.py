@@ -42,6 +42,25 @@ class SealRefused(Exception):
         self.tenant_id, self.seq = tenant_id, seq
 
 
+class HeadMoved(Exception):
+    """A tenant's head is not where the service last saw its own append end: nothing written.
+
+    Attributes:
+        tenant_id: The tenant.
+        seq: The head's sequence number, as the database reports it.
+        hash: Its chain hash.
+    """
+
+    def __init__(self, tenant_id: str, seq: int, hash_: bytes) -> None:
+        super().__init__(f"tenant {tenant_id}: the chain head is at {seq}")
+        self.tenant_id, self.seq, self.hash = tenant_id, seq, hash_
+
+
+class NotAsSealed(Exception):
+    """What one statement appended is not the range the service sealed before sending it
+    (a skipped duplicate, a concurrent append, or bytes stored otherwise): nothing written."""
+
+
 @dataclass(frozen=True)
 class Sealer:
     """The key that seals appended ranges; never shown, logged or given to the database.
@@ -144,6 +163,15 @@ def check_chain(range_: Appended, canonical: Sequence[bytes]) -> None:
         head = chain_hash(head, range_.first_seq + offset, event)
     if head != range_.last_hash:
         raise SealRefused(range_.tenant_id, range_.first_seq)
+
+
+def expected_range(tenant_id: str, head: tuple[int, bytes], canonical: Sequence[bytes]) -> Appended:
+    """The range the service's bytes make when appended after `head` (seq, hash)."""
+    seq, prev_hash = head
+    last_hash = prev_hash
+    for offset, event in enumerate(canonical, start=1):
+        last_hash = chain_hash(last_hash, seq + offset, event)
+    return Appended(tenant_id, seq + 1, prev_hash, seq + len(canonical), last_hash)
 
 
 async def store_seals(
