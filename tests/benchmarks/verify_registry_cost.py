@@ -1,8 +1,10 @@
-"""What the registries' check and the inputs' re-hash add to verification (verify_registry.py).
+"""What the registries' check, the AI calls' check and the inputs' re-hash add to verification
+(verify_registry.py, verify_ai_calls.py).
 
 Over one tenant of a generated trail, in one snapshot on one connection, runs the whole of
-`verify.verify_tenant` (chain, checkpoints, facts, registries and inputs: the baseline), then
-`verify_registry.input_problems` and `verify_registry.registry_problems` alone. For each it
+`verify.verify_tenant` (chain, checkpoints, facts, registries, AI calls and inputs: the
+baseline), then `verify_registry.input_problems`, `verify_registry.registry_problems` and
+`verify_ai_calls.ai_call_problems` alone. For each it
 prints the wall time, the CPU of this process (Python: parsing and hashing the inputs) and of
 the PostgreSQL backend (read from /proc when PostgreSQL runs here), per decision and per event,
 and the events per second verification would reach without the inputs' pass.
@@ -28,7 +30,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from aval.audit_store import verify, verify_registry  # noqa: E402
+from aval.audit_store import verify, verify_ai_calls, verify_registry  # noqa: E402
 from aval.audit_store.migrate import SCHEMA  # noqa: E402
 from tests.benchmarks.propose_vs_echo import _cpu_seconds  # noqa: E402
 
@@ -49,11 +51,14 @@ async def main(url: str, tenant: str, rounds: int) -> None:
         await conn.execute(f"SET search_path = {SCHEMA}")
         cur = await conn.execute(
             "SELECT (SELECT count(*) FROM audit_events WHERE tenant_id = %s),"
-            " (SELECT count(*) FROM decisions WHERE tenant_id = %s)",
-            (tenant, tenant),
+            " (SELECT count(*) FROM decisions WHERE tenant_id = %s),"
+            " (SELECT count(*) FROM ai_calls WHERE tenant_id = %s)",
+            (tenant, tenant, tenant),
         )
-        events, decisions = await cur.fetchone() or (0, 0)
-        print(f"{tenant}: {events} events, {decisions} decisions; pid {os.getpid()}")
+        events, decisions, calls = await cur.fetchone() or (0, 0, 0)
+        print(
+            f"{tenant}: {events} events, {decisions} decisions, {calls} AI calls; pid {os.getpid()}"
+        )
         for attempt in range(1, rounds + 1):
             async with conn.transaction():
                 await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -62,13 +67,17 @@ async def main(url: str, tenant: str, rounds: int) -> None:
                 registry = await _timed(
                     conn, lambda: verify_registry.registry_problems(conn, tenant)
                 )
+                ai_calls = await _timed(
+                    conn, lambda: verify_ai_calls.ai_call_problems(conn, tenant)
+                )
             without_inputs = whole[0] - inputs[0]
             print(
                 f"round {attempt}: whole verification {whole[0]:.2f}s wall"
                 f" ({events / whole[0]:,.0f} events/s; without the inputs' pass"
                 f" {events / without_inputs:,.0f} events/s)"
             )
-            for name, (wall, mine, server) in (("inputs", inputs), ("registries", registry)):
+            parts = (("inputs", inputs), ("registries", registry), ("AI calls", ai_calls))
+            for name, (wall, mine, server) in parts:
                 print(
                     f"  {name}: {wall:.3f}s wall = {wall / decisions * 1e6:.1f} us/decision"
                     f" ({wall / events * 1e6:.2f} us/event); CPU python"
