@@ -58,9 +58,12 @@ def _differs(column: str, key: str, optional: bool) -> str:
 
 _DIFFERING = "array_remove(ARRAY[" + ", ".join(_differs(*c) for c in COLUMNS) + "], NULL)"
 
+
 # `t`: the tenant's ai.consulted events, each parsed once (its kind column is the bytes' kind,
 # which the chain check compares, and is indexed); one that says neither a call nor a role
-# records no call (the service never wrote one). `pairs`: each event with the row it names.
+# records no call (the service never wrote one). `pairs`: each event with the row it names, and
+# the columns that differ (computed in the join itself: the planner knows nothing of a CTE's
+# rows, and would otherwise pair every row with every event).
 _CALLS_SQL = f"""
 WITH t AS MATERIALIZED (
     SELECT e.seq, (p.j->>'decision_id')::uuid AS decision_id, p.j->'data' AS d
@@ -69,20 +72,20 @@ WITH t AS MATERIALIZED (
     WHERE e.tenant_id = %(tenant)s AND e.kind = 'ai.consulted'
         -- a record of a call (every one the service wrote says its role)
         AND (p.j->'data' ? 'call_id' OR p.j->'data' ? 'role')
-), s AS MATERIALIZED (
-    SELECT * FROM ai_calls WHERE tenant_id = %(tenant)s
 ), pairs AS MATERIALIZED (
-    SELECT s.id, t.seq FROM t JOIN s ON s.id::text = t.d->>'call_id'
+    SELECT s.id, t.seq, {_DIFFERING} AS differing
+    FROM t JOIN ai_calls s ON s.tenant_id = %(tenant)s AND s.id::text = t.d->>'call_id'
     UNION ALL
-    SELECT s.id, t.seq FROM t JOIN s
-        ON NOT t.d ? 'call_id' AND s.decision_id = t.decision_id AND s.role = t.d->>'role'
+    SELECT s.id, t.seq, {_DIFFERING}
+    FROM t JOIN ai_calls s ON s.tenant_id = %(tenant)s AND NOT t.d ? 'call_id'
+        AND s.decision_id = t.decision_id AND s.role = t.d->>'role'
 )
-SELECT 'id=' || s.id, t.seq, {_DIFFERING}, 'differs'
-FROM pairs p JOIN s ON s.id = p.id JOIN t ON t.seq = p.seq
-WHERE cardinality({_DIFFERING}) > 0
+SELECT 'id=' || p.id, p.seq, p.differing, 'differs'
+FROM pairs p WHERE cardinality(p.differing) > 0
 UNION ALL
 SELECT 'id=' || s.id, 0, NULL, 'no event'
-FROM s WHERE NOT EXISTS (SELECT 1 FROM pairs p WHERE p.id = s.id)
+FROM ai_calls s
+WHERE s.tenant_id = %(tenant)s AND NOT EXISTS (SELECT 1 FROM pairs p WHERE p.id = s.id)
 UNION ALL
 SELECT coalesce('id=' || (t.d->>'call_id'),
         'decision_id=' || t.decision_id || ', role=' || (t.d->>'role')), t.seq, NULL, 'no row'
@@ -113,7 +116,9 @@ async def ai_call_problems(conn: AsyncConnection[Any], tenant_id: str) -> list[P
     """
     try:
         async with conn.transaction(), conn.cursor() as cur:  # a savepoint
+            # Compiling this query takes PostgreSQL's JIT longer than running it.
             await cur.execute("SET LOCAL jit = off")
+            await cur.execute("SET LOCAL work_mem = '64MB'")
             await cur.execute(_CALLS_SQL, {"tenant": tenant_id})
             rows = await cur.fetchall()
     except psycopg.DataError:  # bytes that are not JSON: the chain check names them
