@@ -10,7 +10,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
-from aval.audit_store import trail, verify_facts, verify_registry
+from aval.audit_store import trail, verify_ai_calls, verify_facts, verify_registry
 from aval.audit_store.verify_facts import TrailStates
 from aval.audit_store.verify_ranges import Progress as Progress  # callers type progress with it
 from aval.audit_store.verify_ranges import RangePass
@@ -52,7 +52,8 @@ async def verify_tenant(
 
     Each decision's stored facts (every column callers are shown, and its reviews) are compared
     with what its events imply, and the review policy is re-proved from its events alone
-    (`verify_facts`); the registries' rows and the decisions' inputs too (`verify_registry`).
+    (`verify_facts`); the registries' rows and the decisions' inputs too (`verify_registry`),
+    and the AI calls (`verify_ai_calls`).
 
     Run it in `Store.snapshot()`: in any weaker transaction, writes that commit between its
     statements look like tampering. `helpers` are more connections in the very same snapshot
@@ -84,8 +85,9 @@ async def verify_tenant(
         verifier.check_facts(decision, ("input",), [])
     if unchecked:
         verifier.facts_unchecked(unchecked)
-    # The registries' rows against the admin events.
+    # The registries' rows against the admin events, the AI calls against their events.
     verifier.report.problems += await verify_registry.registry_problems(conn, tenant_id)
+    verifier.report.problems += await verify_ai_calls.ai_call_problems(conn, tenant_id)
     return verifier.report
 
 

@@ -34,6 +34,7 @@ from aval.console.oidc_client import OidcClient, SignInFailed
 from aval.console.security import SecurityHeaders, same_origin, visible
 from aval.console.sessions import Session, SessionStore
 from aval.texts import catalogue
+from aval.verifier.signed_note import VerifierKey
 
 log = logging.getLogger("aval.console")
 
@@ -84,8 +85,12 @@ class Console:
         demo_people: Sequence[DemoPerson] = (),
         oidc: OidcClient | None = None,
         pages: Sequence[PageRoutes] = (),
+        witnesses: Sequence[VerifierKey] = (),
     ) -> None:
         self.config, self.gateway, self.secure = config, gateway, secure
+        # The keys of the witnesses the deployment submits its checkpoints to
+        # (AVAL_WITNESSES_FILE): the proofs' cosignatures are checked against them.
+        self.witnesses = tuple(witnesses)
         self.demo_people = tuple(demo_people)
         self.oidc = oidc or OidcClient()
         self.sessions = SessionStore(config.idle_seconds, config.max_seconds)

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from aval.v1 import audit_pb2
-from aval.verifier.chain_verifier import Report
+from aval.verifier.chain_verifier import Problem, Report
+
+
+def wire_problem(p: Problem) -> audit_pb2.VerificationProblem:
+    """The wire form of one problem."""
+    return audit_pb2.VerificationProblem(
+        kind=p.kind, tenant=p.tenant_id, seq=p.seq, decision_id=p.decision_id, detail=p.detail
+    )
 
 
 def verification_report(report: Report) -> audit_pb2.VerifyChainResponse:
@@ -18,14 +25,5 @@ def verification_report(report: Report) -> audit_pb2.VerifyChainResponse:
         unsigned_events=report.unsigned_events,
         signed_events=report.signed_events,
         head_hash=report.head_hash.hex(),
-        problems=[
-            audit_pb2.VerificationProblem(
-                kind=p.kind,
-                tenant=p.tenant_id,
-                seq=p.seq,
-                decision_id=p.decision_id,
-                detail=p.detail,
-            )
-            for p in report.problems
-        ],
+        problems=[wire_problem(p) for p in report.problems],
     )

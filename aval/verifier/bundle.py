@@ -46,7 +46,7 @@ from aval.verifier.events import DECISION_EVENT_KINDS, AuditEvent, EventDigest
 from aval.verifier.notes import key_id
 from aval.verifier.policy_replay import PolicyReplay
 from aval.verifier.signed_note import SignatureLine
-from aval.verifier.witness_policy import WitnessPolicy, check_witnesses
+from aval.verifier.witness_policy import WitnessPolicy, check_witnesses, note_signatures
 
 EVENTS = "events.jsonl"
 CHECKPOINTS = "checkpoints.jsonl"
@@ -410,7 +410,7 @@ def _read_checkpoints(
             )
         if "key_id" in note:  # notes of the first format name their key
             found.key_ids.add(note["key_id"])
-        signed = dataclasses.replace(signed, cosignatures=_signature_lines(item.get("note")))
+        signed = dataclasses.replace(signed, cosignatures=note_signatures(item.get("note")))
         found.valid.setdefault(signed.tenant, []).append(signed)
     return found
 
@@ -450,17 +450,6 @@ def checkpoint_mismatches(
     if c2sp and not _carries_signature(item.get("note"), checkpoint, note["origin"], key):
         wrong.append("note")
     return wrong
-
-
-def _signature_lines(text: Any) -> tuple[signed_note.SignatureLine, ...]:
-    """The signature lines of a line's whole signed note (none when it has none, or it is
-    malformed, which `checkpoint_mismatches` names)."""
-    if not isinstance(text, str) or not text:
-        return ()
-    try:
-        return signed_note.parse_note(text.encode("utf-8")).signatures
-    except signed_note.MalformedNote:
-        return ()
 
 
 def _carries_signature(text: Any, checkpoint: BundleCheckpoint, origin: str, key: bytes) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aval.verifier import signed_note
 from aval.verifier.chain_verifier import Problem, Report
@@ -71,6 +71,57 @@ def parse_policy(key_strings: Iterable[str], quorum: int) -> WitnessPolicy | Non
     return WitnessPolicy(tuple(keys), quorum or 1)
 
 
+@dataclass(frozen=True)
+class CosignatureCheck:
+    """One signature line of a checkpoint's note, and what a set of trusted keys says of it.
+
+    Attributes:
+        line: The line.
+        key: The trusted key that made it (its name and key ID match); None for any other.
+        verified: Whether `key` verifies it over the checkpoint's signed text.
+    """
+
+    line: SignatureLine
+    key: VerifierKey | None
+    verified: bool
+
+
+def note_signatures(text: Any) -> tuple[SignatureLine, ...]:
+    """The signature lines of a checkpoint's whole signed note: the log's, then the witnesses'.
+
+    None when `text` is not a note's text, is empty (a checkpoint of the first format), or is
+    malformed (which the checks of the note itself name).
+    """
+    if not isinstance(text, str) or not text:
+        return ()
+    try:
+        return signed_note.parse_note(text.encode("utf-8")).signatures
+    except MalformedNote:
+        return ()
+
+
+def cosignature_checks(
+    checkpoint: WitnessedCheckpoint, keys: Sequence[VerifierKey]
+) -> list[CosignatureCheck]:
+    """Each signature line of the checkpoint, checked when a trusted key made it.
+
+    Args:
+        checkpoint: The checkpoint and its lines.
+        keys: The trusted witnesses' keys (distinct).
+
+    Returns:
+        One check a line, in the note's order.
+    """
+    checks = []
+    for line in checkpoint.cosignatures:
+        key = next((k for k in keys if line.made_by(k)), None)
+        verified = key is not None and (
+            signed_note.signature_verifies(key, checkpoint.signed_note, line) is not None
+        )
+        checks.append(CosignatureCheck(line, key, verified))
+    return checks
+
+
 def check_witnesses(
     report: Report,
     tenant_id: str,
@@ -94,22 +145,21 @@ def check_witnesses(
     ordered = sorted(checkpoints, key=lambda c: c.tree_size)
     for checkpoint in ordered:
         signers: set[VerifierKey] = set()
-        for line in checkpoint.cosignatures:
-            for key in policy.keys:
-                if not line.made_by(key):
-                    continue
-                if signed_note.signature_verifies(key, checkpoint.signed_note, line) is None:
-                    report.problems.append(
-                        Problem(
-                            "bad_cosignature",
-                            tenant_id,
-                            checkpoint.tree_size,
-                            "",
-                            f"the cosignature of witness {key.name} does not verify",
-                        )
+        for check in cosignature_checks(checkpoint, policy.keys):
+            if check.key is None:
+                continue
+            if not check.verified:
+                report.problems.append(
+                    Problem(
+                        "bad_cosignature",
+                        tenant_id,
+                        checkpoint.tree_size,
+                        "",
+                        f"the cosignature of witness {check.key.name} does not verify",
                     )
-                else:
-                    signers.add(key)
+                )
+            else:
+                signers.add(check.key)
         report.cosignatures_verified += len(signers)
         if len(signers) >= policy.quorum:
             report.witnessed_tree_size = checkpoint.tree_size

@@ -41,9 +41,10 @@ def _init(queue: Any) -> None:
     _progress = queue
 
 
-def _generate(task: tuple[int, int, int, float, str]) -> tuple[str, int]:
-    index, events, seed, span_days, url = task
-    return TenantWriter(index, events, seed, timedelta(days=span_days)).run(url, _progress)
+def _generate(task: tuple[int, int, int, float, str, bool]) -> tuple[str, int]:
+    index, events, seed, span_days, url, ai_calls = task
+    writer = TenantWriter(index, events, seed, timedelta(days=span_days), ai_calls)
+    return writer.run(url, _progress)
 
 
 def main() -> None:
@@ -56,6 +57,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2, help="processes")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--days", type=float, default=365.0, help="time the trails span")
+    parser.add_argument(
+        "--ai-calls",
+        action="store_true",
+        help="each proposal asks its AI system: an ai.consulted event and an ai_calls row",
+    )
     options = parser.parse_args()
     if not options.database_url:
         parser.error("--database-url (or AVAL_DATABASE_URL) is required")
@@ -70,7 +76,7 @@ def main() -> None:
             sys.exit(f"{taken[0]} of the tenants bench-NN already have a trail: use a new database")
     share, extra = divmod(options.events, options.tenants)
     tasks = [
-        (i, share + (1 if i <= extra else 0), options.seed, options.days, url)
+        (i, share + (1 if i <= extra else 0), options.seed, options.days, url, options.ai_calls)
         for i in range(1, options.tenants + 1)
     ]
     print(
@@ -104,7 +110,7 @@ def main() -> None:
     loaded = time.perf_counter() - began
     print("VACUUM ANALYZE (visibility map and planner statistics)...", flush=True)
     with psycopg.connect(url, autocommit=True) as conn:
-        for table in ("audit_events", "decisions", "reviews", "chain_heads"):
+        for table in ("audit_events", "decisions", "reviews", "chain_heads", "ai_calls"):
             conn.execute(f"VACUUM (ANALYZE) aval.{table}")
         size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
         row = size.fetchone()

@@ -40,6 +40,11 @@ DECISION_COLUMNS = (
     "rejections_to_close, approvals, rejections, pending_output, outcome, created_at, "
     "updated_at, deadline, finalized_at, claimed_by, claim_expires_at, trace_id, version"
 )
+CALL_COLUMNS = (
+    "tenant_id, id, decision_id, decision_type, ai_system, model_version, role, status, detail, "
+    "started_at, latency_ms, attempts, input_tokens, output_tokens, energy_mwh, cost_micro_eur, "
+    "output"
+)
 REVIEW_COLUMNS = (
     "tenant_id, decision_id, reviewer_id, reviewer_roles, verdict, justification, "
     "amended_output, decided_at"
@@ -93,8 +98,13 @@ class Life:
 class TenantWriter:
     """Writes one tenant's trail: events to one COPY, decisions to another, reviews last."""
 
-    def __init__(self, index: int, events: int, seed: int, span: timedelta) -> None:
+    def __init__(
+        self, index: int, events: int, seed: int, span: timedelta, ai_calls: bool = False
+    ) -> None:
         self.index, self.tenant, self.total = index, tenant_name(index), events
+        # Whether each proposal asks its AI system (an ai.consulted event and an ai_calls row)
+        self.ai_calls = ai_calls
+        self.calls_out: list[str] = []
         self.rng = random.Random(seed * 1000 + index)
         # The trail ends about now, so that the decisions still pending are not yet overdue.
         today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -217,7 +227,36 @@ class TenantWriter:
         self._emit(
             "decision.proposed", Actor(row["proposer_id"], ActorType.APPLICATION), life, data
         )
+        if self.ai_calls and self.seq < self.total - 1:
+            self._consulted(life, system, version, output)
         return life
+
+    def _consulted(self, life: Life, system: str, version: str, output: Any) -> None:
+        """The call to the decision's AI system, as advice.py records it: event and row."""
+        row, rng = life.row, self.rng
+        call = {
+            "tenant_id": self.tenant,
+            "id": uuid.UUID(int=rng.getrandbits(128), version=4),
+            "decision_id": row["id"],
+            "decision_type": row["decision_type"],
+            "ai_system": system,
+            "model_version": version,
+            "role": "PRIMARY",
+            "status": "SUGGESTED",
+            "detail": "",
+            "started_at": self.clock - timedelta(milliseconds=rng.randrange(50, 900)),
+            "latency_ms": rng.randrange(40, 800),
+            "attempts": 1,
+            "input_tokens": rng.randrange(200, 900),
+            "output_tokens": rng.randrange(10, 60),
+            "energy_mwh": rng.randrange(1, 30),
+            "cost_micro_eur": rng.randrange(10, 400),
+            "output": output,
+        }
+        data = {k: v for k, v in call.items() if k not in ("tenant_id", "id", "decision_id")}
+        data |= {"call_id": str(call["id"]), "started_at": utc_iso(call["started_at"])}
+        self._emit("ai.consulted", Actor("aval", ActorType.SYSTEM), life, data)
+        self.calls_out.append(_row([call[c] for c in CALL_COLUMNS.split(", ")]))
 
     def _advance(self, life: Life) -> bool:
         """Writes the decision's next event; True once its life is over."""
@@ -344,6 +383,8 @@ class TenantWriter:
                 self._simulate(ecopy, dcopy, progress)
             with dcur.copy(f"COPY aval.reviews ({REVIEW_COLUMNS}) FROM STDIN") as rcopy:
                 rcopy.write("".join(self.reviews_out))
+            with dcur.copy(f"COPY aval.ai_calls ({CALL_COLUMNS}) FROM STDIN") as ccopy:
+                ccopy.write("".join(self.calls_out))
             ecur.execute(
                 "INSERT INTO aval.chain_heads (tenant_id, seq, hash) VALUES (%s, %s, %s)",
                 (self.tenant, self.seq, self.prev),

@@ -1,12 +1,14 @@
-"""What the registries' check and the inputs' re-hash add to verification (verify_registry.py).
+"""What the registries' check, the AI calls' check and the inputs' re-hash add to verification
+(verify_registry.py, verify_ai_calls.py).
 
 Over one tenant of a generated trail, in one snapshot on one connection, runs the whole of
 `verify.verify_tenant` (chain, checkpoints, facts with the inputs hashed by PostgreSQL,
-registries: the baseline), then every input hashed by this process instead
+registries, AI calls: the baseline), then every input hashed by this process instead
 (`verify_registry.inputs_differing`, what verification does only for inputs PostgreSQL does not
-hash the service's way, and did for all before) and `verify_registry.registry_problems` alone.
-For each it prints the wall time, the CPU of this process and of the PostgreSQL backend (read
-from /proc when PostgreSQL runs here), per decision and per event.
+hash the service's way, and did for all before), `verify_registry.registry_problems` and
+`verify_ai_calls.ai_call_problems` alone. For each it prints the wall time, the CPU of this
+process and of the PostgreSQL backend (read from /proc when PostgreSQL runs here), per decision
+and per event.
 
 Example:
     python tests/benchmarks/verify_registry_cost.py --tenant bench-01 \\
@@ -29,7 +31,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from aval.audit_store import verify, verify_registry  # noqa: E402
+from aval.audit_store import verify, verify_ai_calls, verify_registry  # noqa: E402
 from aval.audit_store.migrate import SCHEMA  # noqa: E402
 from tests.benchmarks.propose_vs_echo import _cpu_seconds  # noqa: E402
 
@@ -50,11 +52,14 @@ async def main(url: str, tenant: str, rounds: int) -> None:
         await conn.execute(f"SET search_path = {SCHEMA}")
         cur = await conn.execute(
             "SELECT (SELECT count(*) FROM audit_events WHERE tenant_id = %s),"
-            " (SELECT count(*) FROM decisions WHERE tenant_id = %s)",
-            (tenant, tenant),
+            " (SELECT count(*) FROM decisions WHERE tenant_id = %s),"
+            " (SELECT count(*) FROM ai_calls WHERE tenant_id = %s)",
+            (tenant, tenant, tenant),
         )
-        events, decisions = await cur.fetchone() or (0, 0)
-        print(f"{tenant}: {events} events, {decisions} decisions; pid {os.getpid()}")
+        events, decisions, calls = await cur.fetchone() or (0, 0, 0)
+        print(
+            f"{tenant}: {events} events, {decisions} decisions, {calls} AI calls; pid {os.getpid()}"
+        )
         for attempt in range(1, rounds + 1):
             async with conn.transaction():
                 await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -66,12 +71,19 @@ async def main(url: str, tenant: str, rounds: int) -> None:
                 registry = await _timed(
                     conn, lambda: verify_registry.registry_problems(conn, tenant)
                 )
+                ai_calls = await _timed(
+                    conn, lambda: verify_ai_calls.ai_call_problems(conn, tenant)
+                )
             print(
                 f"round {attempt}: whole verification {whole[0]:.2f}s wall"
                 f" ({events / whole[0]:,.0f} events/s)"
             )
-            passes = (("every input hashed here", inputs), ("registries", registry))
-            for name, (wall, mine, server) in passes:
+            parts = (
+                ("every input hashed here", inputs),
+                ("registries", registry),
+                ("AI calls", ai_calls),
+            )
+            for name, (wall, mine, server) in parts:
                 print(
                     f"  {name}: {wall:.3f}s wall = {wall / decisions * 1e6:.1f} us/decision"
                     f" ({wall / events * 1e6:.2f} us/event); CPU python"

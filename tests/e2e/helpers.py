@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -19,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from aval.clients import Client
 from aval.clients.sdk.errors import AvalError, from_rpc_error
 from aval.v1 import audit_pb2, audit_pb2_grpc, common_pb2, gateway_pb2_grpc, review_pb2_grpc
-from tests.support import token_of
+from tests.support import ServerProcess, token_of
 
 PENDING = common_pb2.DECISION_STATE_PENDING_REVIEW
 APPROVED = common_pb2.DECISION_STATE_APPROVED
@@ -147,3 +149,40 @@ def superuser(url: str) -> Iterator[psycopg.Connection[Any]]:
     with psycopg.connect(url) as conn:
         conn.execute("SET session_replication_role = replica")
         yield conn
+
+
+@contextlib.contextmanager
+def restored(url: str, table: str, tenant: str) -> Iterator[None]:
+    """Puts the tenant's rows of `table` back as they were (a superuser's edits undone)."""
+    with psycopg.connect(url) as conn:
+        saved = conn.execute(
+            f"SELECT to_jsonb(t) FROM aval.{table} t WHERE tenant_id = %s", (tenant,)
+        ).fetchall()
+    try:
+        yield
+    finally:
+        with superuser(url) as conn:
+            conn.execute(f"DELETE FROM aval.{table} WHERE tenant_id = %s", (tenant,))
+            for (row,) in saved:
+                conn.execute(
+                    f"INSERT INTO aval.{table}"
+                    f" SELECT * FROM jsonb_populate_record(NULL::aval.{table}, %s)",
+                    (json.dumps(row),),
+                )
+
+
+@dataclass
+class VerifiedGateway:
+    """A gateway on a database of its own, which a test tampers with as a superuser and then
+    verifies; `keys` are the ids of the rows it tampers with."""
+
+    server: ServerProcess
+    url: str
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def client(self, principal: str) -> Client:
+        return Client(self.server.address, token_of(principal), timeout=20)
+
+    def verify(self) -> audit_pb2.VerifyChainResponse:
+        with self.client("insp-a") as inspector:
+            return inspector.verify_chain()

@@ -5,22 +5,18 @@ a database superuser's edit is named, online (I3; issue 12, item 1)."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-import psycopg
 import pytest
 
 from aval.clients import Client
 from aval.v1 import audit_pb2
-from tests.support import ServerProcess, token_of
+from tests.support import ServerProcess
 
-from .helpers import propose_kwargs, run_cli, superuser
+from .helpers import VerifiedGateway, propose_kwargs, restored, run_cli, superuser
 
 pytestmark = pytest.mark.e2e
 
@@ -36,18 +32,7 @@ ODD_INPUT = {
 TENANT = "ville-a"
 
 
-@dataclass
-class World:
-    server: ServerProcess
-    url: str
-    keys: dict[str, str] = field(default_factory=dict)  # what each edit's row is
-
-    def client(self, principal: str) -> Client:
-        return Client(self.server.address, token_of(principal), timeout=20)
-
-    def verify(self) -> audit_pb2.VerifyChainResponse:
-        with self.client("insp-a") as inspector:
-            return inspector.verify_chain()
+World = VerifiedGateway
 
 
 def _qualify(admin: Client, reviewer: str, until: int, reason: str = "formation suivie") -> Any:
@@ -116,26 +101,6 @@ def world(
     assert report.ok, list(report.problems)
     yield w
     assert server.stop() == 0
-
-
-@contextlib.contextmanager
-def restored(url: str, table: str) -> Iterator[None]:
-    """Puts ville-a's rows of `table` back as they were."""
-    with psycopg.connect(url) as conn:
-        saved = conn.execute(
-            f"SELECT to_jsonb(t) FROM aval.{table} t WHERE tenant_id = %s", (TENANT,)
-        ).fetchall()
-    try:
-        yield
-    finally:
-        with superuser(url) as conn:
-            conn.execute(f"DELETE FROM aval.{table} WHERE tenant_id = %s", (TENANT,))
-            for (row,) in saved:
-                conn.execute(
-                    f"INSERT INTO aval.{table}"
-                    f" SELECT * FROM jsonb_populate_record(NULL::aval.{table}, %s)",
-                    (json.dumps(row),),
-                )
 
 
 # Which row of each table an edit changes: its WHERE clause and how verification names it.
@@ -267,7 +232,7 @@ def test_an_edited_column_of_a_registry_is_named_I3(world: World, edited: str) -
     row, edit = EDITS[edited]
     table, where = ROWS[row]
     column = edited.split(".", 1)[1]
-    with restored(world.url, table):
+    with restored(world.url, table, TENANT):
         with superuser(world.url) as conn:
             changed = conn.execute(
                 f"UPDATE aval.{table} SET {edit.format(**world.keys)}"
@@ -282,7 +247,7 @@ def test_an_edited_column_of_a_registry_is_named_I3(world: World, edited: str) -
 
 
 def test_a_deleted_registry_row_is_named_online_and_by_the_cli_I3(world: World) -> None:
-    with restored(world.url, "reviewer_qualifications"):
+    with restored(world.url, "reviewer_qualifications", TENANT):
         with superuser(world.url) as conn:
             conn.execute(
                 "DELETE FROM aval.reviewer_qualifications WHERE tenant_id = %s AND id = %s",
@@ -297,7 +262,7 @@ def test_a_deleted_registry_row_is_named_online_and_by_the_cli_I3(world: World) 
 
 
 def test_a_registry_row_with_no_event_is_named_I3(world: World) -> None:
-    with restored(world.url, "ai_stops"):
+    with restored(world.url, "ai_stops", TENANT):
         with superuser(world.url) as conn:
             conn.execute(
                 "INSERT INTO aval.ai_stops (tenant_id, scope, target, reason, stopped_by,"
@@ -316,7 +281,7 @@ def test_a_registry_row_with_no_event_is_named_I3(world: World) -> None:
 
 def test_an_edited_input_is_named_online_and_by_the_cli_I3(world: World) -> None:
     decision = world.keys["decision"]
-    with restored(world.url, "decisions"):
+    with restored(world.url, "decisions", TENANT):
         with superuser(world.url) as conn:
             conn.execute(
                 "UPDATE aval.decisions SET input = jsonb_set(input, '{quotient_familial}', '1200')"
@@ -345,7 +310,7 @@ def test_an_edited_input_is_named_when_the_facts_cannot_be_checked_I3(world: Wor
     assert row is not None
     seq, canonical = row
     try:
-        with restored(world.url, "decisions"):
+        with restored(world.url, "decisions", TENANT):
             with superuser(world.url) as conn:
                 unreadable = re.sub(
                     rb'"required_approvals":\d+', b'"required_approvals":"x"', canonical

@@ -18,6 +18,7 @@ from aval.audit_store.records import (
 from aval.audit_store.registry import CONFIGURATION, AISystemRecord
 from aval.service.ai import administration
 from aval.service.decisions import reviewing
+from aval.service.decisions.advice import AdviceResult
 from aval.service.decisions.proposals import proposed_event
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal, actor_of
@@ -89,7 +90,8 @@ async def propose_with_calls(
     started_at: datetime | None = None,
     version: str = "1.0",
 ) -> Decision:
-    """A proposal with its AI calls, written by `record_proposals` as the gateway does."""
+    """A proposal with its AI calls and their events, written by `record_proposals` as the
+    gateway does."""
     policy = deployment.policy_for(system.tenant_id, decision_type)
     status, output, _ = primary
     now = datetime.now(UTC)
@@ -100,9 +102,12 @@ async def propose_with_calls(
     calls = [call(system, decision, CallRole.PRIMARY, version, *primary, started_at)]
     if shadow is not None:
         calls.append(call(system, decision, CallRole.SHADOW, "2.0", *shadow, 50, started_at))
-    event = proposed_event(decision, actor_of(principal)).canonical(decision.tenant_id, now, "")
+    # The proposal and one ai.consulted event per call, as the gateway writes them (I2).
+    consulted = AdviceResult(decision.advice_status, calls=tuple(calls)).events(decision.id)
+    made = [proposed_event(decision, actor_of(principal)), *consulted]
+    events = [e.canonical(decision.tenant_id, now, "") for e in made]
     async with deployment.store.single_statement() as conn:
-        inserted = await decisions.record_proposals(conn, [(decision, [event], calls)])
+        inserted = await decisions.record_proposals(conn, [(decision, events, calls)])
     assert inserted == {decision.id}
     return decision
 

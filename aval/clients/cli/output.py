@@ -348,16 +348,18 @@ class Printer:
                 )
             )
         for problem in response.problems:
-            self._line(
-                self._t(
-                    "problem",
-                    kind=problem.kind,
-                    tenant=problem.tenant or _NOTHING,
-                    seq=problem.seq or _NOTHING,
-                    decision=problem.decision_id or _NOTHING,
-                    detail=problem.detail,
-                )
-            )
+            self._line(self.problem_line(problem))
+
+    def problem_line(self, problem: audit_pb2.VerificationProblem) -> str:
+        """One problem verification found, on one line."""
+        return self._t(
+            "problem",
+            kind=problem.kind,
+            tenant=problem.tenant or _NOTHING,
+            seq=problem.seq or _NOTHING,
+            decision=problem.decision_id or _NOTHING,
+            detail=problem.detail,
+        )
 
     def first_problem(self, response: audit_pb2.VerifyChainResponse) -> str:
         """Says what verification found wrong, naming the first bad event, on one line.

@@ -7,7 +7,7 @@ import binascii
 import json
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,18 @@ from google.protobuf.message import Message
 
 from aval.clients.cli.checkpoints import checkpoint_lines, count_type
 from aval.clients.cli.messages import Messages
+from aval.clients.cli.proof_witnesses import (
+    checked_cosignatures,
+    cosignature_document,
+    cosignature_lines,
+    witness_problems,
+)
 from aval.clients.cli.session import AddCommand, Session
+from aval.clients.cli.verify import add_witness_options
+from aval.contract.reports import wire_problem
 from aval.v1 import audit_pb2
 from aval.verifier import merkle
+from aval.verifier.witness_policy import parse_policy
 
 
 class ProofFailed(Exception):
@@ -38,6 +47,7 @@ def add_commands(audit: Any, add: AddCommand, t: Messages) -> None:
     prove.add_argument(
         "--tree-size", type=count_type(t, 0), default=0, metavar="N", help=t("help.tree_size")
     )
+    add_witness_options(prove, t, "prove")
     prove.set_defaults(command="audit prove")
     consistency = add(audit, "consistency", "help.consistency")
     consistency.add_argument("old", type=count_type(t, 1), metavar="OLD", help=t("help.old_size"))
@@ -294,7 +304,12 @@ def _fail(t: Messages, reason: str) -> int:
 
 
 def _report(
-    s: Session, response: Message, lines: list[str], check: Callable[[], None], ok: str
+    s: Session,
+    response: Message,
+    lines: list[str],
+    check: Callable[[], None],
+    ok: Sequence[str],
+    more: dict[str, Any] | None = None,
 ) -> int:
     """Prints the proof and the outcome of its check; 0 only when it holds."""
     failure = ""
@@ -304,6 +319,7 @@ def _report(
         failure = str(err)
     if s.args.json:
         document = json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
+        document.update(more or {})
         document["verified"] = not failure
         document["failure"] = failure
         print(json.dumps(document, indent=2, ensure_ascii=False))
@@ -311,19 +327,25 @@ def _report(
         for line in lines:
             print(line)
         if not failure:
-            print(ok)
+            for line in ok:
+                print(line)
             if not s.args.public_key:
                 print(s.t("proof.signature_unchecked"))
     return _fail(s.t, failure) if failure else 0
 
 
 def audit_prove(s: Session) -> int:
-    """``aval audit prove EVENT``: an event's inclusion proof, checked against its checkpoint."""
+    """``aval audit prove EVENT``: an event's inclusion proof, checked against its checkpoint,
+    and that checkpoint's cosignatures against the witness policy of ``--witness``."""
     a = s.args
     try:
         key = _trusted_key(a.public_key)
     except ProofFailed as err:
         return _fail(s.t, s.t("proof.bad_key", error=err))
+    try:
+        policy = parse_policy(a.witness, a.witness_quorum)
+    except ValueError as err:
+        return _fail(s.t, s.t("witness_policy_invalid", error=err))
     by_seq = a.event.isdigit()
     response = s.client.prove_inclusion(
         seq=int(a.event) if by_seq else 0,
@@ -332,11 +354,26 @@ def audit_prove(s: Session) -> int:
         tenant=a.tenant,
     )
 
+    checkpoint = response.checkpoint
+    cosignatures = checked_cosignatures(checkpoint, policy.keys if policy else ())
+    problems = witness_problems(checkpoint, policy) if policy else []
+
     def check() -> None:
         check_inclusion(s.t, response, event_ref=a.event, tree_size=a.tree_size, public_key=key)
+        if problems:
+            first = s.t("at_event", kind=problems[0].kind, seq=problems[0].seq)
+            raise ProofFailed(s.t("proof.witnesses_failed", count=len(problems), first=first))
 
-    ok = s.t("proof.included", seq=response.event.seq, size=response.checkpoint.tree_size)
-    return _report(s, response, inclusion_lines(s.t, response), check, ok)
+    lines = [
+        *inclusion_lines(s.t, response),
+        *cosignature_lines(s.t, cosignatures, policy),
+        *(s.show.problem_line(wire_problem(p)) for p in problems),
+    ]
+    ok = [s.t("proof.included", seq=response.event.seq, size=checkpoint.tree_size)]
+    if policy is not None:
+        ok.append(s.t("chain_witnessed", size=checkpoint.tree_size))
+    more = cosignature_document(cosignatures, problems)
+    return _report(s, response, lines, check, ok, more)
 
 
 def audit_consistency(s: Session) -> int:
@@ -358,5 +395,5 @@ def audit_consistency(s: Session) -> int:
         check_consistency(s.t, response, old_size=a.old, new_size=a.new, public_key=key)
 
     old, new = response.old_checkpoint.tree_size, response.new_checkpoint.tree_size
-    ok = s.t("proof.consistent", old=old, new=new)
+    ok = [s.t("proof.consistent", old=old, new=new)]
     return _report(s, response, consistency_lines(s.t, response), check, ok)

@@ -32,17 +32,27 @@ def add_options(verify: argparse.ArgumentParser, t: Messages) -> None:
     verify.add_argument("--since", metavar="DATE", help=t("help.verify_since"))
     verify.add_argument("--offline", metavar="BUNDLE", type=Path, help=t("help.offline"))
     verify.add_argument("--public-key", metavar="KEY", help=t("help.public_key"))
-    verify.add_argument(
-        "--witness", action="append", default=[], metavar="VKEY", help=t("help.verify_witness")
-    )
-    verify.add_argument(
-        "--witness-quorum", type=int, default=0, metavar="K", help=t("help.verify_witness_quorum")
-    )
+    add_witness_options(verify, t, "verify")
     verify.add_argument(
         "--strict",
         action=argparse.BooleanOptionalAction,
         default=None,
         help=t("help.verify_strict"),
+    )
+
+
+def add_witness_options(parser: argparse.ArgumentParser, t: Messages, command: str) -> None:
+    """`--witness` and `--witness-quorum`: the witness policy (witness_policy.parse_policy),
+    with the help texts of `command` (`verify`, `prove`)."""
+    parser.add_argument(
+        "--witness", action="append", default=[], metavar="VKEY", help=t(f"help.{command}_witness")
+    )
+    parser.add_argument(
+        "--witness-quorum",
+        type=int,
+        default=0,
+        metavar="K",
+        help=t(f"help.{command}_witness_quorum"),
     )
 
 

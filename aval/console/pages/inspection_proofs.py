@@ -14,8 +14,11 @@ from google.protobuf.json_format import MessageToDict, MessageToJson
 
 from aval.clients.cli.bundle import checkpoint_line
 from aval.clients.cli.messages import Messages, language_of
+from aval.clients.cli.proof_witnesses import checked_cosignatures
 from aval.clients.cli.proofs import ProofFailed, check_inclusion
 from aval.v1 import audit_pb2
+from aval.verifier.signed_note import VerifierKey
+from aval.verifier.witness_policy import CosignatureCheck
 
 DECISION_README = """\
 # Décision {decision} — lot de vérification / verification bundle
@@ -42,27 +45,38 @@ ligne vide, la signature de la collectivité puis les cosignatures des témoins 
 
 @dataclass(frozen=True)
 class CheckedProof:
-    """A proof, and why the console could not check it (None when it holds)."""
+    """A proof, why the console could not check it (None when it holds), and the witnesses'
+    cosignatures of its checkpoint, each checked against the deployment's witnesses."""
 
     proof: audit_pb2.ProveInclusionResponse
     failure: str | None
+    cosignatures: Sequence[CosignatureCheck] = ()
+    # The deployment's witnesses that have not cosigned the checkpoint (their key names).
+    missing: Sequence[str] = ()
 
 
 def checked(
-    proofs: Sequence[audit_pb2.ProveInclusionResponse], public_key_hex: str, language: str
+    proofs: Sequence[audit_pb2.ProveInclusionResponse],
+    public_key_hex: str,
+    language: str,
+    witnesses: Sequence[VerifierKey] = (),
 ) -> list[CheckedProof]:
     """Each proof checked here, its checkpoint's signature against `public_key_hex` (the
-    gateway's key; not checked when empty)."""
+    gateway's key; not checked when empty) and its cosignatures against `witnesses` (the keys
+    of AVAL_WITNESSES_FILE)."""
     t = Messages(language_of(language))
     key = bytes.fromhex(public_key_hex) if public_key_hex else None
     found = []
     for proof in proofs:
+        cosignatures = checked_cosignatures(proof.checkpoint, witnesses)
+        signed = {c.key for c in cosignatures}
+        missing = [w.name for w in witnesses if w not in signed]
+        failure = None
         try:
             check_inclusion(t, proof, event_ref=str(proof.event.seq), tree_size=0, public_key=key)
         except ProofFailed as failed:
-            found.append(CheckedProof(proof, str(failed)))
-        else:
-            found.append(CheckedProof(proof, None))
+            failure = str(failed)
+        found.append(CheckedProof(proof, failure, cosignatures, missing))
     return found
 
 

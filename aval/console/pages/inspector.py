@@ -122,7 +122,10 @@ class InspectorPages:
             suggestion=MessageToDict(d.suggestion.output) if d.HasField("suggestion") else None,
             outcome=MessageToDict(d.outcome) if d.HasField("outcome") else None,
             events=explained.events,
-            proofs=checked(explained.proofs, listed.public_key, session.language),
+            proofs=checked(
+                explained.proofs, listed.public_key, session.language, self.console.witnesses
+            ),
+            witnesses_configured=bool(self.console.witnesses),
             record=blocks(explained.text),
             purpose=purpose or "",
         )

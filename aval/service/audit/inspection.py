@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aval.audit_store import checkpoints, decisions, queries, query_sql, trail
+from aval.audit_store import checkpoints, cosignatures, decisions, queries, query_sql, trail
 from aval.audit_store.checkpoints import CheckpointRecord
 from aval.audit_store.records import Decision, Verdict
 from aval.service.audit import proofs
@@ -115,6 +115,8 @@ async def explain_decision(
             conn, trail.EventFilter(tenant_id=tenant, decision_id=d.id), after_seq=0, limit=10_000
         )
         signed = None if citizen else await checkpoints.latest(conn, tenant)
+        if signed is not None:  # its note carries the witnesses' cosignatures
+            [signed] = await cosignatures.attach(conn, [signed])
         covered = [e for e in events if signed is not None and e.seq <= signed.tree_size]
         paths: list[list[bytes]] = []
         if signed is not None and covered:

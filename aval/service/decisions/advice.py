@@ -35,6 +35,7 @@ from aval.service.decisions.advice_texts import render
 from aval.service.deployment import Deployment
 from aval.service.errors import FailedPrecondition
 from aval.service.requests.decisions import ProposeIn
+from aval.verifier.chain import utc_iso
 
 # Reviewers read the detail with the flag; the trail keeps it. Bounded, like the backends' own.
 _DETAIL_LIMIT = 300
@@ -65,7 +66,13 @@ def _consulted_event(decision_id: uuid.UUID, call: AICall) -> NewEvent:
         kind="ai.consulted",
         actor=SYSTEM_ACTOR,
         decision_id=decision_id,
+        # Every column of the call's ai_calls row that anyone is shown, so that verification
+        # compares the row with its event (docs/trail_facts.md); `call_id`, `decision_type`
+        # and `started_at` since this version.
         data={
+            "call_id": str(call.id),
+            "decision_type": call.decision_type,
+            "started_at": utc_iso(call.started_at),
             "ai_system": call.ai_system,
             "model_version": call.model_version,
             "role": call.role.value,

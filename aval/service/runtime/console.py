@@ -16,6 +16,7 @@ from aval.clients.sdk.client import AsyncClient
 from aval.console.app import Console, DemoPerson
 from aval.console.config import ConsoleConfig, demo_console_file, load_console
 from aval.console.pages import PAGES
+from aval.service.audit.witnessing import load_witnesses
 from aval.service.oidc.config import OidcConfig
 from aval.service.runtime.door import (
     DoorSettingError,
@@ -93,7 +94,15 @@ async def start_console(
     # Secure cookies behind TLS: the server's own, or a TLS-terminating proxy in front of a
     # plaintext listener (AVAL_ALLOW_PLAINTEXT says there is one).
     secure = settings.tls_cert_file is not None or settings.allow_plaintext
-    console = Console(config, client, secure=secure, demo_people=demo_people, pages=PAGES)
+    witnesses = load_witnesses(settings.witnesses_file) if settings.witnesses_file else []
+    console = Console(
+        config,
+        client,
+        secure=secure,
+        demo_people=demo_people,
+        pages=PAGES,
+        witnesses=[w.key for w in witnesses],
+    )
     try:
         server, task = await serve_http(
             console.app(), settings.console_listen, settings, False, setting=SETTING

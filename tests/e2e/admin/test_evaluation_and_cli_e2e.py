@@ -22,6 +22,7 @@ from aval.audit_store.records import (
     Decision,
 )
 from aval.policies import ReviewPolicy, load_policy_dir
+from aval.service.decisions.advice import AdviceResult
 from aval.service.decisions.proposals import proposed_event
 from aval.service.identity import Principal, actor_of
 from aval.v1 import admin_pb2
@@ -70,8 +71,9 @@ def ai_call(
 
 
 async def propose_with_calls(url: str, name: str, policy: ReviewPolicy) -> list[str]:
-    """Proposals of app-a with the AI calls made for them, written by `record_proposals` (the
-    SQL function record_proposals_with_calls) as the gateway does; returns their ids."""
+    """Proposals of app-a with the AI calls made for them and their `ai.consulted` events,
+    written by `record_proposals` (the SQL function record_proposals_with_calls) as the gateway
+    does; returns their ids."""
     app = Principal("app-a", "ville-a", {"ville-a": frozenset({"application"})})
     store = Store(url, min_size=1, max_size=1)
     store.sealer = TEST_SIGNING_KEY.sealer()  # sealed as the gateway seals (docs/signing.md)
@@ -82,15 +84,18 @@ async def propose_with_calls(url: str, name: str, policy: ReviewPolicy) -> list[
             now = datetime.now(UTC)
             d = ai_proposal("ville-a", policy, app, name, "1.0", status, output, now)
 
-            calls = [
+            calls = (
                 ai_call(d, name, CallRole.PRIMARY, "1.0", status, output, latency),
                 ai_call(
                     d, name, CallRole.SHADOW, "2.0", "SUGGESTED", shadow_output, shadow_latency
                 ),
-            ]
-            event = proposed_event(d, actor_of(app)).canonical("ville-a", now, "")
+            )
+            # The proposal and one ai.consulted event per call, as the gateway writes them (I2).
+            consulted = AdviceResult(d.advice_status, calls=calls).events(d.id)
+            made = [proposed_event(d, actor_of(app)), *consulted]
+            events = [e.canonical("ville-a", now, "") for e in made]
             async with store.transaction() as conn:
-                assert await decisions.record_proposals(conn, [(d, [event], calls)]) == {d.id}
+                assert await decisions.record_proposals(conn, [(d, events, calls)]) == {d.id}
             ids.append(str(d.id))
     finally:
         await store.close()

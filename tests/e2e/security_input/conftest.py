@@ -30,8 +30,11 @@ from tests.support import POLICIES, ClockFile, ServerProcess, token_of
 from ..helpers import metadata_of
 
 LIMIT = 2048
-LEASE = 2.0  # the default claim lease of this package's server, in seconds
-MAX_HOLD = 4.0  # the longest one supervisor may hold a claim on this server
+# The default claim lease of this package's server, and the longest one supervisor may hold a
+# claim on it, in seconds of its clock. Tests move that clock to end claims and holds; both are
+# long, so that real time passing between two calls on a loaded machine ends neither.
+LEASE = 60.0
+MAX_HOLD = 240.0
 
 # A type whose output schema uses every rule of the schema language, and a free one for the CLI.
 EXTRA_TYPES = """
