@@ -72,9 +72,7 @@ async def verify_tenant(
     findings, unchecked = await verify_facts.facts_findings([conn, *helpers], tenant_id, proven)
     # The inputs PostgreSQL did not hash the service's way (`verify_facts._INPUT_SHA256`);
     # every input when some decisions' facts could not be checked (events that are not JSON).
-    to_hash = [f.decision_id for f in findings if f.input_to_hash]
-    if unchecked:
-        to_hash = await verify_registry.decision_ids(conn, tenant_id)
+    to_hash = None if unchecked else [f.decision_id for f in findings if f.input_to_hash]
     differing_inputs = await verify_registry.inputs_differing(conn, tenant_id, to_hash)
     for finding in findings:
         differing = finding.differing

@@ -461,8 +461,10 @@ SELECT d.id, d.input::text, convert_from(substring(e.canonical
 FROM decisions d
 JOIN audit_events e ON e.tenant_id = d.tenant_id AND e.decision_id = d.id
     AND e.kind = 'decision.proposed' AND position(%(key)s::bytea IN e.canonical) > 0
-WHERE d.tenant_id = %(tenant)s AND d.id = ANY(%(ids)s::uuid[])
+WHERE d.tenant_id = %(tenant)s AND (%(all)s OR d.id = ANY(%(ids)s::uuid[]))
 """
+# Inputs are read this many at a time when all of a tenant's are hashed here.
+INPUT_BATCH = 2_000
 
 
 def _whole(text: str) -> int | float:
@@ -478,23 +480,29 @@ def input_sha256(stored_input: str) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
-async def decision_ids(conn: AsyncConnection[Any], tenant_id: str) -> list[str]:
-    """Every decision of a tenant, by id."""
-    cur = await conn.execute("SELECT id::text FROM decisions WHERE tenant_id = %s", (tenant_id,))
-    return [str(row[0]) for row in await cur.fetchall()]
-
-
 async def inputs_differing(
-    conn: AsyncConnection[Any], tenant_id: str, decisions: Sequence[str]
+    conn: AsyncConnection[Any], tenant_id: str, decisions: Sequence[str] | None
 ) -> set[str]:
-    """Those of `decisions` whose stored input does not hash to the `input_sha256` of their
-    `decision.proposed`, hashed by this process as `proposals.py` did."""
-    if not decisions:
+    """Those of `decisions` (None: every decision of the tenant) whose stored input does not
+    hash to the `input_sha256` of their `decision.proposed`, hashed by this process as
+    `proposals.py` did. Every decision's are read in batches through a server-side cursor of
+    the caller's transaction, so that a large tenant's inputs are never all in memory."""
+    if decisions is not None and not decisions:
         return set()
-    params = {"tenant": tenant_id, "key": _HASH_KEY, "skip": len(_HASH_KEY), "ids": decisions}
-    cur = await conn.execute(_INPUTS_SQL, params)
-    return {
-        str(decision)
-        for decision, stored_input, trailed in await cur.fetchall()
-        if stored_input is None or input_sha256(stored_input) != trailed
+    params = {
+        "tenant": tenant_id,
+        "key": _HASH_KEY,
+        "skip": len(_HASH_KEY),
+        "all": decisions is None,
+        "ids": list(decisions or ()),
     }
+    differing: set[str] = set()
+    # Every row is read: plan for all of them, not for the first (a cursor's default).
+    await conn.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+    async with conn.cursor(name="verify_inputs") as cur:
+        await cur.execute(_INPUTS_SQL, params)
+        while rows := await cur.fetchmany(INPUT_BATCH):
+            for decision, stored_input, trailed in rows:
+                if stored_input is None or input_sha256(stored_input) != trailed:
+                    differing.add(str(decision))
+    return differing
