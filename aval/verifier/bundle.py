@@ -625,6 +625,12 @@ def _chain_verifier(tenant: str, checkpoints: _Checkpoints) -> ChainVerifier:
     return ChainVerifier(tenant, checkpoints.valid.get(tenant, []), signature_ok=lambda n, s: True)
 
 
+def holds_whole_decisions(folder: Path) -> bool:
+    """Whether a bundle says it holds every event of the decisions it holds (a filtered bundle
+    selected by decision alone): `verify_bundle` then names an event left out of one."""
+    return bundle_scope(folder) == SCOPE_FILTERED and _whole_decisions(_read_manifest(folder))
+
+
 def _whole_decisions(manifest: dict[str, Any] | None) -> bool:
     """Whether a filtered bundle says it holds every event of the decisions it holds: it was
     selected by decision and by nothing that keeps only some of a decision's events (kind,

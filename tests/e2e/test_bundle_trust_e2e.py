@@ -135,10 +135,11 @@ def test_untouched_bundles_verify_clean_and_name_their_tenant(bundles: dict[str,
     assert all(e["inclusion"]["leaf_index"] == e["seq"] - 1 for e in events)
     manifest = json.loads((case / "manifest.json").read_text())
     assert manifest["filters"] == {"decision_id": bundles["decision"]}
-    # The reader is told what a filtered bundle proves, and what it does not.
+    # The reader is told what a bundle of a whole decision proves, and what it does not.
     args = ("audit", "verify", "--offline", str(case), "--public-key", bundles["key"])
     done = run_cli(NO_SERVER, None, *args)
-    assert done.returncode == 0 and "lot filtré" in done.stderr
+    assert done.returncode == 0 and "lot de décisions entières" in done.stderr
+    assert "n'est pas prouvé absent" in done.stderr
 
 
 def _edit_data(folder: Path) -> None:
@@ -312,6 +313,15 @@ def test_a_bundle_filtered_by_kind_holds_parts_of_decisions_and_verifies(
     assert done.returncode == 0, done.stderr
     assert {line["kind"] for line in _lines(folder / "events.jsonl")} == {"review.recorded"}
     assert _agree(folder, bundles["key"]) == (True, set())
+    # What the verification tells a reader of each: omissions detected in whole decisions only.
+    said = {}
+    for name, path in (("verdicts", folder), ("case", bundles["case"])):
+        args = ("--lang", "en", "audit", "verify", "--offline", str(path))
+        done = run_cli(NO_SERVER, None, *args, "--public-key", bundles["key"])
+        assert done.returncode == 0, done.stderr
+        said[name] = done.stderr
+    assert "that no matching event was left out is not proven" in said["verdicts"]
+    assert "an event left out within a decision is detected" in said["case"]
     # The same events, their manifest saying they are the decision's whole life: named.
     _recompute_manifest(folder, filters={"decision_id": bundles["decision"]})
     assert _agree(folder, bundles["key"]) == (False, {"decision_events_missing"})

@@ -43,7 +43,10 @@ publishes elsewhere. An independent verifier can be written from the rules below
   hachés ou à la note signée.
 - Non protégé : les événements qu'aucun point de contrôle signé ne couvre (nommés
   `unsigned_events`) ; la complétude d'un lot filtré (il prouve que chacun de ses événements
-  est dans la piste signée, pas qu'aucun événement correspondant n'a été omis) ; `created_at`
+  est dans la piste signée, pas qu'aucun événement correspondant n'a été omis), sauf au sein
+  de chaque décision d'un lot filtré par décision seule (section 9 : un événement omis y est
+  nommé `decision_events_missing`, hors ce qui suivrait le dernier événement d'une décision non
+  finale) ; `created_at`
   et les filtres du manifeste (déclarés par l'exportateur, vérifiés seulement contre les
   événements) ; le texte de ce README ; `prev_hash` d'un événement d'un lot filtré.
 - Une signature ne prouve que la possession de la clé : la clé doit venir d'un autre canal.

@@ -111,7 +111,12 @@ def verify_offline(
         ValueError: the public key cannot be read.
     """
     # Imported here: the online commands need none of this.
-    from aval.verifier.bundle import SCOPE_FILTERED, bundle_scope, verify_bundle
+    from aval.verifier.bundle import (
+        SCOPE_FILTERED,
+        bundle_scope,
+        holds_whole_decisions,
+        verify_bundle,
+    )
     from aval.verifier.notes import parse_note, read_public_key, verify_signature
     from aval.verifier.witness_policy import parse_policy
 
@@ -140,5 +145,9 @@ def verify_offline(
     if key is None and not args.json:
         print(t("verify_own_key"), file=sys.stderr)
     if bundle_scope(args.offline) == SCOPE_FILTERED and not args.json:
-        print(t("verify_filtered_bundle"), file=sys.stderr)
+        whole = holds_whole_decisions(args.offline)
+        print(
+            t("verify_whole_decisions_bundle" if whole else "verify_filtered_bundle"),
+            file=sys.stderr,
+        )
     return responses
