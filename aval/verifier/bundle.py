@@ -740,7 +740,8 @@ def _proves(event: AuditEvent, proof: Inclusion, root: bytes) -> bool:
 
 
 MISSING = "decision_events_missing"
-FINAL_STATES = frozenset({"APPROVED", "AMENDED", "REJECTED"})
+# The states a verdict closes a decision in (an expiry is its own terminal event).
+_CLOSED_BY_VERDICT = frozenset({"APPROVED", "AMENDED", "REJECTED"})
 
 
 def _decision_lives(events: list[BundleEvent]) -> tuple[list[BundleEvent], list[Problem]]:
@@ -794,7 +795,7 @@ def _gaps(reads: list[BundleEvent]) -> Iterator[tuple[BundleEvent, str]]:
         kind = (read.body or {}).get("kind")
         if kind == "review.recorded":
             reviewers.add(read.event.actor_id)
-            if _data(read).get("decision_state") in FINAL_STATES:
+            if _data(read).get("decision_state") in _CLOSED_BY_VERDICT:
                 closing = read
         elif kind == "decision.finalized":
             closing = None
