@@ -149,6 +149,28 @@ async def at_size(
     )
 
 
+async def nearest_sizes(conn: AsyncConnection[Any], tenant_id: str, tree_size: int) -> list[int]:
+    """The tree sizes of the tenant's kept checkpoints nearest to one it has no checkpoint of:
+    the largest below it and the smallest above it, where there are (none when it has none).
+
+    Args:
+        conn: Any connection of the store.
+        tenant_id: The tenant.
+        tree_size: The size asked for.
+
+    Returns:
+        At most two sizes, smallest first.
+    """
+    cur = await conn.execute(
+        "SELECT (SELECT max(tree_size) FROM checkpoints WHERE tenant_id = %(t)s"
+        " AND tree_size < %(n)s), (SELECT min(tree_size) FROM checkpoints"
+        " WHERE tenant_id = %(t)s AND tree_size > %(n)s)",
+        {"t": tenant_id, "n": tree_size},
+    )
+    row = await cur.fetchone()
+    return [int(size) for size in row or () if size is not None]
+
+
 async def list_all(
     conn: AsyncConnection[Any], tenant_id: str, *, newest: int = 0
 ) -> list[CheckpointRecord]:

@@ -168,6 +168,18 @@ def test_days_of_checkpoints_are_thinned_by_the_rule_and_a_kept_one_dropped_is_n
     size = bundled["tree_size"]
     prove = run_cli(run.server.address, "insp-a", "--lang", "en", "audit", "prove", "1", *key)
     assert prove.returncode == 0, prove.stdout + prove.stderr
+    # Asked of the thinned size, the refusal names the nearest sizes kept, to ask for instead.
+    below = max(s for s in run.stored() if s < size)
+    above = min(s for s in run.stored() if s > size)
+    prove_at = ("--lang", "en", "audit", "prove", "1", "--tree-size")
+    thinned = run_cli(run.server.address, "insp-a", *prove_at, str(size), *key)
+    assert thinned.returncode == 1, thinned.stdout
+    assert f"no signed checkpoint of {size} events is kept" in thinned.stderr
+    assert f"nearest kept sizes, {below}, {above}, or 0" in thinned.stderr
+    nearest = run_cli(
+        run.server.address, "insp-a", "audit", "prove", "1", "--tree-size", str(above), *key
+    )
+    assert nearest.returncode == 0, nearest.stdout + nearest.stderr
     asked = ("--lang", "en", "audit", "consistency", str(size), "0", *key)
     refused = run_cli(run.server.address, "insp-a", *asked)
     assert refused.returncode == 1

@@ -18,9 +18,9 @@ from aval.audit_store.checkpoints import CheckpointRecord
 from aval.audit_store.query_sql import EventQuery
 from aval.service.audit.access_journal import journal_read
 from aval.service.audit.inspection import event_query, query_summary
-from aval.service.audit.proofs import inclusion_paths
+from aval.service.audit.proofs import checkpoint_of_size, inclusion_paths
 from aval.service.deployment import Deployment
-from aval.service.errors import FieldViolation, InvalidArgument, NotFound
+from aval.service.errors import FieldViolation, InvalidArgument
 from aval.service.identity import Principal
 from aval.service.requests.audit import ExportEventsIn
 from aval.verifier.chain import utc_iso
@@ -134,10 +134,7 @@ async def _proof_checkpoint(
     """
     if tree_size == 0:
         return await checkpoints.latest(conn, tenant)
-    found = await checkpoints.at_size(conn, tenant, tree_size)
-    if found is None:
-        raise NotFound("CHECKPOINT_NOT_FOUND", tenant=tenant, tree_size=tree_size)
-    return found
+    return await checkpoint_of_size(conn, tenant, tree_size)
 
 
 async def _proven_lines(

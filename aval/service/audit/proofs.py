@@ -65,11 +65,34 @@ async def _checkpoint(conn: AsyncConnection[Any], tenant: str, tree_size: int) -
         if found is None:
             raise FailedPrecondition("NO_CHECKPOINT", tenant=tenant)
     else:
-        found = await checkpoints.at_size(conn, tenant, tree_size)
-        if found is None:
-            raise NotFound("CHECKPOINT_NOT_FOUND", tenant=tenant, tree_size=tree_size)
+        found = await checkpoint_of_size(conn, tenant, tree_size)
     [witnessed] = await cosignatures.attach(conn, [found])
     return witnessed
+
+
+async def checkpoint_of_size(
+    conn: AsyncConnection[Any], tenant: str, tree_size: int
+) -> CheckpointRecord:
+    """The tenant's checkpoint of exactly this size.
+
+    Raises:
+        NotFound: None of that size. The refusal names the kept sizes nearest to it, which the
+            caller can ask for instead: the retention rule thins older checkpoints
+            (docs/signing.md), so a size once signed may be kept no more.
+        FailedPrecondition: The tenant has no checkpoint at all (NO_CHECKPOINT).
+    """
+    found = await checkpoints.at_size(conn, tenant, tree_size)
+    if found is not None:
+        return found
+    nearest = await checkpoints.nearest_sizes(conn, tenant, tree_size)
+    if not nearest:
+        raise FailedPrecondition("NO_CHECKPOINT", tenant=tenant)
+    raise NotFound(
+        "CHECKPOINT_NOT_FOUND",
+        tenant=tenant,
+        tree_size=tree_size,
+        nearest=", ".join(str(size) for size in nearest),
+    )
 
 
 async def _range_roots(
