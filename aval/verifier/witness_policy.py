@@ -171,10 +171,15 @@ def check_witnesses(
                 tenant_id,
                 latest,
                 "",
-                f"the latest checkpoint is not cosigned by {policy.quorum} of the "
-                f"{len(policy.keys)} trusted witnesses"
+                # Proofs check one checkpoint, not always the trail's latest: named by size.
+                (
+                    f"the checkpoint of {latest} events (the latest checked) is not"
+                    if ordered
+                    else "there is no checkpoint: none is"
+                )
+                + f" cosigned by {policy.quorum} of the {len(policy.keys)} trusted witnesses"
                 + (
-                    f" (the latest one that is covers {report.witnessed_tree_size} events)"
+                    f" (the latest that is covers {report.witnessed_tree_size} events)"
                     if report.witnessed_tree_size
                     else ""
                 ),

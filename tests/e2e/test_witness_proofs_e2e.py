@@ -121,6 +121,7 @@ def test_prove_fails_when_the_witness_policy_is_not_met(deployment: Deployment) 
         status, out = deployment.prove(seq, *policy)
         assert status == 1, out
         assert f"witness_quorum_not_met — collectivité ville-a, événement n° {size}" in out
+        assert f"the checkpoint of {size} events (the latest checked) is not cosigned" in out
         assert "politique de témoins non satisfaite : 1 problème(s)" in out
     # An unusable policy is refused as `audit verify` refuses it.
     status, out = deployment.prove(seq, "--witness", LOG_KEY.text())
