@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection
 
+from aval.audit_store.verify_facts import DATA
 from aval.audit_store.verify_registry import REGISTRY_MISMATCH
 from aval.verifier.chain_verifier import Problem
 
@@ -59,21 +60,46 @@ def _differs(column: str, key: str, optional: bool) -> str:
 _DIFFERING = "array_remove(ARRAY[" + ", ".join(_differs(*c) for c in COLUMNS) + "], NULL)"
 
 
-# `t`: the tenant's ai.consulted events, each parsed once (its kind column is the bytes' kind,
-# which the chain check compares, and is indexed); one that says neither a call nor a role
-# records no call (the service never wrote one). `pairs`: each event with the row it names, and
+# The row as a recent event says it, whole: when that is exactly the event's data (and the
+# decisions are the same), no column differs, and the columns are not compared one by one.
+# Any other spelling (an older event, a key more or less, a time written otherwise) is only
+# compared column by column, which names what differs, if anything.
+_UTC_ISO = """to_char(s.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+_SAID = [("call_id", "s.id::text")] + [
+    (key, _UTC_ISO if column == "started_at" else f"s.{column}")
+    for column, key, _ in COLUMNS
+    if key
+]
+_AS_EVENT_SAYS = "jsonb_build_object(" + ", ".join(f"'{k}', {v}" for k, v in _SAID) + ")"
+_ROW_DIFFERS = (
+    f"CASE WHEN s.decision_id = t.decision_id AND {_AS_EVENT_SAYS} = t.d"
+    f" THEN '{{}}'::text[] ELSE {_DIFFERING} END"
+)
+
+# The tenant's ai.consulted events, each parsed once. When the chain check proved that every
+# event's columns say what its bytes say, only the data is parsed, cut out of the bytes where
+# the columns put it (`verify_facts.DATA`); else the whole event. Its kind column is the bytes'
+# kind either way (the chain check compares it), and is indexed.
+_EVENTS_FROM_COLUMNS = f"""
+    SELECT e.seq, e.decision_id, {DATA} AS d
+    FROM audit_events e WHERE e.tenant_id = %(tenant)s AND e.kind = 'ai.consulted'"""
+_EVENTS_FROM_BYTES = """
+    SELECT e.seq, (p.j->>'decision_id')::uuid AS decision_id, p.j->'data' AS d
+    FROM audit_events e
+    CROSS JOIN LATERAL (SELECT convert_from(e.canonical, 'UTF8')::jsonb AS j OFFSET 0) AS p
+    WHERE e.tenant_id = %(tenant)s AND e.kind = 'ai.consulted'"""
+
+# `t`: those events, but one that says neither a call nor a role, which records no call (the
+# service never wrote one). `pairs`: each event with the row it names, and
 # the columns that differ (computed in the join itself: the planner knows nothing of a CTE's
 # rows, and would otherwise pair every row with every event).
 _CALLS_SQL = f"""
 WITH t AS MATERIALIZED (
-    SELECT e.seq, (p.j->>'decision_id')::uuid AS decision_id, p.j->'data' AS d
-    FROM audit_events e
-    CROSS JOIN LATERAL (SELECT convert_from(e.canonical, 'UTF8')::jsonb AS j OFFSET 0) AS p
-    WHERE e.tenant_id = %(tenant)s AND e.kind = 'ai.consulted'
-        -- a record of a call (every one the service wrote says its role)
-        AND (p.j->'data' ? 'call_id' OR p.j->'data' ? 'role')
+    SELECT * FROM (@EVENTS@ OFFSET 0) AS e
+    -- a record of a call (every one the service wrote says its role)
+    WHERE e.d ? 'call_id' OR e.d ? 'role'
 ), pairs AS MATERIALIZED (
-    SELECT s.id, t.seq, {_DIFFERING} AS differing
+    SELECT s.id, t.seq, {_ROW_DIFFERS} AS differing
     FROM t JOIN ai_calls s ON s.tenant_id = %(tenant)s AND s.id::text = t.d->>'call_id'
     UNION ALL
     SELECT s.id, t.seq, {_DIFFERING}
@@ -97,6 +123,8 @@ UNION ALL
 SELECT 'id=' || p.id, p.seq, NULL, 'one of several'
 FROM pairs p WHERE p.seq IN (SELECT seq FROM pairs GROUP BY seq HAVING count(*) > 1)
 """
+_FROM_COLUMNS = _CALLS_SQL.replace("@EVENTS@", _EVENTS_FROM_COLUMNS)
+_FROM_BYTES = _CALLS_SQL.replace("@EVENTS@", _EVENTS_FROM_BYTES)
 
 _DETAILS = {
     "no event": "no event of the trail records this row",
@@ -107,11 +135,15 @@ _DETAILS = {
 }
 
 
-async def ai_call_problems(conn: AsyncConnection[Any], tenant_id: str) -> list[Problem]:
+async def ai_call_problems(
+    conn: AsyncConnection[Any], tenant_id: str, *, columns_proven: bool = False
+) -> list[Problem]:
     """Every row of the tenant's `ai_calls` that differs from its `ai.consulted` event (one
     problem per differing column), that no event records, or whose event the table lacks.
     Run it in the verification's snapshot.
 
+    `columns_proven`: the chain check, in the same snapshot, found every event's columns
+    saying what its bytes say (`RangePass.whole`); then only each event's data is parsed.
     Events whose bytes are not JSON (which the chain check names) leave the calls unchecked.
     """
     try:
@@ -119,7 +151,8 @@ async def ai_call_problems(conn: AsyncConnection[Any], tenant_id: str) -> list[P
             # Compiling this query takes PostgreSQL's JIT longer than running it.
             await cur.execute("SET LOCAL jit = off")
             await cur.execute("SET LOCAL work_mem = '64MB'")
-            await cur.execute(_CALLS_SQL, {"tenant": tenant_id})
+            query = _FROM_COLUMNS if columns_proven else _FROM_BYTES
+            await cur.execute(query, {"tenant": tenant_id})
             rows = await cur.fetchall()
     except psycopg.DataError:  # bytes that are not JSON: the chain check names them
         return []

@@ -58,7 +58,7 @@ _TAIL_LENGTH = (
     " + octet_length(e.schema_version::text) + octet_length(e.tenant_id)"
     " + octet_length(e.trace_id))"
 )
-_DATA = (
+DATA = (
     f"convert_from(substr(e.canonical, {_DATA_START},"
     f" octet_length(e.canonical) - {_TAIL_LENGTH} - {_DATA_START} + 2), 'UTF8')::jsonb"
 )
@@ -67,7 +67,7 @@ _RANGE = "e.tenant_id = %(tenant)s AND e.decision_id >= %(low)s AND e.decision_i
 # The decision events of the range of decisions, with what the trail says of each.
 _EVENTS_FROM_COLUMNS = f"""
     SELECT e.decision_id AS id, e.seq, e.kind, e.actor_id, e.actor_type, e.occurred_at,
-        e.trace_id, CASE WHEN e.kind IN ({_DATA_KINDS}) THEN {_DATA} END AS d,
+        e.trace_id, CASE WHEN e.kind IN ({_DATA_KINDS}) THEN {DATA} END AS d,
         NULL::text AS state, false AS says_state
     FROM audit_events e
     WHERE {_RANGE} AND e.kind IN ({_KINDS})

@@ -6,9 +6,10 @@ Over one tenant of a generated trail, in one snapshot on one connection, runs th
 registries, AI calls: the baseline), then every input hashed by this process instead
 (`verify_registry.inputs_differing`, what verification does only for inputs PostgreSQL does not
 hash the service's way, and did for all before), `verify_registry.registry_problems` and
-`verify_ai_calls.ai_call_problems` alone. For each it prints the wall time, the CPU of this
-process and of the PostgreSQL backend (read from /proc when PostgreSQL runs here), per decision
-and per event.
+`verify_ai_calls.ai_call_problems` alone, both ways (each event parsed whole, as when the chain
+check doubted a range; only its data, as when it proved every event's columns). For each it
+prints the wall time, the CPU of this process and of the PostgreSQL backend (read from /proc
+when PostgreSQL runs here), per decision and per event.
 
 Example:
     python tests/benchmarks/verify_registry_cost.py --tenant bench-01 \\
@@ -73,6 +74,10 @@ async def main(url: str, tenant: str, rounds: int) -> None:
                 ai_calls = await _timed(
                     conn, lambda: verify_ai_calls.ai_call_problems(conn, tenant)
                 )
+                ai_calls_data = await _timed(
+                    conn,
+                    lambda: verify_ai_calls.ai_call_problems(conn, tenant, columns_proven=True),
+                )
             print(
                 f"round {attempt}: whole verification {whole[0]:.2f}s wall"
                 f" ({events / whole[0]:,.0f} events/s)"
@@ -80,7 +85,8 @@ async def main(url: str, tenant: str, rounds: int) -> None:
             parts = (
                 ("every input hashed here", inputs),
                 ("registries", registry),
-                ("AI calls", ai_calls),
+                ("AI calls, events parsed whole", ai_calls),
+                ("AI calls, data parsed (columns proven)", ai_calls_data),
             )
             for name, (wall, mine, server) in parts:
                 print(
