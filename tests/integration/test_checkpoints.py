@@ -9,7 +9,7 @@ import hashlib
 import json
 import stat
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -64,12 +64,19 @@ def signer() -> Signer:
 
 
 @pytest.fixture
-def signing(deployment: Deployment, signer: Signer, tmp_path: Path) -> Deployment:
-    """The shared deployment with a signing key and a witness file of this test's own."""
+def signing(deployment: Deployment, signer: Signer, tmp_path: Path) -> Iterator[Deployment]:
+    """The shared deployment with a signing key and a witness file of this test's own.
+
+    A deployment seals what its store appends with its key's seal key (`Deployment`): the
+    shared store is given back its own sealer after, or later tests would find their events
+    covered by no seal of theirs (`unsealed_events`), depending on the order tests run in.
+    """
     settings = deployment.settings.model_copy(
         update={"witness_file": tmp_path / "witness" / "checkpoints.jsonl"}
     )
-    return dataclasses.replace(deployment, settings=settings, signer=signer)
+    sealer = deployment.store.sealer
+    yield dataclasses.replace(deployment, settings=settings, signer=signer)
+    deployment.store.sealer = sealer
 
 
 def witness_of(deployment: Deployment) -> Path:

@@ -32,12 +32,14 @@ def tenant() -> str:
 
 
 @pytest.fixture
-def signing(deployment: Deployment, tmp_path: Path) -> Deployment:
+def signing(deployment: Deployment, tmp_path: Path) -> Iterator[Deployment]:
     settings = deployment.settings.model_copy(
         update={"witness_file": tmp_path / "witness" / "checkpoints.jsonl"}
     )
     signer = Signer.of(Ed25519PrivateKey.generate())
-    return dataclasses.replace(deployment, settings=settings, signer=signer)
+    sealer = deployment.store.sealer  # given back after: the store is shared (test_checkpoints)
+    yield dataclasses.replace(deployment, settings=settings, signer=signer)
+    deployment.store.sealer = sealer
 
 
 async def first_format_checkpoint(signing: Deployment, tenant: str) -> CheckpointRecord:
