@@ -154,8 +154,20 @@ async def ai_call_problems(
             query = _FROM_COLUMNS if columns_proven else _FROM_BYTES
             await cur.execute(query, {"tenant": tenant_id})
             rows = await cur.fetchall()
-    except psycopg.DataError:  # bytes that are not JSON: the chain check names them
-        return []
+    except psycopg.DataError:
+        # Data that is not JSON, or a value of the wrong type (a time that is none): bytes
+        # whose hash does not match, which the chain check names, or a chain rewritten from
+        # there on, which a checkpoint names if it covers them. Said, not passed over.
+        return [
+            Problem(
+                "projection_unchecked",
+                tenant_id,
+                0,
+                "",
+                "some ai.consulted event cannot be read (data that is not JSON, or a value "
+                "of the wrong type): the AI calls were not compared with the trail",
+            )
+        ]
     problems = []
     for row, seq, differing, what in sorted(rows, key=lambda r: (str(r[0]), r[1], r[3])):
         name = f"ai_calls[{row}]"

@@ -53,8 +53,11 @@ _TAIL_TEXT = (
 _DATA_START = (
     f"({1 + sum(map(len, _HEAD_TEXT))} + octet_length(e.actor_id) + octet_length(e.actor_type))"
 )
+# (An event of no decision has an empty decision id: the AI calls' check reads every
+# ai.consulted event, whatever it holds.)
 _TAIL_LENGTH = (
-    f"({sum(map(len, _TAIL_TEXT)) + 36 + 36 + 27} + octet_length(e.kind)"
+    f"({sum(map(len, _TAIL_TEXT)) + 36 + 27} + octet_length(e.kind)"
+    " + octet_length(coalesce(e.decision_id::text, ''))"
     " + octet_length(e.schema_version::text) + octet_length(e.tenant_id)"
     " + octet_length(e.trace_id))"
 )
@@ -62,6 +65,8 @@ DATA = (
     f"convert_from(substr(e.canonical, {_DATA_START},"
     f" octet_length(e.canonical) - {_TAIL_LENGTH} - {_DATA_START} + 2), 'UTF8')::jsonb"
 )
+"""SQL: an event's `data` (alias `e` for audit_events), cut out of its bytes where its columns
+put it, and parsed: right only when the chain check proved that they say what its bytes say."""
 _RANGE = "e.tenant_id = %(tenant)s AND e.decision_id >= %(low)s AND e.decision_id <= %(high)s"
 
 # The decision events of the range of decisions, with what the trail says of each.

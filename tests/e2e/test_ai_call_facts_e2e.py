@@ -4,6 +4,7 @@ column, a deleted row or a row with no event is named by verification, online (I
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from typing import Any
@@ -188,3 +189,34 @@ def test_an_ai_consulted_event_says_every_column_of_its_row(world: World) -> Non
     for event in events:
         assert {"call_id", "decision_type", "started_at"} <= set(event.data.keys())
         assert event.data["decision_type"] == "signalement.ia"
+
+
+def test_an_unreadable_ai_consulted_event_leaves_the_calls_unchecked_and_says_so_I3(
+    world: World,
+) -> None:
+    """An event whose bytes say a time that is none stops the comparison of the calls: named
+    (`projection_unchecked`), beside what the chain check names, never passed over."""
+    with superuser(world.url) as conn:
+        row = conn.execute(
+            "SELECT seq, canonical FROM aval.audit_events WHERE tenant_id = %s"
+            " AND kind = 'ai.consulted' AND canonical LIKE %s",
+            (TENANT, f'%"call_id":"{world.keys["primary"]}"%'.encode()),
+        ).fetchone()
+    assert row is not None
+    seq, canonical = row
+    unreadable = re.sub(rb'"started_at":"[^"]+"', b'"started_at":"hier"', canonical)
+    assert unreadable != canonical
+    try:
+        _edit(
+            world, "UPDATE aval.audit_events SET canonical = %s WHERE tenant_id = %s AND seq = %s",
+            unreadable, TENANT, seq,
+        )  # fmt: skip
+        kinds = {p.kind: p.detail for p in world.verify().problems}
+        assert "the AI calls were not compared with the trail" in kinds["projection_unchecked"]
+        assert "hash_mismatch" in kinds, kinds
+    finally:
+        _edit(
+            world, "UPDATE aval.audit_events SET canonical = %s WHERE tenant_id = %s AND seq = %s",
+            canonical, TENANT, seq,
+        )  # fmt: skip
+    assert world.verify().ok
