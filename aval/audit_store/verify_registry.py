@@ -382,7 +382,7 @@ async def _replayed(conn: AsyncConnection[Any], tenant_id: str) -> _Replay:
             continue
         try:
             _REPLAY[act.kind](replay, act)
-        except (ValueError, TypeError, AttributeError):
+        except (ValueError, TypeError, AttributeError, LookupError):
             continue  # data of an unexpected shape: the table's row is named as differing
     return replay
 
