@@ -1,9 +1,11 @@
 """What the checkpoints' retention reads and deletes: the rule's inputs, and the one narrow path
-that removes thinned checkpoints (`thin_checkpoints`, migration 0028)."""
+that removes thinned checkpoints (`thin_checkpoints`, migrations 0028 and 0029), where the
+database applies the rule again and deletes nothing it keeps."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -36,23 +38,32 @@ async def points(conn: AsyncConnection[Any], tenant_id: str) -> list[RetainedPoi
     return [RetainedPoint(size, at, cosigned) for size, at, cosigned in await cur.fetchall()]
 
 
-async def thin(conn: AsyncConnection[Any], tenant_id: str, sizes: Collection[int]) -> int:
-    """Deletes the tenant's checkpoints of these tree sizes, and their cosignatures.
+async def thin(
+    conn: AsyncConnection[Any], tenant_id: str, sizes: Collection[int], now: datetime
+) -> int:
+    """Deletes those of the tenant's checkpoints of these tree sizes that the retention rule
+    drops, and their cosignatures.
 
-    The only deletion the database allows on checkpoints (`thin_checkpoints`); it never
-    deletes the tenant's first nor its latest checkpoint, whatever the sizes given.
+    The only deletion the database allows on checkpoints (`thin_checkpoints`), and it decides
+    by itself: it applies the rule of verifier/retention.py in SQL to the tenant's rows and
+    skips every size the rule keeps (the first, the latest and the latest cosigned among them),
+    whatever the caller asks. Its time is `now`, but never ahead of both the database's clock
+    and the signing time of the tenant's latest checkpoint (migration 0029): a caller cannot
+    thin as if it were later than that.
 
     Args:
         conn: A connection in a transaction (or autocommit).
         tenant_id: The tenant.
-        sizes: The tree sizes the retention rule drops.
+        sizes: The tree sizes the retention rule drops, by the service's reckoning.
+        now: The time the service applied the rule at (its deployment's clock).
 
     Returns:
-        How many checkpoints were deleted.
+        How many checkpoints were deleted (fewer than asked when the database's rule keeps
+        some: they go at a later pass).
     """
     if not sizes:
         return 0
-    cur = await conn.execute("SELECT thin_checkpoints(%s, %s)", (tenant_id, sorted(sizes)))
+    cur = await conn.execute("SELECT thin_checkpoints(%s, %s, %s)", (tenant_id, sorted(sizes), now))
     row = await cur.fetchone()
     assert row is not None
     return int(row[0])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import psycopg
@@ -255,12 +255,21 @@ def test_checkpoints_thinned_by_the_rule_are_not_named_missing(run: Run, tmp_pat
     assert _kinds(run.verify()) == [("checkpoint_missing", kept_old)]
 
 
-def test_only_the_thinning_deletes_checkpoints(run: Run) -> None:
+def test_only_the_thinning_deletes_checkpoints_and_only_what_the_rule_drops(run: Run) -> None:
     """The service's role cannot delete nor change a checkpoint, session flag or not; the
-    function deletes, and never the first nor the latest."""
+    function deletes, and only what the rule drops at a time never ahead of the latest signing
+    time (the test clock's, hours ahead of the database's), whatever sizes and time it is
+    given: here the first of three checkpoints of one minute, then one 2 hours later."""
+    run.stop()
+    run.server = run.start("no-thinning", thin_every="0")
+    now = run.clock.now()
+    run.clock.advance_to(now.replace(second=0, microsecond=0) + timedelta(minutes=1, seconds=1))
     for _ in range(3):
         run.sign()
+    run.clock.advance(2 * HOUR)
+    run.sign()
     sizes = sorted(run.stored())
+    assert len(sizes) == 4
     with psycopg.connect(run.url) as conn:
         conn.execute("SET ROLE aval_service")
         conn.execute("SET search_path = aval")
@@ -271,9 +280,12 @@ def test_only_the_thinning_deletes_checkpoints(run: Run) -> None:
             with pytest.raises(errors.InsufficientPrivilege), conn.transaction():
                 conn.execute("SELECT set_config('aval.checkpoint_thinning', 'on', true)")
                 conn.execute(statement, (sizes[1],))
-        row = conn.execute("SELECT thin_checkpoints('ville-a', %s)", (sizes,)).fetchone()
-        assert row == (1,)
-    assert run.stored() == {sizes[0], sizes[2]}
+        # Ten years ahead, every size: the rule's time is the latest signing time, at which
+        # the second checkpoint is not the last of its minute, and all else is kept.
+        ahead = run.clock.now() + timedelta(days=3650)
+        row = conn.execute("SELECT thin_checkpoints('ville-a', %s, %s)", (sizes, ahead))
+        assert row.fetchone() == (1,)
+    assert run.stored() == {sizes[0], sizes[2], sizes[3]} == run.kept()
     # As the owner, without the function, the trigger still refuses.
     with psycopg.connect(run.url) as conn, pytest.raises(errors.InsufficientPrivilege):
         conn.execute("DELETE FROM aval.checkpoints WHERE tenant_id = 'ville-a'")

@@ -15,6 +15,11 @@ from aval.verifier.retention import RetainedPoint, retained, union
 
 log = logging.getLogger(__name__)
 
+BATCH = 5_000
+"""Tree sizes sent to `thin_checkpoints` per call, each call in its own transaction: after
+months without a pass a tenant may have a million to drop, which one array and one DELETE
+would hold locks and memory for at once."""
+
 
 @dataclass(frozen=True)
 class ThinningPass:
@@ -35,17 +40,21 @@ class ThinningPass:
     witness_dropped: int
 
 
-async def thin_checkpoints(deployment: Deployment) -> ThinningPass:
+async def thin_checkpoints(deployment: Deployment, *, batch: int = BATCH) -> ThinningPass:
     """Deletes every tenant's checkpoints the retention rule drops, then compacts the witness
     file by the same rule, both at one time of the deployment's clock.
 
-    Each tenant is thinned in its own transaction, through `thin_checkpoints` (migration
-    0028), which never deletes a tenant's first nor latest checkpoint. The witness file is
-    thinned with the database's checkpoints in view (which are cosigned, and which another
-    replica signed), so that both keep what verification expects of them.
+    The sizes to drop go to `thin_checkpoints` (migrations 0028 and 0029) `batch` at a time,
+    each batch in its own transaction. The database applies the rule again over its own rows
+    and deletes none it keeps, whatever the service asks, at the deployment's time but never
+    later than both its own clock and the tenant's latest signing time; a size it keeps (a
+    database clock behind the service's) goes at a later pass. The witness file is thinned with
+    the database's checkpoints in view (which are cosigned, and which another replica signed),
+    so that both keep what verification expects of them.
 
     Args:
         deployment: The running deployment.
+        batch: Tree sizes per call and transaction.
 
     Returns:
         The counts of the pass (also logged at INFO).
@@ -56,11 +65,15 @@ async def thin_checkpoints(deployment: Deployment) -> ThinningPass:
     stored: dict[str, list[RetainedPoint]] = {}
     deleted = kept = 0
     for tenant in tenants:
-        async with store.transaction() as conn:
+        async with store.reading() as conn:
             points = await checkpoint_retention.points(conn, tenant)
-            keep = retained(points, now)
-            drop = [p.tree_size for p in points if p.tree_size not in keep]
-            gone = await checkpoint_retention.thin(conn, tenant, drop)
+        keep = retained(points, now)
+        drop = [p.tree_size for p in points if p.tree_size not in keep]
+        gone = 0
+        for start in range(0, len(drop), batch):
+            async with store.transaction() as conn:
+                chunk = drop[start : start + batch]
+                gone += await checkpoint_retention.thin(conn, tenant, chunk, now)
         stored[tenant] = points
         deleted, kept = deleted + gone, kept + len(points) - gone
 
