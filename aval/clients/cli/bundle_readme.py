@@ -50,6 +50,21 @@ publishes elsewhere. An independent verifier can be written from the rules below
   et les filtres du manifeste (déclarés par l'exportateur, vérifiés seulement contre les
   événements) ; le texte de ce README ; `prev_hash` d'un événement d'un lot filtré.
 - Une signature ne prouve que la possession de la clé : la clé doit venir d'un autre canal.
+
+What is protected, and what is not:
+
+- Protected: the `canonical` bytes of every event a signed checkpoint covers (by the chain
+  and the Merkle tree in a whole tenant's bundle, by an inclusion proof in a filtered one),
+  and every readable field of an event or a checkpoint, compared with the hashed bytes or the
+  signed note.
+- Not protected: events no signed checkpoint covers (named `unsigned_events`); the
+  completeness of a filtered bundle (it proves that each of its events is in the signed trail,
+  not that no matching event was left out), except within each decision of a bundle filtered
+  by decision alone (section 9: an event left out there is named `decision_events_missing`,
+  but not what would follow the last event of a decision that is not final); `created_at` and
+  the manifest's filters (the exporter's word, checked only against the events); the text of
+  this README; `prev_hash` of an event of a filtered bundle.
+- A signature only proves possession of the key: the key must come by another channel.
 """
 
 _RULES = """\
