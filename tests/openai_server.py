@@ -46,11 +46,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _BEHAVIOUR = re.compile(
-    r"^(?P<name>good|garbage|invalid|wrong-fields|impostor|no-usage|slow|fail|flaky)"
+    r"^(?P<name>good|garbage|nested-body|nested|invalid|wrong-fields|impostor|no-usage|slow|fail|flaky)"
     r"(?:-(?P<args>[0-9.]+(?:-[0-9]+)?))?(?:\+.*)?$"
 )
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
-MODELS = ("good", "garbage", "invalid", "wrong-fields", "impostor", "no-usage", "slow", "flaky-2")
+MODELS = (
+    "good",
+    "garbage",
+    "nested",
+    "nested-body",
+    "invalid",
+    "wrong-fields",
+    "impostor",
+    "no-usage",
+    "slow",
+    "flaky-2",
+)
+# JSON nested deeper than a parser without its own limit reads (a hostile AI system's answer).
+NESTED = "[" * 5000 + "]" * 5000
 
 
 @dataclass(frozen=True)
@@ -185,7 +198,11 @@ class OpenAIServer:
             envelope["suggestion"] = _violate(schema, envelope["suggestion"])
         if name == "wrong-fields":
             envelope = {"answer": envelope["suggestion"], "certainty": "high"}
+        if name == "nested-body":
+            return _Reply(200, NESTED.encode(), delay)
         content = "Bien sûr ! Voici ma réponse : voirie." if name == "garbage" else None
+        if name == "nested":
+            content = NESTED
         if content is None:
             content = json.dumps(envelope, ensure_ascii=False)
         prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
@@ -321,7 +338,11 @@ async def _read_request(reader: asyncio.StreamReader) -> Recorded | None:
 
 
 def _response_bytes(reply: _Reply, keep_alive: bool) -> bytes:
-    payload = json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
+    payload = (
+        reply.body
+        if isinstance(reply.body, bytes)  # raw bytes, e.g. JSON no parser should follow
+        else json.dumps(reply.body, ensure_ascii=False).encode("utf-8")
+    )
     reason = _REASONS.get(reply.status, "Error")
     head = (
         f"HTTP/1.1 {reply.status} {reason}\r\n"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from psycopg.rows import dict_row
 
 from aval.audit_store import fetch, seals
 from aval.audit_store.chain import NewEvent
+from aval.verifier.chain import parse_json
 from aval.verifier.events import AuditEvent
 
 IDLE = TransactionStatus.IDLE
@@ -29,7 +29,7 @@ def parsed_body(canonical: bytes) -> dict[str, Any]:
     """An event's content as its hashed bytes say it; {} when they are not a JSON object
     (tampered bytes: verification names them)."""
     try:
-        body = json.loads(canonical)
+        body = parse_json(canonical)
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}

@@ -25,7 +25,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from aval.audit_store.registry import CONFIGURATION
-from aval.verifier.chain import canonical_json
+from aval.verifier.chain import canonical_json, parse_json
 from aval.verifier.chain_verifier import Problem
 
 REGISTRY_MISMATCH = "registry_projection_mismatch"
@@ -356,7 +356,7 @@ def _act(seq: int, canonical: bytes) -> _Act | None:
     """The act of an event's bytes; None when they are not an act this code can read (the
     chain check names bytes that are not JSON, or that differ from the columns beside them)."""
     try:
-        event = json.loads(canonical)
+        event = parse_json(canonical)
         return _Act(
             seq,
             event["kind"],
@@ -476,7 +476,7 @@ def _whole(text: str) -> int | float:
 
 def input_sha256(stored_input: str) -> str:
     """The hash `proposals.py` computed of an input, from the input as stored (jsonb text)."""
-    value = json.loads(stored_input, parse_int=_whole)
+    value = parse_json(stored_input, parse_int=_whole)
     return hashlib.sha256(canonical_json(value)).hexdigest()
 
 

@@ -31,7 +31,6 @@ import binascii
 import dataclasses
 import hashlib
 import itertools
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from aval.verifier import merkle, signed_note
-from aval.verifier.chain import canonical_json, chain_hash
+from aval.verifier.chain import canonical_json, chain_hash, parse_json
 from aval.verifier.chain_verifier import ChainVerifier, NoteParser, Problem, Report
 from aval.verifier.events import DECISION_EVENT_KINDS, AuditEvent, EventDigest
 from aval.verifier.notes import key_id
@@ -150,7 +149,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def _parse_canonical(canonical: bytes) -> dict[str, Any] | None:
     try:
-        parsed = json.loads(canonical)
+        parsed = parse_json(canonical)
     except ValueError:
         return None
     return parsed if isinstance(parsed, dict) else None
@@ -237,7 +236,7 @@ def bundle_event(text: str) -> BundleEvent:
         ValueError: The line is not a JSON object with the chain's fields well formed.
         KeyError: A chain field is missing.
     """
-    line = json.loads(text)
+    line = parse_json(text)
     if not isinstance(line, dict):
         raise ValueError("the line is not a JSON object")
     canonical = base64.b64decode(_text(line["canonical"], "canonical"), validate=True)
@@ -303,7 +302,7 @@ def checkpoint_from_line(text: str) -> tuple[BundleCheckpoint | None, dict[str, 
     Raises:
         ValueError: The line is not a JSON object.
     """
-    item = json.loads(text)
+    item = parse_json(text)
     if not isinstance(item, dict):
         raise ValueError("the line is not a JSON object")
     size = item.get("tree_size")
@@ -818,7 +817,7 @@ def _read_manifest(folder: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest = parse_json(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise BundleError(f"{MANIFEST}: {exc}") from exc
     if not isinstance(manifest, dict):

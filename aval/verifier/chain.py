@@ -18,6 +18,24 @@ def canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
+def parse_json(text: str | bytes, **options: Any) -> Any:
+    """`json.loads` for text someone else wrote (stored events, a bundle's files): JSON nested
+    deeper than this process can read raises ValueError, as any other malformed JSON does,
+    not RecursionError, so that a hostile file or event is named, never a crash.
+
+    Args:
+        text: The JSON text.
+        **options: As `json.loads` takes them.
+
+    Raises:
+        ValueError: Not JSON, or nested too deeply to be read.
+    """
+    try:
+        return json.loads(text, **options)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply to be read") from exc
+
+
 def sha256_hex(value: Any) -> str:
     """Hex SHA-256 of the canonical JSON of a value."""
     return hashlib.sha256(canonical_json(value)).hexdigest()

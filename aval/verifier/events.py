@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aval.verifier.chain import utc_iso
+from aval.verifier.chain import parse_json, utc_iso
 
 # The kinds of a decision's events that say its state (`decision_state`) at the top level of
 # their data: the life of a decision, which verification replays.
@@ -90,7 +89,7 @@ def digest_of(event: AuditEvent) -> EventDigest:
     mismatched: list[str] = []
     state = None
     try:
-        parsed = json.loads(event.canonical, parse_constant=_no_constant)
+        parsed = parse_json(event.canonical, parse_constant=_no_constant)
     except ValueError:
         mismatched.append("canonical bytes are not JSON")
     else:

@@ -5,11 +5,11 @@ applies the same rules in SQL when verifying in the database; both name violatio
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from aval.verifier.chain import parse_json
 from aval.verifier.events import DECISION_EVENT_KINDS, AuditEvent
 
 FINAL_STATES = frozenset({"APPROVED", "AMENDED", "REJECTED", "EXPIRED"})
@@ -105,7 +105,7 @@ class PolicyReplay:
     def feed(self, event: AuditEvent) -> None:
         """Takes one event; what it says is read from its hashed bytes, not its columns."""
         try:
-            body = json.loads(event.canonical)
+            body = parse_json(event.canonical)
         except ValueError:  # the chain check names bytes that are not JSON
             return
         self.feed_body(event.seq, body)

@@ -34,7 +34,11 @@ HASHED = ("events.jsonl", "checkpoints.jsonl", "public_key.txt", "README.md")
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().split("\n") if line.strip()]
+    return [json.loads(line) for line in _texts(path)]
+
+
+def _texts(path: Path) -> list[str]:
+    return [line for line in path.read_text().split("\n") if line.strip()]
 
 
 def _write_lines(path: Path, lines: list[dict[str, Any]]) -> None:
@@ -44,8 +48,8 @@ def _write_lines(path: Path, lines: list[dict[str, Any]]) -> None:
 def _recompute_manifest(folder: Path, **changes: Any) -> None:
     """What a forger does after an edit: every figure and hash of the manifest made to fit."""
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["events"] = len(_lines(folder / "events.jsonl"))
-    manifest["checkpoints"] = len(_lines(folder / "checkpoints.jsonl"))
+    manifest["events"] = len(_texts(folder / "events.jsonl"))
+    manifest["checkpoints"] = len(_texts(folder / "checkpoints.jsonl"))
     manifest["sha256"] = {
         name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in HASHED
     }
@@ -539,3 +543,40 @@ def test_both_verifiers_apply_a_witness_policy(bundles: dict[str, Any], tmp_path
             False,
             {"bad_cosignature", "witness_quorum_not_met"},
         )
+
+
+NESTED = "[" * 5000 + "]" * 5000  # deeper than Python's json reads without its own limit
+
+
+@pytest.mark.parametrize(
+    ("where", "named"),
+    [
+        ("event data", "events.jsonl line 1"),
+        ("event line", "events.jsonl line 1"),
+        ("checkpoint line", "checkpoints.jsonl line 1"),
+        ("manifest", "manifest.json"),
+    ],
+)
+def test_json_nested_too_deeply_is_refused_by_name_never_a_crash(
+    bundles: dict[str, Any], tmp_path: Path, where: str, named: str
+) -> None:
+    """A hostile bundle's JSON, nested deeper than the verifier's parser goes, is unreadable
+    like any other malformed JSON: the bundle is refused naming the file and line, no
+    traceback."""
+    folder = _copy(bundles, "case", tmp_path)
+    events, checkpoints = folder / "events.jsonl", folder / "checkpoints.jsonl"
+    if where == "event data":
+        events.write_text(events.read_text().replace('"data":{', f'"data":{{"x":{NESTED},', 1))
+    elif where == "event line":
+        events.write_text(NESTED + "\n" + events.read_text())
+    elif where == "checkpoint line":
+        checkpoints.write_text(checkpoints.read_text().replace("{", f'{{"x":{NESTED},', 1))
+    if where == "manifest":
+        (folder / "manifest.json").write_text(NESTED)
+    else:
+        _recompute_manifest(folder)
+    assert NESTED in "".join(p.read_text() for p in folder.iterdir())
+    args = ("audit", "verify", "--offline", str(folder), "--public-key", bundles["key"])
+    done = run_cli(NO_SERVER, None, "--lang", "en", *args)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"{named}: JSON nested too deeply to be read" in done.stderr, done.stderr

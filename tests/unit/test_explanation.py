@@ -232,3 +232,8 @@ def test_markdown_escapes_markup_from_the_record(policy: ReviewPolicy) -> None:
     d = decision(policy, explanation="*gras* [lien](http://x) `code` <img src=x>")
     text = explain_for_citizen(d, policy, "fr")
     assert r"\*gras\* \[lien\](http://x) \`code\` \<img src=x\>" in text
+
+
+def test_an_explanation_nested_too_deeply_is_plain_text_not_a_crash() -> None:
+    nested = "[" * 5000 + "]" * 5000  # an application's attested explanation, hostile
+    assert parse_factors(nested) == (nested, [])

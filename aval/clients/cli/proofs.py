@@ -27,6 +27,7 @@ from aval.clients.cli.verify import add_witness_options
 from aval.contract.reports import wire_problem
 from aval.v1 import audit_pb2
 from aval.verifier import merkle
+from aval.verifier.chain import parse_json
 from aval.verifier.witness_policy import parse_policy
 
 
@@ -195,7 +196,7 @@ def held_checkpoint(t: Messages, path: Path, size: int) -> audit_pb2.Checkpoint:
         raise ProofFailed(t("proof.held_unreadable", path=path, error=err.strerror)) from err
     for line in lines:
         try:
-            item = json.loads(line)
+            item = parse_json(line)
             if item.get("tree_size") != size:
                 continue
             return audit_pb2.Checkpoint(

@@ -4,12 +4,12 @@ the gateway as typed, and the gateway's refusals are shown next to the fields th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from aval.console.pages.showing import json_text
+from aval.verifier.chain import parse_json
 
 Kind = Literal["select", "text", "number", "integer", "checkbox", "json"]
 # A posted field's name is this prefix and the output's key, so that no output key can shadow
@@ -133,7 +133,7 @@ def _typed(kind: Kind, text: str) -> Any:
         return int(number) if number.is_integer() else number
     if kind == "json":
         try:
-            return json.loads(text)
+            return parse_json(text)
         except ValueError:
             return text
     return text

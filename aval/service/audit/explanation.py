@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from aval.audit_store.records import Decision, DecisionState, Verdict
 from aval.policies import ReviewPolicy
 from aval.service.audit.report_html import Code, Document, Inline, TextFormat, when
 from aval.texts import percent
+from aval.verifier.chain import parse_json
 
 # The texts of the explanation: aval/texts/data/explanation.toml.
 _TEXTS = texts.load("explanation")
@@ -38,7 +38,7 @@ def parse_factors(explanation: str) -> tuple[str, list[Factor]]:
         The summary (the text itself when it is not structured) and the factors, if any.
     """
     try:
-        data = json.loads(explanation)
+        data = parse_json(explanation)
     except ValueError:
         return explanation, []
     if not isinstance(data, dict) or not isinstance(data.get("factors"), list):

@@ -9,7 +9,6 @@ reached is asked again no sooner either: its tokens are refused at once meanwhil
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -24,6 +23,7 @@ import jwt
 from aval.contract.addresses import is_loopback_host
 from aval.service.errors import Unauthenticated
 from aval.service.oidc.config import IssuerConfig
+from aval.verifier.chain import parse_json
 
 log = logging.getLogger("aval.oidc")
 
@@ -177,7 +177,7 @@ class IssuerKeys:
                     raise FetchError(f"{url} answered more than {MAX_DOCUMENT_BYTES} bytes")
             match = MAX_AGE.search(answer.headers.get("cache-control", ""))
         try:
-            return json.loads(bytes(body)), int(match[1]) if match else None
+            return parse_json(bytes(body)), int(match[1]) if match else None
         except ValueError as exc:
             raise FetchError(f"{url} did not answer JSON") from exc
 

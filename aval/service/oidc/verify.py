@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ import jwt
 from aval.service.errors import Unauthenticated
 from aval.service.oidc.config import ALGORITHMS, IssuerConfig
 from aval.service.oidc.keys import IssuerKeys, SigningKey
+from aval.verifier.chain import parse_json
 
 # Characters of a token, checked before anything of it is decoded: larger is not an access
 # token of any provider Aval knows, and would only cost the server work.
@@ -35,7 +35,7 @@ MAX_SUBJECT = 255
 
 def _segment(text: str) -> Any:
     try:
-        return json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        return parse_json(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (ValueError, binascii.Error) as exc:
         raise Unauthenticated("MALFORMED_TOKEN") from exc
 

@@ -138,6 +138,15 @@ def test_oversized_and_garbage_tokens_are_refused(
         error = refusal_of(garbage)
         assert error.code == grpc.StatusCode.UNAUTHENTICATED, garbage
         assert error.reason in ("MALFORMED_TOKEN", "UNKNOWN_ISSUER", "MALFORMED_CREDENTIALS")
+    # JSON nested deeper than the parser goes, under the size cap: malformed, not a crash.
+    nested = b64(b"[" * 2000 + b"]" * 2000)
+    for token in (
+        f"{nested}.{b64(claims_of(idp.issuer))}.c2ln",
+        f"{b64({'alg': 'RS256'})}.{nested}.c2ln",
+    ):
+        error = refusal_of(token)
+        assert error.code == grpc.StatusCode.UNAUTHENTICATED, error
+        assert error.reason == "MALFORMED_TOKEN", error
 
 
 def test_a_megabyte_token_is_refused(

@@ -74,6 +74,7 @@ async def test_a_backend_answering_with_another_model_is_invalid_output(
     ("model", "expected"),
     [
         ("garbage", "the model's answer is not JSON"),
+        ("nested", "the model's answer is not JSON"),
         ("invalid", "catégorie: Input should be 'voirie', 'propreté' or 'éclairage'"),
         ("wrong-fields", "not in the expected form"),
     ],
@@ -87,6 +88,15 @@ async def test_unusable_answers_are_invalid_output_and_not_retried(
     assert len(outcome.detail) <= 300
     assert outcome.input_tokens is not None  # an invalid answer still cost tokens
     assert len(server.chat_requests()) == 1
+
+
+async def test_a_response_nested_too_deeply_is_invalid_output_not_a_crash(
+    server: OpenAIServer, backends: Backends
+) -> None:
+    """A hostile AI system's body nested deeper than the parser goes is "not JSON"."""
+    outcome = await backends.suggest(_config(server.url, "nested-body"), _request())
+    assert (outcome.status, outcome.advice, outcome.attempts) == ("INVALID_OUTPUT", None, 1)
+    assert outcome.detail == "the AI system's response is not JSON"
 
 
 async def test_two_server_errors_then_success_within_three_attempts(

@@ -30,7 +30,7 @@ from aval.service.ai.backends.base import (
     expected_version,
     valid_suggestion,
 )
-from aval.verifier.chain import canonical_json
+from aval.verifier.chain import canonical_json, parse_json
 
 # A rationale longer than this is cut, not refused: it is read by a person, not parsed.
 _RATIONALE_LIMIT = 4000
@@ -205,7 +205,7 @@ def _read(response: httpx.Response, request: AdviceRequest, asked: str) -> Answe
         kind = FailureKind.TRANSIENT if status >= 500 or status == 429 else FailureKind.REFUSED
         raise AttemptFailed(kind, f"{status_text(status)} from the AI system")
     try:
-        data = response.json()
+        data = parse_json(response.content)  # deep nesting too is "not JSON"
     except ValueError:
         raise AttemptFailed(
             FailureKind.INVALID_OUTPUT, "the AI system's response is not JSON"
@@ -227,7 +227,7 @@ def _read(response: httpx.Response, request: AdviceRequest, asked: str) -> Answe
         raise invalid("the model's message has no content")
     fenced = _FENCE.match(content)
     try:
-        parsed = json.loads(fenced.group("body") if fenced else content)
+        parsed = parse_json(fenced.group("body") if fenced else content)
     except ValueError:
         raise invalid("the model's answer is not JSON") from None
     try:
