@@ -195,6 +195,14 @@ def _integer(value: Any, name: str) -> int:
     return value
 
 
+def _seq(value: Any) -> int:
+    """A `seq`: an integer the chain hash can spell in its 8 bytes (section 4)."""
+    seq = _integer(value, "seq")
+    if not -(2**63) <= seq < 2**63:
+        raise ValueError("seq does not fit in 8 bytes")
+    return seq
+
+
 def _inclusion(value: Any) -> Inclusion | None:
     if value is None:
         return None
@@ -252,7 +260,7 @@ def bundle_event(text: str) -> BundleEvent:
     actor = _actor(said)
     event = AuditEvent(
         tenant_id=str(said.get("tenant")),
-        seq=_integer(line["seq"], "seq"),
+        seq=_seq(line["seq"]),
         event_id=event_id,
         occurred_at=_moment(said.get("occurred_at"), readable_time),
         decision_id=decision_uuid,

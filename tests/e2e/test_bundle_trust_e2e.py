@@ -580,3 +580,17 @@ def test_json_nested_too_deeply_is_refused_by_name_never_a_crash(
     done = run_cli(NO_SERVER, None, "--lang", "en", *args)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert f"{named}: JSON nested too deeply to be read" in done.stderr, done.stderr
+
+
+def test_a_seq_that_does_not_fit_in_8_bytes_is_refused_by_name_never_a_crash(
+    bundles: dict[str, Any], tmp_path: Path
+) -> None:
+    folder = _copy(bundles, "case", tmp_path)
+    lines = _lines(folder / "events.jsonl")
+    lines[0]["seq"] = 2**70
+    _write_lines(folder / "events.jsonl", lines)
+    _recompute_manifest(folder)
+    args = ("audit", "verify", "--offline", str(folder), "--public-key", bundles["key"])
+    done = run_cli(NO_SERVER, None, "--lang", "en", *args)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "events.jsonl line 1: seq does not fit in 8 bytes" in done.stderr, done.stderr
