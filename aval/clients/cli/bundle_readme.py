@@ -128,6 +128,16 @@ counts as null). Each readable member that is not the same, is missing from the 
 member the table does not list, is a problem `readable_field_mismatch` (naming the event and
 the member); when the canonical bytes are not a JSON object, every readable member is one.
 
+**Unreadable bundles.** A line of `events.jsonl` that is not a JSON object; that lacks
+`canonical`, `seq`, `prev_hash` or `hash`; whose `canonical` is not base64, `seq` not an
+integer from -2^63 to 2^63 - 1 (it must fit section 4's 8 bytes), `prev_hash` or `hash` not
+hex, or `inclusion` neither null nor an object with integer `tree_size` and `leaf_index` and a
+list `audit_path`; a line of `checkpoints.jsonl` that is not a JSON object; a `manifest.json`
+that is not a JSON object; a `public_key.txt` whose first word is not hex; a file that is not UTF-8 or not JSON (however deeply nested): the
+bundle is unreadable, and no verdict is given (`aval audit verify --offline` stops with an
+error naming the file and the line, exit status 1). A missing `events.jsonl`,
+`checkpoints.jsonl` or `public_key.txt` makes it no bundle at all.
+
 ### 4. Chain hash
 
 `hash = SHA-256(prev_hash || seq || canonical)`, where `prev_hash` is 32 bytes, `seq` is 8 bytes
