@@ -133,10 +133,11 @@ the member); when the canonical bytes are not a JSON object, every readable memb
 integer from -2^63 to 2^63 - 1 (it must fit section 4's 8 bytes), `prev_hash` or `hash` not
 hex, or `inclusion` neither null nor an object with integer `tree_size` and `leaf_index` and a
 list `audit_path`; a line of `checkpoints.jsonl` that is not a JSON object; a `manifest.json`
-that is not a JSON object; a `public_key.txt` whose first word is not hex; a file that is not UTF-8 or not JSON (however deeply nested): the
-bundle is unreadable, and no verdict is given (`aval audit verify --offline` stops with an
-error naming the file and the line, exit status 1). A missing `events.jsonl`,
-`checkpoints.jsonl` or `public_key.txt` makes it no bundle at all.
+that is not a JSON object; a `public_key.txt` whose first word is not hex; a file that is not
+UTF-8 or not JSON (however deeply nested): the bundle is unreadable, and no verdict is given
+(`aval audit verify --offline` stops with an error naming the file and the line, exit status
+1). A missing `events.jsonl`, `checkpoints.jsonl` or `public_key.txt` makes it no bundle at
+all.
 
 ### 4. Chain hash
 
