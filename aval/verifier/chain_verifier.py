@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from aval.verifier import merkle_tree
-from aval.verifier.chain import GENESIS_HASH, chain_hash
+from aval.verifier.chain import GENESIS_HASH, chain_hash, utc_iso
 from aval.verifier.events import (
     AuditEvent,
     EventDigest,
@@ -184,18 +184,25 @@ class ChainVerifier:
                     "checkpoint_mismatch", size, "", f"the signed note is malformed: {exc}"
                 )
                 return False  # what a malformed note covers cannot be read
-            signed = (
+            signed: tuple[str | None, ...] = (
                 note.get("tenant"),
                 note.get("tree_size"),
                 note.get("root_hash"),
                 note.get("head_hash"),
             )
-            stored = (
+            stored: tuple[str | None, ...] = (
                 self.tenant_id,
                 str(size),
                 checkpoint.root_hash.hex(),
                 checkpoint.head_hash.hex(),
             )
+            # The store's records also say when they were signed (shown by ListCheckpoints,
+            # read by the retention rule): that too must be the note's (a bundle's lines
+            # have their readable fields compared with the note instead).
+            issued = getattr(checkpoint, "issued_at", None)
+            if isinstance(issued, datetime):
+                signed += (note.get("issued_at"),)
+                stored += (utc_iso(issued),)
             if signed != stored:
                 self._problem(
                     "checkpoint_mismatch",

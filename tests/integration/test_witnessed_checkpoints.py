@@ -94,6 +94,31 @@ async def test_first_format_and_c2sp_checkpoints_verify_together_I3(
     }
 
 
+async def test_a_stored_signing_time_other_than_the_notes_is_named_I3(
+    signing: Deployment, tenant: str, database_url: str
+) -> None:
+    """`issued_at` is shown (ListCheckpoints) and read by the retention rule: a superuser's
+    edit of it, in either format, differs from the signed note."""
+    await append(signing.store, tenant, 3)
+    await first_format_checkpoint(signing, tenant)
+    await append(signing.store, tenant, 4)
+    await checkpointing.checkpoint_tenant(signing, tenant)
+    assert (await verification.verify_tenant_trail(signing, tenant)).ok
+    async with await connect(database_url) as conn:
+        await conn.execute("ALTER TABLE checkpoints DISABLE TRIGGER USER")
+        await conn.execute(
+            "UPDATE checkpoints SET issued_at = issued_at - interval '40 days'"
+            " WHERE tenant_id = %s",
+            (tenant,),
+        )
+        await conn.execute("ALTER TABLE checkpoints ENABLE TRIGGER USER")
+    report = await verification.verify_tenant_trail(signing, tenant)
+    assert {(p.kind, p.seq) for p in report.problems} == {
+        ("checkpoint_mismatch", 3),
+        ("checkpoint_mismatch", 7),
+    }
+
+
 async def test_cosignatures_cannot_be_changed_or_removed_by_the_service(
     signing: Deployment, tenant: str
 ) -> None:
