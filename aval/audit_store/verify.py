@@ -48,6 +48,7 @@ async def verify_tenant(
     progress_every: int = 10_000,
     helpers: Sequence[AsyncConnection[Any]] = (),
     range_size: int = RANGE_SIZE,
+    key_id: str = "",
 ) -> Report:
     """Verifies one tenant's chain, checkpoints, head and decisions; reports every problem.
 
@@ -59,10 +60,17 @@ async def verify_tenant(
     Run it in `Store.snapshot()`: in any weaker transaction, writes that commit between its
     statements look like tampering. `helpers` are more connections in the very same snapshot
     (`join_snapshot`); ranges of events are checked on all of them at once.
-    `on_progress(events_checked)` is called about every `progress_every` events.
+    `on_progress(events_checked)` is called about every `progress_every` events. `key_id`:
+    the fingerprint of the key `signature_ok` checks with, which every checkpoint it verifies
+    must be stored under.
     """
     verifier = ChainVerifier(
-        tenant_id, checkpoints, signature_ok=signature_ok, parse_note=parse_note, since=since
+        tenant_id,
+        checkpoints,
+        signature_ok=signature_ok,
+        parse_note=parse_note,
+        since=since,
+        key_id=key_id,
     )
     pass_ = RangePass(verifier, [conn, *helpers], tenant_id, range_size)
     decisions = await pass_.run(on_progress, progress_every)

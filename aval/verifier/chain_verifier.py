@@ -127,8 +127,12 @@ class ChainVerifier:
         signature_ok: SignatureCheck | None = None,
         parse_note: NoteParser | None = None,
         since: datetime | None = None,
+        key_id: str = "",
     ) -> None:
         self.tenant_id = tenant_id
+        # The fingerprint of the key `signature_ok` checks with, when known: a checkpoint
+        # signed by it must say so where it is stored (`key_id`, which ListCheckpoints shows).
+        self._key_id = key_id
         self.report = Report()
         self._expected_seq = 1
         self._prev_hash = GENESIS_HASH
@@ -203,6 +207,13 @@ class ChainVerifier:
             if isinstance(issued, datetime):
                 signed += (note.get("issued_at"),)
                 stored += (utc_iso(issued),)
+            # And whose key signed it: the first format says it in the note; a C2SP note's
+            # signature verified with the key of fingerprint `key_id`.
+            stored_key = getattr(checkpoint, "key_id", None)
+            said_key = note.get("key_id") or (self._key_id if verified and self._key_id else None)
+            if isinstance(stored_key, str) and said_key is not None:
+                signed += (said_key,)
+                stored += (stored_key,)
             if signed != stored:
                 self._problem(
                     "checkpoint_mismatch",

@@ -119,6 +119,28 @@ async def test_a_stored_signing_time_other_than_the_notes_is_named_I3(
     }
 
 
+async def test_a_stored_key_id_other_than_the_signing_keys_is_named_I3(
+    signing: Deployment, tenant: str, database_url: str
+) -> None:
+    """`key_id` is shown (ListCheckpoints): the first format's note says it, a C2SP note's
+    signature proves it; a superuser's edit of it is named in either."""
+    await append(signing.store, tenant, 3)
+    await first_format_checkpoint(signing, tenant)
+    await append(signing.store, tenant, 4)
+    await checkpointing.checkpoint_tenant(signing, tenant)
+    async with await connect(database_url) as conn:
+        await conn.execute("ALTER TABLE checkpoints DISABLE TRIGGER USER")
+        await conn.execute(
+            "UPDATE checkpoints SET key_id = '0123456789abcdef' WHERE tenant_id = %s", (tenant,)
+        )
+        await conn.execute("ALTER TABLE checkpoints ENABLE TRIGGER USER")
+    report = await verification.verify_tenant_trail(signing, tenant)
+    assert {(p.kind, p.seq) for p in report.problems} == {
+        ("checkpoint_mismatch", 3),
+        ("checkpoint_mismatch", 7),
+    }
+
+
 async def test_cosignatures_cannot_be_changed_or_removed_by_the_service(
     signing: Deployment, tenant: str
 ) -> None:

@@ -104,6 +104,7 @@ async def verify_tenant_trail(
             since=since,
             on_progress=on_progress,
             helpers=helpers,
+            key_id=signer.key_id if signer is not None else "",
         )
         sealer = store.sealer
         if sealer is not None:
