@@ -37,16 +37,20 @@ async def connect(url: str) -> psycopg.AsyncConnection[Any]:
     return conn
 
 
-async def as_superuser(url: str, *statements: tuple[str, tuple[Any, ...]]) -> None:
-    """What an attacker with full database access does: disable the guards, change the trail,
-    restore the guards, in one transaction."""
+async def as_superuser(
+    url: str,
+    *statements: tuple[str, tuple[Any, ...]],
+    tables: tuple[str, ...] = ("audit_events", "chain_heads"),
+) -> None:
+    """What an attacker with full database access does: disable the guards of `tables`,
+    change them, restore the guards, in one transaction."""
     async with await connect(url) as conn, conn.transaction():
-        await conn.execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
-        await conn.execute("ALTER TABLE chain_heads DISABLE TRIGGER USER")
+        for table in tables:
+            await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         for sql, params in statements:
             await conn.execute(sql, params)
-        await conn.execute("ALTER TABLE audit_events ENABLE TRIGGER USER")
-        await conn.execute("ALTER TABLE chain_heads ENABLE TRIGGER USER")
+        for table in tables:
+            await conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
 
 async def rewrite_from(url: str, tenant: str, seq: int, edit: Callable[[bytes], bytes]) -> None:
