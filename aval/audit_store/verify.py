@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -12,6 +11,7 @@ from typing import Any
 from psycopg import AsyncConnection, sql
 
 from aval.audit_store import trail, verify_ai_calls, verify_facts, verify_registry
+from aval.audit_store.together import all_of
 from aval.audit_store.verify_facts import TrailStates
 from aval.audit_store.verify_ranges import Progress as Progress  # callers type progress with it
 from aval.audit_store.verify_ranges import RangePass
@@ -99,7 +99,7 @@ async def verify_tenant(
         helpers[0] if helpers else conn, tenant_id, columns_proven=pass_.whole
     )
     if helpers:
-        registries, ai_calls = await asyncio.gather(
+        registries, ai_calls = await all_of(
             verify_registry.registry_problems(conn, tenant_id), calls
         )
     else:

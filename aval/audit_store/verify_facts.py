@@ -4,7 +4,6 @@ the events alone (I1, I3). See docs/trail_facts.md for which column comes from w
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection
 
+from aval.audit_store.together import all_of
 from aval.verifier.events import DECISION_EVENT_KINDS
 from aval.verifier.policy_replay import PolicyFacts, violation
 
@@ -428,7 +428,7 @@ async def facts_findings(
             found every range whole; None reads everything from the events' bytes.
     """
     slices = _slices(len(conns))
-    results = await asyncio.gather(
+    results = await all_of(
         *(
             _slice_findings(c, tenant_id, low, high, proven)
             for c, (low, high) in zip(conns, slices, strict=True)
