@@ -267,3 +267,57 @@ async def test_a_pass_with_more_to_drop_than_a_batch_deletes_them_all(
     assert len(points) - len(kept) > 3 * 7
     assert _stored(url, "ville-a") == kept
     assert (done.tenants, done.deleted, done.kept) == (1, len(points) - len(kept), len(kept))
+
+
+def test_a_cosignature_waits_for_the_thinning_pass_and_is_never_deleted_with_it(
+    database_url: str, tenant: str
+) -> None:
+    """The pass reads which checkpoint is the latest cosigned, then deletes, in separate
+    statements (migration 0030): a cosignature stored in between on a checkpoint it chose to
+    drop went with it. A cosignature now waits for the pass to commit; then it is stored, or
+    refused if its checkpoint is gone, never deleted unseen."""
+    points = _spread(_database_now(database_url) - timedelta(seconds=1))
+    _store(database_url, tenant, points)
+    everything = [p.tree_size for p in points]
+    at = points[-1].issued_at  # behind the database's clock: the rule's time is this
+    dropped = sorted(set(everything) - retained(points, at))
+    victim = dropped[-1]  # newer than the latest cosigned: a cosignature would make it kept
+    witnessed = max(p.tree_size for p in points if p.cosigned)
+    assert victim > witnessed
+    insert = (
+        "INSERT INTO checkpoint_cosignatures (tenant_id, tree_size, witness, key_hash,"
+        " signature, received_at) VALUES (%s, %s, 'préfecture', '\\x77697432', 'sig', now())"
+    )
+    with _as_service(database_url) as thinning, _as_service(database_url) as witness:
+        witness.execute("SET lock_timeout = '300ms'")  # for the session
+        witness.commit()
+        with thinning.transaction():
+            thinning.execute("SELECT thin_checkpoints(%s, %s, %s)", (tenant, everything, at))
+            # The pass has not committed: no witness's answer can be stored yet, even on a
+            # checkpoint it keeps (the race was on one it had chosen to drop, between its
+            # statements: only a lock on every cosignature closes it).
+            for size in (witnessed, victim):
+                with pytest.raises(errors.LockNotAvailable):
+                    witness.execute(insert, (tenant, size))
+                witness.rollback()
+        # Committed: the checkpoint it was for is gone, and its cosignature is refused
+        # (the service logs it), not stored and then silently deleted.
+        assert victim not in _stored(database_url, tenant)
+        with pytest.raises(errors.ForeignKeyViolation):
+            witness.execute(insert, (tenant, victim))
+        witness.rollback()
+        # On a checkpoint the pass kept, it is stored.
+        witness.execute(insert, (tenant, witnessed))
+        witness.commit()
+    with _as_service(database_url) as conn:
+        assert _thin(conn, tenant, everything, at)[0] == 0
+
+
+def test_the_rule_cannot_be_called_without_the_lock(database_url: str, tenant: str) -> None:
+    points = _spread(_database_now(database_url) - timedelta(seconds=1))
+    _store(database_url, tenant, points)
+    with _as_service(database_url) as conn, pytest.raises(errors.InsufficientPrivilege):
+        conn.execute(
+            "SELECT thin_checkpoints_by_the_rule(%s, %s, now())",
+            (tenant, [p.tree_size for p in points]),
+        )
