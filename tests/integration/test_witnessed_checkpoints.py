@@ -7,6 +7,7 @@ import dataclasses
 import socket
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -18,6 +19,7 @@ from aval.audit_store.checkpoints import CheckpointRecord
 from aval.service.audit import checkpointing, verification
 from aval.service.audit.signing import Signer
 from aval.service.audit.witnessing import ConfiguredWitness, WitnessSubmitter
+from aval.service.clock import MovableClock
 from aval.service.deployment import Deployment
 from aval.verifier import signed_note
 from aval.verifier.chain import utc_iso
@@ -119,6 +121,60 @@ async def test_a_stored_signing_time_or_key_other_than_the_signed_ones_is_named_
         ("checkpoint_mismatch", 3),
         ("checkpoint_mismatch", 7),
     }
+
+
+async def test_a_checkpoint_dated_ahead_of_the_servers_time_is_named_I3(
+    signing: Deployment, tenant: str, database_url: str
+) -> None:
+    """Signed by a clock two days ahead (or a row inserted with the service's role: the
+    database cannot check a signature), a checkpoint would let thinning drop what the rule
+    keeps today (migration 0029 trusts the latest signing time): verification names it, by
+    this server's clock, and not one signed within the replicas' tolerance."""
+    await append(signing.store, tenant, 3)
+    await checkpointing.checkpoint_tenant(signing, tenant)
+    await append(signing.store, tenant, 2)
+    within = dataclasses.replace(signing, clock=MovableClock(timedelta(minutes=4)))
+    await checkpointing.checkpoint_tenant(within, tenant)
+    assert (await verification.verify_tenant_trail(signing, tenant)).ok
+    await append(signing.store, tenant, 1)
+    ahead = dataclasses.replace(signing, clock=MovableClock(timedelta(days=2)))
+    await checkpointing.checkpoint_tenant(ahead, tenant)
+    report = await verification.verify_tenant_trail(signing, tenant)
+    assert [(p.kind, p.seq) for p in report.problems] == [("checkpoint_from_future", 6)]
+    assert "after this server's time" in report.problems[0].detail
+    # By the clock that signed it, nothing is wrong.
+    assert (await verification.verify_tenant_trail(ahead, tenant)).ok
+    # A row inserted with a forged signature and a date years ahead: named both ways.
+    forged = dataclasses.replace(
+        await checkpointing.checkpoint_tenant(ahead, tenant), signature=bytes(64)
+    )
+    assert forged.tree_size == 6  # nothing new to sign: the same checkpoint comes back
+    await append(signing.store, tenant, 1)
+    async with signing.store.snapshot() as conn:
+        size, root, head, frontier = await checkpoints.compute(conn, tenant)
+    years = signing.clock.now() + timedelta(days=365 * 30)
+    note = forged.signed_note.replace(b"\n6\n", b"\n7\n")
+    async with signing.store.transaction() as conn:
+        assert await checkpoints.insert(
+            conn,
+            dataclasses.replace(
+                forged,
+                tree_size=size,
+                root_hash=root,
+                head_hash=head,
+                issued_at=years,
+                signed_note=note,
+                frontier=frontier,
+            ),
+        )
+    kinds = {
+        (p.kind, p.seq) for p in (await verification.verify_tenant_trail(signing, tenant)).problems
+    }
+    assert {
+        ("checkpoint_from_future", 6),
+        ("checkpoint_from_future", 7),
+        ("bad_signature", 7),
+    } <= kinds
 
 
 async def test_cosignatures_cannot_be_changed_or_removed_by_the_service(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -27,7 +27,7 @@ from aval.service.audit.witness_file import read_witnessed, witness_path
 from aval.service.deployment import Deployment
 from aval.service.identity import Principal
 from aval.service.requests.audit import VerifyIn
-from aval.verifier.chain import GENESIS_HASH
+from aval.verifier.chain import GENESIS_HASH, utc_iso
 from aval.verifier.chain_verifier import Problem
 from aval.verifier.notes import parse_note, verify_signature
 from aval.verifier.retention import retained, union
@@ -36,6 +36,9 @@ from aval.verifier.witness_policy import WitnessPolicy, check_witnesses
 # Connections that check one tenant's events at once, all in one snapshot: hashing and parsing
 # the events is most of the work, and PostgreSQL does it on as many cores.
 VERIFY_CONNECTIONS = 3
+
+# How far ahead of this server's clock a checkpoint may be dated (another replica's clock).
+FUTURE_TOLERANCE = timedelta(minutes=5)
 # A verification takes the helpers it can get at once, and starts with fewer rather than wait.
 _HELPER_WAIT_SECONDS = 0.25
 
@@ -123,6 +126,7 @@ async def verify_tenant_trail(
                     )
                 )
             report.problems.extend(await _unsealed_outbox(conn, sealer, tenant))
+    report.problems.extend(_dated_ahead(tenant, signed, deployment.clock.now()))
     if signer is not None:
         report.problems.extend(await _dropped_checkpoints(deployment, tenant, signed))
     if policy is not None:
@@ -130,6 +134,30 @@ async def verify_tenant_trail(
     if strict:
         report.require_signed(tenant)
     return report
+
+
+def _dated_ahead(tenant: str, signed: Sequence[CheckpointRecord], now: datetime) -> list[Problem]:
+    """Checkpoints signed later than this server's time now, give or take the replicas' clocks
+    (`checkpoint_from_future`). A checkpoint is signed at its signing time, so one dated ahead
+    was either signed by a clock gone wrong or forged (a row anyone with the service's role can
+    insert; its signature is checked besides). It matters beyond its date: the database thins
+    checkpoints as of the latest signing time at most (migration 0029), so a checkpoint dated
+    years ahead would let thinning drop what the rule keeps today; and it is never deleted, as
+    the latest."""
+    limit = now + FUTURE_TOLERANCE
+    return [
+        Problem(
+            "checkpoint_from_future",
+            tenant,
+            c.tree_size,
+            "",
+            f"the checkpoint of {c.tree_size} events is dated {utc_iso(c.issued_at)}, after this "
+            f"server's time ({utc_iso(now)}): a clock gone wrong or a forgery, and the "
+            "retention rule would thin as of that date",
+        )
+        for c in signed
+        if c.issued_at > limit
+    ]
 
 
 async def _unsealed_outbox(
