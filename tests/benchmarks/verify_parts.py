@@ -9,7 +9,9 @@ query's. The parts do not add up exactly: their costs overlap (one row read serv
 Then the facts check (`verify_facts`) of the same tenant, on one connection (parallel query
 off, as under verification's three connections): both ways of reading the events (from the
 columns the chain check proved, and from the bytes alone), and the first stages of the first
-way on their own, each against the range query.
+way on their own, each against the range query. With `--alternatives`, other ways to read the
+events' data (as text, as json, json_to_record) and what verification carrying proven facts
+forward would still pay per run (every decision's stored row and reviews hashed).
 
 Example:
     python tests/benchmarks/verify_parts.py --tenant bench-07 \\
@@ -68,6 +70,12 @@ def main() -> None:
     )
     parser.add_argument("--tenant", default="bench-01")
     parser.add_argument("--runs", type=int, default=3, help="passes per query; the best counts")
+    parser.add_argument(
+        "--alternatives",
+        action="store_true",
+        help="also time other ways to read the events' data, and what verification carrying "
+        "proven facts forward would still pay (each decision's stored row hashed)",
+    )
     args = parser.parse_args()
     with psycopg.connect(args.database_url, options="-c search_path=aval") as conn:
         row = conn.execute(
@@ -101,6 +109,14 @@ def main() -> None:
             print(
                 f"  {name:36s} {cost * 1e6:5.2f} µs/event  {cost / whole:6.1%} of the range query"
             )
+        if args.alternatives:
+            print(f"other ways, per event of {args.tenant}:")
+            for name, query in _alternatives().items():
+                cost = min(_run_facts(conn, query, args.tenant, events) for _ in range(args.runs))
+                print(
+                    f"  {name:36s} {cost * 1e6:5.2f} µs/event"
+                    f"  {cost / whole:6.1%} of the range query"
+                )
         print(f"({time.perf_counter() - started:.0f} s)")
 
 
@@ -128,6 +144,53 @@ def _facts_parts() -> dict[str, str]:
         "+ grouped by decision": upto("stored_reviews", "trail s WHERE s IS NULL"),
         "whole facts check, from the columns": columns,
         "whole facts check, from the bytes": verify_facts._FROM_BYTES,
+    }
+
+
+def _alternatives() -> dict[str, str]:
+    """Reading the decision events' data other ways than the facts check does (parsed as
+    jsonb, values taken out), each read whole; and the stored rows hashed, as a verification
+    that carried proven facts forward from an earlier run would still do for every decision
+    (docs/trail_facts.md)."""
+    kinds, data_kinds = verify_facts._KINDS, verify_facts._DATA_KINDS
+    where = f"{verify_facts._RANGE} AND e.kind IN ({kinds})"
+    as_json = verify_facts.DATA.replace("::jsonb", "::json")
+    as_text = verify_facts.DATA.replace("::jsonb", "")
+    data = f"CASE WHEN e.kind IN ({data_kinds}) THEN {{}} END"
+    keys = (
+        "d->>'verdict', d->'amended_output', d->'reviewer_roles', d->>'justification',"
+        " d->>'claimed_by', d->>'claim_expires_at', d->'outcome'"
+    )
+
+    def whole(select: str, source: str = "audit_events e") -> str:
+        read = f"SELECT {select} FROM {source} WHERE {where} OFFSET 0"
+        return f"SELECT count(*) FROM ({read}) x WHERE x IS NULL"
+
+    parsed = (
+        "audit_events e CROSS JOIN LATERAL"
+        f" (SELECT {data.format(verify_facts.DATA)} AS d OFFSET 0) y"
+    )
+    record = (
+        f"audit_events e CROSS JOIN LATERAL json_to_record({data.format(as_json)}) AS r("
+        "verdict text, amended_output jsonb, reviewer_roles jsonb, justification text,"
+        " claimed_by text, claim_expires_at text, outcome jsonb)"
+    )
+    stored = "FROM decisions d WHERE d.tenant_id = %(tenant)s"
+    return {
+        "columns read, no data": whole("e.decision_id, e.seq, e.kind, e.actor_id"),
+        "data cut out as text": whole(f"e.decision_id, e.seq, {data.format(as_text)}"),
+        "data parsed as json (checked only)": whole(
+            f"e.decision_id, e.seq, {data.format(as_json)}"
+        ),
+        "data parsed as jsonb": whole(f"e.decision_id, e.seq, {data.format(verify_facts.DATA)}"),
+        "jsonb, values taken out": whole(f"e.decision_id, e.seq, {keys}", parsed),
+        "json_to_record, values taken out": whole("e.decision_id, e.seq, r.*", record),
+        "stored rows hashed (carried forward)": (
+            "SELECT count(*) FROM (SELECT d.id, sha256(convert_to(d::text, 'UTF8')),"
+            " (SELECT sha256(convert_to(string_agg(r::text, ',' ORDER BY r.reviewer_id),"
+            " 'UTF8')) FROM reviews r WHERE r.tenant_id = d.tenant_id AND r.decision_id = d.id)"
+            f" {stored} OFFSET 0) x WHERE x IS NULL"
+        ),
     }
 
 
