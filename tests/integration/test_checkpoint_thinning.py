@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from time import sleep
 from typing import Any
 
 import psycopg
@@ -321,3 +323,41 @@ def test_the_rule_cannot_be_called_without_the_lock(database_url: str, tenant: s
             "SELECT thin_checkpoints_by_the_rule(%s, %s, now())",
             (tenant, [p.tree_size for p in points]),
         )
+
+
+def test_two_passes_at_once_take_turns_without_a_deadlock(database_url: str) -> None:
+    """Two replicas' passes: one holds the lock (its transaction open, having thinned
+    nothing yet) while the other waits for it; when the first then deletes, the second must
+    not hold a lock that the first's DELETE waits for (with a SHARE lock it did: deadlock)."""
+    first, second = (f"thin-{uuid.uuid4().hex[:10]}" for _ in range(2))
+    at = _database_now(database_url) - timedelta(seconds=1)
+    points = _spread(at)
+    for tenant in (first, second):
+        _store(database_url, tenant, points)
+    everything = [p.tree_size for p in points]
+    kept = retained(points, points[-1].issued_at)
+    with _as_service(database_url) as one, _as_service(database_url) as other:
+        # (The connection opens a transaction at its first statement; committed below.)
+        one.execute("SELECT thin_checkpoints(%s, %s, %s)", (first, [], at))
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(_thin, other, second, everything, points[-1].issued_at)
+            _until_waiting_on_a_lock(database_url, other.info.backend_pid)
+            one.execute(
+                "SELECT thin_checkpoints(%s, %s, %s)", (first, everything, points[-1].issued_at)
+            )
+            one.commit()
+            gone, _ = waiting.result(timeout=30)
+    assert gone == len(points) - len(kept)
+    assert _stored(database_url, first) == _stored(database_url, second) == kept
+
+
+def _until_waiting_on_a_lock(url: str, pid: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(100):
+            row = conn.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+            ).fetchone()
+            if row is not None and row[0] == "Lock":
+                return
+            sleep(0.05)
+    raise AssertionError("the second pass never waited for the first")
