@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from time import sleep
